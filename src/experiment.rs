@@ -1,0 +1,712 @@
+//! Experiments: the workload, mode, start method and knobs of one run, parsed from names and validated into
+//! values nothing downstream has to re-check. The same names are used by the CLI, lessons, JSON and the TUI.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest number of tasks in one run.
+pub(crate) const MAX_TASKS: u64 = 10_000_000;
+/// Largest pool.
+pub(crate) const MAX_WORKERS: u32 = 256;
+/// Largest payload sent with one task.
+pub(crate) const MAX_PAYLOAD: u64 = 256 * 1024 * 1024;
+/// Largest payload moved in one run (sent and returned counts once).
+pub(crate) const MAX_TOTAL_PAYLOAD: u64 = 4 * 1024 * 1024 * 1024;
+pub(crate) const MIN_SWITCH_US: u64 = 100;
+pub(crate) const MAX_SWITCH_US: u64 = 1_000_000;
+pub(crate) const DEFAULT_SWITCH_US: u64 = 5_000;
+
+/// A fixed amount of work per task; every task returns a checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Workload {
+    /// Naive recursive Fibonacci; task `i` computes `fib(lo + i % (hi - lo + 1))`.
+    Fib { lo: u32, hi: u32 },
+    Squares(u64),
+    Count(u64),
+    Pi(u64),
+    Primes(u64),
+    Tiny,
+    /// Milliseconds of waiting (simulated network or disk).
+    Sleep(u64),
+    Logs(u64),
+}
+
+/// Every workload name with its size range and default, in the order the docs list them.
+pub(crate) const WORKLOADS: &[(&str, u64, u64, u64)] = &[
+    // name, min, max, default
+    ("fib", 1, 42, 32),
+    ("squares", 1, 10_000_000_000, 1_000_000),
+    ("count", 1, 10_000_000_000, 10_000_000),
+    ("pi", 1, 1_000_000_000, 1_000_000),
+    ("primes", 2, 50_000_000, 200_000),
+    ("tiny", 0, 0, 0),
+    ("sleep", 0, 60_000, 100),
+    ("logs", 1, 10_000_000, 100_000),
+];
+
+impl Workload {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Workload::Fib { .. } => "fib",
+            Workload::Squares(_) => "squares",
+            Workload::Count(_) => "count",
+            Workload::Pi(_) => "pi",
+            Workload::Primes(_) => "primes",
+            Workload::Tiny => "tiny",
+            Workload::Sleep(_) => "sleep",
+            Workload::Logs(_) => "logs",
+        }
+    }
+
+    /// The size after the colon (the upper end for a fib range).
+    pub(crate) fn size(&self) -> u64 {
+        match *self {
+            Workload::Fib { hi, .. } => hi as u64,
+            Workload::Squares(n)
+            | Workload::Count(n)
+            | Workload::Pi(n)
+            | Workload::Primes(n)
+            | Workload::Sleep(n)
+            | Workload::Logs(n) => n,
+            Workload::Tiny => 0,
+        }
+    }
+
+    /// The same workload with another size, clamped into its allowed range (used by the `-`/`+` knob).
+    pub(crate) fn with_size(&self, size: u64) -> Workload {
+        let (_, min, max, _) = workload_row(self.name());
+        let size = size.clamp(min, max);
+        match *self {
+            Workload::Fib { lo, hi } => {
+                let span = hi - lo;
+                let hi = (size as u32).max(span + 1);
+                Workload::Fib { lo: hi - span, hi }
+            }
+            Workload::Squares(_) => Workload::Squares(size),
+            Workload::Count(_) => Workload::Count(size),
+            Workload::Pi(_) => Workload::Pi(size),
+            Workload::Primes(_) => Workload::Primes(size),
+            Workload::Tiny => Workload::Tiny,
+            Workload::Sleep(_) => Workload::Sleep(size),
+            Workload::Logs(_) => Workload::Logs(size),
+        }
+    }
+
+    /// A step up or down in size that changes the work by a noticeable factor.
+    pub(crate) fn step_size(&self, up: bool) -> Workload {
+        let size = self.size();
+        let next = match self {
+            Workload::Fib { .. } => {
+                if up {
+                    size + 1
+                } else {
+                    size.saturating_sub(1)
+                }
+            }
+            Workload::Tiny => 0,
+            _ => {
+                if up {
+                    size.saturating_mul(2)
+                } else {
+                    size / 2
+                }
+            }
+        };
+        self.with_size(next)
+    }
+
+    /// Waiting rather than computing: threads and async overlap it even under the GIL.
+    pub(crate) fn is_io(&self) -> bool {
+        matches!(self, Workload::Sleep(_))
+    }
+
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Workload::Sleep(_) => "I/O",
+            Workload::Logs(_) => "mixed",
+            Workload::Tiny => "CPU, tiny",
+            _ => "CPU",
+        }
+    }
+}
+
+fn workload_row(name: &str) -> (&'static str, u64, u64, u64) {
+    *WORKLOADS
+        .iter()
+        .find(|w| w.0 == name)
+        .expect("workload names come from WORKLOADS")
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Workload::Fib { lo, hi } if lo == hi => write!(f, "fib:{hi}"),
+            Workload::Fib { lo, hi } => write!(f, "fib:{lo}..{hi}"),
+            Workload::Tiny => write!(f, "tiny"),
+            other => write!(f, "{}:{}", other.name(), other.size()),
+        }
+    }
+}
+
+fn names_of<T>(list: &[(&str, T)]) -> String {
+    list.iter().map(|x| x.0).collect::<Vec<_>>().join(", ")
+}
+
+/// A close known name, for "did you mean".
+pub(crate) fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let input = input.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&input, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn did_you_mean(input: &str, candidates: &[&str]) -> String {
+    match suggest(input, candidates.iter().copied()) {
+        Some(s) => format!(" (did you mean '{s}'?)"),
+        None => String::new(),
+    }
+}
+
+fn parse_size(name: &str, text: &str) -> Result<u64, String> {
+    let cleaned: String = text.chars().filter(|c| *c != '_').collect();
+    let (_, min, max, _) = workload_row(name);
+    let n: u64 = cleaned.parse().map_err(|_| {
+        format!("workload size '{text}' for {name} is not a whole number (expected {min}..={max})")
+    })?;
+    if n < min || n > max {
+        return Err(format!(
+            "workload size {n} for {name} is out of range (allowed {min}..={max})"
+        ));
+    }
+    Ok(n)
+}
+
+impl FromStr for Workload {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (name, size) = match s.split_once(':') {
+            Some((n, z)) => (n, Some(z)),
+            None => (s, None),
+        };
+        let names: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
+        let Some(&(name, _, _, default)) = WORKLOADS.iter().find(|w| w.0 == name) else {
+            return Err(format!(
+                "unknown workload '{name}' (expected one of: {}){}",
+                names.join(", "),
+                did_you_mean(name, &names)
+            ));
+        };
+        if name == "tiny" {
+            return match size {
+                None => Ok(Workload::Tiny),
+                Some(z) => Err(format!("workload 'tiny' takes no size (got ':{z}')")),
+            };
+        }
+        if name == "fib"
+            && let Some((a, b)) = size.and_then(|z| z.split_once(".."))
+        {
+            let lo = parse_size(name, a)? as u32;
+            let hi = parse_size(name, b)? as u32;
+            if lo > hi {
+                return Err(format!("fib range '{a}..{b}' is backwards (write the smaller number first)"));
+            }
+            return Ok(Workload::Fib { lo, hi });
+        }
+        let n = match size {
+            Some(z) => parse_size(name, z)?,
+            None => default,
+        };
+        Ok(match name {
+            "fib" => Workload::Fib { lo: n as u32, hi: n as u32 },
+            "squares" => Workload::Squares(n),
+            "count" => Workload::Count(n),
+            "pi" => Workload::Pi(n),
+            "primes" => Workload::Primes(n),
+            "sleep" => Workload::Sleep(n),
+            "logs" => Workload::Logs(n),
+            _ => unreachable!("every name in WORKLOADS is matched"),
+        })
+    }
+}
+
+impl Serialize for Workload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Workload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident, $what:literal, $list:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub(crate) enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        pub(crate) const $list: &[(&str, $name)] = &[$(($text, $name::$variant)),+];
+
+        impl $name {
+            pub(crate) fn name(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let s = s.trim();
+                $list.iter().find(|(n, _)| *n == s).map(|(_, v)| *v).ok_or_else(|| {
+                    let names: Vec<&str> = $list.iter().map(|x| x.0).collect();
+                    format!(
+                        concat!("unknown ", $what, " '{}' (expected one of: {}){}"),
+                        s,
+                        names_of($list),
+                        did_you_mean(s, &names)
+                    )
+                })
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// How the tasks are run.
+    Mode, "mode", MODES {
+        Sequential = "sequential",
+        Threads = "threads",
+        Gil = "gil",
+        Processes = "processes",
+        Async = "async",
+        AsyncOffload = "async-offload",
+    }
+);
+
+named_enum!(
+    /// How worker processes are created (processes mode).
+    StartMethod, "start method", START_METHODS {
+        Spawn = "spawn",
+        Fork = "fork",
+        Forkserver = "forkserver",
+    }
+);
+
+impl Mode {
+    /// Whether `--workers` means anything for this mode.
+    pub(crate) fn uses_workers(&self) -> bool {
+        !matches!(self, Mode::Sequential | Mode::Async)
+    }
+
+    /// The Python counterpart, for tables and the TUI.
+    pub(crate) fn python(&self) -> &'static str {
+        match self {
+            Mode::Sequential => "a plain loop",
+            Mode::Threads => "free-threaded 3.13t / C code releasing the GIL",
+            Mode::Gil => "threading / ThreadPoolExecutor",
+            Mode::Processes => "multiprocessing.Pool / ProcessPoolExecutor",
+            Mode::Async => "asyncio",
+            Mode::AsyncOffload => "asyncio + run_in_executor",
+        }
+    }
+}
+
+/// Parses `5ms`, `500us`, `0.5s`, `2` (milliseconds) into microseconds.
+pub(crate) fn parse_interval_us(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("us").or_else(|| t.strip_suffix("µs")) {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("ms") {
+        (n, 1_000.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1_000_000.0)
+    } else {
+        (t, 1_000.0)
+    };
+    let bad = || {
+        format!(
+            "switch interval '{text}' is not a duration (write e.g. 5ms, 500us or 0.5s; allowed 100us..=1s)"
+        )
+    };
+    let value: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(bad());
+    }
+    let us = (value * scale).round() as u64;
+    if !(MIN_SWITCH_US..=MAX_SWITCH_US).contains(&us) {
+        return Err(format!(
+            "switch interval '{text}' is out of range (allowed 100us..=1s)"
+        ));
+    }
+    Ok(us)
+}
+
+pub(crate) fn format_interval_us(us: u64) -> String {
+    if us >= 1_000_000 && us % 1_000_000 == 0 {
+        format!("{}s", us / 1_000_000)
+    } else if us % 1_000 == 0 {
+        format!("{}ms", us / 1_000)
+    } else if us >= 1_000 {
+        format!("{}ms", us as f64 / 1_000.0)
+    } else {
+        format!("{us}us")
+    }
+}
+
+/// Parses a byte count with an optional unit: `1048576`, `64KiB`, `1MB`, `100M`.
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '_' || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "payload '{text}' has an unknown unit (use bytes, or KB, KiB, MB, MiB, GB, GiB)"
+            ));
+        }
+    };
+    let cleaned: String = num.chars().filter(|c| *c != '_').collect();
+    let value: f64 = cleaned
+        .parse()
+        .map_err(|_| format!("payload '{text}' is not a size in bytes"))?;
+    Ok((value * scale as f64).round() as u64)
+}
+
+/// Python's Pool.map rule: ceil(tasks / (4 * workers)).
+pub(crate) fn default_chunksize(tasks: u64, workers: u32) -> u64 {
+    tasks.div_ceil(4 * workers as u64).max(1)
+}
+
+/// The cores this process may really use (affinity and cgroup limits respected).
+pub(crate) fn available_cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// Knob values as given, before validation. `None` means "not given".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Knobs {
+    pub workers: Option<u32>,
+    pub chunksize: Option<u64>,
+    pub start: Option<StartMethod>,
+    pub switch_interval_us: Option<u64>,
+    pub payload: Option<u64>,
+    pub warm: bool,
+}
+
+/// One validated run: everything the lab needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Experiment {
+    pub workload: Workload,
+    pub tasks: u64,
+    pub mode: Mode,
+    pub workers: u32,
+    /// Tasks per message to a worker process (processes) or per recorded span (other modes).
+    pub chunksize: u64,
+    /// Whether `chunksize` was chosen by the user rather than by a default rule.
+    pub chunksize_given: bool,
+    pub start: StartMethod,
+    pub switch_interval_us: u64,
+    pub payload: u64,
+    pub warm: bool,
+}
+
+/// How strictly knobs that do not fit the mode are treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fit {
+    /// `parlab run`: a knob the mode ignores is a usage error.
+    Strict,
+    /// `compare` and lessons: a knob applies to the modes it fits and is ignored by the others.
+    Lenient,
+}
+
+impl Experiment {
+    /// Validates one run. `cores` scales defaults (workers).
+    pub(crate) fn build(
+        workload: Workload,
+        tasks: u64,
+        mode: Mode,
+        knobs: &Knobs,
+        fit: Fit,
+        cores: u32,
+    ) -> Result<Experiment, String> {
+        if tasks == 0 || tasks > MAX_TASKS {
+            return Err(format!("--tasks {tasks} is out of range (allowed 1..={MAX_TASKS})"));
+        }
+        let strict = fit == Fit::Strict;
+        if let Some(w) = knobs.workers {
+            if w == 0 || w > MAX_WORKERS {
+                return Err(format!("--workers {w} is out of range (allowed 1..={MAX_WORKERS})"));
+            }
+            if strict && !mode.uses_workers() {
+                return Err(format!(
+                    "--workers does not apply to --mode {mode} (it always runs on one thread)"
+                ));
+            }
+        }
+        if let Some(c) = knobs.chunksize {
+            if c == 0 || c > MAX_TASKS {
+                return Err(format!("--chunksize {c} is out of range (allowed 1..={MAX_TASKS})"));
+            }
+            if strict && !matches!(mode, Mode::Processes | Mode::Threads) {
+                return Err(format!(
+                    "--chunksize applies to --mode processes or threads, not {mode}"
+                ));
+            }
+        }
+        if strict && knobs.start.is_some() && mode != Mode::Processes {
+            return Err(format!("--start applies only to --mode processes, not {mode}"));
+        }
+        if strict && knobs.warm && mode != Mode::Processes {
+            return Err(format!("--warm applies only to --mode processes, not {mode}"));
+        }
+        if let Some(us) = knobs.switch_interval_us {
+            if !(MIN_SWITCH_US..=MAX_SWITCH_US).contains(&us) {
+                return Err(format!(
+                    "--switch-interval {} is out of range (allowed 100us..=1s)",
+                    format_interval_us(us)
+                ));
+            }
+            if strict && mode != Mode::Gil {
+                return Err(format!("--switch-interval applies only to --mode gil, not {mode}"));
+            }
+        }
+        let payload = knobs.payload.unwrap_or(0);
+        if payload > MAX_PAYLOAD {
+            return Err(format!(
+                "--payload {payload} bytes is too large (allowed 0..={MAX_PAYLOAD} bytes, 256 MiB, per task)"
+            ));
+        }
+        if payload.saturating_mul(tasks) > MAX_TOTAL_PAYLOAD {
+            return Err(format!(
+                "--payload {payload} x --tasks {tasks} would move {} MiB; the limit is {} MiB per run",
+                payload.saturating_mul(tasks) >> 20,
+                MAX_TOTAL_PAYLOAD >> 20
+            ));
+        }
+        if payload > 0 && workload == Workload::Tiny && strict && mode == Mode::Sequential {
+            // Allowed, just pointless; no error.
+        }
+        let workers = if mode.uses_workers() {
+            knobs.workers.unwrap_or(cores.max(1))
+        } else {
+            1
+        };
+        let (chunksize, chunksize_given) = match (mode, knobs.chunksize) {
+            (Mode::Processes | Mode::Threads, Some(c)) => (c.min(tasks), true),
+            (Mode::Processes, None) => (default_chunksize(tasks, workers), false),
+            // Other modes record one span per task, or per chunk when there are very many tasks.
+            _ => (tasks.div_ceil(4096).max(1), false),
+        };
+        Ok(Experiment {
+            workload,
+            tasks,
+            mode,
+            workers,
+            chunksize,
+            chunksize_given,
+            start: if mode == Mode::Processes {
+                knobs.start.unwrap_or(StartMethod::Spawn)
+            } else {
+                StartMethod::Spawn
+            },
+            switch_interval_us: knobs.switch_interval_us.unwrap_or(DEFAULT_SWITCH_US),
+            payload,
+            warm: mode == Mode::Processes && knobs.warm,
+        })
+    }
+
+    /// A one-line title: `fib:32 × 8 · processes (spawn, 2 workers, chunksize 1)`.
+    pub(crate) fn title(&self) -> String {
+        let mut s = format!("{} × {} · {}", self.workload, self.tasks, self.mode);
+        let mut extra: Vec<String> = Vec::new();
+        match self.mode {
+            Mode::Processes => {
+                extra.push(self.start.to_string());
+                extra.push(plural(self.workers as u64, "worker"));
+                extra.push(format!("chunksize {}", self.chunksize));
+                if self.warm {
+                    extra.push("warm".into());
+                }
+            }
+            Mode::Threads | Mode::AsyncOffload => extra.push(plural(self.workers as u64, "worker")),
+            Mode::Gil => {
+                extra.push(plural(self.workers as u64, "worker"));
+                extra.push(format_interval_us(self.switch_interval_us));
+            }
+            Mode::Sequential | Mode::Async => {}
+        }
+        if self.payload > 0 {
+            extra.push(format!("payload {}", format_bytes(self.payload)));
+        }
+        if !extra.is_empty() {
+            s.push_str(&format!(" ({})", extra.join(", ")));
+        }
+        s
+    }
+
+    /// Number of chunks the tasks are split into.
+    pub(crate) fn chunks(&self) -> u64 {
+        self.tasks.div_ceil(self.chunksize)
+    }
+
+    /// Tasks `[first, first + count)` of chunk `c`.
+    pub(crate) fn chunk_range(&self, c: u64) -> (u64, u64) {
+        let first = c * self.chunksize;
+        (first, self.chunksize.min(self.tasks - first))
+    }
+}
+
+pub(crate) fn plural(n: u64, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
+pub(crate) fn format_bytes(b: u64) -> String {
+    if b >= 1 << 30 && b % (1 << 30) == 0 {
+        format!("{} GiB", b >> 30)
+    } else if b >= 1 << 20 {
+        format!("{:.3} MiB", b as f64 / (1 << 20) as f64)
+            .replace(".000 ", " ")
+    } else if b >= 1 << 10 {
+        format!("{:.1} KiB", b as f64 / 1024.0).replace(".0 ", " ")
+    } else {
+        format!("{b} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(w: &str, tasks: u64, mode: Mode, knobs: Knobs) -> Result<Experiment, String> {
+        Experiment::build(w.parse()?, tasks, mode, &knobs, Fit::Strict, 2)
+    }
+
+    #[test]
+    fn workload_names_round_trip_through_display() {
+        for text in ["fib:30", "fib:27..30", "squares:1000", "tiny", "sleep:100", "logs:5000", "pi:10"] {
+            let w: Workload = text.parse().unwrap();
+            assert_eq!(w.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn unknown_workload_names_the_value_and_suggests() {
+        let err = "fibb:30".parse::<Workload>().unwrap_err();
+        assert!(err.starts_with("unknown workload 'fibb' (expected one of: fib, squares"), "{err}");
+        assert!(err.ends_with("(did you mean 'fib'?)"), "{err}");
+    }
+
+    #[test]
+    fn workload_sizes_out_of_range_are_refused_with_the_range() {
+        let err = "fib:99".parse::<Workload>().unwrap_err();
+        assert_eq!(err, "workload size 99 for fib is out of range (allowed 1..=42)");
+        assert!("tiny:3".parse::<Workload>().is_err());
+        assert!("fib:30..27".parse::<Workload>().is_err());
+    }
+
+    #[test]
+    fn unknown_mode_suggests_the_close_name() {
+        let err = "thread".parse::<Mode>().unwrap_err();
+        assert!(err.contains("unknown mode 'thread'"), "{err}");
+        assert!(err.contains("did you mean 'threads'?"), "{err}");
+    }
+
+    #[test]
+    fn default_chunksize_follows_pools_rule() {
+        assert_eq!(default_chunksize(100_000, 2), 12_500);
+        assert_eq!(default_chunksize(8, 2), 1);
+        assert_eq!(default_chunksize(9, 2), 2);
+        let e = build("fib:20", 100_000, Mode::Processes, Knobs::default()).unwrap();
+        assert_eq!(e.chunksize, 12_500);
+        assert_eq!(e.workers, 2);
+    }
+
+    #[test]
+    fn zero_and_absurd_values_are_refused() {
+        let w = |n| Knobs { workers: Some(n), ..Knobs::default() };
+        assert!(build("fib:20", 4, Mode::Threads, w(0)).unwrap_err().contains("allowed 1..=256"));
+        assert!(build("fib:20", 0, Mode::Threads, Knobs::default()).is_err());
+        assert!(build("fib:20", 1_000_000_000_000, Mode::Threads, Knobs::default()).is_err());
+        let big = Knobs { payload: Some(100 << 30), ..Knobs::default() };
+        assert!(build("fib:20", 4, Mode::Processes, big).unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn knobs_that_do_not_fit_the_mode_are_refused_in_strict_runs_only() {
+        let start = Knobs { start: Some(StartMethod::Fork), ..Knobs::default() };
+        let err = build("fib:20", 4, Mode::Threads, start.clone()).unwrap_err();
+        assert_eq!(err, "--start applies only to --mode processes, not threads");
+        let lenient =
+            Experiment::build("fib:20".parse().unwrap(), 4, Mode::Threads, &start, Fit::Lenient, 2);
+        assert!(lenient.is_ok());
+    }
+
+    #[test]
+    fn intervals_parse_with_units() {
+        assert_eq!(parse_interval_us("5ms"), Ok(5_000));
+        assert_eq!(parse_interval_us("500us"), Ok(500));
+        assert_eq!(parse_interval_us("0.5s"), Ok(500_000));
+        assert_eq!(parse_interval_us("2"), Ok(2_000));
+        assert!(parse_interval_us("5 parsecs").is_err());
+        assert!(parse_interval_us("10s").unwrap_err().contains("out of range"));
+        assert_eq!(format_interval_us(5_000), "5ms");
+        assert_eq!(format_interval_us(500), "500us");
+    }
+
+    #[test]
+    fn bytes_parse_with_units() {
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_bytes("100MB"), Ok(100_000_000));
+        assert!(parse_bytes("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn chunks_cover_every_task_once() {
+        let e = Experiment::build("tiny".parse().unwrap(), 10, Mode::Processes,
+            &Knobs { chunksize: Some(3), ..Knobs::default() }, Fit::Strict, 2).unwrap();
+        assert_eq!(e.chunks(), 4);
+        let covered: u64 = (0..e.chunks()).map(|c| e.chunk_range(c).1).sum();
+        assert_eq!(covered, 10);
+        assert_eq!(e.chunk_range(3), (9, 1));
+    }
+}

@@ -1,0 +1,444 @@
+//! Headless `run` and `compare`: build experiments from the command line, run them through the lab, and print a
+//! table with an ASCII Gantt, JSON, or a Chrome / Perfetto trace.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Value, json};
+
+use crate::cli::{ExperimentArgs, OutputArgs};
+use crate::experiment::{
+    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, parse_bytes, parse_interval_us,
+};
+use crate::lab::client::run_to_end;
+use crate::timeline::{RunReport, SpanKind, Timeline, median};
+use crate::ui::gantt;
+
+pub(crate) const MAX_REPEAT: u32 = 50;
+
+/// Parses the experiment arguments shared by `run` and `compare` into a workload and knobs.
+pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
+    if args.engine != "native" {
+        bail!("unknown engine '{}' (expected one of: native)", args.engine);
+    }
+    let workload: Workload = args.workload.parse().map_err(|e: String| anyhow!(e))?;
+    let start = match &args.start {
+        Some(s) => Some(s.parse::<StartMethod>().map_err(|e| anyhow!(e))?),
+        None => None,
+    };
+    let switch_interval_us = match &args.switch_interval {
+        Some(s) => Some(parse_interval_us(s).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
+    let payload = match &args.payload {
+        Some(p) => Some(parse_bytes(p).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
+    Ok((
+        workload,
+        Knobs {
+            workers: args.workers,
+            chunksize: args.chunksize,
+            start,
+            switch_interval_us,
+            payload,
+            warm: args.warm,
+        },
+    ))
+}
+
+fn check_repeat(out: &OutputArgs) -> Result<()> {
+    if out.repeat == 0 || out.repeat > MAX_REPEAT {
+        bail!("--repeat {} is out of range (allowed 1..={MAX_REPEAT})", out.repeat);
+    }
+    Ok(())
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP set this flag; runs poll it and cancel (killing every lab and worker process).
+pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).context("cannot install signal handlers")?;
+    }
+    Ok(flag)
+}
+
+/// Runs an experiment `repeat` times; the report carries the median run's timeline.
+pub(crate) fn measure(exp: &Experiment, repeat: u32, stop: &AtomicBool) -> Result<RunReport> {
+    let mut runs: Vec<Timeline> = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let t = run_to_end(exp, stop, |_| {})?;
+        let failed = t.end.as_ref().is_some_and(|e| e.error.is_some());
+        runs.push(t);
+        if failed {
+            break;
+        }
+    }
+    let walls_ns: Vec<u64> = runs.iter().map(Timeline::wall_ns).collect();
+    let mut sorted: Vec<(u64, usize)> = walls_ns.iter().copied().zip(0..).collect();
+    sorted.sort_unstable();
+    let pick = if runs.iter().any(|t| t.end.as_ref().is_some_and(|e| e.error.is_some())) {
+        runs.len() - 1
+    } else {
+        sorted[(sorted.len() - 1) / 2].1
+    };
+    let timeline = runs.swap_remove(pick);
+    Ok(RunReport {
+        experiment: exp.clone(),
+        timeline,
+        parent_pid: std::process::id(),
+        walls_ns,
+        speedup: None,
+    })
+}
+
+pub(crate) fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8> {
+    let mode: Mode = mode.parse().map_err(|e: String| anyhow!(e))?;
+    let (workload, knobs) = parse_knobs(args)?;
+    check_repeat(out)?;
+    let cores = available_cores();
+    let exp = Experiment::build(workload, args.tasks, mode, &knobs, Fit::Strict, cores).map_err(|e| anyhow!(e))?;
+    let stop = stop_flag()?;
+    let report = measure(&exp, out.repeat, &stop)?;
+    if let Some(path) = &out.trace {
+        write_trace(path, std::slice::from_ref(&report))?;
+    }
+    let text = if out.json {
+        serde_json::to_string_pretty(&run_json(&report))? + "\n"
+    } else {
+        run_text(&report, out.ascii)
+    };
+    print_out(&text);
+    match report.error() {
+        Some(err) => bail!("the run failed: {err}"),
+        None => Ok(0),
+    }
+}
+
+pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) -> Result<u8> {
+    let (workload, knobs) = parse_knobs(args)?;
+    check_repeat(out)?;
+    let mut list: Vec<Mode> = Vec::new();
+    for m in modes.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let mode: Mode = m.parse().map_err(|e: String| anyhow!(e))?;
+        if list.contains(&mode) {
+            bail!("mode '{mode}' is named twice in --modes");
+        }
+        list.push(mode);
+    }
+    if list.is_empty() {
+        bail!(
+            "--modes needs at least one mode (expected some of: {})",
+            MODES.iter().map(|m| m.0).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if !list.contains(&Mode::Sequential) {
+        list.insert(0, Mode::Sequential);
+    }
+    let cores = available_cores();
+    let exps: Vec<Experiment> = list
+        .iter()
+        .map(|m| Experiment::build(workload, args.tasks, *m, &knobs, Fit::Lenient, cores))
+        .collect::<Result<_, String>>()
+        .map_err(|e| anyhow!(e))?;
+    let stop = stop_flag()?;
+    let mut reports = Vec::new();
+    for exp in &exps {
+        if !out.json {
+            eprint!("running {} ...\r", exp.mode);
+        }
+        reports.push(measure(exp, out.repeat, &stop)?);
+    }
+    if !out.json {
+        eprint!("{:40}\r", "");
+    }
+    apply_speedups(&mut reports);
+    if let Some(path) = &out.trace {
+        write_trace(path, &reports)?;
+    }
+    let text = if out.json {
+        let runs: Vec<Value> = reports.iter().map(run_json).collect();
+        serde_json::to_string_pretty(&json!({ "cores": cores, "runs": runs }))? + "\n"
+    } else {
+        compare_text(&reports, out.ascii)
+    };
+    print_out(&text);
+    if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
+        bail!("the {} run failed: {}", r.experiment.mode, r.error().unwrap_or_default());
+    }
+    let sums: Vec<u64> = reports.iter().map(RunReport::checksum).collect();
+    if sums.windows(2).any(|w| w[0] != w[1]) {
+        bail!("checksums differ between modes: {sums:?} (a mode computed something else; this is a bug)");
+    }
+    Ok(0)
+}
+
+/// Sets every report's speedup against the sequential one.
+pub(crate) fn apply_speedups(reports: &mut [RunReport]) {
+    let base = reports
+        .iter()
+        .find(|r| r.experiment.mode == Mode::Sequential && r.error().is_none())
+        .map(RunReport::wall_ms);
+    for r in reports.iter_mut() {
+        r.speedup = match base {
+            Some(b) if r.error().is_none() && r.wall_ms() > 0.0 => Some(b / r.wall_ms()),
+            _ => None,
+        };
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print_out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+}
+
+fn terminal_width() -> u16 {
+    crossterm::terminal::size().map(|(w, _)| w).unwrap_or(100).clamp(60, 160)
+}
+
+pub(crate) fn run_json(r: &RunReport) -> Value {
+    let t = &r.timeline;
+    let t0 = t.t0_ns as i128;
+    let us = |ns: u64| ((ns as i128 - t0) as f64 / 1e3 * 1000.0).round() / 1000.0;
+    let o = t.overhead_ms();
+    let e = &r.experiment;
+    json!({
+        "mode": e.mode,
+        "workload": e.workload,
+        "tasks": e.tasks,
+        "workers": e.workers,
+        "chunksize": e.chunksize,
+        "start": if e.mode == Mode::Processes { Value::from(e.start.name()) } else { Value::Null },
+        "switch_interval_us": if e.mode == Mode::Gil { Value::from(e.switch_interval_us) } else { Value::Null },
+        "payload": e.payload,
+        "warm": e.warm,
+        "cores": t.cores,
+        "wall_ms": r.wall_ms(),
+        "walls_ms": r.walls_ns.iter().map(|w| *w as f64 / 1e6).collect::<Vec<_>>(),
+        "cpu_ms": t.cpu_ns() as f64 / 1e6,
+        "parallelism": t.parallelism(),
+        "speedup": r.speedup,
+        "efficiency": r.efficiency(),
+        "parent_pid": r.parent_pid,
+        "lab_pid": t.lab_pid,
+        "lanes": t.lanes.iter().map(|l| json!({"id": l.id, "pid": l.pid, "tid": l.tid, "label": l.label})).collect::<Vec<_>>(),
+        "spans": t.spans.iter().map(|s| json!({
+            "lane": s.lane, "task": s.task, "count": s.count, "kind": s.kind,
+            "start_us": us(s.start_ns), "end_us": us(s.end_ns),
+            "cpu_start": s.cpu_start, "cpu_end": s.cpu_end,
+        })).collect::<Vec<_>>(),
+        "overhead_ms": { "startup": o.startup, "ipc": o.ipc, "serialize": o.serialize, "gil_wait": o.gil_wait },
+        "overhead_share": t.overhead_share(),
+        "checksum": r.checksum(),
+        "tasks_done": t.end.as_ref().map_or(0, |e| e.tasks_done),
+        "notes": t.notes,
+        "error": r.error(),
+    })
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms >= 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
+pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
+    let t = &r.timeline;
+    let e = &r.experiment;
+    let mut s = String::new();
+    s.push_str(&format!("parlab run · {} · {} cores\n", e.title(), t.cores));
+    s.push_str(&format!("  python counterpart: {}\n", e.mode.python()));
+    if e.mode == Mode::Gil {
+        s.push_str("  (gil is parlab's simulation of CPython's GIL, running native Rust kernels)\n");
+    }
+    s.push('\n');
+    let walls = if r.walls_ns.len() > 1 {
+        format!(" (median of {})", r.walls_ns.len())
+    } else {
+        String::new()
+    };
+    s.push_str(&format!("  wall         {}{walls}\n", fmt_ms(r.wall_ms())));
+    s.push_str(&format!("  cpu (run)    {}\n", fmt_ms(t.cpu_ns() as f64 / 1e6)));
+    s.push_str(&format!(
+        "  parallelism  {:.2}× (run time / wall; `parlab compare` measures speedup against sequential)\n",
+        t.parallelism()
+    ));
+    if let Some(sp) = r.speedup {
+        s.push_str(&format!(
+            "  speedup      {sp:.2}×  efficiency {:.0}% of {} cores\n",
+            r.efficiency().unwrap_or(0.0) * 100.0,
+            t.cores
+        ));
+    }
+    let o = t.overhead_ms();
+    s.push_str(&format!(
+        "  overhead     start-up {}  ipc {}  serialize {}  gil-wait {}  (summed over lanes)\n",
+        fmt_ms(o.startup),
+        fmt_ms(o.ipc),
+        fmt_ms(o.serialize),
+        fmt_ms(o.gil_wait)
+    ));
+    s.push_str(&format!(
+        "  lanes        {} ({} distinct pids: {})\n",
+        t.lanes.len(),
+        distinct_pids(t).len(),
+        distinct_pids(t).iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    ));
+    s.push_str(&format!("  checksum     {:#018x}\n", r.checksum()));
+    for n in &t.notes {
+        s.push_str(&format!("  note: {n}\n"));
+    }
+    if let Some(err) = r.error() {
+        s.push_str(&format!("  FAILED: {err}\n"));
+    }
+    s.push('\n');
+    for line in gantt::to_text(t, terminal_width(), None, ascii) {
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s
+}
+
+fn distinct_pids(t: &Timeline) -> Vec<u32> {
+    let mut p: Vec<u32> = t.lanes.iter().map(|l| l.pid).collect();
+    p.sort_unstable();
+    p.dedup();
+    p
+}
+
+pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
+    let mut s = String::new();
+    let Some(first) = reports.first() else { return s };
+    let cores = first.timeline.cores;
+    s.push_str(&format!(
+        "parlab compare · {} × {} · {} cores (the ceiling is {}×)\n\n",
+        first.experiment.workload, first.experiment.tasks, cores, cores
+    ));
+    s.push_str(&format!(
+        "  {:<14} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}  {}\n",
+        "mode", "wall", "speedup", "efficiency", "start-up", "ipc", "gil-wait", "setup"
+    ));
+    for r in reports {
+        let o = r.timeline.overhead_ms();
+        let setup = r.experiment.title();
+        let setup = setup.split_once(" · ").map_or(setup.as_str(), |x| x.1).to_string();
+        let setup = setup.split_once(' ').map_or(String::new(), |x| x.1.to_string());
+        let (speed, eff) = match (r.speedup, r.efficiency()) {
+            (Some(sp), Some(ef)) => (format!("{sp:.2}×"), format!("{:.0}%", ef * 100.0)),
+            _ => ("—".to_string(), "—".to_string()),
+        };
+        s.push_str(&format!(
+            "  {:<14} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}  {}{}\n",
+            r.experiment.mode.name(),
+            fmt_ms(r.wall_ms()),
+            speed,
+            eff,
+            fmt_ms(o.startup),
+            fmt_ms(o.ipc + o.serialize),
+            fmt_ms(o.gil_wait),
+            setup,
+            if r.error().is_some() { "  FAILED" } else { "" }
+        ));
+    }
+    let sums: Vec<u64> = reports.iter().map(RunReport::checksum).collect();
+    if sums.windows(2).all(|w| w[0] == w[1]) {
+        s.push_str(&format!("\n  checksums: all equal ({:#018x})\n", sums[0]));
+    }
+    // Every Gantt on one time scale: the longest run sets the axis.
+    let longest = reports
+        .iter()
+        .map(|r| r.timeline.last_ns().saturating_sub(r.timeline.first_ns()))
+        .max()
+        .unwrap_or(1);
+    for r in reports {
+        s.push_str(&format!("\n  {} — {}\n", r.experiment.mode, r.experiment.mode.python()));
+        let from = r.timeline.first_ns();
+        for line in gantt::to_text(&r.timeline, terminal_width(), Some((from, from + longest)), ascii) {
+            s.push_str(&line);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Writes a Chrome Trace Event Format file (opens in Perfetto and chrome://tracing).
+pub(crate) fn write_trace(path: &Path, reports: &[RunReport]) -> Result<()> {
+    let trace = trace_json(reports);
+    let text = serde_json::to_string(&trace)?;
+    std::fs::write(path, text).with_context(|| format!("cannot write the trace to '{}'", path.display()))
+}
+
+pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
+    let mut events: Vec<Value> = Vec::new();
+    let origin = reports.iter().map(|r| r.timeline.first_ns()).min().unwrap_or(0);
+    // Runs of a compare are laid one after another in the trace, each starting where the last ended.
+    let mut offset_ns: u64 = 0;
+    for (run_no, r) in reports.iter().enumerate() {
+        let t = &r.timeline;
+        let shift = |ns: u64| (ns.saturating_sub(t.first_ns()) + offset_ns) as f64 / 1e3;
+        let _ = origin;
+        let mut seen_pids = Vec::new();
+        // Lanes that share a thread (async task slots) get their own virtual tid so spans nest correctly.
+        let mut tids: Vec<(u32, u64)> = Vec::new();
+        for l in &t.lanes {
+            let shared = t.lanes.iter().filter(|o| o.pid == l.pid && o.tid == l.tid).count() > 1;
+            let tid = if shared { 1_000_000 + u64::from(l.id) } else { u64::from(l.tid) };
+            tids.push((l.id, tid));
+            if !seen_pids.contains(&l.pid) {
+                seen_pids.push(l.pid);
+                let name = if l.pid == t.lab_pid {
+                    format!("run {} · {} · lab {}", run_no + 1, r.experiment.mode, l.pid)
+                } else {
+                    format!("run {} · {} · worker {} ({})", run_no + 1, r.experiment.mode, l.label, l.pid)
+                };
+                events.push(json!({"ph": "M", "name": "process_name", "pid": l.pid, "tid": 0, "args": {"name": name}}));
+            }
+            events.push(json!({"ph": "M", "name": "thread_name", "pid": l.pid, "tid": tid, "args": {"name": l.label}}));
+        }
+        for s in &t.spans {
+            let Some(lane) = t.lanes.iter().find(|l| l.id == s.lane) else { continue };
+            let tid = tids.iter().find(|x| x.0 == s.lane).map_or(u64::from(lane.tid), |x| x.1);
+            events.push(json!({
+                "ph": "X", "name": s.kind.name(), "cat": s.kind.name(),
+                "pid": lane.pid, "tid": tid,
+                "ts": shift(s.start_ns), "dur": s.dur_ns() as f64 / 1e3,
+                "args": {"task": s.task, "count": s.count, "cpu_start": s.cpu_start, "cpu_end": s.cpu_end},
+            }));
+        }
+        // Per-core utilization of parlab's own lanes, from the spans, in 20 bins per run (at least 1 ms each).
+        let from = t.first_ns();
+        let to = t.last_ns().max(from + 1);
+        let bin = ((to - from) / 20).max(1_000_000);
+        let cores = t.cores.max(1) as usize;
+        let mut a = from;
+        while a < to {
+            let busy = t.core_busy(cores, a, a + bin);
+            let mut args = serde_json::Map::new();
+            for (c, b) in busy.iter().enumerate() {
+                args.insert(format!("cpu{c}"), json!((b * 1000.0).round() / 10.0));
+            }
+            events.push(json!({"ph": "C", "name": "core busy % (parlab)", "pid": t.lab_pid, "tid": 0, "ts": shift(a), "args": args}));
+            a += bin;
+        }
+        offset_ns += to - from + 1_000_000;
+    }
+    json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+}
+
+/// Kinds that count as overhead in tables.
+pub(crate) const OVERHEAD_KINDS: [SpanKind; 4] =
+    [SpanKind::Startup, SpanKind::Ipc, SpanKind::Serialize, SpanKind::GilWait];
+
+/// The median of a list of milliseconds.
+pub(crate) fn median_ms(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    median(&mut v)
+}

@@ -1,0 +1,293 @@
+//! The lab process: it receives one experiment from its parent, runs it in the requested mode and streams lanes
+//! and spans back as framed events on stdout. It never outlives its parent: it dies with it (parent-death signal)
+//! and exits when its stdin closes. Runs never execute in the caller's process.
+
+pub(crate) mod client;
+mod asyncio;
+pub(crate) mod gil;
+mod processes;
+mod sequential;
+mod threads;
+
+use std::io::{self, BufRead, BufWriter, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use crate::clock::{self, Mark};
+use crate::experiment::{Experiment, Mode, available_cores};
+use crate::timeline::{LabEvent, Lane, RunEnd, Span, SpanKind};
+use crate::wire;
+use crate::workload::{self, Hooks};
+
+use gil::Gil;
+
+/// The hidden sub-command that turns this binary into a lab process.
+pub(crate) const LAB_ARG: &str = "__lab";
+/// The hidden sub-command that turns this binary into a worker process.
+pub(crate) const WORKER_ARG: &str = "__worker";
+/// Environment variable naming the pid a child must die with.
+pub(crate) const PARENT_ENV: &str = "PARLAB_PARENT_PID";
+
+/// Makes the calling process die when its parent does, and exits now if the parent is already gone.
+pub(crate) fn die_with_parent() {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag on the calling process.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+    let expected = std::env::var(PARENT_ENV).ok().and_then(|p| p.parse::<i32>().ok());
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    if parent == 1 || expected.is_some_and(|p| p != parent) {
+        // The parent died before the signal was armed.
+        // SAFETY: _exit ends the process at once; nothing needs unwinding.
+        unsafe { libc::_exit(3) };
+    }
+}
+
+/// Entry point of `parlab __lab`: called from `main` before any thread or runtime exists.
+pub(crate) fn lab_main() -> ExitCode {
+    die_with_parent();
+    let mut line = String::new();
+    if io::stdin().lock().read_line(&mut line).is_err() || line.trim().is_empty() {
+        eprintln!("parlab lab: no experiment on stdin");
+        return ExitCode::from(2);
+    }
+    let exp: Experiment = match serde_json::from_str(&line) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("parlab lab: bad experiment: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = Out::new();
+    out.emit(&LabEvent::Started {
+        lab_pid: std::process::id(),
+        t0_ns: clock::now_ns(),
+        cores: available_cores(),
+    });
+    let end = if exp.mode == Mode::Processes {
+        // Single-threaded from here to the end: fork is safe, and stdin is watched by the poll loop.
+        processes::run(&exp, &mut out)
+    } else {
+        run_threaded(&exp, &mut out)
+    };
+    out.emit(&LabEvent::Finished(end));
+    out.flush();
+    ExitCode::SUCCESS
+}
+
+/// Runs an in-process mode on its own threads while this thread forwards their events.
+fn run_threaded(exp: &Experiment, out: &mut Out) -> RunEnd {
+    watch_stdin();
+    let (tx, rx) = mpsc::channel();
+    let rec = Recorder::new(tx);
+    std::thread::scope(|s| {
+        let runner = s.spawn(move || match exp.mode {
+            Mode::Sequential => sequential::run(exp, &rec),
+            Mode::Threads => threads::run(exp, &rec),
+            Mode::Gil => gil::run(exp, &rec),
+            Mode::Async | Mode::AsyncOffload => asyncio::run(exp, &rec),
+            Mode::Processes => unreachable!("processes mode runs in the lab's main thread"),
+        });
+        forward(&rx, out);
+        runner.join().unwrap_or_else(|_| RunEnd {
+            t0_ns: 0,
+            t_end_ns: clock::now_ns(),
+            checksum: 0,
+            tasks_done: 0,
+            error: Some("the run panicked inside the lab".into()),
+        })
+    })
+}
+
+/// Forwards events until every sender is gone, flushing at least every 30 ms so a UI sees them live.
+fn forward(rx: &Receiver<LabEvent>, out: &mut Out) {
+    loop {
+        match rx.recv_timeout(Duration::from_millis(30)) {
+            Ok(ev) => out.emit(&ev),
+            Err(RecvTimeoutError::Timeout) => out.flush(),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    out.flush();
+}
+
+/// Exits the lab when its stdin closes (the parent is gone or cancelled the run).
+fn watch_stdin() {
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = io::Read::read_to_end(&mut io::stdin().lock(), &mut sink);
+        // SAFETY: _exit ends the process without running destructors, which is what we want mid-run.
+        unsafe { libc::_exit(4) };
+    });
+}
+
+/// The lab's event stream on stdout.
+pub(crate) struct Out {
+    w: BufWriter<io::Stdout>,
+    last_flush: u64,
+}
+
+impl Out {
+    pub(crate) fn new() -> Out {
+        Out { w: BufWriter::with_capacity(64 * 1024, io::stdout()), last_flush: clock::now_ns() }
+    }
+
+    pub(crate) fn emit(&mut self, ev: &LabEvent) {
+        if wire::write_event(&mut self.w, ev).is_err() {
+            // The parent stopped reading: nobody wants this run any more.
+            // SAFETY: _exit ends the process at once.
+            unsafe { libc::_exit(4) };
+        }
+    }
+
+    pub(crate) fn flush(&mut self) {
+        if self.w.flush().is_err() {
+            // SAFETY: as above.
+            unsafe { libc::_exit(4) };
+        }
+        self.last_flush = clock::now_ns();
+    }
+
+    /// Flushes if the last flush was more than 30 ms ago.
+    pub(crate) fn flush_now_and_then(&mut self) {
+        if clock::now_ns().saturating_sub(self.last_flush) > 30_000_000 {
+            self.flush();
+        }
+    }
+}
+
+/// Hands out lanes and records spans from any thread of the lab.
+#[derive(Clone)]
+pub(crate) struct Recorder {
+    tx: Sender<LabEvent>,
+    next_lane: Arc<AtomicU32>,
+    pid: u32,
+}
+
+impl Recorder {
+    pub(crate) fn new(tx: Sender<LabEvent>) -> Recorder {
+        Recorder { tx, next_lane: Arc::new(AtomicU32::new(0)), pid: std::process::id() }
+    }
+
+    /// A new lane for the calling thread.
+    pub(crate) fn lane(&self, label: String) -> u32 {
+        let id = self.next_lane.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(LabEvent::Lane(Lane { id, pid: self.pid, tid: clock::tid(), label }));
+        id
+    }
+
+    pub(crate) fn span(&self, lane: u32, task: u64, count: u64, kind: SpanKind, start: Mark, end: Mark) {
+        let _ = self.tx.send(LabEvent::Span(Span {
+            lane,
+            task,
+            count,
+            kind,
+            start_ns: start.ns,
+            end_ns: end.ns,
+            cpu_start: start.cpu,
+            cpu_end: end.cpu,
+        }));
+    }
+
+    pub(crate) fn note(&self, text: String) {
+        let _ = self.tx.send(LabEvent::Note(text));
+    }
+}
+
+/// Kernel hooks for in-process modes: they cut the current `run` span at waits and, under the simulated GIL, at
+/// hand-offs, so every stretch of a lane's time is recorded as what it really was.
+pub(crate) struct Tracker<'a> {
+    rec: &'a Recorder,
+    lane: u32,
+    task: u64,
+    count: u64,
+    open: Mark,
+    gil: Option<&'a Gil>,
+}
+
+impl<'a> Tracker<'a> {
+    pub(crate) fn new(rec: &'a Recorder, lane: u32, gil: Option<&'a Gil>) -> Tracker<'a> {
+        Tracker { rec, lane, task: 0, count: 0, open: Mark::now(), gil }
+    }
+
+    /// Starts recording a chunk of tasks.
+    pub(crate) fn begin(&mut self, task: u64, count: u64) {
+        self.task = task;
+        self.count = count;
+        self.open = Mark::now();
+    }
+
+    /// Ends the chunk's last `run` piece.
+    pub(crate) fn end(&mut self) {
+        self.close(SpanKind::Run);
+    }
+
+    /// Records `[open, now)` as `kind` and returns now.
+    fn close(&mut self, kind: SpanKind) -> Mark {
+        let now = Mark::now();
+        self.rec.span(self.lane, self.task, self.count, kind, self.open, now);
+        self.open = now;
+        now
+    }
+
+    /// Waits for the simulated GIL, recording the wait. Returns when this thread holds it.
+    pub(crate) fn take_gil(&mut self) {
+        if let Some(gil) = self.gil {
+            self.open = Mark::now();
+            gil.take();
+            self.close(SpanKind::GilWait);
+        }
+    }
+
+    /// Runs a chunk, adding each task's payload checksum (the data is passed by reference in-process).
+    pub(crate) fn run_chunk(&mut self, exp: &Experiment, first: u64, count: u64, payload: &[u8]) -> u64 {
+        self.begin(first, count);
+        let mut sum = 0u64;
+        for i in first..first + count {
+            sum = sum.wrapping_add(workload::run_task(&exp.workload, i, self));
+            if !payload.is_empty() {
+                sum = sum.wrapping_add(workload::payload_checksum(payload));
+            }
+        }
+        self.end();
+        sum
+    }
+}
+
+impl Hooks for Tracker<'_> {
+    fn step(&mut self) {
+        if let Some(gil) = self.gil
+            && gil.drop_requested()
+        {
+            self.close(SpanKind::Run);
+            gil.release(true);
+            gil.take();
+            self.close(SpanKind::GilWait);
+        }
+    }
+
+    fn wait(&mut self, ms: u64) {
+        self.close(SpanKind::Run);
+        if let Some(gil) = self.gil {
+            gil.release(false);
+        }
+        std::thread::sleep(Duration::from_millis(ms));
+        self.close(SpanKind::Idle);
+        if let Some(gil) = self.gil {
+            gil.take();
+            self.close(SpanKind::GilWait);
+        }
+    }
+}
+
+/// The payload every task carries, built once per run.
+pub(crate) fn payload_for(exp: &Experiment) -> Arc<Vec<u8>> {
+    Arc::new(workload::make_payload(exp.payload as usize))
+}
+
+/// A finished run's end marker.
+pub(crate) fn finished(t0_ns: u64, checksum: u64, tasks_done: u64) -> RunEnd {
+    RunEnd { t0_ns, t_end_ns: clock::now_ns(), checksum, tasks_done, error: None }
+}

@@ -1,0 +1,55 @@
+//! parlab: a terminal lab for process vs thread vs async parallelism.
+//!
+//! `main` is thin: the hidden lab and worker entry points come first (before any thread or runtime exists, so the
+//! lab may fork), then the clap dispatch.
+
+mod cli;
+mod clock;
+mod experiment;
+mod headless;
+mod lab;
+mod timeline;
+mod ui;
+mod wire;
+mod worker;
+mod workload;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    // Hidden entry points first: nothing may start a thread before the lab decides whether to fork.
+    match std::env::args_os().nth(1).as_deref().and_then(|a| a.to_str()) {
+        Some(lab::LAB_ARG) => return lab::lab_main(),
+        Some(lab::WORKER_ARG) => return worker::worker_main(),
+        _ => {}
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Some(Command::Run { exp, mode, out }) => headless::run_cmd(&exp, &mode, &out),
+        Some(Command::Compare { exp, modes, out }) => headless::compare_cmd(&exp, &modes, &out),
+        Some(Command::Lab) | Some(Command::Worker) => bail!("internal command called out of place"),
+        Some(other) => bail!("'{other:?}' is not built yet"),
+        None => bail!("the TUI is not built yet"),
+    }
+}

@@ -1,0 +1,164 @@
+//! One place decides colours and symbols: dark, light or high-contrast palettes, colour or none (`NO_COLOR`),
+//! UTF-8 blocks or plain ASCII (`--ascii`).
+
+use ratatui::style::{Color, Modifier, Style};
+
+use crate::timeline::SpanKind;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Palette {
+    #[default]
+    Dark,
+    Light,
+    Contrast,
+}
+
+impl Palette {
+    pub(crate) const ALL: [Palette; 3] = [Palette::Dark, Palette::Light, Palette::Contrast];
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Palette::Dark => "dark",
+            Palette::Light => "light",
+            Palette::Contrast => "contrast",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Palette, String> {
+        Palette::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown theme '{s}' (expected one of: dark, light, contrast)"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Theme {
+    pub palette: Palette,
+    /// Colours on (off under NO_COLOR and in plain text output).
+    pub color: bool,
+    /// Plain ASCII symbols instead of block characters.
+    pub ascii: bool,
+}
+
+impl Default for Theme {
+    fn default() -> Self {
+        Theme { palette: Palette::Dark, color: true, ascii: false }
+    }
+}
+
+impl Theme {
+    /// Plain text: no colour, UTF-8 symbols (headless output).
+    pub(crate) fn plain(ascii: bool) -> Theme {
+        Theme { palette: Palette::Dark, color: false, ascii }
+    }
+
+    fn c(&self, dark: Color, light: Color, contrast: Color) -> Style {
+        if !self.color {
+            return Style::default();
+        }
+        Style::default().fg(match self.palette {
+            Palette::Dark => dark,
+            Palette::Light => light,
+            Palette::Contrast => contrast,
+        })
+    }
+
+    pub(crate) fn kind_color(&self, kind: SpanKind) -> Option<Color> {
+        if !self.color {
+            return None;
+        }
+        let (dark, light, contrast) = match kind {
+            SpanKind::Run => (Color::Green, Color::Green, Color::LightGreen),
+            SpanKind::GilWait => (Color::Red, Color::Red, Color::LightRed),
+            SpanKind::Startup => (Color::Blue, Color::Blue, Color::LightCyan),
+            SpanKind::Ipc => (Color::Magenta, Color::Magenta, Color::LightMagenta),
+            SpanKind::Serialize => (Color::Yellow, Color::Rgb(150, 110, 0), Color::LightYellow),
+            SpanKind::Idle => (Color::DarkGray, Color::Gray, Color::Gray),
+            SpanKind::Failed => (Color::LightRed, Color::Red, Color::White),
+        };
+        Some(match self.palette {
+            Palette::Dark => dark,
+            Palette::Light => light,
+            Palette::Contrast => contrast,
+        })
+    }
+
+    pub(crate) fn kind_style(&self, kind: SpanKind) -> Style {
+        match self.kind_color(kind) {
+            Some(c) => {
+                let s = Style::default().fg(c);
+                if kind == SpanKind::Failed { s.add_modifier(Modifier::BOLD) } else { s }
+            }
+            None => Style::default(),
+        }
+    }
+
+    /// The symbol that fills a cell of this kind (also shown in the legend).
+    pub(crate) fn kind_symbol(&self, kind: SpanKind) -> &'static str {
+        match (kind, self.ascii) {
+            (SpanKind::Run, false) => "█",
+            (SpanKind::GilWait, false) => "▒",
+            (SpanKind::Startup, false) => "░",
+            (SpanKind::Ipc, false) => "▚",
+            (SpanKind::Serialize, false) => "▞",
+            (SpanKind::Idle, false) => "·",
+            (SpanKind::Failed, false) => "✗",
+            (SpanKind::Run, true) => "#",
+            (SpanKind::GilWait, true) => "=",
+            (SpanKind::Startup, true) => "+",
+            (SpanKind::Ipc, true) => "~",
+            (SpanKind::Serialize, true) => "%",
+            (SpanKind::Idle, true) => ".",
+            (SpanKind::Failed, true) => "X",
+        }
+    }
+
+    /// Left-aligned partial blocks, 1/8 to 8/8 of a cell.
+    pub(crate) fn eighths(&self) -> [&'static str; 9] {
+        if self.ascii {
+            [" ", " ", " ", " ", "#", "#", "#", "#", "#"]
+        } else {
+            [" ", "▏", "▎", "▍", "▌", "▋", "▊", "▉", "█"]
+        }
+    }
+
+    pub(crate) fn text(&self) -> Style {
+        self.c(Color::Reset, Color::Black, Color::White)
+    }
+    pub(crate) fn dim(&self) -> Style {
+        if !self.color {
+            return Style::default();
+        }
+        match self.palette {
+            Palette::Contrast => Style::default().fg(Color::White),
+            Palette::Light => Style::default().fg(Color::DarkGray),
+            Palette::Dark => Style::default().fg(Color::DarkGray),
+        }
+    }
+    pub(crate) fn accent(&self) -> Style {
+        self.c(Color::Cyan, Color::Blue, Color::LightYellow).add_modifier(Modifier::BOLD)
+    }
+    pub(crate) fn good(&self) -> Style {
+        self.c(Color::Green, Color::Green, Color::LightGreen)
+    }
+    pub(crate) fn bad(&self) -> Style {
+        self.c(Color::Red, Color::Red, Color::LightRed)
+    }
+    pub(crate) fn warn(&self) -> Style {
+        self.c(Color::Yellow, Color::Rgb(150, 110, 0), Color::LightYellow)
+    }
+    pub(crate) fn border(&self) -> Style {
+        self.c(Color::DarkGray, Color::Gray, Color::White)
+    }
+    pub(crate) fn selected(&self) -> Style {
+        if !self.color {
+            return Style::default().add_modifier(Modifier::REVERSED);
+        }
+        match self.palette {
+            Palette::Contrast => Style::default().fg(Color::Black).bg(Color::LightYellow),
+            Palette::Light => Style::default().fg(Color::White).bg(Color::Blue),
+            Palette::Dark => Style::default().fg(Color::Black).bg(Color::Cyan),
+        }
+    }
+}
