@@ -1,0 +1,132 @@
+//! Helpers for running the real `parlab` binary in tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_parlab"))
+}
+
+/// Runs parlab with `args` and returns its output (stdin closed).
+#[track_caller]
+pub fn parlab(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("parlab runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs parlab, expects exit 0, and parses stdout as JSON.
+#[track_caller]
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let o = parlab(args);
+    assert!(o.status.success(), "parlab {args:?} failed: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{}", stdout(&o)))
+}
+
+/// Pids of every live process whose parent chain leads to `root` (not including root).
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            // Field 4 (after the ")" that closes the command name) is the parent pid.
+            let Some(rest) = stat.rsplit_once(')').map(|x| x.1) else { continue };
+            let mut f = rest.split_whitespace();
+            let state = f.next().unwrap_or("");
+            let ppid: u32 = f.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            parents.push((pid, ppid, state.to_string()));
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for (pid, ppid, _) in &parents {
+            if *ppid == p && !out.contains(pid) {
+                out.push(*pid);
+                frontier.push(*pid);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a process with this pid still exists (zombies count: they were not reaped).
+pub fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Every pid whose command line is this test binary's parlab, with a hidden sub-command.
+pub fn parlab_children_of_tests() -> Vec<u32> {
+    let me = std::process::id();
+    descendants(me)
+}
+
+/// A tag unique to one test, put in the environment of the parlab it starts (children inherit it).
+pub fn unique_tag(name: &str) -> String {
+    format!("{name}-{}-{}", std::process::id(), std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0))
+}
+
+pub const TAG_ENV: &str = "PARLAB_TEST_TAG";
+
+/// A parlab command carrying a tag in its environment.
+pub fn tagged(args: &[&str], tag: &str) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args).env(TAG_ENV, tag).stdin(Stdio::null());
+    c
+}
+
+/// Live processes (not zombies) whose environment carries `tag`, with their command lines.
+pub fn tagged_processes(tag: &str) -> Vec<(u32, String)> {
+    let needle = format!("{TAG_ENV}={tag}");
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if !env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(')').map(|x| x.1.trim_start().chars().next().unwrap_or('?')).unwrap_or('?');
+        if state == 'Z' {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        out.push((pid, cmd));
+    }
+    out
+}
+
+/// Waits up to `secs` for `cond`, polling.
+pub fn wait_for(secs: f64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    while std::time::Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Asserts that no process carrying `tag` is left (waits a little for exits in flight).
+#[track_caller]
+pub fn assert_none_left(tag: &str) {
+    let ok = wait_for(3.0, || tagged_processes(tag).is_empty());
+    assert!(ok, "processes left behind: {:?}", tagged_processes(tag));
+}
