@@ -69,9 +69,23 @@ pub(crate) enum Command {
         name: String,
         #[arg(long)]
         json: bool,
+        /// How big: start-cost repetitions (1..=200), isolation children per start method (1..=16), cow buffer MiB
+        /// (1..=1024), ipc largest payload MB (1..=256), queue-batching items (1000..=2000000), race increments per
+        /// worker (10000..=20000000), shared-memory array MiB (1..=1024), convoy I/O operations (10..=2000).
+        #[arg(long, value_name = "N")]
+        size: Option<u64>,
     },
-    /// List exercises and their state.
-    Exercises,
+    /// List exercises and their state; --copy ID [DIR] copies an exercise's Python starter into DIR.
+    Exercises {
+        #[arg(long)]
+        json: bool,
+        /// Copy the Python starter of exercise ID into DIR (default: the current folder); never overwrites.
+        #[arg(long, value_name = "ID")]
+        copy: Option<String>,
+        /// Where --copy writes the starter.
+        #[arg(requires = "copy", value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Run an exercise's timing check headless (exit 0 pass, 1 fail); FILE is your Python solution.
     Check {
         exercise: String,
@@ -172,4 +186,7 @@ pub(crate) struct CheckArgs {
     pub tasks: Option<u64>,
     #[arg(long)]
     pub size: Option<u64>,
+    /// With FILE: stop the Python file after this many seconds (default 120).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
 }

@@ -22,7 +22,10 @@ pub(crate) const DEFAULT_SWITCH_US: u64 = 5_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Workload {
     /// Naive recursive Fibonacci; task `i` computes `fib(lo + i % (hi - lo + 1))`.
-    Fib { lo: u32, hi: u32 },
+    Fib {
+        lo: u32,
+        hi: u32,
+    },
     Squares(u64),
     Count(u64),
     Pi(u64),
@@ -121,15 +124,6 @@ impl Workload {
     pub(crate) fn is_io(&self) -> bool {
         matches!(self, Workload::Sleep(_))
     }
-
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Workload::Sleep(_) => "I/O",
-            Workload::Logs(_) => "mixed",
-            Workload::Tiny => "CPU, tiny",
-            _ => "CPU",
-        }
-    }
 }
 
 fn workload_row(name: &str) -> (&'static str, u64, u64, u64) {
@@ -155,7 +149,10 @@ fn names_of<T>(list: &[(&str, T)]) -> String {
 }
 
 /// A close known name, for "did you mean".
-pub(crate) fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let input = input.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -229,7 +226,9 @@ impl FromStr for Workload {
             let lo = parse_size(name, a)? as u32;
             let hi = parse_size(name, b)? as u32;
             if lo > hi {
-                return Err(format!("fib range '{a}..{b}' is backwards (write the smaller number first)"));
+                return Err(format!(
+                    "fib range '{a}..{b}' is backwards (write the smaller number first)"
+                ));
             }
             return Ok(Workload::Fib { lo, hi });
         }
@@ -238,7 +237,10 @@ impl FromStr for Workload {
             None => default,
         };
         Ok(match name {
-            "fib" => Workload::Fib { lo: n as u32, hi: n as u32 },
+            "fib" => Workload::Fib {
+                lo: n as u32,
+                hi: n as u32,
+            },
             "squares" => Workload::Squares(n),
             "count" => Workload::Count(n),
             "pi" => Workload::Pi(n),
@@ -374,9 +376,9 @@ pub(crate) fn parse_interval_us(text: &str) -> Result<u64, String> {
 }
 
 pub(crate) fn format_interval_us(us: u64) -> String {
-    if us >= 1_000_000 && us % 1_000_000 == 0 {
+    if us >= 1_000_000 && us.is_multiple_of(1_000_000) {
         format!("{}s", us / 1_000_000)
-    } else if us % 1_000 == 0 {
+    } else if us.is_multiple_of(1_000) {
         format!("{}ms", us / 1_000)
     } else if us >= 1_000 {
         format!("{}ms", us as f64 / 1_000.0)
@@ -388,7 +390,9 @@ pub(crate) fn format_interval_us(us: u64) -> String {
 /// Parses a byte count with an optional unit: `1048576`, `64KiB`, `1MB`, `100M`.
 pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '_' || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '_' || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -469,12 +473,16 @@ impl Experiment {
         cores: u32,
     ) -> Result<Experiment, String> {
         if tasks == 0 || tasks > MAX_TASKS {
-            return Err(format!("--tasks {tasks} is out of range (allowed 1..={MAX_TASKS})"));
+            return Err(format!(
+                "--tasks {tasks} is out of range (allowed 1..={MAX_TASKS})"
+            ));
         }
         let strict = fit == Fit::Strict;
         if let Some(w) = knobs.workers {
             if w == 0 || w > MAX_WORKERS {
-                return Err(format!("--workers {w} is out of range (allowed 1..={MAX_WORKERS})"));
+                return Err(format!(
+                    "--workers {w} is out of range (allowed 1..={MAX_WORKERS})"
+                ));
             }
             if strict && !mode.uses_workers() {
                 return Err(format!(
@@ -484,7 +492,9 @@ impl Experiment {
         }
         if let Some(c) = knobs.chunksize {
             if c == 0 || c > MAX_TASKS {
-                return Err(format!("--chunksize {c} is out of range (allowed 1..={MAX_TASKS})"));
+                return Err(format!(
+                    "--chunksize {c} is out of range (allowed 1..={MAX_TASKS})"
+                ));
             }
             if strict && !matches!(mode, Mode::Processes | Mode::Threads) {
                 return Err(format!(
@@ -493,10 +503,14 @@ impl Experiment {
             }
         }
         if strict && knobs.start.is_some() && mode != Mode::Processes {
-            return Err(format!("--start applies only to --mode processes, not {mode}"));
+            return Err(format!(
+                "--start applies only to --mode processes, not {mode}"
+            ));
         }
         if strict && knobs.warm && mode != Mode::Processes {
-            return Err(format!("--warm applies only to --mode processes, not {mode}"));
+            return Err(format!(
+                "--warm applies only to --mode processes, not {mode}"
+            ));
         }
         if let Some(us) = knobs.switch_interval_us {
             if !(MIN_SWITCH_US..=MAX_SWITCH_US).contains(&us) {
@@ -506,7 +520,9 @@ impl Experiment {
                 ));
             }
             if strict && mode != Mode::Gil {
-                return Err(format!("--switch-interval applies only to --mode gil, not {mode}"));
+                return Err(format!(
+                    "--switch-interval applies only to --mode gil, not {mode}"
+                ));
             }
         }
         let payload = knobs.payload.unwrap_or(0);
@@ -596,15 +612,18 @@ impl Experiment {
 }
 
 pub(crate) fn plural(n: u64, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 pub(crate) fn format_bytes(b: u64) -> String {
-    if b >= 1 << 30 && b % (1 << 30) == 0 {
+    if b >= 1 << 30 && b.is_multiple_of(1 << 30) {
         format!("{} GiB", b >> 30)
     } else if b >= 1 << 20 {
-        format!("{:.3} MiB", b as f64 / (1 << 20) as f64)
-            .replace(".000 ", " ")
+        format!("{:.3} MiB", b as f64 / (1 << 20) as f64).replace(".000 ", " ")
     } else if b >= 1 << 10 {
         format!("{:.1} KiB", b as f64 / 1024.0).replace(".0 ", " ")
     } else {
@@ -622,7 +641,15 @@ mod tests {
 
     #[test]
     fn workload_names_round_trip_through_display() {
-        for text in ["fib:30", "fib:27..30", "squares:1000", "tiny", "sleep:100", "logs:5000", "pi:10"] {
+        for text in [
+            "fib:30",
+            "fib:27..30",
+            "squares:1000",
+            "tiny",
+            "sleep:100",
+            "logs:5000",
+            "pi:10",
+        ] {
             let w: Workload = text.parse().unwrap();
             assert_eq!(w.to_string(), text);
         }
@@ -631,14 +658,20 @@ mod tests {
     #[test]
     fn unknown_workload_names_the_value_and_suggests() {
         let err = "fibb:30".parse::<Workload>().unwrap_err();
-        assert!(err.starts_with("unknown workload 'fibb' (expected one of: fib, squares"), "{err}");
+        assert!(
+            err.starts_with("unknown workload 'fibb' (expected one of: fib, squares"),
+            "{err}"
+        );
         assert!(err.ends_with("(did you mean 'fib'?)"), "{err}");
     }
 
     #[test]
     fn workload_sizes_out_of_range_are_refused_with_the_range() {
         let err = "fib:99".parse::<Workload>().unwrap_err();
-        assert_eq!(err, "workload size 99 for fib is out of range (allowed 1..=42)");
+        assert_eq!(
+            err,
+            "workload size 99 for fib is out of range (allowed 1..=42)"
+        );
         assert!("tiny:3".parse::<Workload>().is_err());
         assert!("fib:30..27".parse::<Workload>().is_err());
     }
@@ -662,21 +695,44 @@ mod tests {
 
     #[test]
     fn zero_and_absurd_values_are_refused() {
-        let w = |n| Knobs { workers: Some(n), ..Knobs::default() };
-        assert!(build("fib:20", 4, Mode::Threads, w(0)).unwrap_err().contains("allowed 1..=256"));
+        let w = |n| Knobs {
+            workers: Some(n),
+            ..Knobs::default()
+        };
+        assert!(
+            build("fib:20", 4, Mode::Threads, w(0))
+                .unwrap_err()
+                .contains("allowed 1..=256")
+        );
         assert!(build("fib:20", 0, Mode::Threads, Knobs::default()).is_err());
         assert!(build("fib:20", 1_000_000_000_000, Mode::Threads, Knobs::default()).is_err());
-        let big = Knobs { payload: Some(100 << 30), ..Knobs::default() };
-        assert!(build("fib:20", 4, Mode::Processes, big).unwrap_err().contains("too large"));
+        let big = Knobs {
+            payload: Some(100 << 30),
+            ..Knobs::default()
+        };
+        assert!(
+            build("fib:20", 4, Mode::Processes, big)
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]
     fn knobs_that_do_not_fit_the_mode_are_refused_in_strict_runs_only() {
-        let start = Knobs { start: Some(StartMethod::Fork), ..Knobs::default() };
+        let start = Knobs {
+            start: Some(StartMethod::Fork),
+            ..Knobs::default()
+        };
         let err = build("fib:20", 4, Mode::Threads, start.clone()).unwrap_err();
         assert_eq!(err, "--start applies only to --mode processes, not threads");
-        let lenient =
-            Experiment::build("fib:20".parse().unwrap(), 4, Mode::Threads, &start, Fit::Lenient, 2);
+        let lenient = Experiment::build(
+            "fib:20".parse().unwrap(),
+            4,
+            Mode::Threads,
+            &start,
+            Fit::Lenient,
+            2,
+        );
         assert!(lenient.is_ok());
     }
 
@@ -687,7 +743,11 @@ mod tests {
         assert_eq!(parse_interval_us("0.5s"), Ok(500_000));
         assert_eq!(parse_interval_us("2"), Ok(2_000));
         assert!(parse_interval_us("5 parsecs").is_err());
-        assert!(parse_interval_us("10s").unwrap_err().contains("out of range"));
+        assert!(
+            parse_interval_us("10s")
+                .unwrap_err()
+                .contains("out of range")
+        );
         assert_eq!(format_interval_us(5_000), "5ms");
         assert_eq!(format_interval_us(500), "500us");
     }
@@ -702,8 +762,18 @@ mod tests {
 
     #[test]
     fn chunks_cover_every_task_once() {
-        let e = Experiment::build("tiny".parse().unwrap(), 10, Mode::Processes,
-            &Knobs { chunksize: Some(3), ..Knobs::default() }, Fit::Strict, 2).unwrap();
+        let e = Experiment::build(
+            "tiny".parse().unwrap(),
+            10,
+            Mode::Processes,
+            &Knobs {
+                chunksize: Some(3),
+                ..Knobs::default()
+            },
+            Fit::Strict,
+            2,
+        )
+        .unwrap();
         assert_eq!(e.chunks(), 4);
         let covered: u64 = (0..e.chunks()).map(|c| e.chunk_range(c).1).sum();
         assert_eq!(covered, 10);

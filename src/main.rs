@@ -3,12 +3,20 @@
 //! `main` is thin: the hidden lab and worker entry points come first (before any thread or runtime exists, so the
 //! lab may fork), then the clap dispatch.
 
+mod app;
+mod bench;
 mod cli;
 mod clock;
+mod demo;
+mod exercise;
 mod experiment;
 mod headless;
 mod lab;
+mod lesson;
+mod monitor;
+mod progress;
 mod timeline;
+mod tui;
 mod ui;
 mod wire;
 mod worker;
@@ -49,7 +57,27 @@ fn run(cli: Cli) -> Result<u8> {
         Some(Command::Run { exp, mode, out }) => headless::run_cmd(&exp, &mode, &out),
         Some(Command::Compare { exp, modes, out }) => headless::compare_cmd(&exp, &modes, &out),
         Some(Command::Lab) | Some(Command::Worker) => bail!("internal command called out of place"),
-        Some(other) => bail!("'{other:?}' is not built yet"),
-        None => bail!("the TUI is not built yet"),
+        Some(Command::Lessons { json }) => lesson::cmd::lessons(cli.lessons.as_deref(), json),
+        Some(Command::Lint { paths, verify }) => {
+            let stop = if verify { headless::stop_flag()? } else { Default::default() };
+            lesson::cmd::lint(cli.lessons.as_deref(), &paths, verify, &mut |exps| {
+                exps.iter().map(|exp| headless::measure(exp, 1, &stop)).collect()
+            })
+        }
+        Some(Command::Bench { json, quick }) => bench::bench_cmd(json, quick),
+        Some(Command::Demo { name, json, size }) => demo::demo_cmd(&name, size, json),
+        Some(Command::Exercises { json, copy, dir }) => {
+            exercise::commands::exercises_cmd(cli.lessons.as_deref(), json, copy.as_deref(), dir.as_deref())
+        }
+        Some(Command::Check { exercise, file, exp }) => {
+            exercise::commands::check_cmd(cli.lessons.as_deref(), &exercise, file.as_deref(), &exp)
+        }
+        Some(Command::Progress { reset, yes }) => exercise::commands::progress_cmd(cli.lessons.as_deref(), reset, yes),
+        None => tui::run(
+            cli.lessons.as_deref(),
+            cli.theme.as_deref(),
+            cli.ascii,
+            cli.lesson.as_deref(),
+        ),
     }
 }

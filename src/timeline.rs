@@ -43,7 +43,10 @@ impl SpanKind {
 
     /// Whether the lane was using a CPU during the span (waiting and sleeping do not).
     pub(crate) fn is_busy(&self) -> bool {
-        matches!(self, SpanKind::Run | SpanKind::Serialize | SpanKind::Ipc | SpanKind::Startup)
+        matches!(
+            self,
+            SpanKind::Run | SpanKind::Serialize | SpanKind::Ipc | SpanKind::Startup
+        )
     }
 }
 
@@ -94,12 +97,39 @@ pub(crate) struct RunEnd {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum LabEvent {
-    Started { lab_pid: u32, t0_ns: u64, cores: u32 },
+    Started {
+        lab_pid: u32,
+        t0_ns: u64,
+        cores: u32,
+    },
     Lane(Lane),
     Span(Span),
     /// Something worth telling the user (e.g. a knob that was adjusted).
     Note(String),
+    /// A process-internals demo's measured summary (sent just before `Finished`).
+    Demo(DemoReport),
     Finished(RunEnd),
+}
+
+/// What a demo measured: a short table, a one-line reading of what it means, and its key figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DemoReport {
+    /// The demo's name (`cow`, `race`, ...).
+    pub name: String,
+    pub title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// One line saying what the figures mean (and where a tutorial's claim misleads).
+    pub reading: String,
+    pub figures: Vec<Figure>,
+}
+
+/// One named, measured value of a demo (`fork_start_ms` = 0.21 ms).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Figure {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
 }
 
 /// Time spent per span kind, summed over lanes (worker time, not wall time).
@@ -122,6 +152,8 @@ pub(crate) struct Timeline {
     pub t0_ns: u64,
     pub end: Option<RunEnd>,
     pub notes: Vec<String>,
+    /// Set when the run was a demo.
+    pub demo: Option<DemoReport>,
 }
 
 impl Timeline {
@@ -131,7 +163,11 @@ impl Timeline {
 
     pub(crate) fn ingest(&mut self, event: LabEvent) {
         match event {
-            LabEvent::Started { lab_pid, t0_ns, cores } => {
+            LabEvent::Started {
+                lab_pid,
+                t0_ns,
+                cores,
+            } => {
                 self.lab_pid = lab_pid;
                 self.t0_ns = t0_ns;
                 self.cores = cores;
@@ -145,6 +181,7 @@ impl Timeline {
             }
             LabEvent::Span(span) => self.spans.push(span),
             LabEvent::Note(n) => self.notes.push(n),
+            LabEvent::Demo(report) => self.demo = Some(report),
             LabEvent::Finished(end) => {
                 self.t0_ns = end.t0_ns;
                 self.end = Some(end);
@@ -158,13 +195,23 @@ impl Timeline {
 
     /// The latest time anything happened (for drawing a run in progress).
     pub(crate) fn last_ns(&self) -> u64 {
-        let spans = self.spans.iter().map(|s| s.end_ns).max().unwrap_or(self.t0_ns);
+        let spans = self
+            .spans
+            .iter()
+            .map(|s| s.end_ns)
+            .max()
+            .unwrap_or(self.t0_ns);
         self.end.as_ref().map_or(spans, |e| e.t_end_ns.max(spans))
     }
 
     /// The earliest time anything happened: start-up of a warm pool comes before t0.
     pub(crate) fn first_ns(&self) -> u64 {
-        self.spans.iter().map(|s| s.start_ns).min().unwrap_or(self.t0_ns).min(self.t0_ns)
+        self.spans
+            .iter()
+            .map(|s| s.start_ns)
+            .min()
+            .unwrap_or(self.t0_ns)
+            .min(self.t0_ns)
     }
 
     pub(crate) fn wall_ns(&self) -> u64 {
@@ -175,7 +222,11 @@ impl Timeline {
     }
 
     pub(crate) fn kind_ns(&self, kind: SpanKind) -> u64 {
-        self.spans.iter().filter(|s| s.kind == kind).map(Span::dur_ns).sum()
+        self.spans
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(Span::dur_ns)
+            .sum()
     }
 
     /// Time the lanes spent running the workload (parlab's own CPU time, from the spans).
@@ -205,23 +256,6 @@ impl Timeline {
         ratio(over, over + self.cpu_ns() as f64 / 1e6)
     }
 
-    pub(crate) fn spans_of(&self, lane: u32) -> impl Iterator<Item = &Span> {
-        self.spans.iter().filter(move |s| s.lane == lane)
-    }
-
-    /// Distinct process ids among lanes that ran work.
-    pub(crate) fn worker_pids(&self) -> Vec<u32> {
-        let mut pids: Vec<u32> = self
-            .lanes
-            .iter()
-            .filter(|l| self.spans_of(l.id).any(|s| s.kind == SpanKind::Run))
-            .map(|l| l.pid)
-            .collect();
-        pids.sort_unstable();
-        pids.dedup();
-        pids
-    }
-
     /// Per-core busy share of parlab's own lanes in `[from, to)`, from the spans (exact, not sampled).
     /// A span is attributed to the core it started on (and split evenly when it ended on another).
     pub(crate) fn core_busy(&self, cores: usize, from: u64, to: u64) -> Vec<f64> {
@@ -236,7 +270,9 @@ impl Timeline {
                 continue;
             }
             let d = (b - a) as f64;
-            let cs = usize::try_from(s.cpu_start).ok().filter(|c| *c < busy.len());
+            let cs = usize::try_from(s.cpu_start)
+                .ok()
+                .filter(|c| *c < busy.len());
             let ce = usize::try_from(s.cpu_end).ok().filter(|c| *c < busy.len());
             match (cs, ce) {
                 (Some(x), Some(y)) if x != y => {
@@ -254,7 +290,11 @@ impl Timeline {
     /// Lengths of the GIL holds that ended in a hand-off to another thread, in nanoseconds: a `run` span followed
     /// on another lane by a `run` span that began within `slack_ns` of its end.
     pub(crate) fn gil_handoffs_ns(&self, slack_ns: u64) -> Vec<u64> {
-        let mut runs: Vec<&Span> = self.spans.iter().filter(|s| s.kind == SpanKind::Run).collect();
+        let mut runs: Vec<&Span> = self
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Run)
+            .collect();
         runs.sort_by_key(|s| s.start_ns);
         let mut out = Vec::new();
         for w in runs.windows(2) {
@@ -287,7 +327,11 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
     }
     values.sort_by(|a, b| a.total_cmp(b));
     let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 /// A finished run: the experiment and its timeline, plus the figures derived from a baseline if there is one.
@@ -343,13 +387,22 @@ pub(crate) mod tests {
     }
 
     fn lane(id: u32, pid: u32) -> LabEvent {
-        LabEvent::Lane(Lane { id, pid, tid: pid + id, label: format!("w{id}") })
+        LabEvent::Lane(Lane {
+            id,
+            pid,
+            tid: pid + id,
+            label: format!("w{id}"),
+        })
     }
 
     #[test]
     fn ingest_builds_lanes_spans_and_wall_time() {
         let mut t = Timeline::new();
-        t.ingest(LabEvent::Started { lab_pid: 7, t0_ns: 0, cores: 2 });
+        t.ingest(LabEvent::Started {
+            lab_pid: 7,
+            t0_ns: 0,
+            cores: 2,
+        });
         t.ingest(lane(0, 10));
         t.ingest(lane(1, 11));
         t.ingest(LabEvent::Span(span(0, SpanKind::Startup, 0, 2, 0)));
@@ -365,7 +418,6 @@ pub(crate) mod tests {
         }));
         assert_eq!(t.wall_ns(), 101_000_000);
         assert_eq!(t.cpu_ns(), 185_000_000);
-        assert_eq!(t.worker_pids(), vec![10, 11]);
         assert_eq!(t.overhead_ms().startup, 2.0);
         let p = t.parallelism();
         assert!((p - 185.0 / 101.0).abs() < 1e-9);

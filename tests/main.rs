@@ -3,3 +3,10 @@
 mod util;
 
 mod cli;
+mod lint;
+mod snippets;
+mod demos;
+mod start_methods;
+mod tui;
+mod exercises;
+mod progress;

@@ -8,12 +8,27 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_parlab"))
 }
 
+/// Tests that compare timings take the machine for themselves; every other run of the binary shares it.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Holds the machine alone (for the few tests whose outcome depends on having every core).
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Shares the machine with other ordinary tests (waits while a timing test holds it).
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs parlab with `args` and returns its output (stdin closed).
 #[track_caller]
 pub fn parlab(args: &[&str]) -> Output {
+    let _machine = shared();
     Command::new(bin())
         .args(args)
         .env_remove("NO_COLOR")
+        .env("PARLAB_DATA_DIR", scratch_data_dir())
         .stdin(Stdio::null())
         .output()
         .expect("parlab runs")
@@ -32,7 +47,8 @@ pub fn stderr(o: &Output) -> String {
 pub fn json(args: &[&str]) -> serde_json::Value {
     let o = parlab(args);
     assert!(o.status.success(), "parlab {args:?} failed: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{}", stdout(&o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{}", stdout(&o)))
 }
 
 /// Pids of every live process whose parent chain leads to `root` (not including root).
@@ -40,10 +56,16 @@ pub fn descendants(root: u32) -> Vec<u32> {
     let mut parents = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
             // Field 4 (after the ")" that closes the command name) is the parent pid.
-            let Some(rest) = stat.rsplit_once(')').map(|x| x.1) else { continue };
+            let Some(rest) = stat.rsplit_once(')').map(|x| x.1) else {
+                continue;
+            };
             let mut f = rest.split_whitespace();
             let state = f.next().unwrap_or("");
             let ppid: u32 = f.next().and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -76,8 +98,14 @@ pub fn parlab_children_of_tests() -> Vec<u32> {
 
 /// A tag unique to one test, put in the environment of the parlab it starts (children inherit it).
 pub fn unique_tag(name: &str) -> String {
-    format!("{name}-{}-{}", std::process::id(), std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0))
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
 }
 
 pub const TAG_ENV: &str = "PARLAB_TEST_TAG";
@@ -85,7 +113,10 @@ pub const TAG_ENV: &str = "PARLAB_TEST_TAG";
 /// A parlab command carrying a tag in its environment.
 pub fn tagged(args: &[&str], tag: &str) -> Command {
     let mut c = Command::new(bin());
-    c.args(args).env(TAG_ENV, tag).stdin(Stdio::null());
+    c.args(args)
+        .env(TAG_ENV, tag)
+        .env("PARLAB_DATA_DIR", scratch_data_dir())
+        .stdin(Stdio::null());
     c
 }
 
@@ -93,15 +124,24 @@ pub fn tagged(args: &[&str], tag: &str) -> Command {
 pub fn tagged_processes(tag: &str) -> Vec<(u32, String)> {
     let needle = format!("{TAG_ENV}={tag}");
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
         if !env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
             continue;
         }
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit_once(')').map(|x| x.1.trim_start().chars().next().unwrap_or('?')).unwrap_or('?');
+        let state = stat
+            .rsplit_once(')')
+            .map(|x| x.1.trim_start().chars().next().unwrap_or('?'))
+            .unwrap_or('?');
         if state == 'Z' {
             continue;
         }
@@ -129,4 +169,11 @@ pub fn wait_for(secs: f64, mut cond: impl FnMut() -> bool) -> bool {
 pub fn assert_none_left(tag: &str) {
     let ok = wait_for(3.0, || tagged_processes(tag).is_empty());
     assert!(ok, "processes left behind: {:?}", tagged_processes(tag));
+}
+
+/// A data folder for progress files that is never the real user's (one per test process).
+pub fn scratch_data_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("parlab-test-data-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
 }

@@ -12,10 +12,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 
 use crate::experiment::Experiment;
-use crate::timeline::{LabEvent, RunEnd, Timeline};
+use crate::timeline::{DemoReport, LabEvent, RunEnd, Timeline};
 use crate::wire;
 
-use super::{LAB_ARG, PARENT_ENV};
+use super::demos::DemoSpec;
+use super::{LAB_ARG, LabRequest, PARENT_ENV};
 
 /// A lab process running one experiment.
 pub(crate) struct LabRun {
@@ -28,6 +29,15 @@ pub(crate) struct LabRun {
 
 impl LabRun {
     pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
+        LabRun::start_request(&LabRequest::Experiment(exp.clone()))
+    }
+
+    /// Starts a lab running a process-internals demo.
+    pub(crate) fn start_demo(spec: &DemoSpec) -> Result<LabRun> {
+        LabRun::start_request(&LabRequest::Demo(spec.clone()))
+    }
+
+    pub(crate) fn start_request(request: &LabRequest) -> Result<LabRun> {
         let exe = std::env::current_exe().context("cannot find the parlab executable")?;
         let mut child = Command::new(exe)
             .arg(LAB_ARG)
@@ -39,44 +49,65 @@ impl LabRun {
             .process_group(0)
             .spawn()
             .context("cannot start the lab process")?;
-        let mut stdin = child.stdin.take().ok_or_else(|| anyhow!("lab has no stdin"))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("lab has no stdout"))?;
-        let mut stderr_pipe = child.stderr.take().ok_or_else(|| anyhow!("lab has no stderr"))?;
-        let line = serde_json::to_string(exp)? + "\n";
-        stdin.write_all(line.as_bytes()).context("cannot send the experiment to the lab")?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("lab has no stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("lab has no stdout"))?;
+        let mut stderr_pipe = child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow!("lab has no stderr"))?;
+        let line = serde_json::to_string(request)? + "\n";
+        stdin
+            .write_all(line.as_bytes())
+            .context("cannot send the request to the lab")?;
         stdin.flush()?;
 
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new().name("lab-reader".into()).spawn(move || {
-            let mut r = BufReader::with_capacity(256 * 1024, stdout);
-            let mut body = Vec::new();
-            while let Ok(Some(tag)) = wire::read_frame(&mut r, &mut body) {
-                match wire::decode_event(tag, &body) {
-                    Ok(ev) => {
-                        if tx.send(ev).is_err() {
-                            break;
+        std::thread::Builder::new()
+            .name("lab-reader".into())
+            .spawn(move || {
+                let mut r = BufReader::with_capacity(256 * 1024, stdout);
+                let mut body = Vec::new();
+                while let Ok(Some(tag)) = wire::read_frame(&mut r, &mut body) {
+                    match wire::decode_event(tag, &body) {
+                        Ok(ev) => {
+                            if tx.send(ev).is_err() {
+                                break;
+                            }
                         }
+                        Err(_) => break,
                     }
-                    Err(_) => break,
                 }
-            }
-        })?;
+            })?;
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
-        std::thread::Builder::new().name("lab-stderr".into()).spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr_pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
+        std::thread::Builder::new()
+            .name("lab-stderr".into())
+            .spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stderr_pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut s) = sink.lock()
+                        && s.len() < 16 * 1024
+                    {
+                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
                 }
-                if let Ok(mut s) = sink.lock()
-                    && s.len() < 16 * 1024
-                {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        })?;
-        Ok(LabRun { child, stdin: Some(stdin), events: rx, stderr, done: false })
+            })?;
+        Ok(LabRun {
+            child,
+            stdin: Some(stdin),
+            events: rx,
+            stderr,
+            done: false,
+        })
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -129,14 +160,53 @@ impl Drop for LabRun {
 pub(crate) fn run_to_end(
     exp: &Experiment,
     stop: &AtomicBool,
+    on_event: impl FnMut(&LabEvent),
+) -> Result<Timeline> {
+    follow(LabRun::start(exp)?, stop, on_event)
+}
+
+/// Runs a demo by name at its default size (for the TUI and lessons): the timeline of its lanes and spans, and its
+/// report. A demo that failed is an error saying why; `stop` cancels it (all its processes killed).
+#[allow(dead_code, reason = "the TUI's demo panels call it")]
+pub(crate) fn run_demo(
+    name: &str,
+    stop: &AtomicBool,
+    on_event: impl FnMut(&LabEvent),
+) -> Result<(Timeline, DemoReport)> {
+    let spec = DemoSpec::new(name, None).map_err(|e| anyhow!(e))?;
+    run_demo_spec(&spec, stop, on_event)
+}
+
+/// Runs a demo with a chosen size (see `DemoSpec::new`).
+pub(crate) fn run_demo_spec(
+    spec: &DemoSpec,
+    stop: &AtomicBool,
+    on_event: impl FnMut(&LabEvent),
+) -> Result<(Timeline, DemoReport)> {
+    let timeline = follow(LabRun::start_demo(spec)?, stop, on_event)?;
+    if let Some(err) = timeline.end.as_ref().and_then(|e| e.error.as_deref()) {
+        return Err(anyhow!("the {} demo failed: {err}", spec.name));
+    }
+    let report = timeline
+        .demo
+        .clone()
+        .ok_or_else(|| anyhow!("the {} demo ended without a report", spec.name))?;
+    Ok((timeline, report))
+}
+
+/// Receives a lab's events until its stream ends, building the timeline.
+fn follow(
+    mut lab: LabRun,
+    stop: &AtomicBool,
     mut on_event: impl FnMut(&LabEvent),
 ) -> Result<Timeline> {
-    let mut lab = LabRun::start(exp)?;
     let mut timeline = Timeline::new();
     loop {
         if stop.load(Ordering::Relaxed) {
             lab.cancel();
-            return Err(anyhow!("interrupted: the run was cancelled and its processes stopped"));
+            return Err(anyhow!(
+                "interrupted: the run was cancelled and its processes stopped"
+            ));
         }
         match lab.events.recv_timeout(Duration::from_millis(50)) {
             Ok(ev) => {

@@ -1,9 +1,11 @@
-//! The lab process: it receives one experiment from its parent, runs it in the requested mode and streams lanes
-//! and spans back as framed events on stdout. It never outlives its parent: it dies with it (parent-death signal)
+//! The lab process: it receives one request from its parent (an experiment, or a process-internals demo), runs it
+//! and streams lanes and spans back as framed events on stdout. It never outlives its parent: it dies with it (parent-death signal)
 //! and exits when its stdin closes. Runs never execute in the caller's process.
 
 pub(crate) mod client;
 mod asyncio;
+pub(crate) mod demos;
+mod forkserver;
 pub(crate) mod gil;
 mod processes;
 mod sequential;
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::clock::{self, Mark};
 use crate::experiment::{Experiment, Mode, available_cores};
@@ -30,6 +34,16 @@ pub(crate) const LAB_ARG: &str = "__lab";
 pub(crate) const WORKER_ARG: &str = "__worker";
 /// Environment variable naming the pid a child must die with.
 pub(crate) const PARENT_ENV: &str = "PARLAB_PARENT_PID";
+/// `parlab __lab --demo-child ROLE`: a demo's child started with `spawn` (it serves on stdin/stdout).
+pub(crate) const DEMO_CHILD_ARG: &str = "--demo-child";
+
+/// What the caller asks a lab to do: one JSON line on the lab's stdin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum LabRequest {
+    Experiment(Experiment),
+    Demo(demos::DemoSpec),
+}
 
 /// Makes the calling process die when its parent does, and exits now if the parent is already gone.
 pub(crate) fn die_with_parent() {
@@ -48,15 +62,20 @@ pub(crate) fn die_with_parent() {
 /// Entry point of `parlab __lab`: called from `main` before any thread or runtime exists.
 pub(crate) fn lab_main() -> ExitCode {
     die_with_parent();
+    let mut args = std::env::args().skip(2);
+    if args.next().as_deref() == Some(DEMO_CHILD_ARG) {
+        let role = args.next().unwrap_or_default();
+        return ExitCode::from(demos::child_main(&role).clamp(0, 255) as u8);
+    }
     let mut line = String::new();
     if io::stdin().lock().read_line(&mut line).is_err() || line.trim().is_empty() {
-        eprintln!("parlab lab: no experiment on stdin");
+        eprintln!("parlab lab: no request on stdin");
         return ExitCode::from(2);
     }
-    let exp: Experiment = match serde_json::from_str(&line) {
-        Ok(e) => e,
+    let request: LabRequest = match serde_json::from_str(&line) {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("parlab lab: bad experiment: {e}");
+            eprintln!("parlab lab: bad request: {e}");
             return ExitCode::from(2);
         }
     };
@@ -66,11 +85,12 @@ pub(crate) fn lab_main() -> ExitCode {
         t0_ns: clock::now_ns(),
         cores: available_cores(),
     });
-    let end = if exp.mode == Mode::Processes {
+    let end = match request {
         // Single-threaded from here to the end: fork is safe, and stdin is watched by the poll loop.
-        processes::run(&exp, &mut out)
-    } else {
-        run_threaded(&exp, &mut out)
+        LabRequest::Experiment(exp) if exp.mode == Mode::Processes => processes::run(&exp, &mut out),
+        LabRequest::Experiment(exp) => run_threaded(&exp, &mut out),
+        // Demos fork too: they keep the lab single-threaded whenever they do.
+        LabRequest::Demo(spec) => demos::run(&spec, &mut out),
     };
     out.emit(&LabEvent::Finished(end));
     out.flush();

@@ -3,7 +3,8 @@
 //!
 //! Start methods: `spawn` execs a fresh `parlab __worker`; `fork` forks the lab itself (the child keeps a
 //! copy-on-write image of the lab's memory and serves on its pipe ends); `forkserver` asks a clean server process,
-//! forked when the lab started, to fork the workers.
+//! forked before the run's data existed, to fork the workers (see `forkserver.rs`). A forkserver worker is the
+//! server's child, so its exit status comes from the server's report instead of our own `waitpid`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -16,6 +17,7 @@ use crate::experiment::{Experiment, StartMethod};
 use crate::timeline::{LabEvent, Lane, RunEnd, Span, SpanKind};
 use crate::wire::{self, Reader, Writer};
 
+use super::forkserver::{ForkServer, Role};
 use super::{Out, PARENT_ENV, WORKER_ARG, finished};
 
 /// Bytes not yet written to a worker: small frames are owned, the payload is shared by every chunk.
@@ -36,6 +38,8 @@ impl Piece {
 struct Worker {
     n: usize,
     pid: i32,
+    /// Forked by the fork server (which reaps it), not by the lab.
+    via_server: bool,
     lane: Option<u32>,
     spawned: Mark,
     to: Option<OwnedFd>,
@@ -54,6 +58,8 @@ struct Worker {
 pub(crate) struct Pool {
     workers: Vec<Worker>,
     next_lane: u32,
+    /// The fork server, for `--start forkserver`.
+    server: Option<ForkServer>,
 }
 
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {
@@ -87,11 +93,7 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 pub(crate) fn describe_status(status: i32) -> String {
     if libc::WIFEXITED(status) {
         let code = libc::WEXITSTATUS(status);
-        if code == 101 {
-            "exited with status 101 (it panicked)".into()
-        } else {
-            format!("exited with status {code}")
-        }
+        if code == 101 { "exited with status 101 (it panicked)".into() } else { format!("exited with status {code}") }
     } else if libc::WIFSIGNALED(status) {
         let sig = libc::WTERMSIG(status);
         let name = match sig {
@@ -110,7 +112,7 @@ pub(crate) fn describe_status(status: i32) -> String {
 }
 
 /// Waits for a child and returns its raw status.
-fn reap(pid: i32) -> i32 {
+pub(crate) fn reap(pid: i32) -> i32 {
     let mut status = 0;
     loop {
         // SAFETY: waitpid on our own child with a valid status pointer.
@@ -123,8 +125,8 @@ fn reap(pid: i32) -> i32 {
 
 impl Pool {
     /// Starts `exp.workers` workers with the experiment's start method, queueing their init frames.
-    fn start(exp: &Experiment, out: &mut Out) -> io::Result<Pool> {
-        let mut pool = Pool { workers: Vec::new(), next_lane: 0 };
+    fn start(exp: &Experiment, server: Option<ForkServer>, out: &mut Out) -> io::Result<Pool> {
+        let mut pool = Pool { workers: Vec::new(), next_lane: 0, server };
         for n in 0..exp.workers as usize {
             let spawned = Mark::now();
             let (pid, to, from) = match exp.start {
@@ -134,17 +136,14 @@ impl Pool {
                     let others: Vec<RawFd> = pool
                         .workers
                         .iter()
-                        .flat_map(|w| {
-                            w.to.iter().map(|f| f.as_raw_fd()).chain([w.from.as_raw_fd()])
-                        })
+                        .flat_map(|w| w.to.iter().map(|f| f.as_raw_fd()).chain([w.from.as_raw_fd()]))
                         .collect();
                     fork_worker(&others)?
                 }
-                StartMethod::Forkserver => {
-                    return Err(io::Error::other(
-                        "the forkserver start method is not available in this build yet",
-                    ));
-                }
+                StartMethod::Forkserver => match pool.server.as_mut() {
+                    Some(server) => server.fork(&Role::Worker)?,
+                    None => return Err(io::Error::other("the forkserver was not started")),
+                },
             };
             set_nonblocking(to.as_raw_fd())?;
             set_nonblocking(from.as_raw_fd())?;
@@ -157,6 +156,7 @@ impl Pool {
             pool.workers.push(Worker {
                 n,
                 pid,
+                via_server: exp.start == StartMethod::Forkserver,
                 lane: None,
                 spawned,
                 to: Some(to),
@@ -176,14 +176,21 @@ impl Pool {
 
     /// Kills every worker still running and reaps them all.
     fn kill_all(&mut self) {
-        for w in &mut self.workers {
+        for i in 0..self.workers.len() {
+            let w = &mut self.workers[i];
             w.to = None;
-            if !w.exited {
-                // SAFETY: signalling our own child.
-                unsafe { libc::kill(w.pid, libc::SIGKILL) };
-                reap(w.pid);
-                w.exited = true;
+            if w.exited {
+                continue;
             }
+            if w.via_server && self.server.as_mut().and_then(|s| s.try_status(w.pid)).is_some() {
+                // Already ended and reaped by the server: its pid may belong to someone else by now.
+                w.exited = true;
+                continue;
+            }
+            // SAFETY: signalling our own worker, which has not been reaped (by us, or by the server as far as
+            // its reports say; a pid is only reused after the whole pid space wrapped around).
+            unsafe { libc::kill(w.pid, libc::SIGKILL) };
+            let _ = self.reap_worker(i);
         }
     }
 
@@ -192,11 +199,24 @@ impl Pool {
         for w in &mut self.workers {
             w.to = None;
         }
-        for w in &mut self.workers {
-            if !w.exited {
-                reap(w.pid);
-                w.exited = true;
+        for i in 0..self.workers.len() {
+            if !self.workers[i].exited {
+                let _ = self.reap_worker(i);
             }
+        }
+    }
+
+    /// Waits for worker `i` to end and says how it ended: from our own `waitpid`, or from the fork server's report.
+    fn reap_worker(&mut self, i: usize) -> String {
+        let w = &mut self.workers[i];
+        w.exited = true;
+        if !w.via_server {
+            return describe_status(reap(w.pid));
+        }
+        match self.server.as_mut().map(|s| s.wait(w.pid)) {
+            Some(Ok(status)) => describe_status(status),
+            Some(Err(e)) => format!("ended, status unknown ({e})"),
+            None => "ended, status unknown (no forkserver)".to_string(),
         }
     }
 }
@@ -272,8 +292,29 @@ enum Stop {
 }
 
 pub(crate) fn run(exp: &Experiment, out: &mut Out) -> RunEnd {
+    // The fork server comes first, before the payload or anything else of this run exists: its workers start
+    // from that clean image, as Python's forkserver children do.
+    let server = if exp.start == StartMethod::Forkserver {
+        match ForkServer::start(out) {
+            Ok(s) => {
+                out.emit(&LabEvent::Note(format!(
+                    "forkserver: workers are forked by a server process (pid {}) started before the run, in {:.2} ms",
+                    s.pid(),
+                    s.launched.1.ns.saturating_sub(s.launched.0.ns) as f64 / 1e6
+                )));
+                Some(s)
+            }
+            Err(e) => {
+                let mut end = finished(clock::now_ns(), 0, 0);
+                end.error = Some(format!("could not start the forkserver: {e}"));
+                return end;
+            }
+        }
+    } else {
+        None
+    };
     let t_before = clock::now_ns();
-    let mut pool = match Pool::start(exp, out) {
+    let mut pool = match Pool::start(exp, server, out) {
         Ok(p) => p,
         Err(e) => {
             let mut end = finished(t_before, 0, 0);
@@ -454,9 +495,7 @@ fn read_some(w: &mut Worker) -> bool {
         let spare = w.inbuf.capacity() - w.inbuf.len();
         let len = w.inbuf.len();
         // SAFETY: reading into the vector's spare capacity, then growing its length by what was read.
-        let r = unsafe {
-            libc::read(w.from.as_raw_fd(), w.inbuf.as_mut_ptr().add(len).cast(), spare)
-        };
+        let r = unsafe { libc::read(w.from.as_raw_fd(), w.inbuf.as_mut_ptr().add(len).cast(), spare) };
         if r > 0 {
             // SAFETY: `r` bytes were just initialised by read.
             unsafe { w.inbuf.set_len(len + r as usize) };
@@ -589,10 +628,9 @@ fn worker_failed(pool: &mut Pool, i: usize, st: &RunState<'_>, out: &mut Out) ->
             l
         }
     };
-    let w = &mut pool.workers[i];
-    w.to = None;
-    let status = reap(w.pid);
-    w.exited = true;
+    pool.workers[i].to = None;
+    let how = pool.reap_worker(i);
+    let w = &pool.workers[i];
     let now = Mark::now();
     let chunk = w.in_flight.front().copied();
     let (task, count) = chunk.map_or((0, 0), |c| st.exp.chunk_range(c));
@@ -602,10 +640,5 @@ fn worker_failed(pool: &mut Pool, i: usize, st: &RunState<'_>, out: &mut Out) ->
         None if !w.ready => " while starting".to_string(),
         None => String::new(),
     };
-    Stop::Failed(format!(
-        "worker p{} (pid {}) {}{during}; the run was stopped",
-        w.n + 1,
-        w.pid,
-        describe_status(status)
-    ))
+    Stop::Failed(format!("worker p{} (pid {}) {how}{during}; the run was stopped", w.n + 1, w.pid))
 }

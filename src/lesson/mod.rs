@@ -3,7 +3,258 @@
 //!
 //! These types are the contract between the parser (this module), the TUI, `lint`, and exercises.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
 use crate::experiment::{Knobs, Mode, Workload};
+
+pub(crate) mod cmd;
+mod error;
+mod goal;
+mod metric;
+mod parse;
+mod raw;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub(crate) use error::LintError;
+pub(crate) use metric::{goal_cores, metric_value};
+pub(crate) use parse::parse_lesson;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// The lessons that loaded and the files that did not (each with every error found in it). One broken file never
+/// stops the others from loading.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LessonSet {
+    /// Sorted by file name.
+    pub lessons: Vec<Lesson>,
+    /// Sorted by file name.
+    pub broken: Vec<Broken>,
+}
+
+/// A lesson file that did not load.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Broken {
+    pub path: String,
+    pub errors: Vec<LintError>,
+}
+
+impl LessonSet {
+    pub(crate) fn find(&self, id: &str) -> Option<&Lesson> {
+        self.lessons.iter().find(|l| l.id == id)
+    }
+
+    /// Every exercise of every lesson, in lesson order.
+    pub(crate) fn exercises(&self) -> impl Iterator<Item = (&Lesson, &ExerciseSpec)> {
+        self.lessons
+            .iter()
+            .flat_map(|l| l.exercises().map(move |e| (l, e)))
+    }
+
+    pub(crate) fn error_count(&self) -> usize {
+        self.broken.iter().map(|b| b.errors.len()).sum()
+    }
+
+    /// Parses files given as (display path, text or the reason it could not be read), checks ids across them, and
+    /// sorts the result by file name.
+    fn from_files(mut files: Vec<(String, Result<String, LintError>)>) -> LessonSet {
+        files.sort_by(|a, b| (file_name(&a.0), &a.0).cmp(&(file_name(&b.0), &b.0)));
+        let starters: Vec<&str> = embedded::EXERCISE_STARTERS.iter().map(|s| s.0).collect();
+        let mut set = LessonSet::default();
+        let mut lesson_ids: Vec<(String, String)> = Vec::new();
+        let mut exercise_ids: Vec<(String, String)> = Vec::new();
+        for (path, text) in files {
+            let text = match text {
+                Ok(text) => text,
+                Err(e) => {
+                    set.broken.push(Broken {
+                        path,
+                        errors: vec![e],
+                    });
+                    continue;
+                }
+            };
+            let parsed = match parse_lesson(&path, &text, &starters) {
+                Ok(p) => p,
+                Err(errors) => {
+                    set.broken.push(Broken { path, errors });
+                    continue;
+                }
+            };
+            let mut errors = Vec::new();
+            if let Some((_, other)) = lesson_ids.iter().find(|(id, _)| *id == parsed.lesson.id) {
+                let message = format!(
+                    "lesson id '{}' is already used by {other}",
+                    parsed.lesson.id
+                );
+                errors.push(LintError::at(
+                    &path,
+                    &text,
+                    parsed.id_span.clone(),
+                    message,
+                    None,
+                ));
+            }
+            for (id, span) in &parsed.exercise_ids {
+                if let Some((_, other)) = exercise_ids.iter().find(|(seen, _)| seen == id) {
+                    let message = format!("exercise id '{id}' is already used by {other}");
+                    errors.push(LintError::at(
+                        &path,
+                        &text,
+                        span.clone(),
+                        message,
+                        Some("exercise ids are unique across all lessons".into()),
+                    ));
+                }
+            }
+            if errors.is_empty() {
+                lesson_ids.push((parsed.lesson.id.clone(), path.clone()));
+                exercise_ids.extend(
+                    parsed
+                        .exercise_ids
+                        .iter()
+                        .map(|(id, _)| (id.clone(), path.clone())),
+                );
+                set.lessons.push(parsed.lesson);
+            } else {
+                set.broken.push(Broken { path, errors });
+            }
+        }
+        set
+    }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+impl Lesson {
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = &Block> {
+        self.sections.iter().flat_map(|s| s.blocks.iter())
+    }
+
+    pub(crate) fn experiments(&self) -> impl Iterator<Item = &ExperimentSpec> {
+        self.blocks().filter_map(|b| {
+            if let Block::Experiment(e) = b {
+                Some(e)
+            } else {
+                None
+            }
+        })
+    }
+
+    pub(crate) fn exercises(&self) -> impl Iterator<Item = &ExerciseSpec> {
+        self.blocks().filter_map(|b| {
+            if let Block::Exercise(e) = b {
+                Some(e)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// The lessons built into the binary (from `lessons/*.md` at build time).
+pub(crate) fn load_embedded() -> LessonSet {
+    LessonSet::from_files(
+        embedded::EMBEDDED_LESSONS
+            .iter()
+            .map(|(path, text)| (path.to_string(), Ok(text.to_string())))
+            .collect(),
+    )
+}
+
+/// The `*.md` lessons in a folder (its `README.md` is the authors' guide, not a lesson).
+pub(crate) fn load_dir(path: &Path) -> Result<LessonSet> {
+    Ok(LessonSet::from_files(read_files(&lesson_files(path)?)))
+}
+
+/// The embedded lessons, or those in `dir`.
+pub(crate) fn load(dir: Option<&Path>) -> Result<LessonSet> {
+    match dir {
+        Some(dir) => load_dir(dir),
+        None => Ok(load_embedded()),
+    }
+}
+
+/// Lesson files and folders named on the command line, linted together (ids must be unique across them all).
+pub(crate) fn load_paths(paths: &[PathBuf]) -> Result<LessonSet> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+        if meta.is_dir() {
+            files.extend(lesson_files(path)?);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(LessonSet::from_files(read_files(&files)))
+}
+
+fn lesson_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read lesson folder '{}'", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "md")
+                && p.file_name().is_some_and(|n| n != "README.md")
+                && p.is_file()
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no lesson files (*.md) in '{}'", dir.display());
+    }
+    Ok(files)
+}
+
+/// Reads each file; one that cannot be read or is not UTF-8 becomes an error located in it.
+fn read_files(paths: &[PathBuf]) -> Vec<(String, Result<String, LintError>)> {
+    paths
+        .iter()
+        .map(|p| {
+            let shown = p.display().to_string();
+            let text = match std::fs::read(p) {
+                Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+                    let at = e.utf8_error().valid_up_to();
+                    let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                    LintError::at(
+                        &shown,
+                        &lossy,
+                        at..at + 1,
+                        "the file is not UTF-8 text",
+                        None,
+                    )
+                }),
+                Err(e) => Err(LintError::at(
+                    &shown,
+                    "",
+                    0..0,
+                    format!("cannot read the file: {e}"),
+                    None,
+                )),
+            };
+            (shown, text)
+        })
+        .collect()
+}
+
+/// A Python exercise starter embedded from assets/exercises/, by file name.
+pub(crate) fn starter(name: &str) -> Option<&'static str> {
+    embedded::EXERCISE_STARTERS
+        .iter()
+        .find(|s| s.0 == name)
+        .map(|s| s.1)
+}
 
 /// One validated lesson.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,7 +282,11 @@ pub(crate) enum Block {
     /// Markdown prose (no fenced code inside; code comes as `Code`).
     Markdown(String),
     /// A fenced code block shown as it is (`python`, `text`, `console`, ...).
-    Code { lang: String, text: String, runnable: bool },
+    Code {
+        lang: String,
+        text: String,
+        runnable: bool,
+    },
     Experiment(ExperimentSpec),
     Quiz(Quiz),
     Exercise(ExerciseSpec),
@@ -48,14 +303,27 @@ pub(crate) struct ExperimentSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum ExperimentKind {
     /// A workload run in one or more modes (the first is what `r` runs; `c` compares them all).
-    Run { workload: Workload, tasks: u64, modes: Vec<Mode>, knobs: Knobs },
+    Run {
+        workload: Workload,
+        tasks: u64,
+        modes: Vec<Mode>,
+        knobs: Knobs,
+    },
     /// A process-internals demo by name (`start-cost`, `isolation`, `cow`, ...).
     Demo(String),
 }
 
 /// The names `demo = "..."` accepts.
-pub(crate) const DEMOS: [&str; 8] =
-    ["start-cost", "isolation", "cow", "ipc", "queue-batching", "race", "shared-memory", "convoy"];
+pub(crate) const DEMOS: [&str; 8] = [
+    "start-cost",
+    "isolation",
+    "cow",
+    "ipc",
+    "queue-batching",
+    "race",
+    "shared-memory",
+    "convoy",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Metric {
@@ -86,7 +354,11 @@ pub(crate) struct Goal {
 impl Goal {
     /// The threshold on a machine with `cores` cores.
     pub(crate) fn threshold(&self, cores: u32) -> f64 {
-        if self.per_core { self.value * f64::from(cores.max(1)) } else { self.value }
+        if self.per_core {
+            self.value * f64::from(cores.max(1))
+        } else {
+            self.value
+        }
     }
 
     /// Whether a measured value meets the goal.

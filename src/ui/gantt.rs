@@ -6,12 +6,14 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::widgets::{Block, Widget};
 
-use crate::timeline::{SPAN_KINDS, SpanKind, Timeline};
+use crate::timeline::{SPAN_KINDS, Span, SpanKind, Timeline};
 
+use super::digest::{Digest, KINDS, kind_index};
 use super::theme::Theme;
 
 pub(crate) struct Gantt<'a> {
     timeline: &'a Timeline,
+    digest: Option<&'a Digest>,
     theme: Theme,
     window: Option<(u64, u64)>,
     block: Option<Block<'a>>,
@@ -20,7 +22,21 @@ pub(crate) struct Gantt<'a> {
 
 impl<'a> Gantt<'a> {
     pub(crate) fn new(timeline: &'a Timeline, theme: Theme) -> Gantt<'a> {
-        Gantt { timeline, theme, window: None, block: None, legend: true }
+        Gantt {
+            timeline,
+            digest: None,
+            theme,
+            window: None,
+            block: None,
+            legend: true,
+        }
+    }
+
+    /// Draws from the timeline's digest (kept up to date as events arrive): a frame then costs what is visible,
+    /// however many spans the run has. Without one, every span is read.
+    pub(crate) fn digest(mut self, digest: &'a Digest) -> Self {
+        self.digest = Some(digest);
+        self
     }
 
     /// Draws `[from, to)` in CLOCK_MONOTONIC ns (compare views share one window); default: the whole run.
@@ -29,6 +45,7 @@ impl<'a> Gantt<'a> {
         self
     }
 
+    #[allow(dead_code)] // part of the widget's builder API; the TUI frames panes itself
     pub(crate) fn block(mut self, block: Block<'a>) -> Self {
         self.block = Some(block);
         self
@@ -81,7 +98,7 @@ pub(crate) fn format_ns(ns: i128) -> String {
     let a = ns.unsigned_abs();
     if a == 0 {
         "0ms".into()
-    } else if a >= 1_000_000_000 && a % 100_000_000 == 0 {
+    } else if a >= 1_000_000_000 && a.is_multiple_of(100_000_000) {
         let s = format!("{neg}{:.1}s", a as f64 / 1e9);
         s.replace(".0s", "s")
     } else if a >= 1_000_000 {
@@ -112,11 +129,23 @@ impl Widget for Gantt<'_> {
         }
         let t = self.timeline;
         let theme = self.theme;
-        let (from, to) = self.window.unwrap_or_else(|| Gantt::default_window(t));
+        let (from, to) = self.window.unwrap_or_else(|| match self.digest {
+            Some(d) => {
+                let from = d.first_ns(t);
+                (from, d.last_ns(t).max(from + 1_000_000))
+            }
+            None => Gantt::default_window(t),
+        });
         let labels: Vec<String> = t.lanes.iter().map(|l| lane_label(t, l)).collect();
-        let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4).clamp(4, 14) as u16;
+        let label_w = labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(4)
+            .clamp(3, 14) as u16;
         let x0 = inner.x + label_w + 1;
-        let cells = inner.width.saturating_sub(label_w + 1);
+        // One column is kept free on the right, so a span that ends at the window's end never touches the border.
+        let cells = inner.width.saturating_sub(label_w + 2);
         if cells < 4 {
             return;
         }
@@ -149,22 +178,56 @@ impl Widget for Gantt<'_> {
         let rows = inner.height.saturating_sub(1 + legend_rows) as usize;
         let n = t.lanes.len();
         let shown = if n > rows { rows.saturating_sub(1) } else { n };
-        for (i, lane) in t.lanes.iter().take(shown).enumerate() {
-            let label: String = labels[i].chars().take(label_w as usize).collect();
-            buf.set_string(inner.x, y, &label, theme.text());
-            draw_lane(buf, t, lane.id, x0, y, cells, from, cell_ns, theme);
-            y += 1;
-        }
+        let present = match self.digest {
+            Some(d) => {
+                for (i, lane) in t.lanes.iter().take(shown).enumerate() {
+                    let y = y + i as u16;
+                    let label: String = labels[i].chars().take(label_w as usize).collect();
+                    buf.set_string(inner.x, y, &label, theme.text());
+                    if let Some(ld) = d.lane(lane.id) {
+                        // A small lane exactly from its spans; a big one from its bins.
+                        let (cov, centre) = match ld.exact(t) {
+                            Some(spans) => coverage(&spans, from, cell_ns, cells as usize),
+                            None => d.lane_cells(ld, from, to, cells as usize),
+                        };
+                        paint(buf, &cov, &centre, x0, y, cell_ns, theme);
+                    }
+                }
+                d.present()
+            }
+            None => self.lanes_from_spans(
+                &labels,
+                label_w,
+                shown,
+                (x0, y, cells),
+                (from, cell_ns),
+                buf,
+            ),
+        };
+        y += shown as u16;
         if n > shown && rows > 0 {
-            buf.set_string(inner.x, y, format!("… {} more lanes", n - shown), theme.dim());
+            buf.set_string(
+                inner.x,
+                y,
+                format!("… {} more lanes", n - shown),
+                theme.dim(),
+            );
             y += 1;
         }
 
         if self.legend && y < inner.y + inner.height {
             let mut x = inner.x;
-            let present: Vec<SpanKind> =
-                SPAN_KINDS.into_iter().filter(|k| t.spans.iter().any(|s| s.kind == *k)).collect();
-            let kinds = if present.is_empty() { vec![SpanKind::Run] } else { present };
+            let present: Vec<SpanKind> = SPAN_KINDS
+                .into_iter()
+                .zip(present)
+                .filter(|(_, p)| *p)
+                .map(|(k, _)| k)
+                .collect();
+            let kinds = if present.is_empty() {
+                vec![SpanKind::Run]
+            } else {
+                present
+            };
             for k in kinds {
                 let item_w = 2 + k.name().len() as u16 + 2;
                 if x + item_w > inner.x + inner.width {
@@ -178,30 +241,77 @@ impl Widget for Gantt<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn draw_lane(
-    buf: &mut Buffer,
-    t: &Timeline,
-    lane: u32,
-    x0: u16,
-    y: u16,
-    cells: u16,
-    from: u64,
-    cell_ns: f64,
-    theme: Theme,
-) {
-    let n = cells as usize;
-    // Per cell: covered time per kind, and the centre of the run coverage (to tell left- from right-aligned).
-    let mut cov = vec![[0f64; 7]; n];
+impl Gantt<'_> {
+    /// Without a digest: one pass sorts every span by lane, then each lane is drawn; returns the kinds present.
+    fn lanes_from_spans(
+        &self,
+        labels: &[String],
+        label_w: u16,
+        shown: usize,
+        (x0, y0, cells): (u16, u16, u16),
+        (from, cell_ns): (u64, f64),
+        buf: &mut Buffer,
+    ) -> [bool; KINDS] {
+        let t = self.timeline;
+        let theme = self.theme;
+        let x = x0 - label_w - 1;
+        let mut by_lane: Vec<Vec<&Span>> = vec![Vec::new(); shown];
+        // Lane ids are small numbers: index by id rather than hash. The same pass notes the kinds present.
+        let max_id = t
+            .lanes
+            .iter()
+            .map(|l| l.id as usize)
+            .max()
+            .unwrap_or(0)
+            .min(1 << 16);
+        let mut index = vec![usize::MAX; max_id + 1];
+        for (i, l) in t.lanes.iter().take(shown).enumerate() {
+            if let Some(slot) = index.get_mut(l.id as usize) {
+                *slot = i;
+            }
+        }
+        let mut present = [false; SPAN_KINDS.len()];
+        for s in &t.spans {
+            if let Some(k) = SPAN_KINDS.iter().position(|k| *k == s.kind) {
+                present[k] = true;
+            }
+            let i = match index.get(s.lane as usize) {
+                Some(&i) => i,
+                None => t
+                    .lanes
+                    .iter()
+                    .take(shown)
+                    .position(|l| l.id == s.lane)
+                    .unwrap_or(usize::MAX),
+            };
+            if let Some(v) = by_lane.get_mut(i) {
+                v.push(s);
+            }
+        }
+        for (i, spans) in by_lane.iter().enumerate() {
+            let y = y0 + i as u16;
+            let label: String = labels[i].chars().take(label_w as usize).collect();
+            buf.set_string(x, y, &label, theme.text());
+            let (cov, centre) = coverage(spans, from, cell_ns, cells as usize);
+            paint(buf, &cov, &centre, x0, y, cell_ns, theme);
+        }
+        present
+    }
+}
+
+/// Per cell of a lane: covered time per kind, and the run time weighted by where in the cell it lies (to tell
+/// left- from right-aligned partial cells).
+fn coverage(spans: &[&Span], from: u64, cell_ns: f64, n: usize) -> (Vec<[f64; KINDS]>, Vec<f64>) {
+    let mut cov = vec![[0f64; KINDS]; n];
     let mut run_centre = vec![0f64; n];
     let end_all = from as f64 + cell_ns * n as f64;
-    for s in t.spans_of(lane) {
+    for s in spans {
         let a = (s.start_ns as f64).max(from as f64);
         let b = (s.end_ns as f64).min(end_all);
         if b <= a {
             continue;
         }
-        let k = SPAN_KINDS.iter().position(|x| *x == s.kind).unwrap_or(0);
+        let k = kind_index(s.kind);
         let c0 = ((a - from as f64) / cell_ns) as usize;
         let c1 = (((b - from as f64) / cell_ns) as usize).min(n - 1);
         for (c, cell) in cov.iter_mut().enumerate().take(c1 + 1).skip(c0) {
@@ -217,12 +327,32 @@ fn draw_lane(
             }
         }
     }
+    (cov, run_centre)
+}
+
+/// Draws one lane's cells: the kind that covers most of a cell wins it; run time at 1/8-cell resolution.
+fn paint(
+    buf: &mut Buffer,
+    cov: &[[f64; KINDS]],
+    run_centre: &[f64],
+    x0: u16,
+    y: u16,
+    cell_ns: f64,
+    theme: Theme,
+) {
     let eighths = theme.eighths();
+    // One symbol per cell: set cells directly (`set_string` measures graphemes, which shows at 60 lanes × 200).
+    let mut put = |x: u16, sym: &str, style: Style| {
+        if let Some(cell) = buf.cell_mut((x, y)) {
+            cell.set_symbol(sym).set_style(style);
+        }
+    };
     for (c, cell) in cov.iter().enumerate() {
-        let (best, amount) = cell
-            .iter()
-            .enumerate()
-            .fold((0usize, 0f64), |acc, (k, v)| if *v > acc.1 { (k, *v) } else { acc });
+        let (best, amount) =
+            cell.iter().enumerate().fold(
+                (0usize, 0f64),
+                |acc, (k, v)| if *v > acc.1 { (k, *v) } else { acc },
+            );
         if amount <= 0.0 {
             continue;
         }
@@ -236,7 +366,7 @@ fn draw_lane(
                 continue;
             }
             if e >= 8 {
-                buf.set_string(x, y, eighths[8], style);
+                put(x, eighths[8], style);
                 continue;
             }
             let centre = run_centre[c] / amount;
@@ -245,21 +375,26 @@ fn draw_lane(
                     // Right-aligned coverage: draw the empty left part in the background colour on a run-coloured cell.
                     let empty = 8 - e;
                     let st = Style::default().bg(color).fg(ratatui::style::Color::Reset);
-                    buf.set_string(x, y, eighths[empty], st);
+                    put(x, eighths[empty], st);
                     if empty == 0 {
-                        buf.set_string(x, y, eighths[8], style);
+                        put(x, eighths[8], style);
                     }
                 }
-                _ => buf.set_string(x, y, eighths[e], style),
+                _ => put(x, eighths[e], style),
             }
         } else if frac >= 0.3 {
-            buf.set_string(x, y, theme.kind_symbol(kind), style);
+            put(x, theme.kind_symbol(kind), style);
         }
     }
 }
 
 /// Renders the Gantt into plain text lines (for `parlab run`).
-pub(crate) fn to_text(t: &Timeline, width: u16, window: Option<(u64, u64)>, ascii: bool) -> Vec<String> {
+pub(crate) fn to_text(
+    t: &Timeline,
+    width: u16,
+    window: Option<(u64, u64)>,
+    ascii: bool,
+) -> Vec<String> {
     let height = Gantt::wanted_height(t).min(40);
     let area = Rect::new(0, 0, width, height);
     let mut buf = Buffer::empty(area);
@@ -293,14 +428,35 @@ mod tests {
 
     fn two_lane_gil() -> Timeline {
         let mut t = Timeline::new();
-        t.ingest(LabEvent::Started { lab_pid: 100, t0_ns: 0, cores: 2 });
+        t.ingest(LabEvent::Started {
+            lab_pid: 100,
+            t0_ns: 0,
+            cores: 2,
+        });
         for id in 0..2 {
-            t.ingest(LabEvent::Lane(Lane { id, pid: 100, tid: 200 + id, label: format!("t{}", id + 1) }));
+            t.ingest(LabEvent::Lane(Lane {
+                id,
+                pid: 100,
+                tid: 200 + id,
+                label: format!("t{}", id + 1),
+            }));
         }
         for i in 0..4u64 {
             let (run, wait) = if i % 2 == 0 { (0, 1) } else { (1, 0) };
-            t.ingest(LabEvent::Span(span(run, SpanKind::Run, i * 10, i * 10 + 10, run as i32)));
-            t.ingest(LabEvent::Span(span(wait, SpanKind::GilWait, i * 10, i * 10 + 10, wait as i32)));
+            t.ingest(LabEvent::Span(span(
+                run,
+                SpanKind::Run,
+                i * 10,
+                i * 10 + 10,
+                run as i32,
+            )));
+            t.ingest(LabEvent::Span(span(
+                wait,
+                SpanKind::GilWait,
+                i * 10,
+                i * 10 + 10,
+                wait as i32,
+            )));
         }
         t
     }
@@ -323,7 +479,12 @@ mod tests {
     #[test]
     fn partial_cells_use_eighth_blocks() {
         let mut t = Timeline::new();
-        t.ingest(LabEvent::Lane(Lane { id: 0, pid: 1, tid: 1, label: "m".into() }));
+        t.ingest(LabEvent::Lane(Lane {
+            id: 0,
+            pid: 1,
+            tid: 1,
+            label: "m".into(),
+        }));
         // 0..10.5 ms on a 1 ms-per-cell axis: ten full cells and a half cell.
         let mut s = span(0, SpanKind::Run, 0, 10, 0);
         s.end_ns = 10_500_000;
@@ -338,7 +499,12 @@ mod tests {
     fn too_many_lanes_are_summarised() {
         let mut t = Timeline::new();
         for id in 0..10 {
-            t.ingest(LabEvent::Lane(Lane { id, pid: 1, tid: id, label: format!("x{id}") }));
+            t.ingest(LabEvent::Lane(Lane {
+                id,
+                pid: 1,
+                tid: id,
+                label: format!("x{id}"),
+            }));
             t.ingest(LabEvent::Span(span(id, SpanKind::Idle, 0, 5, 0)));
         }
         let mut buf = Buffer::empty(Rect::new(0, 0, 40, 6));

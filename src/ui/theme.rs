@@ -43,14 +43,22 @@ pub(crate) struct Theme {
 
 impl Default for Theme {
     fn default() -> Self {
-        Theme { palette: Palette::Dark, color: true, ascii: false }
+        Theme {
+            palette: Palette::Dark,
+            color: true,
+            ascii: false,
+        }
     }
 }
 
 impl Theme {
     /// Plain text: no colour, UTF-8 symbols (headless output).
     pub(crate) fn plain(ascii: bool) -> Theme {
-        Theme { palette: Palette::Dark, color: false, ascii }
+        Theme {
+            palette: Palette::Dark,
+            color: false,
+            ascii,
+        }
     }
 
     fn c(&self, dark: Color, light: Color, contrast: Color) -> Style {
@@ -88,7 +96,11 @@ impl Theme {
         match self.kind_color(kind) {
             Some(c) => {
                 let s = Style::default().fg(c);
-                if kind == SpanKind::Failed { s.add_modifier(Modifier::BOLD) } else { s }
+                if kind == SpanKind::Failed {
+                    s.add_modifier(Modifier::BOLD)
+                } else {
+                    s
+                }
             }
             None => Style::default(),
         }
@@ -137,7 +149,8 @@ impl Theme {
         }
     }
     pub(crate) fn accent(&self) -> Style {
-        self.c(Color::Cyan, Color::Blue, Color::LightYellow).add_modifier(Modifier::BOLD)
+        self.c(Color::Cyan, Color::Blue, Color::LightYellow)
+            .add_modifier(Modifier::BOLD)
     }
     pub(crate) fn good(&self) -> Style {
         self.c(Color::Green, Color::Green, Color::LightGreen)
@@ -159,6 +172,106 @@ impl Theme {
             Palette::Contrast => Style::default().fg(Color::Black).bg(Color::LightYellow),
             Palette::Light => Style::default().fg(Color::White).bg(Color::Blue),
             Palette::Dark => Style::default().fg(Color::Black).bg(Color::Cyan),
+        }
+    }
+
+    pub(crate) fn heading(&self) -> Style {
+        self.c(Color::LightCyan, Color::Blue, Color::LightYellow)
+            .add_modifier(Modifier::BOLD)
+    }
+    /// Inline code and unhighlighted code blocks.
+    pub(crate) fn code(&self) -> Style {
+        self.c(Color::Yellow, Color::Magenta, Color::LightCyan)
+    }
+    pub(crate) fn link(&self) -> Style {
+        self.c(Color::Cyan, Color::Blue, Color::LightCyan)
+            .add_modifier(Modifier::UNDERLINED)
+    }
+    /// A key name in the footer and help.
+    pub(crate) fn key(&self) -> Style {
+        self.c(Color::Cyan, Color::Blue, Color::LightYellow)
+            .add_modifier(Modifier::BOLD)
+    }
+    /// Bars of the whole system's load (parlab's own use `kind_style(Run)`).
+    pub(crate) fn system(&self) -> Style {
+        self.c(Color::Blue, Color::Blue, Color::LightBlue)
+    }
+
+    /// Sparkline levels, empty to full.
+    pub(crate) fn spark(&self) -> [&'static str; 9] {
+        if self.ascii {
+            [" ", ".", ".", ":", ":", "+", "+", "#", "#"]
+        } else {
+            [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+        }
+    }
+
+    /// Progress marks: not started, started, done.
+    pub(crate) fn marks(&self) -> [&'static str; 3] {
+        if self.ascii {
+            [" ", "~", "x"]
+        } else {
+            ["·", "◐", "✓"]
+        }
+    }
+
+    /// Right and wrong answers.
+    pub(crate) fn right_wrong(&self) -> (&'static str, &'static str) {
+        if self.ascii {
+            ("[right]", "[wrong]")
+        } else {
+            ("✓", "✗")
+        }
+    }
+
+    /// Section progress: done and to-do cells.
+    pub(crate) fn pips(&self) -> (&'static str, &'static str) {
+        if self.ascii {
+            ("#", "-")
+        } else {
+            ("▮", "▯")
+        }
+    }
+
+    pub(crate) fn sep(&self) -> &'static str {
+        if self.ascii { " - " } else { " · " }
+    }
+
+    /// Left, right, up and down arrows as key names.
+    pub(crate) fn arrows(&self) -> [&'static str; 4] {
+        if self.ascii {
+            ["Left", "Right", "Up", "Down"]
+        } else {
+            ["←", "→", "↑", "↓"]
+        }
+    }
+
+    pub(crate) fn border_set(&self) -> ratatui::symbols::border::Set<'static> {
+        if self.ascii {
+            ratatui::symbols::border::Set {
+                top_left: "+",
+                top_right: "+",
+                bottom_left: "+",
+                bottom_right: "+",
+                vertical_left: "|",
+                vertical_right: "|",
+                horizontal_top: "-",
+                horizontal_bottom: "-",
+            }
+        } else {
+            ratatui::symbols::border::PLAIN
+        }
+    }
+
+    /// The whole screen's base: light and contrast paint their own background so they read on any terminal.
+    pub(crate) fn base(&self) -> Style {
+        if !self.color {
+            return Style::default();
+        }
+        match self.palette {
+            Palette::Dark => Style::default(),
+            Palette::Light => Style::default().fg(Color::Black).bg(Color::White),
+            Palette::Contrast => Style::default().fg(Color::White).bg(Color::Black),
         }
     }
 }

@@ -1,0 +1,391 @@
+//! Parser tests on the shipped lessons and on small synthetic files, plus a deterministic fuzz of a real lesson.
+
+use super::*;
+use crate::experiment::{StartMethod, Workload};
+
+const GOOD: &str = r#"+++
+id = "demo-lesson"
+title = "A demo lesson"
+minutes = 5
+summary = "One line."
+covers = ["a", "b"]
++++
+
+Intro text.
+
+| a | b |
+|---|---|
+| 1 | 2 |
+
+## First section
+
+Some prose.
+
+```python runnable
+print("hi")
+```
+
+More prose.
+
+```experiment
+id = "one"
+workload = "fib:20"
+tasks = 4
+modes = ["sequential", "processes"]
+start = "fork"
+payload = "1KiB"
+expect = "processes.speedup >= 0.5 * cores"
+```
+
+## Second `section`
+
+```quiz
+question = "Q?"
+choices = ["a", "b"]
+answer = 1
+why = "Because."
+```
+
+```exercise
+id = "ex-one"
+title = "An exercise"
+workload = "sleep:10"
+tasks = 8
+mode = "gil"
+workers = 2
+knobs = ["workers", "mode"]
+goal = "speedup >= 3"
+hints = ["h1"]
+explain = "E."
+```
+"#;
+
+fn parse(text: &str) -> Result<Lesson, Vec<LintError>> {
+    parse_lesson("t.md", text, &[]).map(|p| p.lesson)
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse(text)
+        .expect_err("should not parse")
+        .iter()
+        .map(LintError::headline)
+        .collect()
+}
+
+#[test]
+fn a_lesson_splits_into_an_introduction_and_sections_of_blocks() {
+    let l = parse(GOOD).unwrap();
+    assert_eq!(
+        (l.id.as_str(), l.title.as_str(), l.minutes),
+        ("demo-lesson", "A demo lesson", 5)
+    );
+    let titles: Vec<&str> = l.sections.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(titles, ["A demo lesson", "First section", "Second section"]);
+    // The table stays in the introduction's prose.
+    assert!(
+        matches!(&l.sections[0].blocks[..], [Block::Markdown(m)] if m.starts_with("Intro") && m.ends_with("| 1 | 2 |"))
+    );
+    let first = &l.sections[1].blocks;
+    assert_eq!(first.len(), 4);
+    assert_eq!(first[0], Block::Markdown("Some prose.".into()));
+    assert_eq!(
+        first[1],
+        Block::Code {
+            lang: "python".into(),
+            text: "print(\"hi\")\n".into(),
+            runnable: true
+        }
+    );
+    let Block::Experiment(e) = &first[3] else {
+        panic!("{:?}", first[3])
+    };
+    assert_eq!(e.id.as_deref(), Some("one"));
+    let ExperimentKind::Run {
+        workload,
+        tasks,
+        modes,
+        knobs,
+    } = &e.kind
+    else {
+        panic!()
+    };
+    assert_eq!((*workload, *tasks), (Workload::Fib { lo: 20, hi: 20 }, 4));
+    assert_eq!(modes, &[Mode::Sequential, Mode::Processes]);
+    assert_eq!(
+        (knobs.start, knobs.payload),
+        (Some(StartMethod::Fork), Some(1024))
+    );
+    assert_eq!(e.expect.len(), 1);
+    assert_eq!(e.expect[0].mode, Mode::Processes);
+    assert!(e.expect[0].goal.per_core);
+    let second = &l.sections[2].blocks;
+    assert!(matches!(&second[0], Block::Quiz(q) if q.answer == 1 && q.choices.len() == 2));
+    let Block::Exercise(x) = &second[1] else {
+        panic!()
+    };
+    assert_eq!(
+        (x.baseline, x.mode, x.knobs.workers),
+        (Mode::Sequential, Mode::Gil, Some(2))
+    );
+    assert_eq!(x.may_change, [Knob::Workers, Knob::Mode]);
+}
+
+#[test]
+fn every_shipped_lesson_loads() {
+    let set = load_embedded();
+    let broken: Vec<String> = set
+        .broken
+        .iter()
+        .flat_map(|b| &b.errors)
+        .map(ToString::to_string)
+        .collect();
+    assert!(broken.is_empty(), "{}", broken.join("\n\n"));
+    assert!(set.lessons.len() >= 12);
+    let files: Vec<&str> = set.lessons.iter().map(|l| l.path.as_str()).collect();
+    let mut sorted = files.clone();
+    sorted.sort();
+    assert_eq!(files, sorted);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.starts_with("lessons/") && f.ends_with(".md"))
+    );
+    assert!(set.find("gil").is_some_and(|l| l.sections.len() > 2));
+    assert!(
+        set.exercises()
+            .any(|(l, e)| l.id == "gil" && e.id == "beat-the-gil")
+    );
+    assert!(set.lessons.iter().all(|l| l.sections.len() >= 2));
+}
+
+#[test]
+fn several_errors_are_reported_at_once_in_file_order() {
+    let text = GOOD
+        .replace("minutes = 5", "minutes = 500")
+        .replace("answer = 1", "answer = 2")
+        .replace(
+            "\"sequential\", \"processes\"]",
+            "\"sequential\", \"proceses\"]",
+        );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert_eq!(
+        errs[0],
+        "t.md:4:11: minutes 500 is out of range (allowed 1..=60)"
+    );
+    assert!(
+        errs[1].starts_with("t.md:29:24: unknown mode 'proceses'"),
+        "{}",
+        errs[1]
+    );
+    assert!(
+        errs[2].starts_with("t.md:40:10: answer 2 is out of range"),
+        "{}",
+        errs[2]
+    );
+}
+
+#[test]
+fn errors_inside_a_claim_point_into_the_string() {
+    let text = GOOD.replace(
+        "processes.speedup >= 0.5 * cores",
+        "processes.speedup >= 0.5 * cpus",
+    );
+    assert_eq!(
+        errors(&text),
+        ["t.md:32:38: expected '* cores' after the number, found '* cpus'"]
+    );
+}
+
+#[test]
+fn a_missing_python_starter_is_reported_once_starters_exist() {
+    let text = GOOD.replace("explain = \"E.\"", "explain = \"E.\"\npython = \"nope.py\"");
+    assert!(
+        parse_lesson("t.md", &text, &[]).is_ok(),
+        "no starters yet: not checked"
+    );
+    let errs: Vec<String> = parse_lesson("t.md", &text, &["fib_pool.py"])
+        .unwrap_err()
+        .iter()
+        .map(LintError::headline)
+        .collect();
+    assert_eq!(
+        errs,
+        ["t.md:55:10: python starter 'nope.py' is not in assets/exercises/ (have: fib_pool.py)"]
+    );
+    assert!(
+        parse_lesson(
+            "t.md",
+            &text.replace("nope.py", "fib_pool.py"),
+            &["fib_pool.py"]
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn ids_must_be_unique_across_files_and_the_later_file_is_the_broken_one() {
+    let other = GOOD.replace("id = \"one\"", "id = \"two\"");
+    let files = vec![
+        ("b/02-b.md".to_string(), Ok(other.clone())),
+        ("a/01-a.md".to_string(), Ok(GOOD.to_string())),
+        (
+            "c/03-c.md".to_string(),
+            Ok(other.replace("demo-lesson", "third")),
+        ),
+    ];
+    let set = LessonSet::from_files(files);
+    assert_eq!(set.lessons.len(), 1);
+    assert_eq!(set.lessons[0].path, "a/01-a.md");
+    let b: Vec<String> = set.broken[0]
+        .errors
+        .iter()
+        .map(LintError::headline)
+        .collect();
+    assert_eq!(
+        b,
+        [
+            "b/02-b.md:2:6: lesson id 'demo-lesson' is already used by a/01-a.md",
+            "b/02-b.md:45:6: exercise id 'ex-one' is already used by a/01-a.md"
+        ]
+    );
+    assert_eq!(
+        set.broken[1].errors.len(),
+        1,
+        "third has only the exercise id clash"
+    );
+    assert_eq!(set.error_count(), 3);
+}
+
+#[test]
+fn demo_experiments_take_a_known_name_and_nothing_else() {
+    let text = GOOD.replace("workload = \"fib:20\"\ntasks = 4\nmodes = [\"sequential\", \"processes\"]\nstart = \"fork\"\npayload = \"1KiB\"\nexpect = \"processes.speedup >= 0.5 * cores\"", "demo = \"cow\"");
+    let l = parse(&text).unwrap();
+    assert!(
+        l.experiments()
+            .any(|e| e.kind == ExperimentKind::Demo("cow".into()))
+    );
+    let errs = errors(&text.replace("demo = \"cow\"", "demo = \"coww\"\ntasks = 3"));
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].contains("unknown demo 'coww'"));
+    assert!(errs[1].contains("'tasks' does not apply to a demo experiment"));
+}
+
+#[test]
+fn live_blocks_inside_lists_are_refused() {
+    let text = GOOD.replace(
+        "Some prose.",
+        "- item\n\n  ```quiz\n  question = \"x\"\n  ```",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.md:19:3: a 'quiz' block must start at the left margin"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn file_positions_stay_exact_with_crlf_line_ends() {
+    let text = GOOD
+        .replace(
+            "\"sequential\", \"processes\"]",
+            "\"sequential\", \"thread\"]",
+        )
+        .replace('\n', "\r\n");
+    let errs = parse(&text).unwrap_err();
+    assert_eq!((errs[0].line, errs[0].col, errs[0].width), (29, 24, 8));
+    assert!(!errs[0].source_line.ends_with('\r'));
+}
+
+/// A tiny deterministic generator (xorshift), so the fuzz cases are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn mutated_lessons_never_panic_the_parser() {
+    let seeds: Vec<&str> = embedded::EMBEDDED_LESSONS
+        .iter()
+        .take(3)
+        .map(|(_, t)| *t)
+        .chain([GOOD])
+        .collect();
+    let specials: &[u8] = b"+=\"'[]{}`#\n\r\t .-*<>:\\0";
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut cases = 0;
+    for seed in &seeds {
+        let bytes = seed.as_bytes();
+        // Truncations at many points, including inside multi-byte characters (made valid with from_utf8_lossy).
+        for i in 0..60 {
+            let cut = bytes.len() * i / 60 + rng.below(7);
+            let text = String::from_utf8_lossy(&bytes[..cut.min(bytes.len())]).into_owned();
+            let _ = parse_lesson("f.md", &text, &["a.py"]);
+            cases += 1;
+        }
+        // Random flips, insertions and deletions of syntax characters.
+        for _ in 0..120 {
+            let mut b = bytes.to_vec();
+            for _ in 0..1 + rng.below(8) {
+                let at = rng.below(b.len());
+                match rng.below(4) {
+                    0 => b[at] = specials[rng.below(specials.len())],
+                    1 => b.insert(at, specials[rng.below(specials.len())]),
+                    2 => {
+                        b.remove(at);
+                    }
+                    _ => b[at] ^= 1 << rng.below(8),
+                }
+            }
+            let text = String::from_utf8_lossy(&b).into_owned();
+            let _ = parse_lesson("f.md", &text, &["a.py"]);
+            cases += 1;
+        }
+    }
+    assert!(cases >= 500);
+}
+
+#[test]
+fn the_authors_readme_examples_are_valid_blocks() {
+    let readme = include_str!("../../lessons/README.md");
+    let mut text = String::from(
+        "+++\nid = \"readme\"\ntitle = \"README\"\nminutes = 1\nsummary = \"s\"\ncovers = []\n+++\n\n## Blocks\n\n",
+    );
+    let mut kinds = Vec::new();
+    // Fences open and close at line starts, so every other piece between "\n```" is a block's info line and body.
+    for part in readme.split("\n```").skip(1).step_by(2) {
+        let lang = part.lines().next().unwrap_or("");
+        if parse::LIVE_BLOCKS.contains(&lang) {
+            kinds.push(lang.to_string());
+            text.push_str(&format!("```{part}\n```\n\n"));
+        }
+    }
+    assert_eq!(
+        kinds,
+        ["experiment", "quiz", "exercise"],
+        "the README shows one block of each kind"
+    );
+    let starters: Vec<&str> = embedded::EXERCISE_STARTERS.iter().map(|s| s.0).collect();
+    match parse_lesson("README.md", &text, &starters) {
+        Ok(p) => assert_eq!(p.lesson.blocks().count(), 3),
+        Err(errs) => panic!(
+            "{}",
+            errs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        ),
+    }
+}

@@ -1,0 +1,596 @@
+//! Validation of one TOML table (front matter, `experiment`, `quiz`, `exercise`) into the lesson types: names,
+//! ranges, knobs that fit the modes, and the claim grammar. Problems are collected as `Issue`s with spans into the
+//! TOML text; `parse` turns them into file positions.
+
+use std::ops::Range;
+
+use super::goal::{Claim, parse_claim};
+use super::raw::{Fields, Issue, Sp, inner_span};
+use super::{DEMOS, ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Quiz};
+use crate::experiment::{
+    Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod,
+    Workload, parse_bytes, parse_interval_us, suggest,
+};
+use crate::lesson::error::split_suggestion;
+
+/// Knob names as written in an exercise's `knobs` list.
+pub(crate) const KNOBS: [(&str, Knob); 9] = [
+    ("mode", Knob::Mode),
+    ("workers", Knob::Workers),
+    ("chunksize", Knob::Chunksize),
+    ("start", Knob::Start),
+    ("switch_interval", Knob::SwitchInterval),
+    ("payload", Knob::Payload),
+    ("warm", Knob::Warm),
+    ("size", Knob::Size),
+    ("tasks", Knob::Tasks),
+];
+
+impl Knob {
+    pub(crate) fn name(&self) -> &'static str {
+        KNOBS
+            .iter()
+            .find(|(_, k)| k == self)
+            .map_or("?", |(n, _)| n)
+    }
+
+    /// Whether changing this knob changes anything for `mode` running `workload`.
+    pub(crate) fn fits(&self, mode: Mode, workload: Workload) -> bool {
+        match self {
+            Knob::Mode | Knob::Tasks | Knob::Payload => true,
+            Knob::Workers => mode.uses_workers(),
+            Knob::Chunksize => matches!(mode, Mode::Processes | Mode::Threads),
+            Knob::Start | Knob::Warm => mode == Mode::Processes,
+            Knob::SwitchInterval => mode == Mode::Gil,
+            Knob::Size => workload != Workload::Tiny,
+        }
+    }
+
+    /// Where the knob applies, for messages.
+    fn applies_to(&self) -> &'static str {
+        match self {
+            Knob::Workers => "threads, gil, processes and async-offload",
+            Knob::Chunksize => "processes and threads",
+            Knob::Start | Knob::Warm => "processes",
+            Knob::SwitchInterval => "gil",
+            Knob::Size => "workloads with a size (not tiny)",
+            Knob::Mode | Knob::Tasks | Knob::Payload => "every mode",
+        }
+    }
+}
+
+/// Lowercase letters, digits and single dashes: `beat-the-gil`.
+pub(crate) fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}
+
+fn check_id(f: &mut Fields, id: &Option<Sp<String>>) {
+    if let Some(id) = id
+        && !valid_id(&id.value)
+    {
+        f.issues.push(Issue::at(
+            id.span.clone(),
+            format!(
+                "id '{}' must be lowercase letters, digits and single '-' (like 'beat-the-gil')",
+                id.value
+            ),
+        ));
+    }
+}
+
+fn non_empty(f: &mut Fields, key: &str, value: Option<Sp<String>>) -> Option<Sp<String>> {
+    let v = value?;
+    if v.value.trim().is_empty() {
+        f.issues.push(Issue::at(
+            v.span.clone(),
+            format!("'{key}' must not be empty"),
+        ));
+        return None;
+    }
+    Some(v)
+}
+
+/// An integer field in `min..=max`.
+fn ranged(f: &mut Fields, key: &str, min: i64, max: i64) -> Option<Sp<i64>> {
+    let v = f.int(key)?;
+    if v.value < min || v.value > max {
+        f.issues.push(Issue::at(
+            v.span.clone(),
+            format!("{key} {} is out of range (allowed {min}..={max})", v.value),
+        ));
+        return None;
+    }
+    Some(v)
+}
+
+/// A name parsed with one of the experiment parsers; the suggestion goes under the caret.
+fn named<T>(
+    f: &mut Fields,
+    v: Option<Sp<String>>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Option<Sp<T>> {
+    let v = v?;
+    match parse(&v.value) {
+        Ok(value) => Some(Sp {
+            value,
+            span: v.span,
+        }),
+        Err(e) => {
+            let (message, label) = split_suggestion(&e);
+            f.issues.push(Issue::at(v.span, message).label(label));
+            None
+        }
+    }
+}
+
+/// The validated front matter.
+pub(crate) struct Front {
+    pub id: Sp<String>,
+    pub title: String,
+    pub minutes: u32,
+    pub summary: String,
+    pub covers: Vec<String>,
+}
+
+pub(crate) fn front_matter(f: &mut Fields) -> Option<Front> {
+    f.check_known(&["id", "title", "minutes", "summary", "covers"]);
+    let id = f.string("id");
+    check_id(f, &id);
+    let id = f.require("id", id);
+    let title = f.string("title");
+    let title = non_empty(f, "title", title);
+    let title = f.require("title", title);
+    let minutes = ranged(f, "minutes", 1, 60);
+    let minutes = f.require("minutes", minutes);
+    let summary = f.string("summary");
+    let summary = non_empty(f, "summary", summary);
+    let summary = f.require("summary", summary);
+    let covers = f.strings("covers", false);
+    let covers = f.require("covers", covers);
+    Some(Front {
+        id: id?,
+        title: title?.value,
+        minutes: minutes?.value as u32,
+        summary: summary?.value,
+        covers: covers?.value.into_iter().map(|c| c.value).collect(),
+    })
+}
+
+/// The knob fields an experiment or exercise may set, each with the span of its key (for "does not fit" errors).
+struct GivenKnobs {
+    knobs: Knobs,
+    given: Vec<(Knob, Range<usize>)>,
+}
+
+fn mark(f: &Fields, knob: Knob, key: &str, given: &mut Vec<(Knob, Range<usize>)>) {
+    if let Some(span) = f.key_span(key) {
+        given.push((knob, span));
+    }
+}
+
+fn knob_fields(f: &mut Fields) -> GivenKnobs {
+    let mut knobs = Knobs::default();
+    let mut given = Vec::new();
+    if let Some(w) = ranged(f, "workers", 1, i64::from(MAX_WORKERS)) {
+        knobs.workers = Some(w.value as u32);
+        mark(f, Knob::Workers, "workers", &mut given);
+    }
+    if let Some(c) = ranged(f, "chunksize", 1, MAX_TASKS as i64) {
+        knobs.chunksize = Some(c.value as u64);
+        mark(f, Knob::Chunksize, "chunksize", &mut given);
+    }
+    let start = f.string("start");
+    if let Some(s) = named(f, start, |s| s.parse::<StartMethod>()) {
+        knobs.start = Some(s.value);
+        mark(f, Knob::Start, "start", &mut given);
+    }
+    let interval = f.string("switch_interval");
+    if let Some(us) = named(f, interval, parse_interval_us) {
+        knobs.switch_interval_us = Some(us.value);
+        mark(f, Knob::SwitchInterval, "switch_interval", &mut given);
+    }
+    if let Some(p) = f.text_or_int("payload") {
+        match parse_bytes(&p.value) {
+            Ok(bytes) if bytes > MAX_PAYLOAD => f.issues.push(Issue::at(
+                p.span,
+                format!("payload {bytes} bytes is too large (allowed 0..={MAX_PAYLOAD} bytes, 256 MiB, per task)"),
+            )),
+            Ok(bytes) => {
+                knobs.payload = Some(bytes);
+                mark(f, Knob::Payload, "payload", &mut given);
+            }
+            Err(e) => f.issues.push(Issue::at(p.span, e)),
+        }
+    }
+    if let Some(w) = f.boolean("warm") {
+        knobs.warm = w.value;
+        if w.value {
+            mark(f, Knob::Warm, "warm", &mut given);
+        }
+    }
+    GivenKnobs { knobs, given }
+}
+
+/// Reports every given knob that fits none of `modes`.
+fn check_fit(f: &mut Fields, given: &[(Knob, Range<usize>)], modes: &[Mode], workload: Workload) {
+    for (knob, span) in given {
+        if !modes.iter().any(|m| knob.fits(*m, workload)) {
+            let names: Vec<&str> = modes.iter().map(Mode::name).collect();
+            f.issues.push(Issue::at(
+                span.clone(),
+                format!(
+                    "'{}' has no effect here: it applies to {}, and the modes are {}",
+                    knob.name(),
+                    knob.applies_to(),
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// The last word on ranges (e.g. payload x tasks): builds each mode's run as a lesson would.
+fn check_build(f: &mut Fields, workload: Workload, tasks: u64, modes: &[Mode], knobs: &Knobs) {
+    for mode in modes {
+        if let Err(e) = Experiment::build(workload, tasks, *mode, knobs, Fit::Lenient, 2) {
+            let e = e
+                .replace("--switch-interval", "switch_interval")
+                .replace("--", "");
+            f.issues.push(Issue::block(e));
+            return;
+        }
+    }
+}
+
+/// A claim string from the TOML: parse it and map errors to the exact place inside the string.
+fn claim(f: &mut Fields, raw: &str, s: &Sp<String>) -> Option<(Claim, Range<usize>)> {
+    let base = inner_span(raw, &s.span, &s.value);
+    let locate = |r: Range<usize>| match base {
+        Some(b) => b + r.start..b + r.end,
+        None => s.span.clone(),
+    };
+    match parse_claim(&s.value) {
+        Ok(c) => {
+            let mode_span = c
+                .mode
+                .as_ref()
+                .map_or(s.span.clone(), |(_, r)| locate(r.clone()));
+            Some((c, mode_span))
+        }
+        Err(e) => {
+            f.issues
+                .push(Issue::at(locate(e.range), e.message).label(e.label));
+            None
+        }
+    }
+}
+
+fn workload_and_tasks(f: &mut Fields) -> (Option<Sp<Workload>>, Option<u64>) {
+    let w = f.string("workload");
+    let w = f.require("workload", w);
+    let workload = named(f, w, |s| s.parse::<Workload>());
+    let tasks = ranged(f, "tasks", 1, MAX_TASKS as i64);
+    let tasks = f.require("tasks", tasks).map(|t| t.value as u64);
+    (workload, tasks)
+}
+
+const EXPERIMENT_FIELDS: [&str; 13] = [
+    "id",
+    "demo",
+    "workload",
+    "tasks",
+    "modes",
+    "workers",
+    "chunksize",
+    "start",
+    "switch_interval",
+    "payload",
+    "warm",
+    "expect",
+    "note",
+];
+
+pub(crate) fn experiment(
+    f: &mut Fields,
+    raw: &str,
+) -> Option<(ExperimentSpec, Option<Sp<String>>)> {
+    f.check_known(&EXPERIMENT_FIELDS);
+    let id = f.string("id");
+    check_id(f, &id);
+    let note = f.string("note").map(|n| n.value);
+    if f.has("demo") {
+        let demo = f.string("demo");
+        let demo = named(f, demo, |s| {
+            DEMOS
+                .iter()
+                .find(|d| **d == s)
+                .map(|d| d.to_string())
+                .ok_or_else(|| {
+                    let hint = suggest(s, DEMOS)
+                        .map(|d| format!(" (did you mean '{d}'?)"))
+                        .unwrap_or_default();
+                    format!(
+                        "unknown demo '{s}' (expected one of: {}){hint}",
+                        DEMOS.join(", ")
+                    )
+                })
+        });
+        for key in EXPERIMENT_FIELDS
+            .iter()
+            .filter(|k| !["id", "demo", "note"].contains(k))
+        {
+            if let Some(span) = f.key_span(key) {
+                f.issues.push(Issue::at(
+                    span,
+                    format!("'{key}' does not apply to a demo experiment (demo = \"...\")"),
+                ));
+            }
+        }
+        let spec = ExperimentSpec {
+            id: id.clone().map(|i| i.value),
+            kind: ExperimentKind::Demo(demo?.value),
+            expect: vec![],
+            note,
+        };
+        return Some((spec, id));
+    }
+    let (workload, tasks) = workload_and_tasks(f);
+    let modes_raw = f.strings("modes", false);
+    let modes_raw = f.require("modes", modes_raw);
+    let mut modes: Vec<Mode> = Vec::new();
+    if let Some(list) = &modes_raw {
+        if list.value.is_empty() {
+            f.issues.push(Issue::at(
+                list.span.clone(),
+                "'modes' needs at least one mode (the first is what 'r' runs)",
+            ));
+        }
+        for m in &list.value {
+            if let Some(mode) = named(f, Some(m.clone()), |s| s.parse::<Mode>()) {
+                if modes.contains(&mode.value) {
+                    f.issues.push(Issue::at(
+                        m.span.clone(),
+                        format!("mode '{}' is listed twice", mode.value),
+                    ));
+                } else {
+                    modes.push(mode.value);
+                }
+            }
+        }
+    }
+    let all_modes_valid = modes_raw
+        .as_ref()
+        .is_some_and(|l| l.value.len() == modes.len() && !modes.is_empty());
+    let knobs = knob_fields(f);
+    let mut expect = Vec::new();
+    if let Some(lines) = f.strings("expect", true) {
+        for line in &lines.value {
+            let Some((c, mode_span)) = claim(f, raw, line) else {
+                continue;
+            };
+            match c.mode {
+                None => f.issues.push(
+                    Issue::at(
+                        line.span.clone(),
+                        format!("expect line '{}' names no mode", c.goal.text),
+                    )
+                    .label(Some(
+                        "write MODE.METRIC, e.g. 'threads.speedup >= 0.7 * cores'".into(),
+                    )),
+                ),
+                Some((mode, _)) if !modes.contains(&mode) && all_modes_valid => {
+                    let names: Vec<&str> = modes.iter().map(Mode::name).collect();
+                    f.issues.push(Issue::at(
+                        mode_span,
+                        format!("expect names mode '{mode}', which is not in this experiment's modes ({})", names.join(", ")),
+                    ));
+                }
+                Some((mode, _)) => expect.push(Expect { mode, goal: c.goal }),
+            }
+        }
+    }
+    let (workload, tasks) = (workload?, tasks?);
+    if !all_modes_valid {
+        return None;
+    }
+    check_fit(f, &knobs.given, &modes, workload.value);
+    check_build(f, workload.value, tasks, &modes, &knobs.knobs);
+    let kind = ExperimentKind::Run {
+        workload: workload.value,
+        tasks,
+        modes,
+        knobs: knobs.knobs,
+    };
+    Some((
+        ExperimentSpec {
+            id: id.clone().map(|i| i.value),
+            kind,
+            expect,
+            note,
+        },
+        id,
+    ))
+}
+
+pub(crate) fn quiz(f: &mut Fields) -> Option<Quiz> {
+    f.check_known(&["question", "choices", "answer", "why"]);
+    let question = f.string("question");
+    let question = non_empty(f, "question", question);
+    let question = f.require("question", question);
+    let choices = f.strings("choices", false);
+    let choices = f.require("choices", choices);
+    if let Some(c) = &choices
+        && c.value.len() < 2
+    {
+        f.issues.push(Issue::at(
+            c.span.clone(),
+            format!("a quiz needs at least 2 choices (found {})", c.value.len()),
+        ));
+    }
+    let answer = f.int("answer");
+    let answer = f.require("answer", answer);
+    if let (Some(a), Some(c)) = (&answer, &choices)
+        && (a.value < 0 || a.value as usize >= c.value.len())
+        && !c.value.is_empty()
+    {
+        f.issues.push(Issue::at(
+            a.span.clone(),
+            format!(
+                "answer {} is out of range: choices are numbered from 0, so allowed 0..={}",
+                a.value,
+                c.value.len() - 1
+            ),
+        ));
+    }
+    let why = f.string("why");
+    let why = non_empty(f, "why", why);
+    let why = f.require("why", why);
+    let (choices, answer) = (choices?, answer?);
+    if choices.value.len() < 2 || answer.value < 0 || answer.value as usize >= choices.value.len() {
+        return None;
+    }
+    Some(Quiz {
+        question: question?.value,
+        choices: choices.value.into_iter().map(|c| c.value).collect(),
+        answer: answer.value as usize,
+        why: why?.value,
+    })
+}
+
+/// The validated exercise and the span of its id (for the across-lessons uniqueness check).
+pub(crate) fn exercise(
+    f: &mut Fields,
+    raw: &str,
+    starters: &[&str],
+) -> Option<(ExerciseSpec, Range<usize>)> {
+    f.check_known(&[
+        "id",
+        "title",
+        "workload",
+        "tasks",
+        "baseline",
+        "mode",
+        "workers",
+        "chunksize",
+        "start",
+        "switch_interval",
+        "payload",
+        "warm",
+        "knobs",
+        "goal",
+        "hints",
+        "explain",
+        "python",
+    ]);
+    let id = f.string("id");
+    check_id(f, &id);
+    let id = f.require("id", id);
+    let title = f.string("title");
+    let title = non_empty(f, "title", title);
+    let title = f.require("title", title);
+    let (workload, tasks) = workload_and_tasks(f);
+    let baseline = f.string("baseline");
+    let baseline = match baseline {
+        Some(b) => named(f, Some(b), |s| s.parse::<Mode>()).map(|m| m.value),
+        None => Some(Mode::Sequential),
+    };
+    let mode = f.string("mode");
+    let mode = f.require("mode", mode);
+    let mode = named(f, mode, |s| s.parse::<Mode>()).map(|m| m.value);
+    let knobs = knob_fields(f);
+    let list = f.strings("knobs", false);
+    let list = f.require("knobs", list);
+    let mut may_change: Vec<(Knob, Range<usize>)> = Vec::new();
+    for k in list.iter().flat_map(|l| l.value.iter()) {
+        let names: Vec<&str> = KNOBS.iter().map(|k| k.0).collect();
+        let found = named(f, Some(k.clone()), |s| {
+            KNOBS
+                .iter()
+                .find(|(n, _)| *n == s)
+                .map(|(_, k)| *k)
+                .ok_or_else(|| {
+                    let hint = suggest(s, names.iter().copied())
+                        .map(|d| format!(" (did you mean '{d}'?)"))
+                        .unwrap_or_default();
+                    format!(
+                        "unknown knob '{s}' (expected one of: {}){hint}",
+                        names.join(", ")
+                    )
+                })
+        });
+        if let Some(knob) = found {
+            if may_change.iter().any(|(k, _)| *k == knob.value) {
+                f.issues.push(Issue::at(
+                    k.span.clone(),
+                    format!("knob '{}' is listed twice", knob.value.name()),
+                ));
+            } else {
+                may_change.push((knob.value, knob.span));
+            }
+        }
+    }
+    let goal = f.string("goal");
+    let goal = f.require("goal", goal);
+    let goal = match goal.as_ref().and_then(|g| claim(f, raw, g)) {
+        Some((c, mode_span)) if c.mode.is_some() => {
+            f.issues.push(
+                Issue::at(mode_span, format!("an exercise goal must not name a mode ('{}')", c.goal.text))
+                    .label(Some("the goal is measured on the learner's setup: write e.g. 'speedup >= 0.7 * cores'".into())),
+            );
+            None
+        }
+        Some((c, _)) => Some(c.goal),
+        None => None,
+    };
+    let hints = f
+        .strings("hints", false)
+        .map(|h| h.value.into_iter().map(|h| h.value).collect())
+        .unwrap_or_default();
+    let explain = f.string("explain");
+    let explain = non_empty(f, "explain", explain);
+    let explain = f.require("explain", explain);
+    let python = f.string("python");
+    if let Some(p) = &python
+        && !starters.is_empty()
+        && !starters.contains(&p.value.as_str())
+    {
+        f.issues.push(Issue::at(
+            p.span.clone(),
+            format!(
+                "python starter '{}' is not in assets/exercises/ (have: {})",
+                p.value,
+                starters.join(", ")
+            ),
+        ));
+    }
+    let (workload, tasks, baseline, mode) = (workload?, tasks?, baseline?, mode?);
+    let reachable: Vec<Mode> = if may_change.iter().any(|(k, _)| *k == Knob::Mode) {
+        MODES.iter().map(|m| m.1).collect()
+    } else {
+        vec![mode]
+    };
+    check_fit(f, &knobs.given, &reachable, workload.value);
+    check_fit(f, &may_change, &reachable, workload.value);
+    check_build(f, workload.value, tasks, &[baseline, mode], &knobs.knobs);
+    let spec = ExerciseSpec {
+        id: id.as_ref()?.value.clone(),
+        title: title?.value,
+        workload: workload.value,
+        tasks,
+        baseline,
+        mode,
+        knobs: knobs.knobs,
+        may_change: may_change.into_iter().map(|(k, _)| k).collect(),
+        goal: goal?,
+        hints,
+        explain: explain?.value,
+        python: python.map(|p| p.value),
+    };
+    Some((spec, id?.span))
+}

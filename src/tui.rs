@@ -1,0 +1,478 @@
+//! The terminal UI's edge: load lessons and progress, set up the terminal (raw mode, alternate screen, mouse),
+//! run the event loop, and perform the app's effects — start and cancel lab processes, run exercise checks on a
+//! background thread, save progress, steer the core sampler. Every exit path (q, Ctrl-C, SIGTERM, SIGHUP, a
+//! panic) restores the terminal and leaves no lab or worker process behind.
+//!
+//! Frames are drawn only when something changed; while a run is live the loop ticks at ~15 fps, otherwise it
+//! blocks on its channel (no polling, so an idle UI uses no CPU).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use crossterm::event::{
+    DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers,
+    MouseEventKind,
+};
+use ratatui::DefaultTerminal;
+
+use crate::app::{App, AppEvent, Effect, Key};
+use crate::clock;
+use crate::experiment::available_cores;
+use crate::lab::client::LabRun;
+use crate::lesson;
+use crate::monitor::Monitor;
+use crate::progress::Progress;
+use crate::ui::theme::{Palette, Theme};
+
+/// Time between frames while a run is live (~15 fps).
+const FRAME: Duration = Duration::from_millis(66);
+
+/// Process groups of the labs this UI started, for the panic hook to kill.
+static LAB_GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// What reaches the event loop.
+enum Msg {
+    App(AppEvent),
+    /// A lab's event stream ended; `got_end` says whether its Finished event came.
+    LabClosed {
+        run: u64,
+        got_end: bool,
+    },
+}
+
+/// The terminal UI: `parlab` with no sub-command.
+pub(crate) fn run(
+    lessons_dir: Option<&Path>,
+    theme: Option<&str>,
+    ascii: bool,
+    open: Option<&str>,
+) -> Result<u8> {
+    // Everything that can fail with a message fails here, before the terminal changes.
+    let palette = match theme {
+        Some(t) => Palette::parse(t).map_err(|e| anyhow!(e))?,
+        None => Palette::Dark,
+    };
+    let set = lesson::load(lessons_dir)?;
+    let broken: Vec<String> = set
+        .broken
+        .iter()
+        .map(|b| {
+            let first = b.errors.first().map(|e| e.to_string()).unwrap_or_default();
+            let first = first
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            let more = b.errors.len().saturating_sub(1);
+            let more = if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            };
+            format!("{first}{more}: this file was not loaded (`parlab lint` shows every error)")
+        })
+        .collect();
+    if set.lessons.is_empty() {
+        let where_ = lessons_dir.map_or("the embedded lessons".to_string(), |d| {
+            format!("'{}'", d.display())
+        });
+        bail!(
+            "no lesson could be loaded from {where_}{}",
+            if broken.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", broken.join("; "))
+            }
+        );
+    }
+    if let Some(id) = open
+        && set.find(id).is_none()
+    {
+        let ids: Vec<&str> = set.lessons.iter().map(|l| l.id.as_str()).collect();
+        let hint = crate::experiment::suggest(id, ids.iter().copied())
+            .map_or(String::new(), |s| format!(" (did you mean '{s}'?)"));
+        bail!(
+            "no lesson '{id}' (expected one of: {}){hint}",
+            ids.join(", ")
+        );
+    }
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!(
+            "the lessons UI needs a terminal; for output to a pipe or file use `parlab run`, `compare` or `lessons`"
+        );
+    }
+    let (progress, warning) = Progress::load();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let theme = Theme {
+        palette,
+        color: !no_color,
+        ascii,
+    };
+    let mut app = App::new(set.lessons, broken, progress, theme, available_cores());
+    if let Some(w) = warning {
+        app.status = Some((crate::app::StatusKind::Error, w));
+    }
+
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("cannot install signal handlers")?;
+    let signal_handle = signals.handle();
+    let stx = tx.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                if stx.send(Msg::App(AppEvent::Signal)).is_err() {
+                    break;
+                }
+            }
+        })?;
+    let mtx = tx.clone();
+    let monitor = Monitor::start(move |v| mtx.send(Msg::App(AppEvent::Cores(v))).is_ok())?;
+
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    install_panic_hook();
+    let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
+    let itx = tx.clone();
+    std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || read_input(itx))?;
+
+    let mut runner = Runner {
+        tx,
+        labs: HashMap::new(),
+        checks: HashMap::new(),
+    };
+    let result = event_loop(&mut terminal, &mut app, &rx, &mut runner, &monitor, open);
+    runner.shutdown();
+    restore();
+    signal_handle.close();
+    if let Err(e) = app.progress.save() {
+        eprintln!("warning: {e:#}");
+    }
+    result.map(|_| 0)
+}
+
+fn restore() {
+    let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
+    let _ = std::io::stdout().flush();
+}
+
+/// On a panic anywhere: kill our labs, restore the terminal, print the panic (ratatui's hook chains to the default
+/// one), and exit, so a half-dead UI never keeps the terminal in raw mode.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(groups) = LAB_GROUPS.try_lock() {
+            for g in groups.iter() {
+                // SAFETY: killing a process group this process created (the lab leads it); no memory is touched.
+                unsafe { libc::killpg(*g as i32, libc::SIGKILL) };
+            }
+        }
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            DisableMouseCapture,
+            crossterm::cursor::Show
+        );
+        previous(info);
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
+        std::process::exit(101);
+    }));
+}
+
+fn read_input(tx: Sender<Msg>) {
+    while let Ok(ev) = crossterm::event::read() {
+        let ev = match ev {
+            Event::Key(k) if k.kind != KeyEventKind::Release => {
+                let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+                let key = match k.code {
+                    KeyCode::Char('c') | KeyCode::Char('C') if ctrl => Key::CtrlC,
+                    KeyCode::Char(_) if ctrl => continue,
+                    KeyCode::Char(c) => Key::Char(c),
+                    KeyCode::Up => Key::Up,
+                    KeyCode::Down => Key::Down,
+                    KeyCode::Left => Key::Left,
+                    KeyCode::Right => Key::Right,
+                    KeyCode::Enter => Key::Enter,
+                    KeyCode::Esc => Key::Esc,
+                    KeyCode::Backspace => Key::Backspace,
+                    KeyCode::PageUp => Key::PageUp,
+                    KeyCode::PageDown => Key::PageDown,
+                    KeyCode::Home => Key::Home,
+                    KeyCode::End => Key::End,
+                    _ => continue,
+                };
+                AppEvent::Key(key)
+            }
+            Event::Mouse(m) => match m.kind {
+                MouseEventKind::ScrollUp => AppEvent::Scroll {
+                    up: true,
+                    column: m.column,
+                },
+                MouseEventKind::ScrollDown => AppEvent::Scroll {
+                    up: false,
+                    column: m.column,
+                },
+                _ => continue,
+            },
+            Event::Resize(w, h) => AppEvent::Resize(w, h),
+            _ => continue,
+        };
+        if tx.send(Msg::App(ev)).is_err() {
+            break;
+        }
+    }
+}
+
+/// Performs effects: owns the running labs and exercise checks.
+struct Runner {
+    tx: Sender<Msg>,
+    labs: HashMap<u64, LabRun>,
+    checks: HashMap<u64, (Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+impl Runner {
+    /// Performs one effect; may produce an event for the app (a lab that could not start).
+    fn perform(&mut self, effect: Effect, app: &mut App, monitor: &Monitor) -> Option<AppEvent> {
+        match effect {
+            Effect::Start { run, exp } => self.follow(run, LabRun::start(&exp)),
+            Effect::StartDemo { run, demo } => self.follow(run, LabRun::start_demo(&demo)),
+            Effect::Cancel { run } => {
+                self.cancel(run);
+                None
+            }
+            Effect::Check { run, spec, setup } => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let flag = Arc::clone(&stop);
+                let tx = self.tx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("check".into())
+                    .spawn(move || {
+                        let result = crate::exercise::check_native(&spec, &setup, &flag)
+                            .map_err(|e| format!("{e:#}"));
+                        let _ = tx.send(Msg::App(AppEvent::CheckDone { run, result }));
+                    });
+                match spawned {
+                    Ok(handle) => {
+                        self.checks.insert(run, (stop, handle));
+                        None
+                    }
+                    Err(e) => Some(AppEvent::CheckDone {
+                        run,
+                        result: Err(format!("cannot start the check: {e}")),
+                    }),
+                }
+            }
+            Effect::CancelCheck { run } => {
+                if let Some((stop, _)) = self.checks.get(&run) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                None
+            }
+            Effect::SaveProgress => {
+                if let Err(e) = app.progress.save() {
+                    app.status = Some((crate::app::StatusKind::Error, format!("{e:#}")));
+                } else if let Some(w) = app.progress.take_warning() {
+                    app.status = Some((crate::app::StatusKind::Error, w));
+                }
+                None
+            }
+            Effect::Monitor(rate) => {
+                monitor.set(rate);
+                None
+            }
+            Effect::Quit => None,
+        }
+    }
+
+    /// Follows a lab that was just started: its events reach the loop as `AppEvent::Lab`, then `LabClosed`.
+    fn follow(&mut self, run: u64, started: Result<LabRun>) -> Option<AppEvent> {
+        let mut lab = match started {
+            Ok(lab) => lab,
+            Err(e) => {
+                return Some(AppEvent::LabExited {
+                    run,
+                    error: Some(format!("{e:#}")),
+                    now_ns: clock::now_ns(),
+                });
+            }
+        };
+        let (_, empty) = mpsc::channel();
+        let events = std::mem::replace(&mut lab.events, empty);
+        if let Ok(mut g) = LAB_GROUPS.lock() {
+            g.push(lab.pid());
+        }
+        self.labs.insert(run, lab);
+        let tx = self.tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("lab-events".into())
+            .spawn(move || {
+                let mut got_end = false;
+                for ev in events.iter() {
+                    got_end |= matches!(ev, crate::timeline::LabEvent::Finished(_));
+                    if tx.send(Msg::App(AppEvent::Lab(run, ev))).is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send(Msg::LabClosed { run, got_end });
+            });
+        if let Err(e) = spawned {
+            self.cancel(run);
+            return Some(AppEvent::LabExited {
+                run,
+                error: Some(format!("cannot follow the lab: {e}")),
+                now_ns: clock::now_ns(),
+            });
+        }
+        None
+    }
+
+    fn cancel(&mut self, run: u64) {
+        if let Some(mut lab) = self.labs.remove(&run) {
+            lab.cancel();
+            forget_group(lab.pid());
+        }
+    }
+
+    /// A lab's stream ended: reap it and say whether it ended early.
+    fn closed(&mut self, run: u64, got_end: bool) -> Option<AppEvent> {
+        let mut lab = self.labs.remove(&run)?;
+        let error = lab.finish(got_end);
+        forget_group(lab.pid());
+        Some(AppEvent::LabExited {
+            run,
+            error,
+            now_ns: clock::now_ns(),
+        })
+    }
+
+    /// Stops everything: labs are killed with their workers; checks are told to stop and given a moment.
+    fn shutdown(&mut self) {
+        let runs: Vec<u64> = self.labs.keys().copied().collect();
+        for run in runs {
+            self.cancel(run);
+        }
+        for (stop, _) in self.checks.values() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for (_, (_, handle)) in self.checks.drain() {
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+fn forget_group(pid: u32) {
+    if let Ok(mut g) = LAB_GROUPS.lock() {
+        g.retain(|p| *p != pid);
+    }
+}
+
+fn event_loop(
+    terminal: &mut DefaultTerminal,
+    app: &mut App,
+    rx: &Receiver<Msg>,
+    runner: &mut Runner,
+    monitor: &Monitor,
+    open: Option<&str>,
+) -> Result<()> {
+    let size = terminal.size()?;
+    let mut pending: VecDeque<AppEvent> =
+        VecDeque::from([AppEvent::Resize(size.width, size.height)]);
+    if let Some(id) = open {
+        for e in app.open_by_id(id) {
+            if let Some(ev) = runner.perform(e, app, monitor) {
+                pending.push_back(ev);
+            }
+        }
+    }
+    let mut dirty = true;
+    let mut last_frame = Instant::now() - FRAME;
+    loop {
+        // Apply what is queued, performing effects (which may queue more).
+        let mut urgent = false;
+        while let Some(ev) = pending.pop_front() {
+            urgent |= matches!(
+                ev,
+                AppEvent::Key(_)
+                    | AppEvent::Resize(..)
+                    | AppEvent::Scroll { .. }
+                    | AppEvent::Signal
+            ) || matches!(ev, AppEvent::LabExited { .. } | AppEvent::CheckDone { .. });
+            dirty = true;
+            for effect in app.update(ev) {
+                if let Some(more) = runner.perform(effect, app, monitor) {
+                    pending.push_back(more);
+                }
+            }
+        }
+        if app.quitting() {
+            return Ok(());
+        }
+        let live = app.is_live();
+        let due = last_frame.elapsed() >= FRAME;
+        if dirty && (urgent || !live || due) {
+            if live {
+                app.update(AppEvent::Tick(clock::now_ns()));
+            }
+            terminal.draw(|f| f.render_widget(&*app, f.area()))?;
+            last_frame = Instant::now();
+            dirty = false;
+        }
+        // Wait: for the next frame while live, else for anything at all.
+        let msg = if live {
+            let wait = FRAME.saturating_sub(last_frame.elapsed());
+            match rx.recv_timeout(wait) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => {
+                    // A live Gantt grows with time even when no event came.
+                    dirty = true;
+                    None
+                }
+                Err(RecvTimeoutError::Disconnected) => bail!("the UI's event channel closed"),
+            }
+        } else {
+            Some(
+                rx.recv()
+                    .map_err(|_| anyhow!("the UI's event channel closed"))?,
+            )
+        };
+        // Take everything that is waiting, up to a bound, so a flood of spans costs one frame.
+        let mut batch: Vec<Msg> = msg.into_iter().collect();
+        while batch.len() < 20_000 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        for m in batch {
+            match m {
+                Msg::App(ev) => pending.push_back(ev),
+                Msg::LabClosed { run, got_end } => {
+                    if let Some(ev) = runner.closed(run, got_end) {
+                        pending.push_back(ev);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! The experiment panel of the lesson view: the knobs, per-core bars (system and parlab), the Gantt of the current
+//! run on a live time axis, and the summary row (wall, speedup or parallelism, efficiency, overhead split), plus
+//! the exercise check and prediction lines.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Widget};
+
+use crate::app::{App, Check, Run, Setup, fmt_num};
+use crate::experiment::{Mode, format_interval_us};
+use crate::lab::demos::DemoSpec;
+use crate::lesson::Knob;
+use crate::timeline::Overhead;
+
+use super::cores::{CoreBars, RunWindow};
+use super::gantt::{Gantt, format_ns};
+use super::theme::Theme;
+
+/// Milliseconds for tables and summaries: 412 ms, 12.5 ms, 0.31 ms.
+pub(crate) fn fmt_ms(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms >= 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
+/// The time window a run is drawn on: from its first span to now (live) or its end.
+pub(crate) fn run_window(run: &Run, now_ns: u64) -> (u64, u64) {
+    let t = &run.timeline;
+    let d = &run.digest;
+    // Before the lab's first event there is no time zero yet: start the axis now.
+    let from = if t.t0_ns == 0 && t.spans.is_empty() {
+        now_ns
+    } else {
+        d.first_ns(t)
+    };
+    let mut to = d.last_ns(t);
+    if run.live && now_ns > to {
+        to = now_ns;
+    }
+    (from, to.max(from + 1_000_000))
+}
+
+pub(crate) fn panel_block(title: String, theme: Theme) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_set(theme.border_set())
+        .border_style(theme.border())
+        .title(Span::styled(title, theme.accent()))
+}
+
+/// Writes a line, cut at the area's width.
+pub(crate) fn put(buf: &mut Buffer, area: Rect, y: u16, line: &Line<'_>) {
+    if y < area.y + area.height {
+        buf.set_line(area.x, y, line, area.width);
+    }
+}
+
+pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let setup = app.panel.setup.as_ref();
+    let title = match setup {
+        Some(s) if s.demo.is_some() => format!(" demo: {} ", s.demo.as_deref().unwrap_or_default()),
+        Some(s) => match s.experiment(s.mode, app.cores) {
+            Ok(e) => format!(" experiment: {} ", e.title()),
+            Err(_) => format!(" experiment: {} × {} · {} ", s.workload, s.tasks, s.mode),
+        },
+        None => " experiment ".into(),
+    };
+    let block = panel_block(title, theme);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.height < 4 || inner.width < 20 {
+        return;
+    }
+    let Some(setup) = setup else {
+        put(
+            buf,
+            inner,
+            inner.y,
+            &Line::styled("This lesson has no experiment.", theme.dim()),
+        );
+        return;
+    };
+    if let Some(demo) = &setup.demo {
+        return draw_demo(app, setup, demo, inner, buf);
+    }
+
+    let mut y = inner.y;
+    put(buf, inner, y, &knob_line(setup, app));
+    y += 1;
+
+    // The bottom: summary rows, then check, prediction and note lines, as room allows.
+    let mut bottom: Vec<Line> = summary(app, app.panel.run.as_ref());
+    bottom.extend(extra_lines(app, setup));
+    let bottom: Vec<Line> = bottom
+        .iter()
+        .flat_map(|l| super::markdown::wrap_line(l, inner.width as usize))
+        .collect();
+    let mut bottom = bottom;
+    let max_bottom = (inner.height / 3).max(2) as usize;
+    bottom.truncate(max_bottom);
+
+    let run = app.panel.run.as_ref();
+    let window = run.map(|r| run_window(r, app.now_ns));
+    let rw = run.zip(window).map(|(r, (from, to))| RunWindow {
+        timeline: &r.timeline,
+        digest: Some(&r.digest),
+        from,
+        to,
+        live: r.live,
+    });
+    let bars = CoreBars::new(&app.sys, rw, app.cores, theme);
+    let space_left = inner.height.saturating_sub(1 + bottom.len() as u16);
+    let lanes = run.map_or(2, |r| r.timeline.lanes.len().max(1) as u16);
+    // Cores get up to a third of the room; the Gantt the rest.
+    let core_rows = bars
+        .wanted_height((space_left / 3).clamp(1, 8))
+        .min(space_left.saturating_sub(3));
+    let gantt_h = space_left
+        .saturating_sub(core_rows + 1)
+        .min(lanes + 2)
+        .max(3.min(space_left));
+    if core_rows >= 2 {
+        bars.render(Rect::new(inner.x, y, inner.width, core_rows), buf);
+        y += core_rows + 1;
+    }
+    let gantt_area = Rect::new(
+        inner.x,
+        y,
+        inner.width,
+        gantt_h.min(inner.y + inner.height - y),
+    );
+    draw_run(app, run, window, gantt_area, buf, setup);
+    let by = inner.y + inner.height - bottom.len() as u16;
+    for (i, l) in bottom.iter().enumerate() {
+        put(buf, inner, by + i as u16, l);
+    }
+}
+
+/// Wraps plain text to the panel's width.
+fn wrapped(text: String, style: Style, width: u16) -> Vec<Line<'static>> {
+    super::markdown::wrap(&[(text, style)], width as usize, Span::raw(""), Span::raw(""))
+}
+
+/// How long a live run has been going: from the lab's time zero to the latest tick.
+fn elapsed_ns(app: &App, t: &crate::timeline::Timeline) -> u64 {
+    if t.t0_ns == 0 {
+        return 0;
+    }
+    match app.now_ns {
+        0 => 0,
+        now => now.saturating_sub(t.t0_ns),
+    }
+}
+
+/// A process-internals demo: what `r` does; while it runs, its lanes live; when it ends, its table, the reading
+/// of its figures and its lanes.
+fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let sep = theme.sep();
+    let w = inner.width;
+    // Only a run of this demo belongs here (a live run of an earlier section may still be going).
+    let run = app
+        .panel
+        .run
+        .as_ref()
+        .filter(|r| r.demo().is_some_and(|d| d.name.name() == name));
+    let note = setup.note.as_ref().map(|n| {
+        wrapped(
+            n.clone(),
+            theme.dim().add_modifier(ratatui::style::Modifier::ITALIC),
+            w,
+        )
+    });
+    let mut top: Vec<Line<'static>> = Vec::new();
+    let mut bottom: Vec<Line<'static>> = note.clone().unwrap_or_default();
+    let mut gantt = false;
+    match run {
+        None => {
+            let size = match DemoSpec::new(name, None) {
+                Ok(spec) => format!("{sep}{} {}", spec.size, spec.name.size_rule().what),
+                Err(e) => {
+                    top.extend(wrapped(e, theme.bad(), w));
+                    String::new()
+                }
+            };
+            top.extend(super::markdown::wrap(
+                &[
+                    ("r".into(), theme.key()),
+                    (format!(" runs the {name} demo in a lab process{size}"), theme.text()),
+                ],
+                w as usize,
+                Span::raw(""),
+                Span::raw(""),
+            ));
+            top.push(Line::default());
+            top.extend(wrapped(
+                "It measures for real on this machine: its processes and threads appear here as lanes while it                  runs, then its table and what the figures mean."
+                    .into(),
+                theme.dim(),
+                w,
+            ));
+            top.push(Line::default());
+            top.append(&mut bottom);
+        }
+        Some(r) if r.live => {
+            top.push(Line::from(vec![
+                Span::styled("running ", theme.accent()),
+                Span::styled(
+                    format!(
+                        "the {name} demo{sep}{}{sep}{} lanes{sep}Esc cancels",
+                        format_ns(elapsed_ns(app, &r.timeline) as i128),
+                        r.timeline.lanes.len()
+                    ),
+                    theme.text(),
+                ),
+            ]));
+            gantt = true;
+        }
+        Some(r) => match (r.error(), &r.timeline.demo) {
+            (Some(err), _) => {
+                let (text, style) = if r.cancelled {
+                    (
+                        "cancelled: the lab and its processes were stopped (r runs it again)".to_string(),
+                        theme.warn(),
+                    )
+                } else {
+                    (format!("FAILED: {err}"), theme.bad())
+                };
+                top.extend(wrapped(text, style, w));
+                gantt = true;
+            }
+            (None, Some(report)) => {
+                top.push(Line::from(vec![
+                    Span::styled(report.title.clone(), theme.accent()),
+                    Span::styled(
+                        format!("{sep}{}", fmt_ms(r.wall_ms())),
+                        theme.text(),
+                    ),
+                    Span::styled(format!("{sep}r runs it again"), theme.dim()),
+                ]));
+                top.push(Line::default());
+                let table = crate::demo::table(&report.columns, &report.rows);
+                for (i, l) in table.lines().enumerate() {
+                    let style = if i < 2 { theme.dim() } else { theme.text() };
+                    top.push(Line::styled(l.to_string(), style));
+                }
+                top.push(Line::default());
+                top.extend(super::markdown::wrap(
+                    &[(report.reading.clone(), theme.text())],
+                    w as usize,
+                    Span::styled("reading: ", theme.accent()),
+                    Span::raw("  "),
+                ));
+                for n in &r.timeline.notes {
+                    top.extend(wrapped(format!("note: {n}"), theme.dim(), w));
+                }
+                top.push(Line::default());
+                gantt = true;
+            }
+            (None, None) => top.extend(wrapped(
+                "the demo ended without its report".into(),
+                theme.bad(),
+                w,
+            )),
+        },
+    }
+    let bottom_h = (bottom.len() as u16).min(inner.height / 3);
+    let top_h = (top.len() as u16).min(inner.height - bottom_h);
+    for (i, l) in top.iter().take(top_h as usize).enumerate() {
+        put(buf, inner, inner.y + i as u16, l);
+    }
+    let by = inner.y + inner.height - bottom_h;
+    for (i, l) in bottom.iter().take(bottom_h as usize).enumerate() {
+        put(buf, inner, by + i as u16, l);
+    }
+    let Some(r) = run.filter(|r| gantt && !r.timeline.lanes.is_empty()) else {
+        return;
+    };
+    let room = inner.height - top_h - bottom_h;
+    if room < 3 {
+        return;
+    }
+    let (from, to) = run_window(r, app.now_ns);
+    let h = room.min(r.timeline.lanes.len() as u16 + 2);
+    Gantt::new(&r.timeline, theme)
+        .digest(&r.digest)
+        .window(from, to)
+        .render(Rect::new(inner.x, inner.y + top_h, w, h), buf);
+}
+
+fn draw_run(
+    app: &App,
+    run: Option<&Run>,
+    window: Option<(u64, u64)>,
+    area: Rect,
+    buf: &mut Buffer,
+    setup: &Setup,
+) {
+    let theme = app.theme;
+    match (run, window) {
+        (Some(r), Some((from, to))) if !r.timeline.lanes.is_empty() => {
+            Gantt::new(&r.timeline, theme)
+                .digest(&r.digest)
+                .window(from, to)
+                .render(area, buf);
+        }
+        (Some(r), _) if r.live => {
+            put(
+                buf,
+                area,
+                area.y,
+                &Line::styled("starting the lab process…", theme.dim()),
+            );
+        }
+        _ => {
+            let modes: Vec<&str> = App::compare_modes(setup).iter().map(Mode::name).collect();
+            let text = format!(
+                "r runs {}; c compares {} one after another.",
+                setup.mode,
+                modes.join(", ")
+            );
+            let lines = super::markdown::wrap(
+                &[(text, theme.dim())],
+                area.width as usize,
+                Span::raw(""),
+                Span::raw(""),
+            );
+            for (i, l) in lines.iter().enumerate() {
+                put(buf, area, area.y + i as u16, l);
+            }
+        }
+    }
+}
+
+fn knob_line(setup: &Setup, app: &App) -> Line<'static> {
+    let theme = app.theme;
+    let exp = setup.experiment(setup.mode, app.cores).ok();
+    let may = |k: Knob| {
+        setup
+            .exercise
+            .as_ref()
+            .is_none_or(|e| e.may_change.contains(&k))
+    };
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut item = |keys: &str, k: Knob, value: String| {
+        if !spans.is_empty() {
+            spans.push(Span::raw("  "));
+        }
+        if may(k) {
+            spans.push(Span::styled(keys.to_string(), theme.key()));
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(value, theme.text()));
+    };
+    item("m", Knob::Mode, setup.mode.name().to_string());
+    if let Some(e) = &exp {
+        if e.mode.uses_workers() {
+            item("w/W", Knob::Workers, format!("{} workers", e.workers));
+        }
+        if matches!(e.mode, Mode::Processes | Mode::Threads) {
+            item("k/K", Knob::Chunksize, format!("chunk {}", e.chunksize));
+        }
+        if e.mode == Mode::Processes {
+            item("s", Knob::Start, e.start.name().to_string());
+        }
+        if e.mode == Mode::Gil {
+            item(
+                "i",
+                Knob::SwitchInterval,
+                format_interval_us(e.switch_interval_us),
+            );
+        }
+    }
+    item(
+        "-/+",
+        Knob::Size,
+        format!("{} × {}", setup.workload, setup.tasks),
+    );
+    Line::from(spans)
+}
+
+/// The summary rows of a run: figures when it is done, progress while it goes, the error when it failed.
+pub(crate) fn summary(app: &App, run: Option<&Run>) -> Vec<Line<'static>> {
+    let theme = app.theme;
+    let sep = theme.sep();
+    let Some(r) = run else { return Vec::new() };
+    let t = &r.timeline;
+    if r.live {
+        let elapsed = match app.now_ns {
+            0 => t.wall_ns(),
+            now => now.saturating_sub(t.t0_ns.max(1)).min(now),
+        };
+        let elapsed = if t.t0_ns == 0 { 0 } else { elapsed };
+        return vec![Line::from(vec![
+            Span::styled("running ", theme.accent()),
+            Span::styled(
+                format!(
+                    "{}{sep}{}/{} tasks{sep}{} lanes{sep}Esc cancels",
+                    format_ns(elapsed as i128),
+                    r.tasks_done(),
+                    r.exp().map_or(0, |e| e.tasks),
+                    t.lanes.len()
+                ),
+                theme.text(),
+            ),
+        ])];
+    }
+    if let Some(err) = r.error() {
+        let what = if r.cancelled {
+            "cancelled: the lab and its workers were stopped".to_string()
+        } else {
+            format!("FAILED: {err}")
+        };
+        return vec![Line::styled(
+            what,
+            if r.cancelled {
+                theme.warn()
+            } else {
+                theme.bad()
+            },
+        )];
+    }
+    let cores = app.cores;
+    let mut first = vec![Span::styled(
+        format!("wall {}", fmt_ms(r.wall_ms())),
+        theme.accent(),
+    )];
+    if r.exp().is_some_and(|e| e.mode == Mode::Sequential) {
+        first.push(Span::styled(
+            format!("{sep}the sequential baseline"),
+            theme.text(),
+        ));
+    } else if let Some(sp) = app.speedup_of(r) {
+        first.push(Span::styled(
+            format!(
+                "{sep}speedup {sp:.2}×{sep}efficiency {:.0}% of {cores} cores",
+                sp / cores as f64 * 100.0
+            ),
+            theme.text(),
+        ));
+    } else {
+        first.push(Span::styled(
+            format!(
+                "{sep}parallelism {:.2}× (run/wall){sep}press c to measure speedup",
+                r.digest.parallelism(t)
+            ),
+            theme.text(),
+        ));
+    }
+    let mut out = vec![Line::from(first), overhead_line(r.digest.overhead_ms(), theme)];
+    if let Some(n) = t.notes.first() {
+        out.push(Line::styled(format!("note: {n}"), theme.dim()));
+    }
+    out
+}
+
+pub(crate) fn overhead_line(o: Overhead, theme: Theme) -> Line<'static> {
+    let sep = theme.sep();
+    Line::from(vec![
+        Span::styled("overhead ", theme.dim()),
+        Span::styled(
+            format!(
+                "start-up {}{sep}ipc {}{sep}gil-wait {}",
+                fmt_ms(o.startup),
+                fmt_ms(o.ipc + o.serialize),
+                fmt_ms(o.gil_wait)
+            ),
+            theme.text(),
+        ),
+    ])
+}
+
+fn extra_lines(app: &App, setup: &Setup) -> Vec<Line<'static>> {
+    let theme = app.theme;
+    let mut out = Vec::new();
+    if let Some(check) = &app.panel.check {
+        let (right, wrong) = theme.right_wrong();
+        out.push(match check {
+            Check::Running { .. } => Line::styled(
+                "checking: a warm-up, then the median of several runs of baseline and setup (Esc cancels)",
+                theme.accent(),
+            ),
+            Check::Done(o) if o.passed => Line::styled(format!("{right} passed: {}", o.summary), theme.good()),
+            Check::Done(o) => Line::styled(format!("{wrong} not yet: {}", o.summary), theme.bad()),
+            Check::Failed(e) => Line::styled(format!("check stopped: {e}"), theme.warn()),
+        });
+    }
+    if let Some((p, m)) = app.panel.predicted {
+        let off = if m > 0.0 {
+            ((p - m) / m * 100.0).abs()
+        } else {
+            0.0
+        };
+        out.push(Line::styled(
+            format!(
+                "you predicted {}, measured {} (off by {off:.0}%)",
+                fmt_num(p),
+                fmt_num(m)
+            ),
+            theme.accent(),
+        ));
+    } else if let Some(p) = app.panel.prediction {
+        out.push(Line::styled(
+            format!(
+                "your prediction: {} (waiting for a measurement)",
+                fmt_num(p)
+            ),
+            theme.dim(),
+        ));
+    }
+    if let Some(n) = &setup.note {
+        out.push(Line::styled(
+            n.clone(),
+            theme.dim().add_modifier(ratatui::style::Modifier::ITALIC),
+        ));
+    }
+    out
+}
+
+/// A compact pane of one run for the compare view: parlab's per-core history and the Gantt on a shared window.
+pub(crate) fn pane(
+    app: &App,
+    run: Option<&Run>,
+    mode: Mode,
+    window_len: u64,
+    area: Rect,
+    buf: &mut Buffer,
+    legend: bool,
+) {
+    let theme = app.theme;
+    let mut title = format!(" {mode} — {} ", mode.python());
+    if let Some(r) = run.filter(|r| r.succeeded()) {
+        title = format!(" {mode} · {} — {} ", fmt_ms(r.wall_ms()), mode.python());
+    }
+    let block = panel_block(title, theme);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.height == 0 || inner.width < 16 {
+        return;
+    }
+    let Some(r) = run else {
+        put(
+            buf,
+            inner,
+            inner.y,
+            &Line::styled("waiting for its turn (runs never overlap)", theme.dim()),
+        );
+        return;
+    };
+    if let Some(err) = r.error() {
+        let st = if r.cancelled {
+            theme.warn()
+        } else {
+            theme.bad()
+        };
+        put(
+            buf,
+            inner,
+            inner.y,
+            &Line::styled(format!("{mode}: {err}"), st),
+        );
+        if r.timeline.lanes.is_empty() || inner.height < 3 {
+            return;
+        }
+    }
+    let from = r.digest.first_ns(&r.timeline);
+    let to = from + window_len.max(1_000_000);
+    let lanes = r.timeline.lanes.len() as u16;
+    let mut y = inner.y + u16::from(r.error().is_some());
+    let room = inner.y + inner.height - y;
+    // Core history only when the lanes still fit beside it.
+    let core_rows = app.cores.min(4) as u16 + 1;
+    if room >= core_rows + lanes + 2 + u16::from(legend) && inner.width >= 30 {
+        let rw = RunWindow {
+            timeline: &r.timeline,
+            digest: Some(&r.digest),
+            from,
+            to,
+            live: r.live,
+        };
+        CoreBars::new(&app.sys, Some(rw), app.cores, theme)
+            .system(false)
+            .render(Rect::new(inner.x, y, inner.width, core_rows), buf);
+        y += core_rows;
+    }
+    if r.timeline.lanes.is_empty() {
+        put(
+            buf,
+            inner,
+            y,
+            &Line::styled("starting the lab process…", theme.dim()),
+        );
+        return;
+    }
+    let h = inner.y + inner.height - y;
+    Gantt::new(&r.timeline, theme)
+        .digest(&r.digest)
+        .window(from, to)
+        .legend(legend && h >= lanes + 2)
+        .render(Rect::new(inner.x, y, inner.width, h), buf);
+}
+
+pub(crate) fn style_or(theme: Theme, good: bool) -> Style {
+    if good { theme.good() } else { theme.bad() }
+}

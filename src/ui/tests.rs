@@ -1,0 +1,479 @@
+//! Snapshots of every screen on a `TestBackend` at fixed sizes, fed synthetic lessons and timelines.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::app::tests::{app, app_on_a_demo, feed_demo, feed_run, outcome};
+use crate::app::{App, AppEvent, Effect, Key};
+use crate::timeline::{LabEvent, Lane, RunEnd, Span, SpanKind};
+
+use super::theme::Theme;
+
+const MS: u64 = 1_000_000;
+
+fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    app.update(AppEvent::Resize(w, h));
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| f.render_widget(&*app, f.area())).unwrap();
+    terminal
+}
+
+fn keys(app: &mut App, keys: &[Key]) -> Vec<Effect> {
+    keys.iter()
+        .flat_map(|k| app.update(AppEvent::Key(*k)))
+        .collect()
+}
+
+fn started(fx: &[Effect]) -> u64 {
+    fx.iter()
+        .find_map(|e| {
+            if let Effect::Start { run, .. } = e {
+                Some(*run)
+            } else {
+                None
+            }
+        })
+        .expect("a run was started")
+}
+
+fn cores(app: &mut App) {
+    for v in [
+        [12.0, 3.0],
+        [40.0, 20.0],
+        [95.0, 88.0],
+        [100.0, 97.0],
+        [98.0, 99.0],
+    ] {
+        app.update(AppEvent::Cores(v.to_vec()));
+    }
+}
+
+/// A GIL-style run: two threads of one process taking turns every 5 ms, the waiting one in gil-wait. Stops
+/// at `upto_ms`; finishes (at 40 ms) only when `finish`.
+fn feed_gil(app: &mut App, id: u64, upto_ms: u64, finish: bool) {
+    let t0 = 1_000 * MS;
+    app.update(AppEvent::Lab(
+        id,
+        LabEvent::Started {
+            lab_pid: 4100,
+            t0_ns: t0,
+            cores: 2,
+        },
+    ));
+    for lane in 0..2u32 {
+        let l = Lane {
+            id: lane,
+            pid: 4100,
+            tid: 4112 + lane,
+            label: format!("t{}", lane + 1),
+        };
+        app.update(AppEvent::Lab(id, LabEvent::Lane(l)));
+        let sp = Span {
+            lane,
+            task: 0,
+            count: 0,
+            kind: SpanKind::Startup,
+            start_ns: t0,
+            end_ns: t0 + MS / 2,
+            cpu_start: lane as i32,
+            cpu_end: lane as i32,
+        };
+        app.update(AppEvent::Lab(id, LabEvent::Span(sp)));
+    }
+    let mut t = MS / 2;
+    let mut k = 0u64;
+    while t + 5 * MS <= upto_ms * MS {
+        for lane in 0..2u32 {
+            let run = (k % 2) as u32 == lane;
+            let sp = Span {
+                lane,
+                task: k,
+                count: u64::from(run),
+                kind: if run {
+                    SpanKind::Run
+                } else {
+                    SpanKind::GilWait
+                },
+                start_ns: t0 + t,
+                end_ns: t0 + t + 5 * MS,
+                cpu_start: lane as i32,
+                cpu_end: lane as i32,
+            };
+            app.update(AppEvent::Lab(id, LabEvent::Span(sp)));
+        }
+        t += 5 * MS;
+        k += 1;
+    }
+    app.update(AppEvent::Tick(t0 + upto_ms * MS));
+    if finish {
+        app.update(AppEvent::Lab(
+            id,
+            LabEvent::Note("gil is a simulation of CPython's GIL".into()),
+        ));
+        let end = RunEnd {
+            t0_ns: t0,
+            t_end_ns: t0 + t,
+            checksum: 9,
+            tasks_done: 8,
+            error: None,
+        };
+        app.update(AppEvent::Lab(id, LabEvent::Finished(end)));
+        app.update(AppEvent::LabExited {
+            run: id,
+            error: None,
+            now_ns: t0 + t,
+        });
+    }
+}
+
+#[test]
+fn list_at_80x24() {
+    let mut app = app();
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn list_with_a_search_and_a_broken_file() {
+    let mut app = app();
+    app.broken =
+        vec!["lessons/13-bad.md:4:9: unknown mode 'thread': this file was not loaded".into()];
+    keys(
+        &mut app,
+        &[
+            Key::Char('/'),
+            Key::Char('g'),
+            Key::Char('i'),
+            Key::Char('l'),
+        ],
+    );
+    insta::assert_snapshot!(draw(&mut app, 100, 30).backend());
+}
+
+#[test]
+fn lesson_before_any_run_at_80x24() {
+    let mut app = app();
+    keys(&mut app, &[Key::Enter, Key::Right]);
+    cores(&mut app);
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn lesson_with_a_live_gil_run() {
+    let mut app = app();
+    keys(&mut app, &[Key::Enter, Key::Right]);
+    cores(&mut app);
+    let id = started(&keys(&mut app, &[Key::Char('r')]));
+    feed_gil(&mut app, id, 22, false);
+    insta::assert_snapshot!(draw(&mut app, 120, 32).backend());
+}
+
+#[test]
+fn lesson_with_a_finished_run_and_its_speedup() {
+    let mut app = app();
+    keys(&mut app, &[Key::Enter, Key::Right]);
+    // A sequential run first makes the baseline, then the gil run gets a speedup.
+    keys(
+        &mut app,
+        &[
+            Key::Char('m'),
+            Key::Char('m'),
+            Key::Char('m'),
+            Key::Char('m'),
+        ],
+    );
+    assert_eq!(
+        app.panel.setup.as_ref().unwrap().mode,
+        crate::experiment::Mode::Sequential
+    );
+    let id = started(&keys(&mut app, &[Key::Char('r')]));
+    feed_run(&mut app, id, 40);
+    keys(&mut app, &[Key::Char('m'), Key::Char('m')]);
+    let id = started(&keys(&mut app, &[Key::Char('r')]));
+    feed_gil(&mut app, id, 40, true);
+    cores(&mut app);
+    insta::assert_snapshot!(draw(&mut app, 100, 30).backend());
+}
+
+#[test]
+fn a_demo_before_its_run_says_what_r_does() {
+    let mut app = app_on_a_demo();
+    let text = format!("{}", draw(&mut app, 100, 30).backend());
+    assert!(text.contains("r runs the cow demo in a lab process"), "{text}");
+    assert!(text.contains("64 MiB in the parent's buffer"), "{text}");
+    assert!(text.contains("r run the demo"), "the footer names the demo key: {text}");
+}
+
+fn started_demo(fx: &[Effect]) -> u64 {
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::StartDemo { run, .. } => Some(*run),
+            _ => None,
+        })
+        .expect("a demo was started")
+}
+
+#[test]
+fn a_live_demo_streams_its_lanes() {
+    let mut app = app_on_a_demo();
+    let id = started_demo(&keys(&mut app, &[Key::Char('r')]));
+    feed_demo(&mut app, id, false);
+    let text = format!("{}", draw(&mut app, 100, 30).backend());
+    assert!(text.contains("running the cow demo"), "{text}");
+    assert!(text.contains("Esc cancels"), "{text}");
+    assert!(text.contains("child writes"), "its lanes are drawn: {text}");
+}
+
+#[test]
+fn a_finished_demo_shows_its_table_and_reading() {
+    let mut app = app_on_a_demo();
+    let id = started_demo(&keys(&mut app, &[Key::Char('r')]));
+    feed_demo(&mut app, id, true);
+    insta::assert_snapshot!(draw(&mut app, 100, 30).backend());
+}
+
+#[test]
+fn lesson_with_an_answered_quiz_scrolled_down() {
+    let mut app = app();
+    keys(&mut app, &[Key::Enter, Key::Right, Key::Char('1')]);
+    keys(&mut app, &[Key::End]);
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn exercise_with_hints_a_prediction_and_a_passed_check() {
+    let mut app = app();
+    keys(&mut app, &[Key::Down, Key::Enter, Key::Char('h')]);
+    keys(
+        &mut app,
+        &[Key::Char('p'), Key::Char('2'), Key::Enter, Key::Char('m')],
+    );
+    let run = keys(&mut app, &[Key::Char('x')])
+        .iter()
+        .find_map(|e| {
+            if let Effect::Check { run, .. } = e {
+                Some(*run)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    app.update(AppEvent::CheckDone {
+        run,
+        result: Ok(outcome(true, 1.9)),
+    });
+    insta::assert_snapshot!(draw(&mut app, 100, 30).backend());
+}
+
+#[test]
+fn a_failed_run_says_why() {
+    let mut app = app();
+    keys(&mut app, &[Key::Enter]);
+    let id = started(&keys(&mut app, &[Key::Char('r')]));
+    feed_gil(&mut app, id, 12, false);
+    app.update(AppEvent::LabExited {
+        run: id,
+        error: Some("worker 4113 was killed by signal 9".into()),
+        now_ns: 1_000 * MS + 12 * MS,
+    });
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+fn compare(app: &mut App, finish_all: bool) {
+    keys(app, &[Key::Enter, Key::Right]);
+    cores(app);
+    let mut id = started(&keys(app, &[Key::Char('c')]));
+    feed_run(app, id, 40);
+    id = app.compare.as_ref().unwrap().runs.last().unwrap().id;
+    feed_gil(app, id, 40, true);
+    id = app.compare.as_ref().unwrap().runs.last().unwrap().id;
+    if finish_all {
+        feed_run(app, id, 20);
+        return;
+    }
+    // The third run has just started: its lanes exist, 3 ms have passed, no span has ended yet.
+    let t0 = 1_100 * MS;
+    app.update(AppEvent::Lab(
+        id,
+        LabEvent::Started {
+            lab_pid: 4200,
+            t0_ns: t0,
+            cores: 2,
+        },
+    ));
+    for lane in 0..2u32 {
+        let l = Lane {
+            id: lane,
+            pid: 4200,
+            tid: 4201 + lane,
+            label: format!("t{}", lane + 1),
+        };
+        app.update(AppEvent::Lab(id, LabEvent::Lane(l)));
+    }
+    app.update(AppEvent::Tick(t0 + 3 * MS));
+}
+
+#[test]
+fn compare_done_at_80x24() {
+    let mut app = app();
+    compare(&mut app, true);
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn compare_running_side_by_side_at_200x50() {
+    let mut app = app();
+    compare(&mut app, false);
+    insta::assert_snapshot!(draw(&mut app, 200, 50).backend());
+}
+
+#[test]
+fn help_overlay_at_80x24() {
+    let mut app = app();
+    keys(&mut app, &[Key::Enter, Key::Char('?')]);
+    insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn too_small_terminal_says_what_it_needs() {
+    let mut app = app();
+    let t = draw(&mut app, 60, 20);
+    insta::assert_snapshot!(t.backend());
+    let text = format!("{}", t.backend());
+    assert!(text.contains("terminal too small (need 80x24, have 60x20)"));
+}
+
+#[test]
+fn ascii_theme_draws_only_ascii() {
+    let mut app = app();
+    app.theme = Theme::plain(true);
+    keys(&mut app, &[Key::Enter, Key::Right]);
+    let id = started(&keys(&mut app, &[Key::Char('r')]));
+    feed_gil(&mut app, id, 40, true);
+    let t = draw(&mut app, 80, 24);
+    let text = format!("{}", t.backend());
+    let odd: Vec<char> = text.chars().filter(|c| !c.is_ascii()).collect();
+    assert!(odd.is_empty(), "non-ASCII under --ascii: {odd:?}\n{text}");
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn every_screen_draws_at_every_size_without_panicking() {
+    for (w, h) in [
+        (80, 24),
+        (81, 25),
+        (100, 30),
+        (133, 41),
+        (200, 50),
+        (79, 24),
+        (1, 1),
+        (300, 90),
+    ] {
+        for theme in [
+            Theme::default(),
+            Theme::plain(true),
+            Theme {
+                palette: super::theme::Palette::Light,
+                ..Theme::default()
+            },
+        ] {
+            let mut a = app();
+            a.theme = theme;
+            draw(&mut a, w, h);
+            compare(&mut a, false);
+            draw(&mut a, w, h);
+            keys(&mut a, &[Key::Esc, Key::Esc, Key::Esc]);
+            draw(&mut a, w, h);
+            keys(&mut a, &[Key::Char('?')]);
+            draw(&mut a, w, h);
+        }
+    }
+}
+
+#[test]
+fn colours_follow_the_theme_and_vanish_without_colour() {
+    let mut a = app();
+    a.theme = Theme::default();
+    keys(&mut a, &[Key::Enter, Key::Right]);
+    let id = started(&keys(&mut a, &[Key::Char('r')]));
+    feed_gil(&mut a, id, 40, true);
+    let t = draw(&mut a, 100, 30);
+    let coloured = t
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .filter(|c| c.fg != ratatui::style::Color::Reset)
+        .count();
+    assert!(
+        coloured > 100,
+        "the dark theme colours spans, code and bars"
+    );
+    a.theme = Theme::plain(false);
+    let t = draw(&mut a, 100, 30);
+    let coloured = t
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .filter(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset)
+        .count();
+    assert_eq!(coloured, 0, "NO_COLOR: no colour at all");
+}
+
+#[test]
+#[ignore]
+fn tmp_frame_cost_of_a_million_spans() {
+    let mut app = app();
+    keys(&mut app, &[Key::Enter, Key::Right]);
+    app.update(AppEvent::Resize(200, 50));
+    let id = started(&keys(&mut app, &[Key::Char('r')]));
+    let t0 = 1_000 * MS;
+    app.update(AppEvent::Lab(id, LabEvent::Started { lab_pid: 1, t0_ns: t0, cores: 2 }));
+    let lanes: u64 = std::env::var("L").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
+    for lane in 0..lanes as u32 {
+        app.update(AppEvent::Lab(id, LabEvent::Lane(Lane { id: lane, pid: 10 + lane, tid: 10 + lane, label: format!("p{lane}") })));
+    }
+    let n: u64 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        let lane = (i % lanes) as u32;
+        let start = t0 + (i / lanes) * 20_000;
+        let kind = if i % 3 == 0 { SpanKind::Ipc } else { SpanKind::Run };
+        app.update(AppEvent::Lab(id, LabEvent::Span(Span { lane, task: i, count: 1, kind, start_ns: start, end_ns: start + 15_000, cpu_start: (lane % 2) as i32, cpu_end: (lane % 2) as i32 })));
+    }
+    eprintln!("ingest {:?} per span", t.elapsed() / n as u32);
+    app.update(AppEvent::Tick(t0 + (n / lanes) * 20_000));
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let t = std::time::Instant::now();
+        let b = super::render_frame_for_bench(&app, 200, 50);
+        times.push(t.elapsed());
+        std::hint::black_box(b);
+    }
+    times.sort();
+    eprintln!("live frame median {:?} max {:?}", times[15], times[29]);
+    let r = app.panel.run.as_ref().unwrap();
+    let (from, to) = super::panel::run_window(r, app.now_ns);
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let area = ratatui::layout::Rect::new(0, 0, 108, 40);
+        let mut b = ratatui::buffer::Buffer::empty(area);
+        let t = std::time::Instant::now();
+        ratatui::widgets::Widget::render(super::gantt::Gantt::new(&r.timeline, app.theme).digest(&r.digest).window(from, to), area, &mut b);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    eprintln!("gantt median {:?}", times[15]);
+    let mut times = Vec::new();
+    for _ in 0..30 {
+        let area = ratatui::layout::Rect::new(0, 0, 200, 50);
+        let mut b = ratatui::buffer::Buffer::empty(area);
+        let t = std::time::Instant::now();
+        ratatui::widgets::Widget::render(ratatui::widgets::Paragraph::new("x"), area, &mut b);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    eprintln!("empty median {:?}", times[15]);
+    let b = super::render_frame_for_bench(&app, 200, 50);
+    eprintln!("{}", super::gantt::buffer_lines(&b).join("\n"));
+}

@@ -1,0 +1,308 @@
+//! End to end: the real binary's TUI driven in tmux — open a lesson, run, see lanes and core bars, compare,
+//! cancel a run, resize below the minimum, quit with q and with SIGTERM — and afterwards the terminal is restored
+//! and no parlab process is left.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::util::{TAG_ENV, assert_none_left, bin, tagged_processes, unique_tag, wait_for};
+
+/// A private tmux server (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn available() -> bool {
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `cmd` in a 100x30 session; the shell keeps the pane open after parlab exits.
+    fn start(tag: &str, cmd: &str) -> Tmux {
+        let t = Tmux {
+            socket: format!("parlab-e2e-{tag}"),
+        };
+        let shell = format!("{cmd}; echo EXITED $?; sleep 120");
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &t.socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                "sh",
+                "-c",
+                &shell,
+            ])
+            .output()
+            .expect("tmux starts");
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", k]);
+        }
+    }
+
+    /// Polls the screen until `pred` holds; panics with the last screen after `secs`.
+    #[track_caller]
+    fn wait(&self, secs: f64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + Duration::from_secs_f64(secs);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > end {
+                panic!("timed out waiting for {what}; the screen was:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn flag(&self, name: &str) -> String {
+        self.tmux(&["display", "-p", &format!("#{{{name}}}")])
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let socket = self.flag("socket_path");
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+        // tmux leaves its socket file behind.
+        if socket.contains(&self.socket) {
+            let _ = std::fs::remove_file(socket);
+        }
+    }
+}
+
+fn skip() -> bool {
+    if Tmux::available() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "tmux is required on CI for the TUI end-to-end test (.ci/run installs it)"
+    );
+    eprintln!("note: tmux is not installed; skipping the TUI end-to-end test");
+    true
+}
+
+const LESSON: &str = r#"+++
+id = "e2e"
+title = "End to end"
+minutes = 1
+summary = "A lesson for the end-to-end test."
+covers = ["testing"]
++++
+
+Intro text for the **test**.
+
+## Run it
+
+Two modes on small work.
+
+```experiment
+workload = "fib:20"
+tasks = 4
+modes = ["gil", "threads"]
+workers = 2
+```
+
+## Wait
+
+```experiment
+workload = "sleep:20000"
+tasks = 4
+modes = ["processes"]
+workers = 2
+```
+"#;
+
+fn lesson_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("01-e2e.md"), LESSON).unwrap();
+    dir
+}
+
+fn command(tag: &str, lessons: &Path, data: &Path) -> String {
+    format!(
+        "env {TAG_ENV}={tag} PARLAB_DATA_DIR='{}' TERM=xterm-256color '{}' --lessons '{}'",
+        data.display(),
+        bin().display(),
+        lessons.display()
+    )
+}
+
+/// The pid of the parlab TUI itself (tagged, not a lab or worker).
+fn tui_pid(tag: &str) -> u32 {
+    let mut pid = None;
+    wait_for(5.0, || {
+        pid = tagged_processes(tag)
+            .into_iter()
+            .find(|(_, cmd)| !cmd.contains("__"))
+            .map(|p| p.0);
+        pid.is_some()
+    });
+    pid.expect("the TUI process is running")
+}
+
+#[track_caller]
+fn assert_restored(t: &Tmux) {
+    t.wait(10.0, "parlab to exit", |s| s.contains("EXITED 0"));
+    assert_eq!(t.flag("alternate_on"), "0", "the alternate screen was left");
+    assert_eq!(t.flag("cursor_flag"), "1", "the cursor is visible again");
+    assert_eq!(t.flag("mouse_any_flag"), "0", "mouse capture is off");
+    // Raw mode is off: the terminal echoes typed text again.
+    t.tmux(&["send-keys", "-l", "echo-check"]);
+    t.wait(5.0, "the terminal to echo typed text", |s| {
+        s.contains("echo-check")
+    });
+}
+
+#[test]
+fn tui_runs_compares_cancels_and_quits_cleanly() {
+    if skip() {
+        return;
+    }
+    let tag = unique_tag("tui");
+    let lessons = lesson_dir();
+    let data = tempfile::tempdir().unwrap();
+    let t = Tmux::start(&tag, &command(&tag, lessons.path(), data.path()));
+
+    // The list, then the lesson.
+    t.wait(10.0, "the lesson list", |s| {
+        s.contains("End to end") && s.contains("1 min")
+    });
+    assert_eq!(t.flag("alternate_on"), "1");
+    t.keys(&["Enter"]);
+    t.wait(5.0, "the lesson view", |s| {
+        s.contains("Intro text for the test") && s.contains("experiment: fib:20")
+    });
+    t.keys(&["Right"]);
+    t.wait(5.0, "section 2", |s| s.contains("Two modes on small work"));
+
+    // A run: lanes with thread ids, core bars, then the summary.
+    t.keys(&["r"]);
+    let s = t.wait(30.0, "the run's summary", |s| {
+        s.contains("wall ") && s.contains("overhead")
+    });
+    assert!(s.contains("cpu0"), "core bars are drawn:\n{s}");
+    assert!(
+        s.contains("t1 ") && s.contains("t2 "),
+        "one lane per worker:\n{s}"
+    );
+    assert!(
+        s.contains("gil-wait"),
+        "the legend names the span kinds:\n{s}"
+    );
+
+    // Compare: sequential, gil, threads one after another, then the table.
+    t.keys(&["c"]);
+    let s = t.wait(60.0, "the comparison table", |s| s.contains("· done ·"));
+    for mode in ["sequential", "gil", "threads"] {
+        assert!(s.contains(mode), "{mode} is in the compare view:\n{s}");
+    }
+    assert!(s.contains("speedup") && s.contains("efficiency"), "{s}");
+    assert!(s.contains("checksums equal"), "{s}");
+
+    // A long run in worker processes, cancelled with Esc: every lab and worker goes at once.
+    t.keys(&["Escape"]);
+    t.wait(5.0, "the lesson view again", |s| s.contains("r run"));
+    t.keys(&["Right"]);
+    t.wait(5.0, "section 3", |s| s.contains("sleep:20000"));
+    t.keys(&["r"]);
+    t.wait(20.0, "worker lanes", |s| {
+        s.contains("running") && s.contains("p1 ")
+    });
+    let ui = tui_pid(&tag);
+    assert!(
+        tagged_processes(&tag).len() >= 3,
+        "the UI, the lab and workers: {:?}",
+        tagged_processes(&tag)
+    );
+    t.keys(&["Escape"]);
+    t.wait(5.0, "the cancel message", |s| s.contains("cancelled"));
+    let only_ui = wait_for(3.0, || tagged_processes(&tag).iter().all(|(p, _)| *p == ui));
+    assert!(
+        only_ui,
+        "after Esc only the UI is left: {:?}",
+        tagged_processes(&tag)
+    );
+
+    // Too small, then back.
+    t.tmux(&["resize-window", "-x", "70", "-y", "20"]);
+    t.wait(5.0, "the too-small screen", |s| {
+        s.contains("terminal too small (need 80x24, have 70x20)")
+    });
+    t.tmux(&["resize-window", "-x", "100", "-y", "30"]);
+    t.wait(5.0, "the lesson again", |s| s.contains("sleep:20000"));
+
+    // Help, then quit.
+    t.keys(&["?"]);
+    t.wait(5.0, "the help overlay", |s| {
+        s.contains("keys (any of Esc ? q closes)")
+    });
+    t.keys(&["Escape", "q"]);
+    assert_restored(&t);
+    assert_none_left(&tag);
+    let progress = std::fs::read_to_string(data.path().join("progress.json")).unwrap_or_default();
+    assert!(
+        progress.contains("e2e"),
+        "the position was saved: {progress}"
+    );
+}
+
+#[test]
+fn sigterm_during_a_run_restores_the_terminal_and_stops_every_process() {
+    if skip() {
+        return;
+    }
+    let tag = unique_tag("tui-term");
+    let lessons = lesson_dir();
+    let data = tempfile::tempdir().unwrap();
+    let t = Tmux::start(&tag, &command(&tag, lessons.path(), data.path()));
+    t.wait(10.0, "the lesson list", |s| s.contains("End to end"));
+    t.keys(&["Enter", "Right", "Right"]);
+    t.wait(5.0, "section 3", |s| s.contains("sleep:20000"));
+    t.keys(&["r"]);
+    t.wait(20.0, "worker lanes", |s| s.contains("p1 "));
+    let ui = tui_pid(&tag);
+    // SAFETY: signalling a process this test started (found by its tag).
+    unsafe { libc::kill(ui as i32, libc::SIGTERM) };
+    assert_restored(&t);
+    assert_none_left(&tag);
+}
