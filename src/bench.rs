@@ -349,7 +349,7 @@ pub(crate) fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
     let stop = stop_flag()?;
     let cores = available_cores();
     let mut progress = |what: &str| {
-        if !json_out {
+        if !json_out && crate::headless::progress_on_stderr() {
             eprint!("measuring {what} ...{:20}\r", "");
         }
     };
@@ -366,7 +366,9 @@ pub(crate) fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
             )?
         );
     } else {
-        eprint!("{:60}\r", "");
+        if crate::headless::progress_on_stderr() {
+            eprint!("{:60}\r", "");
+        }
         println!(
             "parlab bench · {cores} cores{}\n",
             if quick { " · quick" } else { "" }

@@ -14,11 +14,11 @@ use crate::timeline::{DemoReport, Timeline};
 pub(crate) fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> {
     let spec = DemoSpec::new(name, size).map_err(|e| anyhow!(e))?;
     let stop = crate::headless::stop_flag()?;
-    if !json {
+    if !json && crate::headless::progress_on_stderr() {
         eprint!("running the {} demo ...\r", spec.name);
     }
     let result = run_demo_spec(&spec, &stop, |_| {});
-    if !json {
+    if !json && crate::headless::progress_on_stderr() {
         eprint!("{:40}\r", "");
     }
     let (timeline, report) = result?;

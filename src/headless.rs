@@ -160,12 +160,12 @@ pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputA
     let stop = stop_flag()?;
     let mut reports = Vec::new();
     for exp in &exps {
-        if !out.json {
+        if !out.json && progress_on_stderr() {
             eprint!("running {} ...\r", exp.mode);
         }
         reports.push(measure(exp, out.repeat, &stop)?);
     }
-    if !out.json {
+    if !out.json && progress_on_stderr() {
         eprint!("{:40}\r", "");
     }
     apply_speedups(&mut reports);
@@ -207,6 +207,12 @@ pub(crate) fn apply_speedups(reports: &mut [RunReport]) {
             _ => None,
         };
     }
+}
+
+/// Whether a transient "running ..." line on stderr would be seen and then overwritten (a terminal).
+pub(crate) fn progress_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
