@@ -171,14 +171,7 @@ pub(crate) struct Run {
 
 impl Run {
     fn new(id: u64, job: Job) -> Run {
-        Run {
-            id,
-            job,
-            timeline: Timeline::new(),
-            digest: Digest::default(),
-            live: true,
-            cancelled: false,
-        }
+        Run { id, job, timeline: Timeline::new(), digest: Digest::default(), live: true, cancelled: false }
     }
 
     /// The experiment, unless this run is a demo.
@@ -262,21 +255,12 @@ pub(crate) struct Setup {
 
 impl Setup {
     fn may_change(&self, knob: Knob) -> bool {
-        self.exercise
-            .as_ref()
-            .is_none_or(|e| e.may_change.contains(&knob))
+        self.exercise.as_ref().is_none_or(|e| e.may_change.contains(&knob))
     }
 
     /// The experiment these knobs describe, validated.
     pub(crate) fn experiment(&self, mode: Mode, cores: u32) -> Result<Experiment, String> {
-        Experiment::build(
-            self.workload,
-            self.tasks,
-            mode,
-            &self.knobs,
-            Fit::Lenient,
-            cores,
-        )
+        Experiment::build(self.workload, self.tasks, mode, &self.knobs, Fit::Lenient, cores)
     }
 }
 
@@ -320,10 +304,7 @@ impl Compare {
 
     /// Speedup of run `i` against the sequential run of this compare.
     pub(crate) fn speedup(&self, i: usize) -> Option<f64> {
-        let base = self
-            .runs
-            .iter()
-            .find(|r| r.exp().is_some_and(|e| e.mode == Mode::Sequential) && r.succeeded())?;
+        let base = self.runs.iter().find(|r| r.exp().is_some_and(|e| e.mode == Mode::Sequential) && r.succeeded())?;
         let r = self.runs.get(i).filter(|r| r.succeeded())?;
         (r.wall_ms() > 0.0).then(|| base.wall_ms() / r.wall_ms())
     }
@@ -391,13 +372,7 @@ pub(crate) struct App {
 }
 
 impl App {
-    pub(crate) fn new(
-        lessons: Vec<Lesson>,
-        broken: Vec<String>,
-        progress: Progress,
-        theme: Theme,
-        cores: u32,
-    ) -> App {
+    pub(crate) fn new(lessons: Vec<Lesson>, broken: Vec<String>, progress: Progress, theme: Theme, cores: u32) -> App {
         let mut app = App {
             lessons,
             broken,
@@ -485,10 +460,7 @@ impl App {
     pub(crate) fn resume(&self) -> Option<(usize, usize)> {
         let (id, section) = self.progress.last_position()?;
         let i = self.lessons.iter().position(|l| l.id == id)?;
-        Some((
-            i,
-            section.min(self.lessons[i].sections.len().saturating_sub(1)),
-        ))
+        Some((i, section.min(self.lessons[i].sections.len().saturating_sub(1))))
     }
 
     /// The speedup of a single run against the last sequential run of the same workload, when one is known.
@@ -504,11 +476,7 @@ impl App {
 
     fn baseline(&self, exp: &Experiment) -> Option<u64> {
         let key = (exp.workload, exp.tasks, exp.payload);
-        self.baselines
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, w)| *w)
+        self.baselines.iter().rev().find(|(k, _)| *k == key).map(|(_, w)| *w)
     }
 
     fn remember_baseline(&mut self, key: (Workload, u64, u64), wall_ns: u64) {
@@ -544,9 +512,7 @@ impl App {
                 self.sys.latest = v;
             }
             AppEvent::Lab(id, ev) => self.on_lab(id, ev),
-            AppEvent::LabExited { run, error, now_ns } => {
-                self.on_lab_exit(run, error, now_ns, &mut fx)
-            }
+            AppEvent::LabExited { run, error, now_ns } => self.on_lab_exit(run, error, now_ns, &mut fx),
             AppEvent::CheckDone { run, result } => self.on_check_done(run, result, &mut fx),
             AppEvent::Signal => self.quit(&mut fx),
         }
@@ -626,16 +592,9 @@ impl App {
                 return;
             }
             Key::Char('t') => {
-                let i = Palette::ALL
-                    .iter()
-                    .position(|p| *p == self.theme.palette)
-                    .unwrap_or(0);
+                let i = Palette::ALL.iter().position(|p| *p == self.theme.palette).unwrap_or(0);
                 self.theme.palette = Palette::ALL[(i + 1) % Palette::ALL.len()];
-                let note = if self.theme.color {
-                    ""
-                } else {
-                    " (colours are off: NO_COLOR is set)"
-                };
+                let note = if self.theme.color { "" } else { " (colours are off: NO_COLOR is set)" };
                 self.info(format!("theme: {}{note}", self.theme.palette.name()));
                 return;
             }
@@ -665,21 +624,14 @@ impl App {
                         self.prompt = None;
                         self.panel.prediction = Some(v);
                         self.panel.predicted = None;
-                        let what = if self
-                            .panel
-                            .setup
-                            .as_ref()
-                            .is_some_and(|s| s.exercise.is_some())
-                        {
+                        let what = if self.panel.setup.as_ref().is_some_and(|s| s.exercise.is_some()) {
                             "x checks the exercise"
                         } else {
                             "r runs it (the speedup needs a sequential run of the same workload: c compares)"
                         };
                         self.info(format!("prediction {} noted; {what}", fmt_num(v)));
                     }
-                    _ => self.error(format!(
-                        "'{text}' is not a positive number (type e.g. 1.8, then Enter)"
-                    )),
+                    _ => self.error(format!("'{text}' is not a positive number (type e.g. 1.8, then Enter)")),
                 }
             }
             _ => {}
@@ -705,9 +657,7 @@ impl App {
                 self.list.searching = false;
                 self.on_list_key(Key::Enter, fx);
             }
-            Key::Up | Key::Down | Key::PageUp | Key::PageDown | Key::Home | Key::End => {
-                self.on_list_key(key, fx)
-            }
+            Key::Up | Key::Down | Key::PageUp | Key::PageDown | Key::Home | Key::End => self.on_list_key(key, fx),
             _ => {}
         }
     }
@@ -744,10 +694,7 @@ impl App {
             _ => 0,
         };
         if self.view.lesson != i {
-            self.view = LessonView {
-                lesson: i,
-                ..LessonView::default()
-            };
+            self.view = LessonView { lesson: i, ..LessonView::default() };
         }
         self.screen = Screen::Lesson;
         if let Some(pos) = self.visible().iter().position(|&v| v == i) {
@@ -788,15 +735,10 @@ impl App {
             })
         };
         let experiment_in = |sec: usize| -> Option<Setup> {
-            lesson
-                .sections
-                .get(sec)?
-                .blocks
-                .iter()
-                .find_map(|b| match b {
-                    Block::Experiment(e) => Some(experiment_setup(lesson, sec, e)),
-                    _ => None,
-                })
+            lesson.sections.get(sec)?.blocks.iter().find_map(|b| match b {
+                Block::Experiment(e) => Some(experiment_setup(lesson, sec, e)),
+                _ => None,
+            })
         };
         let chosen = find_in(s)
             .or_else(|| experiment_in(s))
@@ -808,16 +750,18 @@ impl App {
             _ => false,
         };
         if !same {
-            let live = self.panel.run.as_ref().is_some_and(|r| r.live);
+            // A live run goes on across sections; a demo that ended elsewhere is shown again back in its section.
+            let demo = chosen.as_ref().and_then(|s| s.demo.as_deref());
+            let keep = self
+                .panel
+                .run
+                .as_ref()
+                .is_some_and(|r| r.live || (demo.is_some() && r.demo().map(|d| d.name.name()) == demo));
             let checking = matches!(self.panel.check, Some(Check::Running { .. }));
             self.panel = Panel {
                 setup: chosen,
-                run: if live { self.panel.run.take() } else { None },
-                check: if checking {
-                    self.panel.check.take()
-                } else {
-                    None
-                },
+                run: if keep { self.panel.run.take() } else { None },
+                check: if checking { self.panel.check.take() } else { None },
                 ..Panel::default()
             };
         }
@@ -831,11 +775,7 @@ impl App {
             Screen::List => {
                 let n = self.visible().len();
                 let sel = &mut self.list.selected;
-                *sel = if up {
-                    sel.saturating_sub(1)
-                } else {
-                    (*sel + 1).min(n.saturating_sub(1))
-                };
+                *sel = if up { sel.saturating_sub(1) } else { (*sel + 1).min(n.saturating_sub(1)) };
             }
             Screen::Lesson => self.scroll_by(if up { -3 } else { 3 }),
             Screen::Compare => {}
@@ -856,9 +796,7 @@ impl App {
             Key::PageDown | Key::Char(' ') => self.scroll_by(page),
             Key::Home => self.view.scroll = 0,
             Key::End => self.scroll_by(i32::MAX / 2),
-            Key::Left if self.view.section > 0 => {
-                fx.extend(self.goto_section(self.view.section - 1))
-            }
+            Key::Left if self.view.section > 0 => fx.extend(self.goto_section(self.view.section - 1)),
             Key::Right => {
                 let n = self.lesson().map_or(0, |l| l.sections.len());
                 if self.view.section + 1 < n {
@@ -950,9 +888,6 @@ impl App {
                 Ok(demo) => {
                     let id = self.next_id();
                     self.panel.run = Some(Run::new(id, Job::Demo(demo.clone())));
-                    self.info(format!(
-                        "running the {name} demo in a lab process (Esc cancels)"
-                    ));
                     fx.push(Effect::StartDemo { run: id, demo });
                 }
                 Err(e) => self.error(e),
@@ -989,28 +924,18 @@ impl App {
             return;
         };
         if let Some(name) = &setup.demo {
-            return self.info(format!(
-                "the {name} demo compares its own cases in one run: r runs it"
-            ));
+            return self.info(format!("the {name} demo compares its own cases in one run: r runs it"));
         }
-        let exps: Result<Vec<Experiment>, String> = App::compare_modes(&setup)
-            .into_iter()
-            .map(|m| setup.experiment(m, self.cores))
-            .collect();
+        let exps: Result<Vec<Experiment>, String> =
+            App::compare_modes(&setup).into_iter().map(|m| setup.experiment(m, self.cores)).collect();
         match exps {
             Ok(exps) => {
                 let id = self.next_id();
                 let first = exps[0].clone();
-                self.compare = Some(Compare {
-                    exps,
-                    runs: vec![Run::new(id, Job::Experiment(first.clone()))],
-                    cancelled: false,
-                });
+                self.compare =
+                    Some(Compare { exps, runs: vec![Run::new(id, Job::Experiment(first.clone()))], cancelled: false });
                 self.screen = Screen::Compare;
-                fx.push(Effect::Start {
-                    run: id,
-                    exp: first,
-                });
+                fx.push(Effect::Start { run: id, exp: first });
             }
             Err(e) => self.error(e),
         }
@@ -1070,19 +995,10 @@ impl App {
         if let Some(msg) = failed {
             self.error(msg);
         }
-        let in_compare = self
-            .compare
-            .as_ref()
-            .is_some_and(|c| c.runs.iter().any(|x| x.id == id));
+        let in_compare = self.compare.as_ref().is_some_and(|c| c.runs.iter().any(|x| x.id == id));
         if in_compare {
             self.compare_next(fx);
-        } else if let Some(sp) = self
-            .panel
-            .run
-            .as_ref()
-            .filter(|r| r.id == id)
-            .and_then(|r| self.speedup_of(r))
-        {
+        } else if let Some(sp) = self.panel.run.as_ref().filter(|r| r.id == id).and_then(|r| self.speedup_of(r)) {
             self.prediction_met(sp);
         }
     }
@@ -1104,12 +1020,10 @@ impl App {
         }
         // All done: the panel's mode's speedup meets a waiting prediction.
         let mode = self.panel.setup.as_ref().map(|s| s.mode);
-        let sp = self.compare.as_ref().and_then(|c| {
-            c.runs
-                .iter()
-                .position(|r| r.exp().map(|e| e.mode) == mode)
-                .and_then(|i| c.speedup(i))
-        });
+        let sp = self
+            .compare
+            .as_ref()
+            .and_then(|c| c.runs.iter().position(|r| r.exp().map(|e| e.mode) == mode).and_then(|i| c.speedup(i)));
         if let Some(sp) = sp {
             self.prediction_met(sp);
         }
@@ -1141,36 +1055,21 @@ impl App {
             Ok(exp) => {
                 let id = self.next_id();
                 self.panel.check = Some(Check::Running { run: id });
-                fx.push(Effect::Check {
-                    run: id,
-                    spec: Box::new(spec),
-                    setup: exp,
-                });
+                fx.push(Effect::Check { run: id, spec: Box::new(spec), setup: exp });
             }
             Err(e) => self.error(e),
         }
     }
 
-    fn on_check_done(
-        &mut self,
-        run: u64,
-        result: Result<CheckOutcome, String>,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn on_check_done(&mut self, run: u64, result: Result<CheckOutcome, String>, fx: &mut Vec<Effect>) {
         if self.panel.check != Some(Check::Running { run }) {
             return;
         }
-        let id = self
-            .panel
-            .setup
-            .as_ref()
-            .and_then(|s| s.exercise.as_ref())
-            .map(|e| e.id.clone());
+        let id = self.panel.setup.as_ref().and_then(|s| s.exercise.as_ref()).map(|e| e.id.clone());
         match result {
             Ok(outcome) => {
                 if let Some(id) = id {
-                    self.progress
-                        .record_exercise(&id, outcome.passed, outcome.measured);
+                    self.progress.record_exercise(&id, outcome.passed, outcome.measured);
                     fx.push(Effect::SaveProgress);
                 }
                 let measured = outcome.measured;
@@ -1201,9 +1100,7 @@ impl App {
             return self.info("nothing to predict here: this lesson has no experiment");
         };
         if setup.demo.is_some() {
-            return self.info(
-                "demos measure several things; predictions are for experiments and exercises",
-            );
+            return self.info("demos measure several things; predictions are for experiments and exercises");
         }
         let label = match setup.exercise.as_ref().map(|e| e.goal.metric) {
             Some(Metric::WallMs) => "predict the wall time in ms",
@@ -1211,10 +1108,7 @@ impl App {
             Some(Metric::OverheadShare) => "predict the overhead share (0..1)",
             _ => "predict the speedup (×)",
         };
-        self.prompt = Some(Prompt {
-            label: label.into(),
-            text: String::new(),
-        });
+        self.prompt = Some(Prompt { label: label.into(), text: String::new() });
     }
 
     fn answer(&mut self, choice: usize, fx: &mut Vec<Effect>) {
@@ -1225,20 +1119,12 @@ impl App {
         let quizzes: Vec<&Quiz> = lesson.sections[self.view.section]
             .blocks
             .iter()
-            .filter_map(|b| {
-                if let Block::Quiz(q) = b {
-                    Some(q)
-                } else {
-                    None
-                }
-            })
+            .filter_map(|b| if let Block::Quiz(q) = b { Some(q) } else { None })
             .collect();
         if quizzes.is_empty() {
             return self.info("number keys answer a quiz; this section has none");
         }
-        let k = (0..quizzes.len())
-            .find(|k| !self.view.answers.contains_key(&(base + k)))
-            .unwrap_or(quizzes.len() - 1);
+        let k = (0..quizzes.len()).find(|k| !self.view.answers.contains_key(&(base + k))).unwrap_or(quizzes.len() - 1);
         let quiz = quizzes[k];
         if choice >= quiz.choices.len() {
             return self.error(format!("choose 1 to {}", quiz.choices.len()));
@@ -1290,41 +1176,26 @@ impl App {
             }
             'w' | 'W' => {
                 if !mode.uses_workers() {
-                    return self.error(format!(
-                        "{mode} runs on one thread: workers apply to other modes (m)"
-                    ));
+                    return self.error(format!("{mode} runs on one thread: workers apply to other modes (m)"));
                 }
                 let w = current.as_ref().map_or(cores, |e| e.workers);
-                let w = if c == 'w' {
-                    w.saturating_sub(1).max(1)
-                } else {
-                    (w + 1).min(MAX_WORKERS.min(64))
-                };
+                let w = if c == 'w' { w.saturating_sub(1).max(1) } else { (w + 1).min(MAX_WORKERS.min(64)) };
                 setup.knobs.workers = Some(w);
             }
             'k' | 'K' => {
                 if !matches!(mode, Mode::Processes | Mode::Threads) {
-                    return self
-                        .error("chunksize applies to processes and threads (m changes the mode)");
+                    return self.error("chunksize applies to processes and threads (m changes the mode)");
                 }
                 let k = current.as_ref().map_or(1, |e| e.chunksize);
-                let k = if c == 'k' {
-                    (k / 2).max(1)
-                } else {
-                    (k * 2).min(setup.tasks)
-                };
+                let k = if c == 'k' { (k / 2).max(1) } else { (k * 2).min(setup.tasks) };
                 setup.knobs.chunksize = Some(k);
             }
             's' => {
                 if mode != Mode::Processes {
-                    return self
-                        .error("the start method applies to processes (m changes the mode)");
+                    return self.error("the start method applies to processes (m changes the mode)");
                 }
                 let now = current.as_ref().map(|e| e.start);
-                let i = START_METHODS
-                    .iter()
-                    .position(|(_, s)| Some(*s) == now)
-                    .unwrap_or(0);
+                let i = START_METHODS.iter().position(|(_, s)| Some(*s) == now).unwrap_or(0);
                 setup.knobs.start = Some(START_METHODS[(i + 1) % START_METHODS.len()].1);
             }
             'i' => {
@@ -1332,22 +1203,14 @@ impl App {
                     return self.error("the switch interval applies to gil (m changes the mode)");
                 }
                 let now = current.as_ref().map_or(5_000, |e| e.switch_interval_us);
-                let next = INTERVALS_US
-                    .iter()
-                    .copied()
-                    .find(|v| *v > now)
-                    .unwrap_or(INTERVALS_US[0]);
+                let next = INTERVALS_US.iter().copied().find(|v| *v > now).unwrap_or(INTERVALS_US[0]);
                 setup.knobs.switch_interval_us = Some(next);
             }
             _ => {
                 let up = matches!(c, '+' | '=');
                 let w = setup.workload.step_size(up);
                 if w == setup.workload {
-                    return self.info(format!(
-                        "{} is as {} as it goes",
-                        w,
-                        if up { "large" } else { "small" }
-                    ));
+                    return self.info(format!("{} is as {} as it goes", w, if up { "large" } else { "small" }));
                 }
                 setup.workload = w;
             }
@@ -1368,10 +1231,7 @@ fn knob_message(c: char, exp: &Experiment) -> String {
         'w' | 'W' => format!("{} workers", exp.workers),
         'k' | 'K' => format!("chunksize {}", exp.chunksize),
         's' => format!("start method {}", exp.start),
-        'i' => format!(
-            "switch interval {}",
-            format_interval_us(exp.switch_interval_us)
-        ),
+        'i' => format!("switch interval {}", format_interval_us(exp.switch_interval_us)),
         _ => format!("workload {}", exp.workload),
     }
 }
@@ -1397,16 +1257,9 @@ pub(crate) fn fmt_num(v: f64) -> String {
 }
 
 fn experiment_setup(lesson: &Lesson, section: usize, e: &crate::lesson::ExperimentSpec) -> Setup {
-    let id =
-        e.id.clone()
-            .unwrap_or_else(|| format!("{}#{section}", lesson.id));
+    let id = e.id.clone().unwrap_or_else(|| format!("{}#{section}", lesson.id));
     match &e.kind {
-        ExperimentKind::Run {
-            workload,
-            tasks,
-            modes,
-            knobs,
-        } => Setup {
+        ExperimentKind::Run { workload, tasks, modes, knobs } => Setup {
             id,
             workload: *workload,
             tasks: *tasks,
@@ -1457,8 +1310,7 @@ pub(crate) mod tests {
 
     pub(crate) fn quiz() -> Quiz {
         Quiz {
-            question: "Two CPU-bound threads under the GIL on 2 cores: how much faster than one?"
-                .into(),
+            question: "Two CPU-bound threads under the GIL on 2 cores: how much faster than one?".into(),
             choices: vec!["2x".into(), "About the same".into(), "Half as fast".into()],
             answer: 1,
             why: "Only the thread holding the GIL runs bytecode.".into(),
@@ -1473,10 +1325,7 @@ pub(crate) mod tests {
             tasks: 8,
             baseline: Mode::Sequential,
             mode: Mode::Gil,
-            knobs: Knobs {
-                workers: Some(2),
-                ..Knobs::default()
-            },
+            knobs: Knobs { workers: Some(2), ..Knobs::default() },
             may_change: vec![Knob::Mode, Knob::Workers],
             goal: Goal {
                 metric: Metric::Speedup,
@@ -1485,10 +1334,7 @@ pub(crate) mod tests {
                 per_core: true,
                 text: "speedup >= 0.75 * cores".into(),
             },
-            hints: vec![
-                "Which mode is not bound by the GIL?".into(),
-                "Processes each have their own GIL.".into(),
-            ],
+            hints: vec!["Which mode is not bound by the GIL?".into(), "Processes each have their own GIL.".into()],
             explain: "Each process has its own interpreter and GIL.".into(),
             python: None,
         }
@@ -1550,10 +1396,7 @@ pub(crate) mod tests {
             path: "lessons/04-multiprocessing.md".into(),
             sections: vec![Section {
                 title: "Beat the GIL".into(),
-                blocks: vec![
-                    Block::Markdown("Make it faster.".into()),
-                    Block::Exercise(exercise()),
-                ],
+                blocks: vec![Block::Markdown("Make it faster.".into()), Block::Exercise(exercise())],
             }],
         };
         vec![gil, procs]
@@ -1617,10 +1460,28 @@ pub(crate) mod tests {
             ev(app, LabEvent::Lane(Lane { id: i, pid, tid: pid, label: label.to_string() }));
             let (a, b) = if i == 0 { (0, 30) } else { (30 + 20 * u64::from(i - 1), 45 + 20 * u64::from(i - 1)) };
             if i > 0 {
-                let sp = Span { lane: i, task: 0, count: 0, kind: SpanKind::Startup, start_ns: t0 + a * ms, end_ns: t0 + (a + 1) * ms, cpu_start: 1, cpu_end: 1 };
+                let sp = Span {
+                    lane: i,
+                    task: 0,
+                    count: 0,
+                    kind: SpanKind::Startup,
+                    start_ns: t0 + a * ms,
+                    end_ns: t0 + (a + 1) * ms,
+                    cpu_start: 1,
+                    cpu_end: 1,
+                };
                 ev(app, LabEvent::Span(sp));
             }
-            let sp = Span { lane: i, task: 0, count: 0, kind: SpanKind::Run, start_ns: t0 + (a + u64::from(i > 0)) * ms, end_ns: t0 + b * ms, cpu_start: (i % 2) as i32, cpu_end: (i % 2) as i32 };
+            let sp = Span {
+                lane: i,
+                task: 0,
+                count: 0,
+                kind: SpanKind::Run,
+                start_ns: t0 + (a + u64::from(i > 0)) * ms,
+                end_ns: t0 + b * ms,
+                cpu_start: (i % 2) as i32,
+                cpu_end: (i % 2) as i32,
+            };
             ev(app, LabEvent::Span(sp));
         }
         app.update(AppEvent::Tick(t0 + 60 * ms));
@@ -1645,7 +1506,10 @@ pub(crate) mod tests {
                 figures: Vec::new(),
             }),
         );
-        ev(app, LabEvent::Finished(RunEnd { t0_ns: t0, t_end_ns: t0 + 66 * ms, checksum: 0, tasks_done: 0, error: None }));
+        ev(
+            app,
+            LabEvent::Finished(RunEnd { t0_ns: t0, t_end_ns: t0 + 66 * ms, checksum: 0, tasks_done: 0, error: None }),
+        );
         app.update(AppEvent::LabExited { run: id, error: None, now_ns: t0 + 66 * ms });
     }
 
@@ -1666,13 +1530,7 @@ pub(crate) mod tests {
 
     fn started(fx: &[Effect]) -> Vec<(u64, Experiment)> {
         fx.iter()
-            .filter_map(|e| {
-                if let Effect::Start { run, exp } = e {
-                    Some((*run, exp.clone()))
-                } else {
-                    None
-                }
-            })
+            .filter_map(|e| if let Effect::Start { run, exp } = e { Some((*run, exp.clone())) } else { None })
             .collect()
     }
 
@@ -1695,23 +1553,11 @@ pub(crate) mod tests {
     /// Feeds a finished two-lane run to the app.
     pub(crate) fn feed_run(app: &mut App, id: u64, wall_ms: u64) {
         let ms = 1_000_000;
-        app.update(AppEvent::Lab(
-            id,
-            LabEvent::Started {
-                lab_pid: 500,
-                t0_ns: 0,
-                cores: 2,
-            },
-        ));
+        app.update(AppEvent::Lab(id, LabEvent::Started { lab_pid: 500, t0_ns: 0, cores: 2 }));
         for lane in 0..2u32 {
             app.update(AppEvent::Lab(
                 id,
-                LabEvent::Lane(Lane {
-                    id: lane,
-                    pid: 500,
-                    tid: 501 + lane,
-                    label: format!("t{}", lane + 1),
-                }),
+                LabEvent::Lane(Lane { id: lane, pid: 500, tid: 501 + lane, label: format!("t{}", lane + 1) }),
             ));
             app.update(AppEvent::Lab(
                 id,
@@ -1729,19 +1575,9 @@ pub(crate) mod tests {
         }
         app.update(AppEvent::Lab(
             id,
-            LabEvent::Finished(RunEnd {
-                t0_ns: 0,
-                t_end_ns: wall_ms * ms,
-                checksum: 9,
-                tasks_done: 8,
-                error: None,
-            }),
+            LabEvent::Finished(RunEnd { t0_ns: 0, t_end_ns: wall_ms * ms, checksum: 9, tasks_done: 8, error: None }),
         ));
-        app.update(AppEvent::LabExited {
-            run: id,
-            error: None,
-            now_ns: wall_ms * ms,
-        });
+        app.update(AppEvent::LabExited { run: id, error: None, now_ns: wall_ms * ms });
     }
 
     #[test]
@@ -1836,11 +1672,7 @@ pub(crate) mod tests {
         assert_eq!(setup.knobs.switch_interval_us, Some(10_000));
         assert_eq!(setup.workload.to_string(), "fib:21");
         ch(&mut app, 's');
-        assert_eq!(
-            app.status.as_ref().unwrap().0,
-            StatusKind::Error,
-            "start method needs processes"
-        );
+        assert_eq!(app.status.as_ref().unwrap().0, StatusKind::Error, "start method needs processes");
         ch(&mut app, 'm');
         assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Processes);
         ch(&mut app, 's');
@@ -1890,11 +1722,7 @@ pub(crate) mod tests {
         let mut app = app();
         key(&mut app, Key::Enter);
         let (id, _) = started(&ch(&mut app, 'r'))[0].clone();
-        app.update(AppEvent::LabExited {
-            run: id,
-            error: Some("worker killed (signal 9)".into()),
-            now_ns: 5,
-        });
+        app.update(AppEvent::LabExited { run: id, error: Some("worker killed (signal 9)".into()), now_ns: 5 });
         let run = app.panel.run.as_ref().unwrap();
         assert_eq!(run.error(), Some("worker killed (signal 9)"));
         assert_eq!(app.status.as_ref().unwrap().0, StatusKind::Error);
@@ -1932,6 +1760,36 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_demo_that_ends_in_another_section_is_shown_back_in_its_own() {
+        let mut app = app_on_a_demo();
+        let (id, _) = started_demo(&ch(&mut app, 'r')).unwrap();
+        // A second section with an experiment: the learner moves on while the demo runs, and back once it ended.
+        app.lessons[2].sections.push(Section {
+            title: "After".into(),
+            blocks: vec![Block::Experiment(ExperimentSpec {
+                id: Some("after".into()),
+                kind: ExperimentKind::Run {
+                    workload: "fib:20".parse().unwrap(),
+                    tasks: 4,
+                    modes: vec![Mode::Threads],
+                    knobs: Knobs::default(),
+                },
+                expect: Vec::new(),
+                note: None,
+            })],
+        });
+        key(&mut app, Key::Right);
+        assert_eq!(app.panel.setup.as_ref().unwrap().id, "after");
+        assert!(app.panel.run.as_ref().is_some_and(|r| r.live), "the live demo goes on");
+        feed_demo(&mut app, id, true);
+        key(&mut app, Key::Left);
+        let run = app.panel.run.as_ref().expect("the demo's run is back with its section");
+        assert!(run.timeline.demo.is_some());
+        key(&mut app, Key::Right);
+        assert!(app.panel.run.is_none(), "a finished demo is not carried to another experiment");
+    }
+
+    #[test]
     fn esc_cancels_a_live_demo_and_a_demo_without_its_report_fails() {
         let mut app = app_on_a_demo();
         let (id, _) = started_demo(&ch(&mut app, 'r')).unwrap();
@@ -1965,11 +1823,7 @@ pub(crate) mod tests {
         assert!(fx.contains(&Effect::SaveProgress));
         assert_eq!(app.view.answers.get(&0), Some(&0));
         ch(&mut app, '2');
-        assert_eq!(
-            app.view.answers.get(&0),
-            Some(&1),
-            "the learner may answer again"
-        );
+        assert_eq!(app.view.answers.get(&0), Some(&1), "the learner may answer again");
         ch(&mut app, '7');
         assert_eq!(app.status.as_ref().unwrap().1, "choose 1 to 3");
     }
@@ -1981,13 +1835,7 @@ pub(crate) mod tests {
         key(&mut app, Key::Enter);
         assert_eq!(app.panel.setup.as_ref().unwrap().id, "beat-the-gil");
         ch(&mut app, '+');
-        assert!(
-            app.status
-                .as_ref()
-                .unwrap()
-                .1
-                .contains("fixes the workload size")
-        );
+        assert!(app.status.as_ref().unwrap().1.contains("fixes the workload size"));
         ch(&mut app, 'h');
         ch(&mut app, 'h');
         ch(&mut app, 'h');
@@ -2000,20 +1848,14 @@ pub(crate) mod tests {
         assert_eq!(app.panel.prediction, Some(1.8));
         ch(&mut app, 'm');
         let fx = ch(&mut app, 'x');
-        let Some(Effect::Check { run, setup, .. }) = fx
-            .iter()
-            .find(|e| matches!(e, Effect::Check { .. }))
-            .cloned()
+        let Some(Effect::Check { run, setup, .. }) = fx.iter().find(|e| matches!(e, Effect::Check { .. })).cloned()
         else {
             panic!("x must start a check: {fx:?}")
         };
         assert_eq!(setup.mode, Mode::Processes);
         assert!(app.is_live());
         let outcome = outcome(true, 1.9);
-        let fx = app.update(AppEvent::CheckDone {
-            run,
-            result: Ok(outcome),
-        });
+        let fx = app.update(AppEvent::CheckDone { run, result: Ok(outcome) });
         assert!(fx.contains(&Effect::SaveProgress));
         assert!(app.progress.exercise_passed("beat-the-gil"));
         assert_eq!(app.panel.predicted, Some((1.8, 1.9)));
@@ -2029,10 +1871,7 @@ pub(crate) mod tests {
         assert!(fx.contains(&Effect::Quit));
         assert!(app.quitting());
         let mut app2 = self::app();
-        assert!(
-            app2.update(AppEvent::Key(Key::CtrlC))
-                .contains(&Effect::Quit)
-        );
+        assert!(app2.update(AppEvent::Key(Key::CtrlC)).contains(&Effect::Quit));
     }
 
     #[test]
@@ -2040,11 +1879,7 @@ pub(crate) mod tests {
         let mut app = app();
         ch(&mut app, '?');
         assert!(app.help);
-        assert!(
-            !ch(&mut app, 'r')
-                .iter()
-                .any(|e| matches!(e, Effect::Start { .. }))
-        );
+        assert!(!ch(&mut app, 'r').iter().any(|e| matches!(e, Effect::Start { .. })));
         key(&mut app, Key::Esc);
         assert!(!app.help);
     }
@@ -2062,10 +1897,7 @@ pub(crate) mod tests {
         );
         setup.modes = vec![Mode::Sequential];
         setup.mode = Mode::Sequential;
-        assert_eq!(
-            App::compare_modes(&setup),
-            vec![Mode::Sequential, Mode::Threads, Mode::Processes]
-        );
+        assert_eq!(App::compare_modes(&setup), vec![Mode::Sequential, Mode::Threads, Mode::Processes]);
         setup.modes = MODES.iter().map(|m| m.1).collect();
         assert_eq!(App::compare_modes(&setup).len(), MAX_COMPARE);
     }

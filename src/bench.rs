@@ -248,6 +248,30 @@ pub(crate) fn figures(
     progress("a 1,000,000-task run");
     out.push(million_tasks(quick, stop)?);
 
+    progress("the terminal UI (frames, start-up, CPU while idle and live)");
+    for (name, value, unit) in crate::ui::bench::bench_figures(quick)? {
+        out.push(match name.as_str() {
+            "frame_ms" => at_most("frame_ms", value, "ms", 2.0, "median full frame at 200x50, real run".into()),
+            "first_frame_ms" => {
+                at_most("first_frame_ms", value, "ms", 150.0, "spawn to first frame drawn, in tmux".into())
+            }
+            "ui_idle_cpu_pct" => {
+                at_most("ui_idle_cpu_pct", value, "%", 0.2, "UI process CPU over 5 s idle, % of one core".into())
+            }
+            "ui_live_cpu_pct" => {
+                at_most("ui_live_cpu_pct", value, "%", 2.0, "UI process CPU during a live run (lab excluded)".into())
+            }
+            _ => Figure {
+                name: leak(name),
+                value,
+                unit: leak(unit),
+                target: "-".into(),
+                met: None,
+                how: "measured; no target in DESIGN".into(),
+            },
+        });
+    }
+
     progress("process internals (fork, forkserver, copy-on-write, queues)");
     for (name, value, unit) in crate::lab::demos::bench_figures(quick) {
         out.push(match name.as_str() {

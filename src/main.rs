@@ -36,6 +36,8 @@ fn main() -> ExitCode {
         Some(lab::WORKER_ARG) => return worker::worker_main(),
         _ => {}
     }
+    // Workers of a cancelled lab are handed to this process, which reaps them (see `reap_orphans`).
+    lab::client::become_subreaper();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

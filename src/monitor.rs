@@ -21,13 +21,9 @@ pub(crate) struct Monitor {
 
 impl Monitor {
     /// Starts the sampler, paused. `send` gets per-core utilization (0..=100) and returns false to stop.
-    pub(crate) fn start(
-        send: impl FnMut(Vec<f32>) -> bool + Send + 'static,
-    ) -> std::io::Result<Monitor> {
+    pub(crate) fn start(send: impl FnMut(Vec<f32>) -> bool + Send + 'static) -> std::io::Result<Monitor> {
         let (control, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("monitor".into())
-            .spawn(move || sample(rx, send))?;
+        std::thread::Builder::new().name("monitor".into()).spawn(move || sample(rx, send))?;
         Ok(Monitor { control })
     }
 
@@ -87,11 +83,7 @@ fn sample(control: Receiver<MonitorRate>, mut send: impl FnMut(Vec<f32>) -> bool
             primed = true;
             continue;
         }
-        let usage: Vec<f32> = sys
-            .cpus()
-            .iter()
-            .map(|c| c.usage().clamp(0.0, 100.0))
-            .collect();
+        let usage: Vec<f32> = sys.cpus().iter().map(|c| c.usage().clamp(0.0, 100.0)).collect();
         if !send(usage) {
             return;
         }
@@ -109,9 +101,7 @@ mod tests {
         // Paused: nothing comes.
         assert!(rx.recv_timeout(Duration::from_millis(400)).is_err());
         m.set(MonitorRate::Fast);
-        let v = rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("a sample while on");
+        let v = rx.recv_timeout(Duration::from_secs(5)).expect("a sample while on");
         assert!(!v.is_empty());
         assert!(v.iter().all(|u| (0.0..=100.0).contains(u)));
         m.set(MonitorRate::Off);

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use crossterm::event::{
-    DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers,
-    MouseEventKind,
+    DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEventKind, KeyModifiers, MouseEventKind,
 };
 use ratatui::DefaultTerminal;
 
@@ -34,6 +33,32 @@ use crate::ui::theme::{Palette, Theme};
 /// Time between frames while a run is live (~15 fps).
 const FRAME: Duration = Duration::from_millis(66);
 
+/// For `parlab bench`: the launcher's CLOCK_MONOTONIC nanoseconds when it started this UI, and a file to write
+/// the nanoseconds from then to the first frame drawn.
+pub(crate) const BENCH_SPAWNED_ENV: &str = "PARLAB_BENCH_SPAWNED_NS";
+pub(crate) const BENCH_FIRST_FRAME_ENV: &str = "PARLAB_BENCH_FIRST_FRAME_FILE";
+
+/// Where to report the first frame, when a benchmark asked (both variables set).
+struct FirstFrame {
+    spawned_ns: u64,
+    file: std::path::PathBuf,
+}
+
+impl FirstFrame {
+    fn from_env() -> Option<FirstFrame> {
+        let spawned_ns = std::env::var(BENCH_SPAWNED_ENV).ok()?.trim().parse().ok()?;
+        let file = std::env::var_os(BENCH_FIRST_FRAME_ENV)?.into();
+        Some(FirstFrame { spawned_ns, file })
+    }
+
+    /// Called right after the first frame reached the terminal.
+    fn report(self) {
+        let ns = clock::now_ns().saturating_sub(self.spawned_ns);
+        // A benchmark that cannot read this says so itself; the UI goes on either way.
+        let _ = std::fs::write(&self.file, format!("{ns}\n"));
+    }
+}
+
 /// Process groups of the labs this UI started, for the panic hook to kill.
 static LAB_GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
@@ -48,12 +73,7 @@ enum Msg {
 }
 
 /// The terminal UI: `parlab` with no sub-command.
-pub(crate) fn run(
-    lessons_dir: Option<&Path>,
-    theme: Option<&str>,
-    ascii: bool,
-    open: Option<&str>,
-) -> Result<u8> {
+pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: Option<&str>) -> Result<u8> {
     // Everything that can fail with a message fails here, before the terminal changes.
     let palette = match theme {
         Some(t) => Palette::parse(t).map_err(|e| anyhow!(e))?,
@@ -65,32 +85,17 @@ pub(crate) fn run(
         .iter()
         .map(|b| {
             let first = b.errors.first().map(|e| e.to_string()).unwrap_or_default();
-            let first = first
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches("error: ")
-                .to_string();
+            let first = first.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
             let more = b.errors.len().saturating_sub(1);
-            let more = if more > 0 {
-                format!(" (+{more} more)")
-            } else {
-                String::new()
-            };
+            let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
             format!("{first}{more}: this file was not loaded (`parlab lint` shows every error)")
         })
         .collect();
     if set.lessons.is_empty() {
-        let where_ = lessons_dir.map_or("the embedded lessons".to_string(), |d| {
-            format!("'{}'", d.display())
-        });
+        let where_ = lessons_dir.map_or("the embedded lessons".to_string(), |d| format!("'{}'", d.display()));
         bail!(
             "no lesson could be loaded from {where_}{}",
-            if broken.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", broken.join("; "))
-            }
+            if broken.is_empty() { String::new() } else { format!(": {}", broken.join("; ")) }
         );
     }
     if let Some(id) = open
@@ -99,23 +104,14 @@ pub(crate) fn run(
         let ids: Vec<&str> = set.lessons.iter().map(|l| l.id.as_str()).collect();
         let hint = crate::experiment::suggest(id, ids.iter().copied())
             .map_or(String::new(), |s| format!(" (did you mean '{s}'?)"));
-        bail!(
-            "no lesson '{id}' (expected one of: {}){hint}",
-            ids.join(", ")
-        );
+        bail!("no lesson '{id}' (expected one of: {}){hint}", ids.join(", "));
     }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        bail!(
-            "the lessons UI needs a terminal; for output to a pipe or file use `parlab run`, `compare` or `lessons`"
-        );
+        bail!("the lessons UI needs a terminal; for output to a pipe or file use `parlab run`, `compare` or `lessons`");
     }
     let (progress, warning) = Progress::load();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let theme = Theme {
-        palette,
-        color: !no_color,
-        ascii,
-    };
+    let theme = Theme { palette, color: !no_color, ascii };
     let mut app = App::new(set.lessons, broken, progress, theme, available_cores());
     if let Some(w) = warning {
         app.status = Some((crate::app::StatusKind::Error, w));
@@ -130,15 +126,13 @@ pub(crate) fn run(
     .context("cannot install signal handlers")?;
     let signal_handle = signals.handle();
     let stx = tx.clone();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                if stx.send(Msg::App(AppEvent::Signal)).is_err() {
-                    break;
-                }
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for _ in signals.forever() {
+            if stx.send(Msg::App(AppEvent::Signal)).is_err() {
+                break;
             }
-        })?;
+        }
+    })?;
     let mtx = tx.clone();
     let monitor = Monitor::start(move |v| mtx.send(Msg::App(AppEvent::Cores(v))).is_ok())?;
 
@@ -146,16 +140,11 @@ pub(crate) fn run(
     install_panic_hook();
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);
     let itx = tx.clone();
-    std::thread::Builder::new()
-        .name("input".into())
-        .spawn(move || read_input(itx))?;
+    std::thread::Builder::new().name("input".into()).spawn(move || read_input(itx))?;
 
-    let mut runner = Runner {
-        tx,
-        labs: HashMap::new(),
-        checks: HashMap::new(),
-    };
-    let result = event_loop(&mut terminal, &mut app, &rx, &mut runner, &monitor, open);
+    let mut runner = Runner { tx, labs: HashMap::new(), checks: HashMap::new() };
+    let first_frame = FirstFrame::from_env();
+    let result = event_loop(&mut terminal, &mut app, &rx, &mut runner, &monitor, open, first_frame);
     runner.shutdown();
     restore();
     signal_handle.close();
@@ -183,11 +172,7 @@ fn install_panic_hook() {
                 unsafe { libc::killpg(*g as i32, libc::SIGKILL) };
             }
         }
-        let _ = crossterm::execute!(
-            std::io::stdout(),
-            DisableMouseCapture,
-            crossterm::cursor::Show
-        );
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture, crossterm::cursor::Show);
         previous(info);
         let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
         std::process::exit(101);
@@ -219,14 +204,8 @@ fn read_input(tx: Sender<Msg>) {
                 AppEvent::Key(key)
             }
             Event::Mouse(m) => match m.kind {
-                MouseEventKind::ScrollUp => AppEvent::Scroll {
-                    up: true,
-                    column: m.column,
-                },
-                MouseEventKind::ScrollDown => AppEvent::Scroll {
-                    up: false,
-                    column: m.column,
-                },
+                MouseEventKind::ScrollUp => AppEvent::Scroll { up: true, column: m.column },
+                MouseEventKind::ScrollDown => AppEvent::Scroll { up: false, column: m.column },
                 _ => continue,
             },
             Event::Resize(w, h) => AppEvent::Resize(w, h),
@@ -259,22 +238,16 @@ impl Runner {
                 let stop = Arc::new(AtomicBool::new(false));
                 let flag = Arc::clone(&stop);
                 let tx = self.tx.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("check".into())
-                    .spawn(move || {
-                        let result = crate::exercise::check_native(&spec, &setup, &flag)
-                            .map_err(|e| format!("{e:#}"));
-                        let _ = tx.send(Msg::App(AppEvent::CheckDone { run, result }));
-                    });
+                let spawned = std::thread::Builder::new().name("check".into()).spawn(move || {
+                    let result = crate::exercise::check_native(&spec, &setup, &flag).map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::App(AppEvent::CheckDone { run, result }));
+                });
                 match spawned {
                     Ok(handle) => {
                         self.checks.insert(run, (stop, handle));
                         None
                     }
-                    Err(e) => Some(AppEvent::CheckDone {
-                        run,
-                        result: Err(format!("cannot start the check: {e}")),
-                    }),
+                    Err(e) => Some(AppEvent::CheckDone { run, result: Err(format!("cannot start the check: {e}")) }),
                 }
             }
             Effect::CancelCheck { run } => {
@@ -304,11 +277,7 @@ impl Runner {
         let mut lab = match started {
             Ok(lab) => lab,
             Err(e) => {
-                return Some(AppEvent::LabExited {
-                    run,
-                    error: Some(format!("{e:#}")),
-                    now_ns: clock::now_ns(),
-                });
+                return Some(AppEvent::LabExited { run, error: Some(format!("{e:#}")), now_ns: clock::now_ns() });
             }
         };
         let (_, empty) = mpsc::channel();
@@ -318,18 +287,16 @@ impl Runner {
         }
         self.labs.insert(run, lab);
         let tx = self.tx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("lab-events".into())
-            .spawn(move || {
-                let mut got_end = false;
-                for ev in events.iter() {
-                    got_end |= matches!(ev, crate::timeline::LabEvent::Finished(_));
-                    if tx.send(Msg::App(AppEvent::Lab(run, ev))).is_err() {
-                        return;
-                    }
+        let spawned = std::thread::Builder::new().name("lab-events".into()).spawn(move || {
+            let mut got_end = false;
+            for ev in events.iter() {
+                got_end |= matches!(ev, crate::timeline::LabEvent::Finished(_));
+                if tx.send(Msg::App(AppEvent::Lab(run, ev))).is_err() {
+                    return;
                 }
-                let _ = tx.send(Msg::LabClosed { run, got_end });
-            });
+            }
+            let _ = tx.send(Msg::LabClosed { run, got_end });
+        });
         if let Err(e) = spawned {
             self.cancel(run);
             return Some(AppEvent::LabExited {
@@ -353,11 +320,7 @@ impl Runner {
         let mut lab = self.labs.remove(&run)?;
         let error = lab.finish(got_end);
         forget_group(lab.pid());
-        Some(AppEvent::LabExited {
-            run,
-            error,
-            now_ns: clock::now_ns(),
-        })
+        Some(AppEvent::LabExited { run, error, now_ns: clock::now_ns() })
     }
 
     /// Stops everything: labs are killed with their workers; checks are told to stop and given a moment.
@@ -394,10 +357,10 @@ fn event_loop(
     runner: &mut Runner,
     monitor: &Monitor,
     open: Option<&str>,
+    mut first_frame: Option<FirstFrame>,
 ) -> Result<()> {
     let size = terminal.size()?;
-    let mut pending: VecDeque<AppEvent> =
-        VecDeque::from([AppEvent::Resize(size.width, size.height)]);
+    let mut pending: VecDeque<AppEvent> = VecDeque::from([AppEvent::Resize(size.width, size.height)]);
     if let Some(id) = open {
         for e in app.open_by_id(id) {
             if let Some(ev) = runner.perform(e, app, monitor) {
@@ -411,13 +374,9 @@ fn event_loop(
         // Apply what is queued, performing effects (which may queue more).
         let mut urgent = false;
         while let Some(ev) = pending.pop_front() {
-            urgent |= matches!(
-                ev,
-                AppEvent::Key(_)
-                    | AppEvent::Resize(..)
-                    | AppEvent::Scroll { .. }
-                    | AppEvent::Signal
-            ) || matches!(ev, AppEvent::LabExited { .. } | AppEvent::CheckDone { .. });
+            urgent |=
+                matches!(ev, AppEvent::Key(_) | AppEvent::Resize(..) | AppEvent::Scroll { .. } | AppEvent::Signal)
+                    || matches!(ev, AppEvent::LabExited { .. } | AppEvent::CheckDone { .. });
             dirty = true;
             for effect in app.update(ev) {
                 if let Some(more) = runner.perform(effect, app, monitor) {
@@ -435,6 +394,9 @@ fn event_loop(
                 app.update(AppEvent::Tick(clock::now_ns()));
             }
             terminal.draw(|f| f.render_widget(&*app, f.area()))?;
+            if let Some(hook) = first_frame.take() {
+                hook.report();
+            }
             last_frame = Instant::now();
             dirty = false;
         }
@@ -451,10 +413,7 @@ fn event_loop(
                 Err(RecvTimeoutError::Disconnected) => bail!("the UI's event channel closed"),
             }
         } else {
-            Some(
-                rx.recv()
-                    .map_err(|_| anyhow!("the UI's event channel closed"))?,
-            )
+            Some(rx.recv().map_err(|_| anyhow!("the UI's event channel closed"))?)
         };
         // Take everything that is waiting, up to a bound, so a flood of spans costs one frame.
         let mut batch: Vec<Msg> = msg.into_iter().collect();

@@ -15,27 +15,17 @@ struct Tmux {
 
 impl Tmux {
     fn available() -> bool {
-        Command::new("tmux")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success())
+        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
     }
 
     fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs");
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Starts `cmd` in a 100x30 session; the shell keeps the pane open after parlab exits.
     fn start(tag: &str, cmd: &str) -> Tmux {
-        let t = Tmux {
-            socket: format!("parlab-e2e-{tag}"),
-        };
+        let t = Tmux { socket: format!("parlab-e2e-{tag}") };
         let shell = format!("{cmd}; echo EXITED $?; sleep 120");
         let out = Command::new("tmux")
             .args([
@@ -55,11 +45,7 @@ impl Tmux {
             ])
             .output()
             .expect("tmux starts");
-        assert!(
-            out.status.success(),
-            "tmux new-session failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "tmux new-session failed: {}", String::from_utf8_lossy(&out.stderr));
         t
     }
 
@@ -90,18 +76,14 @@ impl Tmux {
     }
 
     fn flag(&self, name: &str) -> String {
-        self.tmux(&["display", "-p", &format!("#{{{name}}}")])
-            .trim()
-            .to_string()
+        self.tmux(&["display", "-p", &format!("#{{{name}}}")]).trim().to_string()
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
         let socket = self.flag("socket_path");
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
         // tmux leaves its socket file behind.
         if socket.contains(&self.socket) {
             let _ = std::fs::remove_file(socket);
@@ -171,10 +153,7 @@ fn command(tag: &str, lessons: &Path, data: &Path) -> String {
 fn tui_pid(tag: &str) -> u32 {
     let mut pid = None;
     wait_for(5.0, || {
-        pid = tagged_processes(tag)
-            .into_iter()
-            .find(|(_, cmd)| !cmd.contains("__"))
-            .map(|p| p.0);
+        pid = tagged_processes(tag).into_iter().find(|(_, cmd)| !cmd.contains("__")).map(|p| p.0);
         pid.is_some()
     });
     pid.expect("the TUI process is running")
@@ -188,9 +167,7 @@ fn assert_restored(t: &Tmux) {
     assert_eq!(t.flag("mouse_any_flag"), "0", "mouse capture is off");
     // Raw mode is off: the terminal echoes typed text again.
     t.tmux(&["send-keys", "-l", "echo-check"]);
-    t.wait(5.0, "the terminal to echo typed text", |s| {
-        s.contains("echo-check")
-    });
+    t.wait(5.0, "the terminal to echo typed text", |s| s.contains("echo-check"));
 }
 
 #[test]
@@ -204,31 +181,19 @@ fn tui_runs_compares_cancels_and_quits_cleanly() {
     let t = Tmux::start(&tag, &command(&tag, lessons.path(), data.path()));
 
     // The list, then the lesson.
-    t.wait(10.0, "the lesson list", |s| {
-        s.contains("End to end") && s.contains("1 min")
-    });
+    t.wait(10.0, "the lesson list", |s| s.contains("End to end") && s.contains("1 min"));
     assert_eq!(t.flag("alternate_on"), "1");
     t.keys(&["Enter"]);
-    t.wait(5.0, "the lesson view", |s| {
-        s.contains("Intro text for the test") && s.contains("experiment: fib:20")
-    });
+    t.wait(5.0, "the lesson view", |s| s.contains("Intro text for the test") && s.contains("experiment: fib:20"));
     t.keys(&["Right"]);
     t.wait(5.0, "section 2", |s| s.contains("Two modes on small work"));
 
     // A run: lanes with thread ids, core bars, then the summary.
     t.keys(&["r"]);
-    let s = t.wait(30.0, "the run's summary", |s| {
-        s.contains("wall ") && s.contains("overhead")
-    });
+    let s = t.wait(30.0, "the run's summary", |s| s.contains("wall ") && s.contains("overhead"));
     assert!(s.contains("cpu0"), "core bars are drawn:\n{s}");
-    assert!(
-        s.contains("t1 ") && s.contains("t2 "),
-        "one lane per worker:\n{s}"
-    );
-    assert!(
-        s.contains("gil-wait"),
-        "the legend names the span kinds:\n{s}"
-    );
+    assert!(s.contains("t1 ") && s.contains("t2 "), "one lane per worker:\n{s}");
+    assert!(s.contains("gil-wait"), "the legend names the span kinds:\n{s}");
 
     // Compare: sequential, gil, threads one after another, then the table.
     t.keys(&["c"]);
@@ -245,45 +210,28 @@ fn tui_runs_compares_cancels_and_quits_cleanly() {
     t.keys(&["Right"]);
     t.wait(5.0, "section 3", |s| s.contains("sleep:20000"));
     t.keys(&["r"]);
-    t.wait(20.0, "worker lanes", |s| {
-        s.contains("running") && s.contains("p1 ")
-    });
+    t.wait(20.0, "worker lanes", |s| s.contains("running") && s.contains("p1 "));
     let ui = tui_pid(&tag);
-    assert!(
-        tagged_processes(&tag).len() >= 3,
-        "the UI, the lab and workers: {:?}",
-        tagged_processes(&tag)
-    );
+    assert!(tagged_processes(&tag).len() >= 3, "the UI, the lab and workers: {:?}", tagged_processes(&tag));
     t.keys(&["Escape"]);
     t.wait(5.0, "the cancel message", |s| s.contains("cancelled"));
     let only_ui = wait_for(3.0, || tagged_processes(&tag).iter().all(|(p, _)| *p == ui));
-    assert!(
-        only_ui,
-        "after Esc only the UI is left: {:?}",
-        tagged_processes(&tag)
-    );
+    assert!(only_ui, "after Esc only the UI is left: {:?}", tagged_processes(&tag));
 
     // Too small, then back.
     t.tmux(&["resize-window", "-x", "70", "-y", "20"]);
-    t.wait(5.0, "the too-small screen", |s| {
-        s.contains("terminal too small (need 80x24, have 70x20)")
-    });
+    t.wait(5.0, "the too-small screen", |s| s.contains("terminal too small (need 80x24, have 70x20)"));
     t.tmux(&["resize-window", "-x", "100", "-y", "30"]);
     t.wait(5.0, "the lesson again", |s| s.contains("sleep:20000"));
 
     // Help, then quit.
     t.keys(&["?"]);
-    t.wait(5.0, "the help overlay", |s| {
-        s.contains("keys (any of Esc ? q closes)")
-    });
+    t.wait(5.0, "the help overlay", |s| s.contains("keys (any of Esc ? q closes)"));
     t.keys(&["Escape", "q"]);
     assert_restored(&t);
     assert_none_left(&tag);
     let progress = std::fs::read_to_string(data.path().join("progress.json")).unwrap_or_default();
-    assert!(
-        progress.contains("e2e"),
-        "the position was saved: {progress}"
-    );
+    assert!(progress.contains("e2e"), "the position was saved: {progress}");
 }
 
 #[test]
@@ -303,6 +251,49 @@ fn sigterm_during_a_run_restores_the_terminal_and_stops_every_process() {
     let ui = tui_pid(&tag);
     // SAFETY: signalling a process this test started (found by its tag).
     unsafe { libc::kill(ui as i32, libc::SIGTERM) };
+    assert_restored(&t);
+    assert_none_left(&tag);
+}
+
+const DEMO_LESSON: &str = r#"+++
+id = "e2e-demo"
+title = "A demo in the panel"
+minutes = 1
+summary = "A lesson whose experiment is a process-internals demo."
+covers = ["testing"]
++++
+
+Intro.
+
+## Isolation
+
+```experiment
+demo = "isolation"
+```
+"#;
+
+#[test]
+fn a_demo_runs_in_a_lab_from_the_panel_and_shows_its_table() {
+    if skip() {
+        return;
+    }
+    let tag = unique_tag("tui-demo");
+    let lessons = tempfile::tempdir().unwrap();
+    std::fs::write(lessons.path().join("01-demo.md"), DEMO_LESSON).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let cmd = format!("{} --lesson e2e-demo", command(&tag, lessons.path(), data.path()));
+    let t = Tmux::start(&tag, &cmd);
+    // Wide enough for the demo's table, its reading and its lanes.
+    t.tmux(&["resize-window", "-x", "200", "-y", "50"]);
+    t.wait(10.0, "the demo panel", |s| s.contains("r runs the isolation demo in a lab process"));
+    t.keys(&["r"]);
+    let s = t.wait(30.0, "the demo's table and reading", |s| s.contains("reading:"));
+    assert!(s.contains("list address"), "the demo's table is drawn:\n{s}");
+    assert!(s.contains("fork 1 "), "its lanes are drawn:\n{s}");
+    let ui = tui_pid(&tag);
+    let only_ui = wait_for(5.0, || tagged_processes(&tag).iter().all(|(p, _)| *p == ui));
+    assert!(only_ui, "the demo's lab and children are gone: {:?}", tagged_processes(&tag));
+    t.keys(&["q"]);
     assert_restored(&t);
     assert_none_left(&tag);
 }

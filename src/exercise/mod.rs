@@ -103,7 +103,7 @@ fn allowed_list(spec: &ExerciseSpec) -> String {
 }
 
 /// The learner's starting setup.
-#[allow(dead_code)] // for the TUI's exercise panel
+#[cfg(test)]
 pub(crate) fn setup_from_spec(spec: &ExerciseSpec, cores: u32) -> Result<Experiment, String> {
     Experiment::build(
         spec.workload,

@@ -49,6 +49,7 @@ impl LabRun {
             .process_group(0)
             .spawn()
             .context("cannot start the lab process")?;
+        register_lab(child.id(), true);
         let mut stdin = child
             .stdin
             .take()
@@ -122,14 +123,19 @@ impl LabRun {
         }
         self.stdin = None;
         let _ = self.child.wait();
+        register_lab(self.child.id(), false);
         self.done = true;
+        // The killed lab's workers were handed to us (we are their subreaper): reap them.
+        reap_orphans(Duration::from_millis(500));
     }
 
     /// Waits for the lab to exit after its event stream ended, and explains an early end.
     pub(crate) fn finish(&mut self, got_end: bool) -> Option<String> {
         self.stdin = None;
         let status = self.child.wait().ok();
+        register_lab(self.child.id(), false);
         self.done = true;
+        reap_orphans(Duration::ZERO);
         if got_end {
             return None;
         }
@@ -145,6 +151,71 @@ impl LabRun {
         }
         Some(msg)
     }
+}
+
+/// Labs this process started and still waits for (their exit status belongs to `LabRun`, not to the reaper).
+static LABS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn register_lab(pid: u32, live: bool) {
+    let mut labs = LABS.lock().unwrap_or_else(|e| e.into_inner());
+    labs.retain(|p| *p != pid);
+    if live {
+        labs.push(pid);
+    }
+}
+
+/// Makes this process the reaper of its orphaned descendants: when a cancelled lab dies, its workers are handed
+/// to us rather than to pid 1 (which, in some containers, never reaps them), so no zombie outlives a run.
+pub(crate) fn become_subreaper() {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on the calling process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// Reaps dead parlab processes handed to us (workers of a killed lab), waiting up to `patience` for ones still
+/// dying. Only zombies named parlab that are not labs we wait for ourselves are touched, so no `Child` loses its
+/// exit status.
+pub(crate) fn reap_orphans(patience: Duration) {
+    let me = std::process::id();
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let labs = LABS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut dying = 0;
+        for (pid, state) in parlab_children(me) {
+            if labs.contains(&pid) {
+                continue;
+            }
+            if state == 'Z' {
+                let mut status = 0;
+                // SAFETY: waitpid on a dead child of ours, without blocking.
+                unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+            } else {
+                dying += 1;
+            }
+        }
+        if dying == 0 || std::time::Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Children of `parent` whose command name is parlab, with their state letter.
+fn parlab_children(parent: u32) -> Vec<(u32, char)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = &stat[open + 1..close];
+        let mut rest = stat[close + 1..].split_whitespace();
+        let state = rest.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid: u32 = rest.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if ppid == parent && comm.starts_with("parlab") {
+            out.push((pid, state));
+        }
+    }
+    out
 }
 
 impl Drop for LabRun {
@@ -163,18 +234,6 @@ pub(crate) fn run_to_end(
     on_event: impl FnMut(&LabEvent),
 ) -> Result<Timeline> {
     follow(LabRun::start(exp)?, stop, on_event)
-}
-
-/// Runs a demo by name at its default size (for the TUI and lessons): the timeline of its lanes and spans, and its
-/// report. A demo that failed is an error saying why; `stop` cancels it (all its processes killed).
-#[allow(dead_code, reason = "the TUI's demo panels call it")]
-pub(crate) fn run_demo(
-    name: &str,
-    stop: &AtomicBool,
-    on_event: impl FnMut(&LabEvent),
-) -> Result<(Timeline, DemoReport)> {
-    let spec = DemoSpec::new(name, None).map_err(|e| anyhow!(e))?;
-    run_demo_spec(&spec, stop, on_event)
 }
 
 /// Runs a demo with a chosen size (see `DemoSpec::new`).

@@ -36,12 +36,7 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         let w = panes.width / n;
         (0..n)
             .map(|i| {
-                Rect::new(
-                    panes.x + i * w,
-                    panes.y,
-                    if i + 1 == n { panes.width - i * w } else { w },
-                    panes.height,
-                )
+                Rect::new(panes.x + i * w, panes.y, if i + 1 == n { panes.width - i * w } else { w }, panes.height)
             })
             .collect()
     } else if n == 4 && body.width >= 100 {
@@ -62,12 +57,7 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         let h = panes.height / n;
         (0..n)
             .map(|i| {
-                Rect::new(
-                    panes.x,
-                    panes.y + i * h,
-                    panes.width,
-                    if i + 1 == n { panes.height - i * h } else { h },
-                )
+                Rect::new(panes.x, panes.y + i * h, panes.width, if i + 1 == n { panes.height - i * h } else { h })
             })
             .collect()
     };
@@ -102,32 +92,16 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         let y = inner.y + 1 + i as u16;
         let run = c.runs.get(i);
         let line = match run {
-            None => Line::styled(
-                format!("{:<14}{:>10}", exp.mode.name(), "waiting"),
-                theme.dim(),
-            ),
-            Some(r) if r.live => Line::styled(
-                format!("{:<14}{:>10}", exp.mode.name(), "running"),
-                theme.accent(),
-            ),
+            None => Line::styled(format!("{:<14}{:>10}", exp.mode.name(), "waiting"), theme.dim()),
+            Some(r) if r.live => Line::styled(format!("{:<14}{:>10}", exp.mode.name(), "running"), theme.accent()),
             Some(r) if r.error().is_some() => {
-                let st = if r.cancelled {
-                    theme.warn()
-                } else {
-                    theme.bad()
-                };
-                Line::styled(
-                    format!("{:<14}{}", exp.mode.name(), r.error().unwrap_or_default()),
-                    st,
-                )
+                let st = if r.cancelled { theme.warn() } else { theme.bad() };
+                Line::styled(format!("{:<14}{}", exp.mode.name(), r.error().unwrap_or_default()), st)
             }
             Some(r) => {
                 let o = r.digest.overhead_ms();
                 let (sp, eff) = match c.speedup(i) {
-                    Some(s) => (
-                        format!("{s:.2}×"),
-                        format!("{:.0}%", s / app.cores as f64 * 100.0),
-                    ),
+                    Some(s) => (format!("{s:.2}×"), format!("{:.0}%", s / app.cores as f64 * 100.0)),
                     None => ("—".into(), "—".into()),
                 };
                 Line::from(vec![
@@ -147,27 +121,17 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         };
         put(buf, inner, y, &line);
     }
-    let done: Vec<u64> = c
-        .runs
-        .iter()
-        .filter(|r| r.succeeded())
-        .map(|r| r.timeline.end.as_ref().map_or(0, |e| e.checksum))
-        .collect();
+    let done: Vec<u64> =
+        c.runs.iter().filter(|r| r.succeeded()).map(|r| r.timeline.end.as_ref().map_or(0, |e| e.checksum)).collect();
     let y = inner.y + 1 + c.exps.len() as u16;
     if c.done() && done.len() > 1 {
         let line = if done.windows(2).all(|w| w[0] == w[1]) {
             Line::styled(
-                format!(
-                    "checksums equal across modes ({:#x}); overheads are summed over lanes",
-                    done[0]
-                ),
+                format!("checksums equal across modes ({:#x}); overheads are summed over lanes", done[0]),
                 theme.dim(),
             )
         } else {
-            Line::styled(
-                "checksums differ between modes: a mode computed something else (a bug)",
-                theme.bad(),
-            )
+            Line::styled("checksums differ between modes: a mode computed something else (a bug)", theme.bad())
         };
         put(buf, inner, y, &line);
     }

@@ -36,33 +36,16 @@ pub(crate) struct CoreBars<'a> {
 const RECENT_NS: u64 = 500_000_000;
 
 impl<'a> CoreBars<'a> {
-    pub(crate) fn new(
-        sys: &'a CoreSamples,
-        run: Option<RunWindow<'a>>,
-        cores: u32,
-        theme: Theme,
-    ) -> CoreBars<'a> {
+    pub(crate) fn new(sys: &'a CoreSamples, run: Option<RunWindow<'a>>, cores: u32, theme: Theme) -> CoreBars<'a> {
         let seen = run
             .map(|r| match r.digest {
                 Some(d) => d.cores_seen() as i32,
-                None => r
-                    .timeline
-                    .spans
-                    .iter()
-                    .map(|s| s.cpu_start.max(s.cpu_end) + 1)
-                    .max()
-                    .unwrap_or(0),
+                None => r.timeline.spans.iter().map(|s| s.cpu_start.max(s.cpu_end) + 1).max().unwrap_or(0),
             })
             .unwrap_or(0)
             .max(0) as usize;
         let cores = sys.latest.len().max(cores as usize).max(seen).max(1);
-        CoreBars {
-            sys,
-            run,
-            cores,
-            theme,
-            show_system: true,
-        }
+        CoreBars { sys, run, cores, theme, show_system: true }
     }
 
     /// Leave out the system columns (compare panes show only parlab's history).
@@ -155,11 +138,7 @@ fn groups(cores: usize, rows: usize) -> Vec<(String, Vec<usize>)> {
         .step_by(per)
         .map(|a| {
             let b = (a + per).min(cores);
-            let label = if b - a == 1 {
-                format!("cpu{a}")
-            } else {
-                format!("cpu{a}-{}", b - 1)
-            };
+            let label = if b - a == 1 { format!("cpu{a}") } else { format!("cpu{a}-{}", b - 1) };
             (label, (a..b).collect())
         })
         .collect()
@@ -217,25 +196,14 @@ impl Widget for CoreBars<'_> {
         let h = h.min(40);
         let hist_parlab = self.parlab_history(h as usize);
         let now_parlab = self.parlab_now();
-        let sys_hist: Vec<&Vec<f32>> = self
-            .sys
-            .history
-            .iter()
-            .rev()
-            .take(h as usize)
-            .rev()
-            .collect();
+        let sys_hist: Vec<&Vec<f32>> = self.sys.history.iter().rev().take(h as usize).rev().collect();
 
         let x_sys = area.x + label_w;
         let x_par = if both { x_sys + group_w + 1 } else { x_sys };
         let y = area.y;
         buf.set_string(area.x, y, "cores", theme.dim());
         if both {
-            let t = if self.sys.latest.is_empty() {
-                "system (sampling…)"
-            } else {
-                "system"
-            };
+            let t = if self.sys.latest.is_empty() { "system (sampling…)" } else { "system" };
             buf.set_string(x_sys, y, fit(t, group_w), theme.dim());
         }
         let t = match self.run {
@@ -255,31 +223,12 @@ impl Widget for CoreBars<'_> {
             if both {
                 let hist: Vec<f64> = sys_hist
                     .iter()
-                    .map(|s| {
-                        mean(
-                            cores
-                                .iter()
-                                .filter_map(|c| s.get(*c))
-                                .map(|v| *v as f64 / 100.0),
-                        )
-                    })
+                    .map(|s| mean(cores.iter().filter_map(|c| s.get(*c)).map(|v| *v as f64 / 100.0)))
                     .collect();
-                let now = mean(
-                    cores
-                        .iter()
-                        .filter_map(|c| self.sys.latest.get(*c))
-                        .map(|v| *v as f64 / 100.0),
-                );
+                let now = mean(cores.iter().filter_map(|c| self.sys.latest.get(*c)).map(|v| *v as f64 / 100.0));
                 let mut x = x_sys;
                 if h > 0 {
-                    spark(
-                        buf,
-                        x + h - hist.len() as u16,
-                        y,
-                        &hist,
-                        theme.system(),
-                        theme,
-                    );
+                    spark(buf, x + h - hist.len() as u16, y, &hist, theme.system(), theme);
                     x += h + 1;
                 }
                 bar(buf, x, y, b, now, theme.system(), theme);
@@ -287,9 +236,7 @@ impl Widget for CoreBars<'_> {
                     buf.set_string(x + b, y, pct(now), theme.text());
                 }
             }
-            let hist: Vec<f64> = (0..h as usize)
-                .map(|k| mean(cores.iter().map(|c| hist_parlab[*c][k])))
-                .collect();
+            let hist: Vec<f64> = (0..h as usize).map(|k| mean(cores.iter().map(|c| hist_parlab[*c][k]))).collect();
             let now = mean(cores.iter().map(|c| now_parlab[*c]));
             let mut x = x_par;
             if h > 0 {
@@ -327,29 +274,17 @@ mod tests {
             sys.history.push_back(v.to_vec());
             sys.latest = v.to_vec();
         }
-        let run = RunWindow {
-            timeline: &t,
-            digest: None,
-            from: 0,
-            to: 100_000_000,
-            live: false,
-        };
+        let run = RunWindow { timeline: &t, digest: None, from: 0, to: 100_000_000, live: false };
         let area = Rect::new(0, 0, 60, 3);
         let mut buf = Buffer::empty(area);
         CoreBars::new(&sys, Some(run), 2, Theme::plain(false)).render(area, &mut buf);
         let lines = buffer_lines(&buf);
-        assert_eq!(
-            lines[0],
-            "cores system                     parlab (this run)"
-        );
+        assert_eq!(lines[0], "cores system                     parlab (this run)");
         // cpu0: system 100% now, parlab busy the whole run; cpu1: 50% and half the run.
         assert!(lines[1].starts_with("cpu0"), "{lines:?}");
         assert!(lines[1].contains("100%"), "{lines:?}");
         assert!(lines[2].contains(" 50%"), "{lines:?}");
-        assert!(
-            lines[1].contains("▁█"),
-            "system history ends at 100%: {lines:?}"
-        );
+        assert!(lines[1].contains("▁█"), "system history ends at 100%: {lines:?}");
     }
 
     #[test]

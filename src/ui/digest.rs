@@ -52,12 +52,7 @@ impl LaneDigest {
         if self.count > EXACT_LANE_SPANS {
             return None;
         }
-        Some(
-            self.exact
-                .iter()
-                .filter_map(|i| t.spans.get(*i as usize))
-                .collect(),
-        )
+        Some(self.exact.iter().filter_map(|i| t.spans.get(*i as usize)).collect())
     }
 }
 
@@ -101,13 +96,7 @@ impl Default for Digest {
 }
 
 /// Adds the part of `[a, b)` (relative to the grid's origin) that falls in each bin.
-fn spread<T: Default + Clone>(
-    bin_ns: u64,
-    v: &mut Vec<T>,
-    a: u64,
-    b: u64,
-    mut add: impl FnMut(&mut T, f32),
-) {
+fn spread<T: Default + Clone>(bin_ns: u64, v: &mut Vec<T>, a: u64, b: u64, mut add: impl FnMut(&mut T, f32)) {
     if b <= a {
         return;
     }
@@ -142,16 +131,6 @@ fn prepend<T: Clone + Default>(v: &mut Vec<T>, k: usize) {
 }
 
 impl Digest {
-    /// The digest of a whole timeline at once (for a timeline that did not come through `add_span`).
-    #[allow(dead_code, reason = "for timelines built elsewhere (bench, tests)")]
-    pub(crate) fn of(t: &Timeline) -> Digest {
-        let mut d = Digest::default();
-        for i in 0..t.spans.len() {
-            d.add_span(t, i);
-        }
-        d
-    }
-
     /// Takes in span `index` of `t` (just pushed by `Timeline::ingest`).
     pub(crate) fn add_span(&mut self, t: &Timeline, index: usize) {
         let Some(s) = t.spans.get(index) else { return };
@@ -201,20 +180,13 @@ impl Digest {
 
     /// Makes the grid cover `a` and everything seen so far; returns it.
     fn fit(&mut self, a: u64) -> Grid {
-        let mut g = *self.grid.get_or_insert(Grid {
-            origin: a,
-            bin_ns: FIRST_BIN_NS,
-        });
+        let mut g = *self.grid.get_or_insert(Grid { origin: a, bin_ns: FIRST_BIN_NS });
         if a < g.origin {
             // Earlier than anything so far (a warm pool's start-up): prepend bins, a good number at once so a run of
             // ever-earlier spans does not shift the bins every time.
             let used = self.used_bins();
             let need = (g.origin - a).div_ceil(g.bin_ns) as usize;
-            let k = need
-                .max(used / 4)
-                .max(16)
-                .min((g.origin / g.bin_ns) as usize)
-                .max(1);
+            let k = need.max(used / 4).max(16).min((g.origin / g.bin_ns) as usize).max(1);
             for lane in self.lanes.values_mut() {
                 prepend(&mut lane.bins, k);
             }
@@ -284,11 +256,7 @@ impl Digest {
 
     /// `Timeline::last_ns`, from the totals.
     pub(crate) fn last_ns(&self, t: &Timeline) -> u64 {
-        let spans = if self.spans == 0 {
-            t.t0_ns
-        } else {
-            self.max_end
-        };
+        let spans = if self.spans == 0 { t.t0_ns } else { self.max_end };
         t.end.as_ref().map_or(spans, |e| e.t_end_ns.max(spans))
     }
 
@@ -329,10 +297,7 @@ impl Digest {
         (0..cores)
             .map(|c| {
                 let v = self.cores.get(c).map_or(&[][..], Vec::as_slice);
-                self.sum(v, from, to, n)
-                    .into_iter()
-                    .map(|x| (x / step).min(1.0))
-                    .collect()
+                self.sum(v, from, to, n).into_iter().map(|x| (x / step).min(1.0)).collect()
             })
             .collect()
     }
@@ -348,13 +313,7 @@ impl Digest {
 
     /// Per slice of a lane's window, the covered time per kind and the run time weighted by where in the slice it
     /// lies (0 = left edge, 1 = right edge), as the Gantt needs them.
-    pub(crate) fn lane_cells(
-        &self,
-        lane: &LaneDigest,
-        from: u64,
-        to: u64,
-        n: usize,
-    ) -> (Vec<[f64; KINDS]>, Vec<f64>) {
+    pub(crate) fn lane_cells(&self, lane: &LaneDigest, from: u64, to: u64, n: usize) -> (Vec<[f64; KINDS]>, Vec<f64>) {
         let mut cov = vec![[0f64; KINDS]; n];
         let mut centre = vec![0f64; n];
         let run = kind_index(SpanKind::Run);
@@ -395,14 +354,7 @@ impl Digest {
 
     /// Calls `f(slice, bin, share of the bin in the slice, middle of that part within the slice as 0..1)` for every
     /// piece of a bin that overlaps one of `n` equal slices of `[from, to)`, slice by slice.
-    fn each_bin(
-        &self,
-        bins: usize,
-        from: u64,
-        to: u64,
-        n: usize,
-        mut f: impl FnMut(usize, usize, f64, f64),
-    ) {
+    fn each_bin(&self, bins: usize, from: u64, to: u64, n: usize, mut f: impl FnMut(usize, usize, f64, f64)) {
         let Some(g) = self.grid else { return };
         if n == 0 || to <= from || bins == 0 {
             return;
@@ -473,9 +425,8 @@ mod tests {
     fn core_shares_from_bins_match_the_exact_ones_as_the_grid_coarsens() {
         // Ten thousand 1 ms spans alternating cores, with a warm-pool start-up that comes in last but began first:
         // the grid grows to the right, coarsens, and extends to the left.
-        let mut spans: Vec<Span> = (0..10_000u64)
-            .map(|i| span((i % 2) as u32, SpanKind::Run, 100 + i, 101 + i, (i % 2) as i32))
-            .collect();
+        let mut spans: Vec<Span> =
+            (0..10_000u64).map(|i| span((i % 2) as u32, SpanKind::Run, 100 + i, 101 + i, (i % 2) as i32)).collect();
         spans.push(span(2, SpanKind::Startup, 10, 60, 1));
         let (t, d) = timeline(&spans);
         for (from, to) in [(0, 10_100), (100, 5_000), (20, 400), (7_000, 7_500)] {

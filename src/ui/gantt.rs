@@ -4,7 +4,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::widgets::{Block, Widget};
+use ratatui::widgets::Widget;
 
 use crate::timeline::{SPAN_KINDS, Span, SpanKind, Timeline};
 
@@ -16,20 +16,12 @@ pub(crate) struct Gantt<'a> {
     digest: Option<&'a Digest>,
     theme: Theme,
     window: Option<(u64, u64)>,
-    block: Option<Block<'a>>,
     legend: bool,
 }
 
 impl<'a> Gantt<'a> {
     pub(crate) fn new(timeline: &'a Timeline, theme: Theme) -> Gantt<'a> {
-        Gantt {
-            timeline,
-            digest: None,
-            theme,
-            window: None,
-            block: None,
-            legend: true,
-        }
+        Gantt { timeline, digest: None, theme, window: None, legend: true }
     }
 
     /// Draws from the timeline's digest (kept up to date as events arrive): a frame then costs what is visible,
@@ -42,12 +34,6 @@ impl<'a> Gantt<'a> {
     /// Draws `[from, to)` in CLOCK_MONOTONIC ns (compare views share one window); default: the whole run.
     pub(crate) fn window(mut self, from: u64, to: u64) -> Self {
         self.window = Some((from, to.max(from + 1)));
-        self
-    }
-
-    #[allow(dead_code)] // part of the widget's builder API; the TUI frames panes itself
-    pub(crate) fn block(mut self, block: Block<'a>) -> Self {
-        self.block = Some(block);
         self
     }
 
@@ -116,14 +102,7 @@ fn trim_float(v: f64) -> String {
 
 impl Widget for Gantt<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let inner = match &self.block {
-            Some(b) => {
-                let inner = b.inner(area);
-                b.clone().render(area, buf);
-                inner
-            }
-            None => area,
-        };
+        let inner = area;
         if inner.width < 12 || inner.height == 0 {
             return;
         }
@@ -137,12 +116,7 @@ impl Widget for Gantt<'_> {
             None => Gantt::default_window(t),
         });
         let labels: Vec<String> = t.lanes.iter().map(|l| lane_label(t, l)).collect();
-        let label_w = labels
-            .iter()
-            .map(|l| l.chars().count())
-            .max()
-            .unwrap_or(4)
-            .clamp(3, 14) as u16;
+        let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4).clamp(3, 14) as u16;
         let x0 = inner.x + label_w + 1;
         // One column is kept free on the right, so a span that ends at the window's end never touches the border.
         let cells = inner.width.saturating_sub(label_w + 2);
@@ -195,39 +169,19 @@ impl Widget for Gantt<'_> {
                 }
                 d.present()
             }
-            None => self.lanes_from_spans(
-                &labels,
-                label_w,
-                shown,
-                (x0, y, cells),
-                (from, cell_ns),
-                buf,
-            ),
+            None => self.lanes_from_spans(&labels, label_w, shown, (x0, y, cells), (from, cell_ns), buf),
         };
         y += shown as u16;
         if n > shown && rows > 0 {
-            buf.set_string(
-                inner.x,
-                y,
-                format!("… {} more lanes", n - shown),
-                theme.dim(),
-            );
+            buf.set_string(inner.x, y, format!("… {} more lanes", n - shown), theme.dim());
             y += 1;
         }
 
         if self.legend && y < inner.y + inner.height {
             let mut x = inner.x;
-            let present: Vec<SpanKind> = SPAN_KINDS
-                .into_iter()
-                .zip(present)
-                .filter(|(_, p)| *p)
-                .map(|(k, _)| k)
-                .collect();
-            let kinds = if present.is_empty() {
-                vec![SpanKind::Run]
-            } else {
-                present
-            };
+            let present: Vec<SpanKind> =
+                SPAN_KINDS.into_iter().zip(present).filter(|(_, p)| *p).map(|(k, _)| k).collect();
+            let kinds = if present.is_empty() { vec![SpanKind::Run] } else { present };
             for k in kinds {
                 let item_w = 2 + k.name().len() as u16 + 2;
                 if x + item_w > inner.x + inner.width {
@@ -257,13 +211,7 @@ impl Gantt<'_> {
         let x = x0 - label_w - 1;
         let mut by_lane: Vec<Vec<&Span>> = vec![Vec::new(); shown];
         // Lane ids are small numbers: index by id rather than hash. The same pass notes the kinds present.
-        let max_id = t
-            .lanes
-            .iter()
-            .map(|l| l.id as usize)
-            .max()
-            .unwrap_or(0)
-            .min(1 << 16);
+        let max_id = t.lanes.iter().map(|l| l.id as usize).max().unwrap_or(0).min(1 << 16);
         let mut index = vec![usize::MAX; max_id + 1];
         for (i, l) in t.lanes.iter().take(shown).enumerate() {
             if let Some(slot) = index.get_mut(l.id as usize) {
@@ -277,12 +225,7 @@ impl Gantt<'_> {
             }
             let i = match index.get(s.lane as usize) {
                 Some(&i) => i,
-                None => t
-                    .lanes
-                    .iter()
-                    .take(shown)
-                    .position(|l| l.id == s.lane)
-                    .unwrap_or(usize::MAX),
+                None => t.lanes.iter().take(shown).position(|l| l.id == s.lane).unwrap_or(usize::MAX),
             };
             if let Some(v) = by_lane.get_mut(i) {
                 v.push(s);
@@ -331,15 +274,7 @@ fn coverage(spans: &[&Span], from: u64, cell_ns: f64, n: usize) -> (Vec<[f64; KI
 }
 
 /// Draws one lane's cells: the kind that covers most of a cell wins it; run time at 1/8-cell resolution.
-fn paint(
-    buf: &mut Buffer,
-    cov: &[[f64; KINDS]],
-    run_centre: &[f64],
-    x0: u16,
-    y: u16,
-    cell_ns: f64,
-    theme: Theme,
-) {
+fn paint(buf: &mut Buffer, cov: &[[f64; KINDS]], run_centre: &[f64], x0: u16, y: u16, cell_ns: f64, theme: Theme) {
     let eighths = theme.eighths();
     // One symbol per cell: set cells directly (`set_string` measures graphemes, which shows at 60 lanes × 200).
     let mut put = |x: u16, sym: &str, style: Style| {
@@ -349,10 +284,7 @@ fn paint(
     };
     for (c, cell) in cov.iter().enumerate() {
         let (best, amount) =
-            cell.iter().enumerate().fold(
-                (0usize, 0f64),
-                |acc, (k, v)| if *v > acc.1 { (k, *v) } else { acc },
-            );
+            cell.iter().enumerate().fold((0usize, 0f64), |acc, (k, v)| if *v > acc.1 { (k, *v) } else { acc });
         if amount <= 0.0 {
             continue;
         }
@@ -389,12 +321,7 @@ fn paint(
 }
 
 /// Renders the Gantt into plain text lines (for `parlab run`).
-pub(crate) fn to_text(
-    t: &Timeline,
-    width: u16,
-    window: Option<(u64, u64)>,
-    ascii: bool,
-) -> Vec<String> {
+pub(crate) fn to_text(t: &Timeline, width: u16, window: Option<(u64, u64)>, ascii: bool) -> Vec<String> {
     let height = Gantt::wanted_height(t).min(40);
     let area = Rect::new(0, 0, width, height);
     let mut buf = Buffer::empty(area);
@@ -425,38 +352,18 @@ mod tests {
     use super::*;
     use crate::timeline::tests::span;
     use crate::timeline::{LabEvent, Lane};
+    use crate::ui::digest::Digest;
 
     fn two_lane_gil() -> Timeline {
         let mut t = Timeline::new();
-        t.ingest(LabEvent::Started {
-            lab_pid: 100,
-            t0_ns: 0,
-            cores: 2,
-        });
+        t.ingest(LabEvent::Started { lab_pid: 100, t0_ns: 0, cores: 2 });
         for id in 0..2 {
-            t.ingest(LabEvent::Lane(Lane {
-                id,
-                pid: 100,
-                tid: 200 + id,
-                label: format!("t{}", id + 1),
-            }));
+            t.ingest(LabEvent::Lane(Lane { id, pid: 100, tid: 200 + id, label: format!("t{}", id + 1) }));
         }
         for i in 0..4u64 {
             let (run, wait) = if i % 2 == 0 { (0, 1) } else { (1, 0) };
-            t.ingest(LabEvent::Span(span(
-                run,
-                SpanKind::Run,
-                i * 10,
-                i * 10 + 10,
-                run as i32,
-            )));
-            t.ingest(LabEvent::Span(span(
-                wait,
-                SpanKind::GilWait,
-                i * 10,
-                i * 10 + 10,
-                wait as i32,
-            )));
+            t.ingest(LabEvent::Span(span(run, SpanKind::Run, i * 10, i * 10 + 10, run as i32)));
+            t.ingest(LabEvent::Span(span(wait, SpanKind::GilWait, i * 10, i * 10 + 10, wait as i32)));
         }
         t
     }
@@ -479,12 +386,7 @@ mod tests {
     #[test]
     fn partial_cells_use_eighth_blocks() {
         let mut t = Timeline::new();
-        t.ingest(LabEvent::Lane(Lane {
-            id: 0,
-            pid: 1,
-            tid: 1,
-            label: "m".into(),
-        }));
+        t.ingest(LabEvent::Lane(Lane { id: 0, pid: 1, tid: 1, label: "m".into() }));
         // 0..10.5 ms on a 1 ms-per-cell axis: ten full cells and a half cell.
         let mut s = span(0, SpanKind::Run, 0, 10, 0);
         s.end_ns = 10_500_000;
@@ -499,18 +401,50 @@ mod tests {
     fn too_many_lanes_are_summarised() {
         let mut t = Timeline::new();
         for id in 0..10 {
-            t.ingest(LabEvent::Lane(Lane {
-                id,
-                pid: 1,
-                tid: id,
-                label: format!("x{id}"),
-            }));
+            t.ingest(LabEvent::Lane(Lane { id, pid: 1, tid: id, label: format!("x{id}") }));
             t.ingest(LabEvent::Span(span(id, SpanKind::Idle, 0, 5, 0)));
         }
         let mut buf = Buffer::empty(Rect::new(0, 0, 40, 6));
         Gantt::new(&t, Theme::plain(false)).render(buf.area, &mut buf);
         let lines = buffer_lines(&buf);
         assert!(lines[4].starts_with("… 7 more lanes"), "{lines:?}");
+    }
+
+    #[test]
+    fn big_lanes_draw_from_the_digest_as_they_do_from_their_spans() {
+        // Two lanes of 1500 spans of 4 ms each (far more than are drawn span by span), taking turns every 400 ms,
+        // then a stretch where lane 0 runs alone; cells of 100 ms.
+        let mut t = Timeline::new();
+        for id in 0..2 {
+            t.ingest(LabEvent::Lane(Lane { id, pid: 1, tid: 10 + id, label: format!("t{id}") }));
+        }
+        let mut d = Digest::default();
+        let mut add = |t: &mut Timeline, s: Span| {
+            t.ingest(LabEvent::Span(s));
+            d.add_span(t, t.spans.len() - 1);
+        };
+        for i in 0..1500u64 {
+            let (run, wait) = if (i / 100) % 2 == 0 { (0, 1) } else { (1, 0) };
+            add(&mut t, span(run, SpanKind::Run, i * 4, i * 4 + 4, 0));
+            add(&mut t, span(wait, SpanKind::GilWait, i * 4, i * 4 + 4, 1));
+        }
+        add(&mut t, span(0, SpanKind::Run, 6_000, 9_000, 0));
+        assert!(d.lane(0).unwrap().exact(&t).is_none());
+        let area = Rect::new(0, 0, 90, 4);
+        let draw = |digest: Option<&Digest>| {
+            let mut buf = Buffer::empty(area);
+            let mut g = Gantt::new(&t, Theme::plain(false)).window(0, 8_300_000_000);
+            if let Some(d) = digest {
+                g = g.digest(d);
+            }
+            g.render(area, &mut buf);
+            buffer_lines(&buf)
+        };
+        let (exact, binned) = (draw(None), draw(Some(&d)));
+        assert_eq!(exact, binned);
+        assert!(exact[1].starts_with("t0 10 ████▒▒▒▒████"), "{exact:?}");
+        assert!(exact[2].starts_with("t1 11 ▒▒▒▒████▒▒▒▒"), "{exact:?}");
+        assert!(exact[1].ends_with("████████████████████"), "{exact:?}");
     }
 
     #[test]

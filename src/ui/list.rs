@@ -22,12 +22,7 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
 
     let title = if app.list.searching || !app.list.query.is_empty() {
         let cursor = if app.list.searching { "_" } else { "" };
-        format!(
-            " lessons · search: {}{cursor} ({} of {}) ",
-            app.list.query,
-            visible.len(),
-            app.lessons.len()
-        )
+        format!(" lessons · search: {}{cursor} ({} of {}) ", app.list.query, visible.len(), app.lessons.len())
     } else {
         format!(" lessons ({}) ", app.lessons.len())
     };
@@ -41,13 +36,7 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
     let offset = app.list.selected.saturating_sub(rows.saturating_sub(1));
     let marks = theme.marks();
     let resume = app.resume();
-    for (row, (pos, &i)) in visible
-        .iter()
-        .enumerate()
-        .skip(offset)
-        .take(rows)
-        .enumerate()
-    {
+    for (row, (pos, &i)) in visible.iter().enumerate().skip(offset).take(rows).enumerate() {
         let l = &app.lessons[i];
         let y = inner.y + row as u16;
         let mark = match app.lesson_mark(i) {
@@ -61,8 +50,7 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
             Some((r, s)) if r == i => format!("  resume at {}/{}", s + 1, l.sections.len()),
             _ => String::new(),
         };
-        let title_w = (inner.width as usize)
-            .saturating_sub(8 + minutes.len() + resume_tag.chars().count() + 1);
+        let title_w = (inner.width as usize).saturating_sub(8 + minutes.len() + resume_tag.chars().count() + 1);
         let title: String = l.title.chars().take(title_w).collect();
         let pad = title_w.saturating_sub(title.chars().count());
         let mark_style = match app.lesson_mark(i) {
@@ -83,10 +71,7 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         }
     }
     if visible.is_empty() {
-        let msg = format!(
-            "no lesson matches '{}' (Esc clears the search)",
-            app.list.query
-        );
+        let msg = format!("no lesson matches '{}' (Esc clears the search)", app.list.query);
         put(buf, inner, inner.y, &Line::styled(msg, theme.dim()));
     }
 
@@ -95,18 +80,10 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
     let w = detail.width.saturating_sub(2) as usize;
     if let Some(&i) = visible.get(app.list.selected) {
         let l = &app.lessons[i];
-        lines.extend(wrap(
-            &[(l.summary.clone(), theme.text())],
-            w,
-            Span::raw(" "),
-            Span::raw(" "),
-        ));
+        lines.extend(wrap(&[(l.summary.clone(), theme.text())], w, Span::raw(" "), Span::raw(" ")));
         if !l.covers.is_empty() {
             lines.extend(wrap(
-                &[
-                    ("covers ".into(), theme.dim()),
-                    (l.covers.join(", "), theme.dim()),
-                ],
+                &[("covers ".into(), theme.dim()), (l.covers.join(", "), theme.dim())],
                 w,
                 Span::raw(" "),
                 Span::raw(" "),
@@ -114,12 +91,7 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         }
     }
     for b in &app.broken {
-        lines.extend(wrap(
-            &[(b.clone(), theme.bad())],
-            w,
-            Span::styled(" ! ", theme.bad()),
-            Span::raw("   "),
-        ));
+        lines.extend(wrap(&[(b.clone(), theme.bad())], w, Span::styled(" ! ", theme.bad()), Span::raw("   ")));
     }
     for (k, l) in lines.iter().take(detail.height as usize).enumerate() {
         put(buf, detail, detail.y + k as u16, l);

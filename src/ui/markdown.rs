@@ -29,16 +29,7 @@ fn cached(
     make: impl FnOnce() -> Vec<Line<'static>>,
 ) -> Lines {
     let mut h = DefaultHasher::new();
-    (
-        kind,
-        text,
-        lang,
-        width,
-        theme.palette.name(),
-        theme.color,
-        theme.ascii,
-    )
-        .hash(&mut h);
+    (kind, text, lang, width, theme.palette.name(), theme.color, theme.ascii).hash(&mut h);
     let key = h.finish();
     if let Some(hit) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
         return hit;
@@ -56,16 +47,12 @@ fn cached(
 
 /// Markdown wrapped to `width` columns (cached).
 pub(crate) fn markdown(text: &str, width: u16, theme: Theme) -> Lines {
-    cached(0, text, "", width, theme, || {
-        render_markdown(text, width.max(10) as usize, theme)
-    })
+    cached(0, text, "", width, theme, || render_markdown(text, width.max(10) as usize, theme))
 }
 
 /// A fenced code block, highlighted when colours are on, indented and cut (not wrapped) at `width` (cached).
 pub(crate) fn code(lang: &str, text: &str, width: u16, theme: Theme) -> Lines {
-    cached(1, text, lang, width, theme, || {
-        render_code(lang, text, width as usize, theme)
-    })
+    cached(1, text, lang, width, theme, || render_code(lang, text, width as usize, theme))
 }
 
 /// Words with their styles, wrapped greedily; `first` and `rest` prefix the first and following lines. Explicit
@@ -91,13 +78,7 @@ pub(crate) fn wrap(
             self.at_start = true;
         }
     }
-    let mut w = W {
-        out: Vec::new(),
-        used: first.width(),
-        line: vec![first],
-        at_start: true,
-        rest,
-    };
+    let mut w = W { out: Vec::new(), used: first.width(), line: vec![first], at_start: true, rest };
     let mut space: Option<Style> = None;
     for (text, style) in runs {
         for (pi, part) in text.split('\n').enumerate() {
@@ -169,11 +150,8 @@ pub(crate) fn wrap(
 
 /// A styled line wrapped to `width`, continuation lines indented by two.
 pub(crate) fn wrap_line(line: &Line<'_>, width: usize) -> Vec<Line<'static>> {
-    let runs: Vec<(String, Style)> = line
-        .spans
-        .iter()
-        .map(|s| (s.content.to_string(), line.style.patch(s.style)))
-        .collect();
+    let runs: Vec<(String, Style)> =
+        line.spans.iter().map(|s| (s.content.to_string(), line.style.patch(s.style))).collect();
     wrap(&runs, width, Span::raw(""), Span::raw("  "))
 }
 
@@ -235,10 +213,7 @@ impl Md {
         let (first, rest) = match self.bullet.take() {
             Some(b) => {
                 let pad = " ".repeat(Span::raw(b.as_str()).width());
-                (
-                    Span::styled(format!("{indent}{b}"), dim),
-                    Span::raw(format!("{indent}{pad}")),
-                )
+                (Span::styled(format!("{indent}{b}"), dim), Span::raw(format!("{indent}{pad}")))
             }
             None => (Span::styled(indent.clone(), dim), Span::styled(indent, dim)),
         };
@@ -255,14 +230,8 @@ impl Md {
             let style = self.theme.code();
             let indent = self.indent();
             for l in t.lines() {
-                let cut: String = l
-                    .chars()
-                    .take(self.width.saturating_sub(indent.len() + 2))
-                    .collect();
-                self.out.push(Line::from(vec![
-                    Span::raw(format!("{indent}  ")),
-                    Span::styled(cut, style),
-                ]));
+                let cut: String = l.chars().take(self.width.saturating_sub(indent.len() + 2)).collect();
+                self.out.push(Line::from(vec![Span::raw(format!("{indent}  ")), Span::styled(cut, style)]));
             }
             return;
         }
@@ -285,10 +254,7 @@ impl Md {
         // Shrink the widest columns until the row fits.
         let sep = 3;
         let indent = self.indent();
-        let budget = self
-            .width
-            .saturating_sub(indent.len() + sep * (cols - 1))
-            .max(cols);
+        let budget = self.width.saturating_sub(indent.len() + sep * (cols - 1)).max(cols);
         while widths.iter().sum::<usize>() > budget {
             let Some(max) = widths.iter_mut().max() else {
                 break;
@@ -311,11 +277,7 @@ impl Md {
                     text.push(ch);
                 }
                 let pad = w.saturating_sub(Span::raw(text.as_str()).width());
-                let style = if ri < t.head_rows {
-                    self.theme.heading()
-                } else {
-                    self.theme.text()
-                };
+                let style = if ri < t.head_rows { self.theme.heading() } else { self.theme.text() };
                 spans.push(Span::styled(format!("{text}{}", " ".repeat(pad)), style));
                 if i + 1 < cols {
                     spans.push(Span::styled(bar, self.theme.dim()));
@@ -392,9 +354,7 @@ fn render_markdown(text: &str, width: usize, theme: Theme) -> Vec<Line<'static>>
                 }
                 Tag::Emphasis => md.push_style(Style::default().add_modifier(Modifier::ITALIC)),
                 Tag::Strong => md.push_style(Style::default().add_modifier(Modifier::BOLD)),
-                Tag::Strikethrough => {
-                    md.push_style(Style::default().add_modifier(Modifier::CROSSED_OUT))
-                }
+                Tag::Strikethrough => md.push_style(Style::default().add_modifier(Modifier::CROSSED_OUT)),
                 Tag::Link { .. } => md.push_style(theme.link()),
                 Tag::Table(_) => {
                     md.flush();
@@ -476,8 +436,7 @@ fn render_markdown(text: &str, width: usize, theme: Theme) -> Vec<Line<'static>>
                 md.flush();
                 md.blank();
                 let rule = if theme.ascii { "-" } else { "─" };
-                md.out
-                    .push(Line::styled(rule.repeat(width.min(40)), theme.dim()));
+                md.out.push(Line::styled(rule.repeat(width.min(40)), theme.dim()));
             }
             Event::TaskListMarker(done) => md.text(if done { "[x] " } else { "[ ] " }),
             Event::Html(t) | Event::InlineHtml(t) => md.text(&t),
@@ -521,12 +480,7 @@ fn render_code(lang: &str, text: &str, width: usize, theme: Theme) -> Vec<Line<'
     };
     let plain = || -> Vec<Line<'static>> {
         text.lines()
-            .map(|l| {
-                Line::from(vec![
-                    Span::raw(indent),
-                    Span::styled(cut(&l.replace('\t', "    ")), theme.code()),
-                ])
-            })
+            .map(|l| Line::from(vec![Span::raw(indent), Span::styled(cut(&l.replace('\t', "    ")), theme.code())]))
             .collect()
     };
     if !theme.color {
@@ -573,16 +527,10 @@ fn render_code(lang: &str, text: &str, width: usize, theme: Theme) -> Vec<Line<'
             }
             let fg = style.foreground;
             let mut rs = Style::default().fg(Color::Rgb(fg.r, fg.g, fg.b));
-            if style
-                .font_style
-                .contains(syntect::highlighting::FontStyle::BOLD)
-            {
+            if style.font_style.contains(syntect::highlighting::FontStyle::BOLD) {
                 rs = rs.add_modifier(Modifier::BOLD);
             }
-            if style
-                .font_style
-                .contains(syntect::highlighting::FontStyle::ITALIC)
-            {
+            if style.font_style.contains(syntect::highlighting::FontStyle::ITALIC) {
                 rs = rs.add_modifier(Modifier::ITALIC);
             }
             spans.push(Span::styled(s, rs));
@@ -597,10 +545,7 @@ mod tests {
     use super::*;
 
     fn text(lines: &[Line]) -> Vec<String> {
-        lines
-            .iter()
-            .map(|l| l.to_string().trim_end().to_string())
-            .collect()
+        lines.iter().map(|l| l.to_string().trim_end().to_string()).collect()
     }
 
     #[test]
@@ -609,10 +554,7 @@ mod tests {
         let lines = markdown(md, 30, Theme::plain(false));
         let t = text(&lines);
         assert!(t.iter().all(|l| l.chars().count() <= 30), "{t:?}");
-        assert_eq!(
-            t.join(" ").split_whitespace().collect::<Vec<_>>(),
-            md.split_whitespace().collect::<Vec<_>>()
-        );
+        assert_eq!(t.join(" ").split_whitespace().collect::<Vec<_>>(), md.split_whitespace().collect::<Vec<_>>());
     }
 
     #[test]
@@ -642,15 +584,7 @@ mod tests {
     fn tables_become_aligned_rows() {
         let md = "| mode | speedup |\n|---|---|\n| threads | 1.9x |\n| gil | 1.0x |\n";
         let t = text(&markdown(md, 40, Theme::plain(false)));
-        assert_eq!(
-            t,
-            vec![
-                "mode    │ speedup",
-                "────────┼────────",
-                "threads │ 1.9x",
-                "gil     │ 1.0x"
-            ]
-        );
+        assert_eq!(t, vec!["mode    │ speedup", "────────┼────────", "threads │ 1.9x", "gil     │ 1.0x"]);
         let ascii = text(&markdown(md, 40, Theme::plain(true)));
         assert_eq!(ascii[1], "--------+--------");
     }
@@ -671,12 +605,8 @@ mod tests {
         let src = "def fib(n):\n    return n\n";
         let coloured = code("python", src, 40, Theme::default());
         assert_eq!(text(&coloured), vec!["  def fib(n):", "      return n"]);
-        let fgs: std::collections::HashSet<_> =
-            coloured[0].spans.iter().map(|s| s.style.fg).collect();
-        assert!(
-            fgs.len() > 2,
-            "keywords and names get different colours: {fgs:?}"
-        );
+        let fgs: std::collections::HashSet<_> = coloured[0].spans.iter().map(|s| s.style.fg).collect();
+        assert!(fgs.len() > 2, "keywords and names get different colours: {fgs:?}");
         let plain = code("python", src, 40, Theme::plain(false));
         assert!(plain[0].spans.iter().all(|s| s.style.fg.is_none()));
         let cut = code("python", src, 8, Theme::plain(false));
@@ -685,11 +615,7 @@ mod tests {
 
     #[test]
     fn long_words_are_cut_not_lost() {
-        let t = text(&markdown(
-            "aaaaaaaaaaaaaaaaaaaaaaaaa b",
-            10,
-            Theme::plain(false),
-        ));
+        let t = text(&markdown("aaaaaaaaaaaaaaaaaaaaaaaaa b", 10, Theme::plain(false)));
         assert_eq!(t, vec!["aaaaaaaaaa", "aaaaaaaaaa", "aaaaa b"]);
     }
 }

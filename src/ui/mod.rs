@@ -2,6 +2,7 @@
 //! screen is a header row, the body of the current screen (lesson list, lesson view, compare view), and a footer
 //! with the main keys or the latest message; the help overlay and the "terminal too small" screen sit on top.
 
+pub(crate) mod bench;
 pub(crate) mod compare;
 pub(crate) mod cores;
 pub(crate) mod digest;
@@ -23,12 +24,7 @@ use panel::{panel_block, put};
 
 /// The body between the header and footer rows.
 pub(crate) fn body_area(area: Rect) -> Rect {
-    Rect::new(
-        area.x,
-        area.y + 1,
-        area.width,
-        area.height.saturating_sub(2),
-    )
+    Rect::new(area.x, area.y + 1, area.width, area.height.saturating_sub(2))
 }
 
 impl Widget for &App {
@@ -45,11 +41,7 @@ impl Widget for &App {
             Screen::Lesson => lesson::draw(self, body, buf),
             Screen::Compare => compare::draw(self, body, buf),
         }
-        footer(
-            self,
-            Rect::new(area.x, area.y + area.height - 1, area.width, 1),
-            buf,
-        );
+        footer(self, Rect::new(area.x, area.y + area.height - 1, area.width, 1), buf);
         if self.help {
             help(self, body, buf);
         }
@@ -89,16 +81,8 @@ fn asciify(buf: &mut Buffer, area: Rect) {
 }
 
 fn too_small(area: Rect, buf: &mut Buffer, app: &App) {
-    let msg = format!(
-        "terminal too small (need {MIN_W}x{MIN_H}, have {}x{})",
-        area.width, area.height
-    );
-    let lines = markdown::wrap(
-        &[(msg, app.theme.warn())],
-        area.width as usize,
-        Span::raw(""),
-        Span::raw(""),
-    );
+    let msg = format!("terminal too small (need {MIN_W}x{MIN_H}, have {}x{})", area.width, area.height);
+    let lines = markdown::wrap(&[(msg, app.theme.warn())], area.width as usize, Span::raw(""), Span::raw(""));
     let y0 = area.y + area.height.saturating_sub(lines.len() as u16) / 2;
     for (i, l) in lines.iter().enumerate() {
         let x = area.x + area.width.saturating_sub(l.width() as u16) / 2;
@@ -113,40 +97,19 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
     let sep = theme.sep();
     let (left, right) = match app.screen {
         Screen::List => {
-            let done = (0..app.lessons.len())
-                .filter(|&i| app.lesson_mark(i) == crate::progress::Mark::Done)
-                .count();
-            (
-                "lessons".to_string(),
-                format!(
-                    "{done} of {} done{sep}{} cores",
-                    app.lessons.len(),
-                    app.cores
-                ),
-            )
+            let done = (0..app.lessons.len()).filter(|&i| app.lesson_mark(i) == crate::progress::Mark::Done).count();
+            ("lessons".to_string(), format!("{done} of {} done{sep}{} cores", app.lessons.len(), app.cores))
         }
         Screen::Lesson | Screen::Compare => match app.lesson() {
             Some(l) => {
                 let n = l.sections.len();
                 let (on, off) = theme.pips();
                 let s = app.view.section;
-                let pips = if n <= 20 {
-                    format!("{}{} ", on.repeat(s + 1), off.repeat(n - s - 1))
-                } else {
-                    String::new()
-                };
-                let what = if app.screen == Screen::Compare {
-                    "compare · "
-                } else {
-                    ""
-                };
+                let pips =
+                    if n <= 20 { format!("{}{} ", on.repeat(s + 1), off.repeat(n - s - 1)) } else { String::new() };
+                let what = if app.screen == Screen::Compare { "compare · " } else { "" };
                 (
-                    format!(
-                        "{what}{}/{} {}",
-                        app.view.lesson + 1,
-                        app.lessons.len(),
-                        l.title
-                    ),
+                    format!("{what}{}/{} {}", app.view.lesson + 1, app.lessons.len(), l.title),
                     format!("{pips}{} of {n} sections", s + 1),
                 )
             }
@@ -159,12 +122,7 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
         Span::styled(sep, theme.dim()),
         Span::styled(left, theme.text()),
     ]);
-    buf.set_line(
-        area.x,
-        area.y,
-        &line,
-        area.width.saturating_sub(right_w + 1),
-    );
+    buf.set_line(area.x, area.y, &line, area.width.saturating_sub(right_w + 1));
     if area.width > right_w {
         buf.set_string(area.x + area.width - right_w, area.y, right, theme.dim());
     }
@@ -182,17 +140,8 @@ fn footer(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     if let Some((kind, text)) = &app.status {
-        let st = if *kind == StatusKind::Error {
-            theme.bad()
-        } else {
-            theme.accent()
-        };
-        buf.set_line(
-            area.x,
-            area.y,
-            &Line::styled(format!(" {text}"), st),
-            area.width,
-        );
+        let st = if *kind == StatusKind::Error { theme.bad() } else { theme.accent() };
+        buf.set_line(area.x, area.y, &Line::styled(format!(" {text}"), st), area.width);
         return;
     }
     let [l, r, u, d] = theme.arrows();
@@ -202,21 +151,12 @@ fn footer(app: &App, area: Rect, buf: &mut Buffer) {
         Screen::List if app.list.searching => {
             vec![("type", "to search"), ("Enter", "open"), ("Esc", "clear")]
         }
-        Screen::List => vec![
-            (&ud, "move"),
-            ("Enter", "open"),
-            ("/", "search"),
-            ("t", "theme"),
-            ("?", "help"),
-            ("q", "quit"),
-        ],
-        Screen::Lesson if app.is_live() => vec![
-            ("Esc", "cancel run"),
-            (&ud, "scroll"),
-            (&lr, "section"),
-            ("?", "help"),
-            ("q", "quit"),
-        ],
+        Screen::List => {
+            vec![(&ud, "move"), ("Enter", "open"), ("/", "search"), ("t", "theme"), ("?", "help"), ("q", "quit")]
+        }
+        Screen::Lesson if app.is_live() => {
+            vec![("Esc", "cancel run"), (&ud, "scroll"), (&lr, "section"), ("?", "help"), ("q", "quit")]
+        }
         Screen::Lesson if app.panel.setup.as_ref().is_some_and(|s| s.demo.is_some()) => vec![
             ("r", "run the demo"),
             (&ud, "scroll"),
@@ -226,32 +166,15 @@ fn footer(app: &App, area: Rect, buf: &mut Buffer) {
             ("q", "quit"),
         ],
         Screen::Lesson => {
-            let mut k = vec![
-                ("r", "run"),
-                ("c", "compare"),
-                ("m", "mode"),
-                ("w/W", "workers"),
-                (&lr, "section"),
-            ];
-            if app
-                .panel
-                .setup
-                .as_ref()
-                .is_some_and(|s| s.exercise.is_some())
-            {
+            let mut k = vec![("r", "run"), ("c", "compare"), ("m", "mode"), ("w/W", "workers"), (&lr, "section")];
+            if app.panel.setup.as_ref().is_some_and(|s| s.exercise.is_some()) {
                 k.extend([("x", "check"), ("h", "hint"), ("p", "predict")]);
             }
             k.extend([("Esc", "back"), ("?", "help"), ("q", "quit")]);
             k
         }
         Screen::Compare if app.is_live() => vec![("Esc", "cancel"), ("?", "help"), ("q", "quit")],
-        Screen::Compare => vec![
-            ("c", "compare again"),
-            ("r", "run"),
-            ("Esc", "back"),
-            ("?", "help"),
-            ("q", "quit"),
-        ],
+        Screen::Compare => vec![("c", "compare again"), ("r", "run"), ("Esc", "back"), ("?", "help"), ("q", "quit")],
     };
     let mut spans = Vec::new();
     let mut used = 0usize;
@@ -271,30 +194,16 @@ fn help(app: &App, body: Rect, buf: &mut Buffer) {
     let theme = app.theme;
     let w = body.width.saturating_sub(4).min(100);
     let two = w >= 76;
-    let per_col = if two {
-        KEYS.len().div_ceil(2)
-    } else {
-        KEYS.len()
-    };
+    let per_col = if two { KEYS.len().div_ceil(2) } else { KEYS.len() };
     let h = (per_col as u16 + 3).min(body.height);
-    let area = Rect::new(
-        body.x + (body.width - w) / 2,
-        body.y + (body.height - h) / 2,
-        w,
-        h,
-    );
+    let area = Rect::new(body.x + (body.width - w) / 2, body.y + (body.height - h) / 2, w, h);
     Clear.render(area, buf);
     buf.set_style(area, theme.base());
     let block = panel_block(" keys (any of Esc ? q closes) ".into(), theme);
     let inner = block.inner(area);
     block.render(area, buf);
     let col_w = if two { inner.width / 2 } else { inner.width };
-    let key_w = KEYS
-        .iter()
-        .map(|k| if theme.ascii { k.1 } else { k.0 }.chars().count())
-        .max()
-        .unwrap_or(8)
-        + 1;
+    let key_w = KEYS.iter().map(|k| if theme.ascii { k.1 } else { k.0 }.chars().count()).max().unwrap_or(8) + 1;
     for (i, (uni, ascii, what)) in KEYS.iter().enumerate() {
         let (col, row) = (i / per_col, i % per_col);
         let key = if theme.ascii { ascii } else { uni };
@@ -303,24 +212,13 @@ fn help(app: &App, body: Rect, buf: &mut Buffer) {
             Span::styled(format!(" {key:<key_w$}"), theme.key()),
             Span::styled(what.to_string(), theme.text()),
         ]);
-        put(
-            buf,
-            Rect::new(x, inner.y, col_w, inner.height),
-            inner.y + row as u16,
-            &line,
-        );
+        put(buf, Rect::new(x, inner.y, col_w, inner.height), inner.y + row as u16, &line);
     }
     let note = "The UI only observes: every run happens in a separate lab process.";
-    put(
-        buf,
-        inner,
-        inner.y + inner.height.saturating_sub(1),
-        &Line::styled(format!(" {note}"), theme.dim()),
-    );
+    put(buf, inner, inner.y + inner.height.saturating_sub(1), &Line::styled(format!(" {note}"), theme.dim()));
 }
 
 /// Draws one frame of the app into a fresh buffer (for `parlab bench`'s frame timing).
-#[allow(dead_code)]
 pub(crate) fn render_frame_for_bench(app: &App, w: u16, h: u16) -> Buffer {
     let area = Rect::new(0, 0, w, h);
     let mut buf = Buffer::empty(area);

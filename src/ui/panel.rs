@@ -34,11 +34,7 @@ pub(crate) fn run_window(run: &Run, now_ns: u64) -> (u64, u64) {
     let t = &run.timeline;
     let d = &run.digest;
     // Before the lab's first event there is no time zero yet: start the axis now.
-    let from = if t.t0_ns == 0 && t.spans.is_empty() {
-        now_ns
-    } else {
-        d.first_ns(t)
-    };
+    let from = if t.t0_ns == 0 && t.spans.is_empty() { now_ns } else { d.first_ns(t) };
     let mut to = d.last_ns(t);
     if run.live && now_ns > to {
         to = now_ns;
@@ -79,12 +75,7 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let Some(setup) = setup else {
-        put(
-            buf,
-            inner,
-            inner.y,
-            &Line::styled("This lesson has no experiment.", theme.dim()),
-        );
+        put(buf, inner, inner.y, &Line::styled("This lesson has no experiment.", theme.dim()));
         return;
     };
     if let Some(demo) = &setup.demo {
@@ -98,10 +89,7 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     // The bottom: summary rows, then check, prediction and note lines, as room allows.
     let mut bottom: Vec<Line> = summary(app, app.panel.run.as_ref());
     bottom.extend(extra_lines(app, setup));
-    let bottom: Vec<Line> = bottom
-        .iter()
-        .flat_map(|l| super::markdown::wrap_line(l, inner.width as usize))
-        .collect();
+    let bottom: Vec<Line> = bottom.iter().flat_map(|l| super::markdown::wrap_line(l, inner.width as usize)).collect();
     let mut bottom = bottom;
     let max_bottom = (inner.height / 3).max(2) as usize;
     bottom.truncate(max_bottom);
@@ -119,28 +107,83 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     let space_left = inner.height.saturating_sub(1 + bottom.len() as u16);
     let lanes = run.map_or(2, |r| r.timeline.lanes.len().max(1) as u16);
     // Cores get up to a third of the room; the Gantt the rest.
-    let core_rows = bars
-        .wanted_height((space_left / 3).clamp(1, 8))
-        .min(space_left.saturating_sub(3));
-    let gantt_h = space_left
-        .saturating_sub(core_rows + 1)
-        .min(lanes + 2)
-        .max(3.min(space_left));
+    let core_rows = bars.wanted_height((space_left / 3).clamp(1, 8)).min(space_left.saturating_sub(3));
+    let gantt_h = space_left.saturating_sub(core_rows + 1).min(lanes + 2).max(3.min(space_left));
     if core_rows >= 2 {
         bars.render(Rect::new(inner.x, y, inner.width, core_rows), buf);
         y += core_rows + 1;
     }
-    let gantt_area = Rect::new(
-        inner.x,
-        y,
-        inner.width,
-        gantt_h.min(inner.y + inner.height - y),
-    );
+    let gantt_area = Rect::new(inner.x, y, inner.width, gantt_h.min(inner.y + inner.height - y));
     draw_run(app, run, window, gantt_area, buf, setup);
     let by = inner.y + inner.height - bottom.len() as u16;
     for (i, l) in bottom.iter().enumerate() {
         put(buf, inner, by + i as u16, l);
     }
+}
+
+/// A demo's table fitted to `width` columns: figures (cells starting with a digit) right-aligned, two spaces
+/// between columns (one when that is too wide). Columns that would not fit even cut are left off from the right (the
+/// second value says how many); then text columns are cut (with `…`, down to 8 characters), widest first and the
+/// first column (which names the row) last. Figures are never cut: a cut number reads as another number.
+pub(crate) fn fit_table(columns: &[String], rows: &[Vec<String>], width: usize) -> (Vec<String>, usize) {
+    const MIN: usize = 8;
+    let len = |s: &str| s.chars().count();
+    let numeric = |c: &str| c.chars().next().is_some_and(|ch| ch.is_ascii_digit());
+    let mut widths: Vec<usize> = columns.iter().map(|c| len(c)).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(widths.len()) {
+            widths[i] = widths[i].max(len(cell));
+        }
+    }
+    let figures: Vec<bool> = (0..widths.len())
+        .map(|i| !rows.is_empty() && rows.iter().all(|r| r.get(i).is_none_or(|c| numeric(c) || c == "—")))
+        .collect();
+    let total = |widths: &[usize], gap: usize| widths.iter().sum::<usize>() + gap * widths.len().saturating_sub(1);
+    let gap = if total(&widths, 2) <= width { 2 } else { 1 };
+    let least: Vec<usize> = widths.iter().zip(&figures).map(|(w, fig)| if *fig { *w } else { (*w).min(MIN) }).collect();
+    let mut hidden = 0;
+    while widths.len() > 1 && total(&least[..widths.len()], gap) > width {
+        widths.pop();
+        hidden += 1;
+    }
+    // The first column names the row: the others give way first, widest first.
+    while total(&widths, gap) > width {
+        let other = (1..widths.len()).filter(|&i| widths[i] > least[i]).max_by_key(|&i| widths[i]);
+        match other.or((widths[0] > least[0]).then_some(0)) {
+            Some(i) => widths[i] -= 1,
+            None => break,
+        }
+    }
+    let cut = |s: &str, w: usize| -> String {
+        if len(s) <= w {
+            return s.to_string();
+        }
+        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    };
+    let line = |cells: &[String], header: bool| {
+        let mut out = String::new();
+        for (i, w) in widths.iter().enumerate() {
+            let cell = cut(cells.get(i).map_or("", String::as_str), *w);
+            if i > 0 {
+                out.push_str(&" ".repeat(gap));
+            }
+            let pad = " ".repeat(w - len(&cell));
+            if !header && i > 0 && numeric(&cell) {
+                out.push_str(&pad);
+                out.push_str(&cell);
+            } else {
+                out.push_str(&cell);
+                out.push_str(&pad);
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = vec![line(columns, true)];
+    out.push(line(&widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>(), true));
+    out.extend(rows.iter().map(|r| line(r, false)));
+    (out, hidden)
 }
 
 /// Wraps plain text to the panel's width.
@@ -166,18 +209,9 @@ fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer
     let sep = theme.sep();
     let w = inner.width;
     // Only a run of this demo belongs here (a live run of an earlier section may still be going).
-    let run = app
-        .panel
-        .run
-        .as_ref()
-        .filter(|r| r.demo().is_some_and(|d| d.name.name() == name));
-    let note = setup.note.as_ref().map(|n| {
-        wrapped(
-            n.clone(),
-            theme.dim().add_modifier(ratatui::style::Modifier::ITALIC),
-            w,
-        )
-    });
+    let run = app.panel.run.as_ref().filter(|r| r.demo().is_some_and(|d| d.name.name() == name));
+    let note =
+        setup.note.as_ref().map(|n| wrapped(n.clone(), theme.dim().add_modifier(ratatui::style::Modifier::ITALIC), w));
     let mut top: Vec<Line<'static>> = Vec::new();
     let mut bottom: Vec<Line<'static>> = note.clone().unwrap_or_default();
     let mut gantt = false;
@@ -191,10 +225,7 @@ fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer
                 }
             };
             top.extend(super::markdown::wrap(
-                &[
-                    ("r".into(), theme.key()),
-                    (format!(" runs the {name} demo in a lab process{size}"), theme.text()),
-                ],
+                &[("r".into(), theme.key()), (format!(" runs the {name} demo in a lab process{size}"), theme.text())],
                 w as usize,
                 Span::raw(""),
                 Span::raw(""),
@@ -226,10 +257,7 @@ fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer
         Some(r) => match (r.error(), &r.timeline.demo) {
             (Some(err), _) => {
                 let (text, style) = if r.cancelled {
-                    (
-                        "cancelled: the lab and its processes were stopped (r runs it again)".to_string(),
-                        theme.warn(),
-                    )
+                    ("cancelled: the lab and its processes were stopped (r runs it again)".to_string(), theme.warn())
                 } else {
                     (format!("FAILED: {err}"), theme.bad())
                 };
@@ -237,19 +265,29 @@ fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer
                 gantt = true;
             }
             (None, Some(report)) => {
-                top.push(Line::from(vec![
-                    Span::styled(report.title.clone(), theme.accent()),
-                    Span::styled(
-                        format!("{sep}{}", fmt_ms(r.wall_ms())),
-                        theme.text(),
-                    ),
-                    Span::styled(format!("{sep}r runs it again"), theme.dim()),
-                ]));
+                top.extend(super::markdown::wrap(
+                    &[
+                        (report.title.clone(), theme.accent()),
+                        (format!("{sep}{}", fmt_ms(r.wall_ms())), theme.text()),
+                        (format!("{sep}r runs it again"), theme.dim()),
+                    ],
+                    w as usize,
+                    Span::raw(""),
+                    Span::raw("  "),
+                ));
                 top.push(Line::default());
-                let table = crate::demo::table(&report.columns, &report.rows);
-                for (i, l) in table.lines().enumerate() {
+                let (table, hidden) = fit_table(&report.columns, &report.rows, w as usize);
+                for (i, l) in table.into_iter().enumerate() {
                     let style = if i < 2 { theme.dim() } else { theme.text() };
-                    top.push(Line::styled(l.to_string(), style));
+                    top.push(Line::styled(l, style));
+                }
+                if hidden > 0 {
+                    let more = if hidden == 1 { "1 more column" } else { "more columns" };
+                    top.extend(wrapped(
+                        format!("{more} at a wider terminal, or all of it with `parlab demo {name}`"),
+                        theme.dim(),
+                        w,
+                    ));
                 }
                 top.push(Line::default());
                 top.extend(super::markdown::wrap(
@@ -264,11 +302,7 @@ fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer
                 top.push(Line::default());
                 gantt = true;
             }
-            (None, None) => top.extend(wrapped(
-                "the demo ended without its report".into(),
-                theme.bad(),
-                w,
-            )),
+            (None, None) => top.extend(wrapped("the demo ended without its report".into(), theme.bad(), w)),
         },
     }
     let bottom_h = (bottom.len() as u16).min(inner.height / 3);
@@ -295,43 +329,20 @@ fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer
         .render(Rect::new(inner.x, inner.y + top_h, w, h), buf);
 }
 
-fn draw_run(
-    app: &App,
-    run: Option<&Run>,
-    window: Option<(u64, u64)>,
-    area: Rect,
-    buf: &mut Buffer,
-    setup: &Setup,
-) {
+fn draw_run(app: &App, run: Option<&Run>, window: Option<(u64, u64)>, area: Rect, buf: &mut Buffer, setup: &Setup) {
     let theme = app.theme;
     match (run, window) {
         (Some(r), Some((from, to))) if !r.timeline.lanes.is_empty() => {
-            Gantt::new(&r.timeline, theme)
-                .digest(&r.digest)
-                .window(from, to)
-                .render(area, buf);
+            Gantt::new(&r.timeline, theme).digest(&r.digest).window(from, to).render(area, buf);
         }
         (Some(r), _) if r.live => {
-            put(
-                buf,
-                area,
-                area.y,
-                &Line::styled("starting the lab process…", theme.dim()),
-            );
+            put(buf, area, area.y, &Line::styled("starting the lab process…", theme.dim()));
         }
         _ => {
             let modes: Vec<&str> = App::compare_modes(setup).iter().map(Mode::name).collect();
-            let text = format!(
-                "r runs {}; c compares {} one after another.",
-                setup.mode,
-                modes.join(", ")
-            );
-            let lines = super::markdown::wrap(
-                &[(text, theme.dim())],
-                area.width as usize,
-                Span::raw(""),
-                Span::raw(""),
-            );
+            let text = format!("r runs {}; c compares {} one after another.", setup.mode, modes.join(", "));
+            let lines =
+                super::markdown::wrap(&[(text, theme.dim())], area.width as usize, Span::raw(""), Span::raw(""));
             for (i, l) in lines.iter().enumerate() {
                 put(buf, area, area.y + i as u16, l);
             }
@@ -342,12 +353,7 @@ fn draw_run(
 fn knob_line(setup: &Setup, app: &App) -> Line<'static> {
     let theme = app.theme;
     let exp = setup.experiment(setup.mode, app.cores).ok();
-    let may = |k: Knob| {
-        setup
-            .exercise
-            .as_ref()
-            .is_none_or(|e| e.may_change.contains(&k))
-    };
+    let may = |k: Knob| setup.exercise.as_ref().is_none_or(|e| e.may_change.contains(&k));
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut item = |keys: &str, k: Knob, value: String| {
         if !spans.is_empty() {
@@ -371,18 +377,10 @@ fn knob_line(setup: &Setup, app: &App) -> Line<'static> {
             item("s", Knob::Start, e.start.name().to_string());
         }
         if e.mode == Mode::Gil {
-            item(
-                "i",
-                Knob::SwitchInterval,
-                format_interval_us(e.switch_interval_us),
-            );
+            item("i", Knob::SwitchInterval, format_interval_us(e.switch_interval_us));
         }
     }
-    item(
-        "-/+",
-        Knob::Size,
-        format!("{} × {}", setup.workload, setup.tasks),
-    );
+    item("-/+", Knob::Size, format!("{} × {}", setup.workload, setup.tasks));
     Line::from(spans)
 }
 
@@ -394,20 +392,18 @@ pub(crate) fn summary(app: &App, run: Option<&Run>) -> Vec<Line<'static>> {
     let t = &r.timeline;
     if r.live {
         let elapsed = match app.now_ns {
-            0 => t.wall_ns(),
-            now => now.saturating_sub(t.t0_ns.max(1)).min(now),
+            0 if t.t0_ns != 0 => r.wall_ns(),
+            _ => elapsed_ns(app, t),
         };
-        let elapsed = if t.t0_ns == 0 { 0 } else { elapsed };
+        let what = match (r.exp(), r.demo()) {
+            (Some(e), _) => format!("{}/{} tasks", r.tasks_done(), e.tasks),
+            (None, Some(d)) => format!("the {} demo", d.name),
+            (None, None) => String::new(),
+        };
         return vec![Line::from(vec![
             Span::styled("running ", theme.accent()),
             Span::styled(
-                format!(
-                    "{}{sep}{}/{} tasks{sep}{} lanes{sep}Esc cancels",
-                    format_ns(elapsed as i128),
-                    r.tasks_done(),
-                    r.exp().map_or(0, |e| e.tasks),
-                    t.lanes.len()
-                ),
+                format!("{}{sep}{what}{sep}{} lanes{sep}Esc cancels", format_ns(elapsed as i128), t.lanes.len()),
                 theme.text(),
             ),
         ])];
@@ -418,39 +414,31 @@ pub(crate) fn summary(app: &App, run: Option<&Run>) -> Vec<Line<'static>> {
         } else {
             format!("FAILED: {err}")
         };
+        return vec![Line::styled(what, if r.cancelled { theme.warn() } else { theme.bad() })];
+    }
+    if let Some(d) = r.demo() {
+        // A demo that ended after the learner moved on: its table is drawn in its own section.
         return vec![Line::styled(
-            what,
-            if r.cancelled {
-                theme.warn()
-            } else {
-                theme.bad()
-            },
+            format!(
+                "the {} demo finished in {}: go back to its section to read its table",
+                d.name,
+                fmt_ms(r.wall_ms())
+            ),
+            theme.dim(),
         )];
     }
     let cores = app.cores;
-    let mut first = vec![Span::styled(
-        format!("wall {}", fmt_ms(r.wall_ms())),
-        theme.accent(),
-    )];
+    let mut first = vec![Span::styled(format!("wall {}", fmt_ms(r.wall_ms())), theme.accent())];
     if r.exp().is_some_and(|e| e.mode == Mode::Sequential) {
-        first.push(Span::styled(
-            format!("{sep}the sequential baseline"),
-            theme.text(),
-        ));
+        first.push(Span::styled(format!("{sep}the sequential baseline"), theme.text()));
     } else if let Some(sp) = app.speedup_of(r) {
         first.push(Span::styled(
-            format!(
-                "{sep}speedup {sp:.2}×{sep}efficiency {:.0}% of {cores} cores",
-                sp / cores as f64 * 100.0
-            ),
+            format!("{sep}speedup {sp:.2}×{sep}efficiency {:.0}% of {cores} cores", sp / cores as f64 * 100.0),
             theme.text(),
         ));
     } else {
         first.push(Span::styled(
-            format!(
-                "{sep}parallelism {:.2}× (run/wall){sep}press c to measure speedup",
-                r.digest.parallelism(t)
-            ),
+            format!("{sep}parallelism {:.2}× (run/wall){sep}press c to measure speedup", r.digest.parallelism(t)),
             theme.text(),
         ));
     }
@@ -493,33 +481,16 @@ fn extra_lines(app: &App, setup: &Setup) -> Vec<Line<'static>> {
         });
     }
     if let Some((p, m)) = app.panel.predicted {
-        let off = if m > 0.0 {
-            ((p - m) / m * 100.0).abs()
-        } else {
-            0.0
-        };
+        let off = if m > 0.0 { ((p - m) / m * 100.0).abs() } else { 0.0 };
         out.push(Line::styled(
-            format!(
-                "you predicted {}, measured {} (off by {off:.0}%)",
-                fmt_num(p),
-                fmt_num(m)
-            ),
+            format!("you predicted {}, measured {} (off by {off:.0}%)", fmt_num(p), fmt_num(m)),
             theme.accent(),
         ));
     } else if let Some(p) = app.panel.prediction {
-        out.push(Line::styled(
-            format!(
-                "your prediction: {} (waiting for a measurement)",
-                fmt_num(p)
-            ),
-            theme.dim(),
-        ));
+        out.push(Line::styled(format!("your prediction: {} (waiting for a measurement)", fmt_num(p)), theme.dim()));
     }
     if let Some(n) = &setup.note {
-        out.push(Line::styled(
-            n.clone(),
-            theme.dim().add_modifier(ratatui::style::Modifier::ITALIC),
-        ));
+        out.push(Line::styled(n.clone(), theme.dim().add_modifier(ratatui::style::Modifier::ITALIC)));
     }
     out
 }
@@ -546,26 +517,12 @@ pub(crate) fn pane(
         return;
     }
     let Some(r) = run else {
-        put(
-            buf,
-            inner,
-            inner.y,
-            &Line::styled("waiting for its turn (runs never overlap)", theme.dim()),
-        );
+        put(buf, inner, inner.y, &Line::styled("waiting for its turn (runs never overlap)", theme.dim()));
         return;
     };
     if let Some(err) = r.error() {
-        let st = if r.cancelled {
-            theme.warn()
-        } else {
-            theme.bad()
-        };
-        put(
-            buf,
-            inner,
-            inner.y,
-            &Line::styled(format!("{mode}: {err}"), st),
-        );
+        let st = if r.cancelled { theme.warn() } else { theme.bad() };
+        put(buf, inner, inner.y, &Line::styled(format!("{mode}: {err}"), st));
         if r.timeline.lanes.is_empty() || inner.height < 3 {
             return;
         }
@@ -578,25 +535,14 @@ pub(crate) fn pane(
     // Core history only when the lanes still fit beside it.
     let core_rows = app.cores.min(4) as u16 + 1;
     if room >= core_rows + lanes + 2 + u16::from(legend) && inner.width >= 30 {
-        let rw = RunWindow {
-            timeline: &r.timeline,
-            digest: Some(&r.digest),
-            from,
-            to,
-            live: r.live,
-        };
+        let rw = RunWindow { timeline: &r.timeline, digest: Some(&r.digest), from, to, live: r.live };
         CoreBars::new(&app.sys, Some(rw), app.cores, theme)
             .system(false)
             .render(Rect::new(inner.x, y, inner.width, core_rows), buf);
         y += core_rows;
     }
     if r.timeline.lanes.is_empty() {
-        put(
-            buf,
-            inner,
-            y,
-            &Line::styled("starting the lab process…", theme.dim()),
-        );
+        put(buf, inner, y, &Line::styled("starting the lab process…", theme.dim()));
         return;
     }
     let h = inner.y + inner.height - y;

@@ -19,31 +19,17 @@ fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
 }
 
 fn keys(app: &mut App, keys: &[Key]) -> Vec<Effect> {
-    keys.iter()
-        .flat_map(|k| app.update(AppEvent::Key(*k)))
-        .collect()
+    keys.iter().flat_map(|k| app.update(AppEvent::Key(*k))).collect()
 }
 
 fn started(fx: &[Effect]) -> u64 {
     fx.iter()
-        .find_map(|e| {
-            if let Effect::Start { run, .. } = e {
-                Some(*run)
-            } else {
-                None
-            }
-        })
+        .find_map(|e| if let Effect::Start { run, .. } = e { Some(*run) } else { None })
         .expect("a run was started")
 }
 
 fn cores(app: &mut App) {
-    for v in [
-        [12.0, 3.0],
-        [40.0, 20.0],
-        [95.0, 88.0],
-        [100.0, 97.0],
-        [98.0, 99.0],
-    ] {
+    for v in [[12.0, 3.0], [40.0, 20.0], [95.0, 88.0], [100.0, 97.0], [98.0, 99.0]] {
         app.update(AppEvent::Cores(v.to_vec()));
     }
 }
@@ -52,21 +38,9 @@ fn cores(app: &mut App) {
 /// at `upto_ms`; finishes (at 40 ms) only when `finish`.
 fn feed_gil(app: &mut App, id: u64, upto_ms: u64, finish: bool) {
     let t0 = 1_000 * MS;
-    app.update(AppEvent::Lab(
-        id,
-        LabEvent::Started {
-            lab_pid: 4100,
-            t0_ns: t0,
-            cores: 2,
-        },
-    ));
+    app.update(AppEvent::Lab(id, LabEvent::Started { lab_pid: 4100, t0_ns: t0, cores: 2 }));
     for lane in 0..2u32 {
-        let l = Lane {
-            id: lane,
-            pid: 4100,
-            tid: 4112 + lane,
-            label: format!("t{}", lane + 1),
-        };
+        let l = Lane { id: lane, pid: 4100, tid: 4112 + lane, label: format!("t{}", lane + 1) };
         app.update(AppEvent::Lab(id, LabEvent::Lane(l)));
         let sp = Span {
             lane,
@@ -89,11 +63,7 @@ fn feed_gil(app: &mut App, id: u64, upto_ms: u64, finish: bool) {
                 lane,
                 task: k,
                 count: u64::from(run),
-                kind: if run {
-                    SpanKind::Run
-                } else {
-                    SpanKind::GilWait
-                },
+                kind: if run { SpanKind::Run } else { SpanKind::GilWait },
                 start_ns: t0 + t,
                 end_ns: t0 + t + 5 * MS,
                 cpu_start: lane as i32,
@@ -106,23 +76,10 @@ fn feed_gil(app: &mut App, id: u64, upto_ms: u64, finish: bool) {
     }
     app.update(AppEvent::Tick(t0 + upto_ms * MS));
     if finish {
-        app.update(AppEvent::Lab(
-            id,
-            LabEvent::Note("gil is a simulation of CPython's GIL".into()),
-        ));
-        let end = RunEnd {
-            t0_ns: t0,
-            t_end_ns: t0 + t,
-            checksum: 9,
-            tasks_done: 8,
-            error: None,
-        };
+        app.update(AppEvent::Lab(id, LabEvent::Note("gil is a simulation of CPython's GIL".into())));
+        let end = RunEnd { t0_ns: t0, t_end_ns: t0 + t, checksum: 9, tasks_done: 8, error: None };
         app.update(AppEvent::Lab(id, LabEvent::Finished(end)));
-        app.update(AppEvent::LabExited {
-            run: id,
-            error: None,
-            now_ns: t0 + t,
-        });
+        app.update(AppEvent::LabExited { run: id, error: None, now_ns: t0 + t });
     }
 }
 
@@ -135,17 +92,8 @@ fn list_at_80x24() {
 #[test]
 fn list_with_a_search_and_a_broken_file() {
     let mut app = app();
-    app.broken =
-        vec!["lessons/13-bad.md:4:9: unknown mode 'thread': this file was not loaded".into()];
-    keys(
-        &mut app,
-        &[
-            Key::Char('/'),
-            Key::Char('g'),
-            Key::Char('i'),
-            Key::Char('l'),
-        ],
-    );
+    app.broken = vec!["lessons/13-bad.md:4:9: unknown mode 'thread': this file was not loaded".into()];
+    keys(&mut app, &[Key::Char('/'), Key::Char('g'), Key::Char('i'), Key::Char('l')]);
     insta::assert_snapshot!(draw(&mut app, 100, 30).backend());
 }
 
@@ -172,19 +120,8 @@ fn lesson_with_a_finished_run_and_its_speedup() {
     let mut app = app();
     keys(&mut app, &[Key::Enter, Key::Right]);
     // A sequential run first makes the baseline, then the gil run gets a speedup.
-    keys(
-        &mut app,
-        &[
-            Key::Char('m'),
-            Key::Char('m'),
-            Key::Char('m'),
-            Key::Char('m'),
-        ],
-    );
-    assert_eq!(
-        app.panel.setup.as_ref().unwrap().mode,
-        crate::experiment::Mode::Sequential
-    );
+    keys(&mut app, &[Key::Char('m'), Key::Char('m'), Key::Char('m'), Key::Char('m')]);
+    assert_eq!(app.panel.setup.as_ref().unwrap().mode, crate::experiment::Mode::Sequential);
     let id = started(&keys(&mut app, &[Key::Char('r')]));
     feed_run(&mut app, id, 40);
     keys(&mut app, &[Key::Char('m'), Key::Char('m')]);
@@ -199,7 +136,7 @@ fn a_demo_before_its_run_says_what_r_does() {
     let mut app = app_on_a_demo();
     let text = format!("{}", draw(&mut app, 100, 30).backend());
     assert!(text.contains("r runs the cow demo in a lab process"), "{text}");
-    assert!(text.contains("64 MiB in the parent's buffer"), "{text}");
+    assert!(text.contains("parent's buffer"), "the size and what it means: {text}");
     assert!(text.contains("r run the demo"), "the footer names the demo key: {text}");
 }
 
@@ -224,6 +161,34 @@ fn a_live_demo_streams_its_lanes() {
 }
 
 #[test]
+fn demo_tables_fit_the_panel_without_cutting_figures() {
+    let cols: Vec<String> = ["child", "faults", "private memory"].map(String::from).to_vec();
+    let rows = vec![
+        ["writes one byte per page", "16,402", "64.1 MiB"].map(String::from).to_vec(),
+        ["does nothing", "12", "0.1 MiB"].map(String::from).to_vec(),
+    ];
+    let (wide, hidden) = super::panel::fit_table(&cols, &rows, 60);
+    assert_eq!(hidden, 0);
+    assert_eq!(
+        wide,
+        vec![
+            "child                     faults  private memory",
+            "────────────────────────  ──────  ──────────────",
+            "writes one byte per page  16,402        64.1 MiB",
+            "does nothing                  12         0.1 MiB",
+        ]
+    );
+    // Narrower: the text column is cut, the figures are whole.
+    let (narrow, hidden) = super::panel::fit_table(&cols, &rows, 31);
+    assert_eq!(hidden, 0);
+    assert_eq!(narrow[2], "writes o… 16,402       64.1 MiB");
+    // Narrower still: a figure column is left off rather than cut.
+    let (narrowest, hidden) = super::panel::fit_table(&cols, &rows, 20);
+    assert_eq!(hidden, 1);
+    assert_eq!(narrowest[2], "writes one b… 16,402", "the room left goes to the first column");
+}
+
+#[test]
 fn a_finished_demo_shows_its_table_and_reading() {
     let mut app = app_on_a_demo();
     let id = started_demo(&keys(&mut app, &[Key::Char('r')]));
@@ -243,24 +208,12 @@ fn lesson_with_an_answered_quiz_scrolled_down() {
 fn exercise_with_hints_a_prediction_and_a_passed_check() {
     let mut app = app();
     keys(&mut app, &[Key::Down, Key::Enter, Key::Char('h')]);
-    keys(
-        &mut app,
-        &[Key::Char('p'), Key::Char('2'), Key::Enter, Key::Char('m')],
-    );
+    keys(&mut app, &[Key::Char('p'), Key::Char('2'), Key::Enter, Key::Char('m')]);
     let run = keys(&mut app, &[Key::Char('x')])
         .iter()
-        .find_map(|e| {
-            if let Effect::Check { run, .. } = e {
-                Some(*run)
-            } else {
-                None
-            }
-        })
+        .find_map(|e| if let Effect::Check { run, .. } = e { Some(*run) } else { None })
         .unwrap();
-    app.update(AppEvent::CheckDone {
-        run,
-        result: Ok(outcome(true, 1.9)),
-    });
+    app.update(AppEvent::CheckDone { run, result: Ok(outcome(true, 1.9)) });
     insta::assert_snapshot!(draw(&mut app, 100, 30).backend());
 }
 
@@ -292,21 +245,9 @@ fn compare(app: &mut App, finish_all: bool) {
     }
     // The third run has just started: its lanes exist, 3 ms have passed, no span has ended yet.
     let t0 = 1_100 * MS;
-    app.update(AppEvent::Lab(
-        id,
-        LabEvent::Started {
-            lab_pid: 4200,
-            t0_ns: t0,
-            cores: 2,
-        },
-    ));
+    app.update(AppEvent::Lab(id, LabEvent::Started { lab_pid: 4200, t0_ns: t0, cores: 2 }));
     for lane in 0..2u32 {
-        let l = Lane {
-            id: lane,
-            pid: 4200,
-            tid: 4201 + lane,
-            label: format!("t{}", lane + 1),
-        };
+        let l = Lane { id: lane, pid: 4200, tid: 4201 + lane, label: format!("t{}", lane + 1) };
         app.update(AppEvent::Lab(id, LabEvent::Lane(l)));
     }
     app.update(AppEvent::Tick(t0 + 3 * MS));
@@ -358,24 +299,10 @@ fn ascii_theme_draws_only_ascii() {
 
 #[test]
 fn every_screen_draws_at_every_size_without_panicking() {
-    for (w, h) in [
-        (80, 24),
-        (81, 25),
-        (100, 30),
-        (133, 41),
-        (200, 50),
-        (79, 24),
-        (1, 1),
-        (300, 90),
-    ] {
-        for theme in [
-            Theme::default(),
-            Theme::plain(true),
-            Theme {
-                palette: super::theme::Palette::Light,
-                ..Theme::default()
-            },
-        ] {
+    for (w, h) in [(80, 24), (81, 25), (100, 30), (133, 41), (200, 50), (79, 24), (1, 1), (300, 90)] {
+        for theme in
+            [Theme::default(), Theme::plain(true), Theme { palette: super::theme::Palette::Light, ..Theme::default() }]
+        {
             let mut a = app();
             a.theme = theme;
             draw(&mut a, w, h);
@@ -397,17 +324,8 @@ fn colours_follow_the_theme_and_vanish_without_colour() {
     let id = started(&keys(&mut a, &[Key::Char('r')]));
     feed_gil(&mut a, id, 40, true);
     let t = draw(&mut a, 100, 30);
-    let coloured = t
-        .backend()
-        .buffer()
-        .content
-        .iter()
-        .filter(|c| c.fg != ratatui::style::Color::Reset)
-        .count();
-    assert!(
-        coloured > 100,
-        "the dark theme colours spans, code and bars"
-    );
+    let coloured = t.backend().buffer().content.iter().filter(|c| c.fg != ratatui::style::Color::Reset).count();
+    assert!(coloured > 100, "the dark theme colours spans, code and bars");
     a.theme = Theme::plain(false);
     let t = draw(&mut a, 100, 30);
     let coloured = t
@@ -418,62 +336,4 @@ fn colours_follow_the_theme_and_vanish_without_colour() {
         .filter(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset)
         .count();
     assert_eq!(coloured, 0, "NO_COLOR: no colour at all");
-}
-
-#[test]
-#[ignore]
-fn tmp_frame_cost_of_a_million_spans() {
-    let mut app = app();
-    keys(&mut app, &[Key::Enter, Key::Right]);
-    app.update(AppEvent::Resize(200, 50));
-    let id = started(&keys(&mut app, &[Key::Char('r')]));
-    let t0 = 1_000 * MS;
-    app.update(AppEvent::Lab(id, LabEvent::Started { lab_pid: 1, t0_ns: t0, cores: 2 }));
-    let lanes: u64 = std::env::var("L").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
-    for lane in 0..lanes as u32 {
-        app.update(AppEvent::Lab(id, LabEvent::Lane(Lane { id: lane, pid: 10 + lane, tid: 10 + lane, label: format!("p{lane}") })));
-    }
-    let n: u64 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let t = std::time::Instant::now();
-    for i in 0..n {
-        let lane = (i % lanes) as u32;
-        let start = t0 + (i / lanes) * 20_000;
-        let kind = if i % 3 == 0 { SpanKind::Ipc } else { SpanKind::Run };
-        app.update(AppEvent::Lab(id, LabEvent::Span(Span { lane, task: i, count: 1, kind, start_ns: start, end_ns: start + 15_000, cpu_start: (lane % 2) as i32, cpu_end: (lane % 2) as i32 })));
-    }
-    eprintln!("ingest {:?} per span", t.elapsed() / n as u32);
-    app.update(AppEvent::Tick(t0 + (n / lanes) * 20_000));
-    let mut times = Vec::new();
-    for _ in 0..30 {
-        let t = std::time::Instant::now();
-        let b = super::render_frame_for_bench(&app, 200, 50);
-        times.push(t.elapsed());
-        std::hint::black_box(b);
-    }
-    times.sort();
-    eprintln!("live frame median {:?} max {:?}", times[15], times[29]);
-    let r = app.panel.run.as_ref().unwrap();
-    let (from, to) = super::panel::run_window(r, app.now_ns);
-    let mut times = Vec::new();
-    for _ in 0..30 {
-        let area = ratatui::layout::Rect::new(0, 0, 108, 40);
-        let mut b = ratatui::buffer::Buffer::empty(area);
-        let t = std::time::Instant::now();
-        ratatui::widgets::Widget::render(super::gantt::Gantt::new(&r.timeline, app.theme).digest(&r.digest).window(from, to), area, &mut b);
-        times.push(t.elapsed());
-    }
-    times.sort();
-    eprintln!("gantt median {:?}", times[15]);
-    let mut times = Vec::new();
-    for _ in 0..30 {
-        let area = ratatui::layout::Rect::new(0, 0, 200, 50);
-        let mut b = ratatui::buffer::Buffer::empty(area);
-        let t = std::time::Instant::now();
-        ratatui::widgets::Widget::render(ratatui::widgets::Paragraph::new("x"), area, &mut b);
-        times.push(t.elapsed());
-    }
-    times.sort();
-    eprintln!("empty median {:?}", times[15]);
-    let b = super::render_frame_for_bench(&app, 200, 50);
-    eprintln!("{}", super::gantt::buffer_lines(&b).join("\n"));
 }

@@ -43,22 +43,14 @@ pub(crate) struct Theme {
 
 impl Default for Theme {
     fn default() -> Self {
-        Theme {
-            palette: Palette::Dark,
-            color: true,
-            ascii: false,
-        }
+        Theme { palette: Palette::Dark, color: true, ascii: false }
     }
 }
 
 impl Theme {
     /// Plain text: no colour, UTF-8 symbols (headless output).
     pub(crate) fn plain(ascii: bool) -> Theme {
-        Theme {
-            palette: Palette::Dark,
-            color: false,
-            ascii,
-        }
+        Theme { palette: Palette::Dark, color: false, ascii }
     }
 
     fn c(&self, dark: Color, light: Color, contrast: Color) -> Style {
@@ -96,11 +88,7 @@ impl Theme {
         match self.kind_color(kind) {
             Some(c) => {
                 let s = Style::default().fg(c);
-                if kind == SpanKind::Failed {
-                    s.add_modifier(Modifier::BOLD)
-                } else {
-                    s
-                }
+                if kind == SpanKind::Failed { s.add_modifier(Modifier::BOLD) } else { s }
             }
             None => Style::default(),
         }
@@ -149,8 +137,7 @@ impl Theme {
         }
     }
     pub(crate) fn accent(&self) -> Style {
-        self.c(Color::Cyan, Color::Blue, Color::LightYellow)
-            .add_modifier(Modifier::BOLD)
+        self.c(Color::Cyan, Color::Blue, Color::LightYellow).add_modifier(Modifier::BOLD)
     }
     pub(crate) fn good(&self) -> Style {
         self.c(Color::Green, Color::Green, Color::LightGreen)
@@ -176,21 +163,18 @@ impl Theme {
     }
 
     pub(crate) fn heading(&self) -> Style {
-        self.c(Color::LightCyan, Color::Blue, Color::LightYellow)
-            .add_modifier(Modifier::BOLD)
+        self.c(Color::LightCyan, Color::Blue, Color::LightYellow).add_modifier(Modifier::BOLD)
     }
     /// Inline code and unhighlighted code blocks.
     pub(crate) fn code(&self) -> Style {
         self.c(Color::Yellow, Color::Magenta, Color::LightCyan)
     }
     pub(crate) fn link(&self) -> Style {
-        self.c(Color::Cyan, Color::Blue, Color::LightCyan)
-            .add_modifier(Modifier::UNDERLINED)
+        self.c(Color::Cyan, Color::Blue, Color::LightCyan).add_modifier(Modifier::UNDERLINED)
     }
     /// A key name in the footer and help.
     pub(crate) fn key(&self) -> Style {
-        self.c(Color::Cyan, Color::Blue, Color::LightYellow)
-            .add_modifier(Modifier::BOLD)
+        self.c(Color::Cyan, Color::Blue, Color::LightYellow).add_modifier(Modifier::BOLD)
     }
     /// Bars of the whole system's load (parlab's own use `kind_style(Run)`).
     pub(crate) fn system(&self) -> Style {
@@ -208,29 +192,17 @@ impl Theme {
 
     /// Progress marks: not started, started, done.
     pub(crate) fn marks(&self) -> [&'static str; 3] {
-        if self.ascii {
-            [" ", "~", "x"]
-        } else {
-            ["·", "◐", "✓"]
-        }
+        if self.ascii { [" ", "~", "x"] } else { ["·", "◐", "✓"] }
     }
 
     /// Right and wrong answers.
     pub(crate) fn right_wrong(&self) -> (&'static str, &'static str) {
-        if self.ascii {
-            ("[right]", "[wrong]")
-        } else {
-            ("✓", "✗")
-        }
+        if self.ascii { ("[right]", "[wrong]") } else { ("✓", "✗") }
     }
 
     /// Section progress: done and to-do cells.
     pub(crate) fn pips(&self) -> (&'static str, &'static str) {
-        if self.ascii {
-            ("#", "-")
-        } else {
-            ("▮", "▯")
-        }
+        if self.ascii { ("#", "-") } else { ("▮", "▯") }
     }
 
     pub(crate) fn sep(&self) -> &'static str {
@@ -239,11 +211,7 @@ impl Theme {
 
     /// Left, right, up and down arrows as key names.
     pub(crate) fn arrows(&self) -> [&'static str; 4] {
-        if self.ascii {
-            ["Left", "Right", "Up", "Down"]
-        } else {
-            ["←", "→", "↑", "↓"]
-        }
+        if self.ascii { ["Left", "Right", "Up", "Down"] } else { ["←", "→", "↑", "↓"] }
     }
 
     pub(crate) fn border_set(&self) -> ratatui::symbols::border::Set<'static> {
