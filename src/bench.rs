@@ -28,8 +28,7 @@ pub(crate) struct Figure {
 
 fn exp(workload: &str, tasks: u64, mode: Mode, knobs: Knobs) -> Result<Experiment> {
     let w: Workload = workload.parse().map_err(|e: String| anyhow!(e))?;
-    Experiment::build(w, tasks, mode, &knobs, Fit::Lenient, available_cores())
-        .map_err(|e| anyhow!(e))
+    Experiment::build(w, tasks, mode, &knobs, Fit::Lenient, available_cores()).map_err(|e| anyhow!(e))
 }
 
 fn run(e: &Experiment, reps: u32, stop: &AtomicBool) -> Result<RunReport> {
@@ -40,32 +39,12 @@ fn run(e: &Experiment, reps: u32, stop: &AtomicBool) -> Result<RunReport> {
     Ok(r)
 }
 
-fn at_least(
-    name: &'static str,
-    value: f64,
-    unit: &'static str,
-    target: f64,
-    how: String,
-) -> Figure {
-    Figure {
-        name,
-        value,
-        unit,
-        target: format!(">= {}", trim(target)),
-        met: Some(value >= target),
-        how,
-    }
+fn at_least(name: &'static str, value: f64, unit: &'static str, target: f64, how: String) -> Figure {
+    Figure { name, value, unit, target: format!(">= {}", trim(target)), met: Some(value >= target), how }
 }
 
 fn at_most(name: &'static str, value: f64, unit: &'static str, target: f64, how: String) -> Figure {
-    Figure {
-        name,
-        value,
-        unit,
-        target: format!("<= {}", trim(target)),
-        met: Some(value <= target),
-        how,
-    }
+    Figure { name, value, unit, target: format!("<= {}", trim(target)), met: Some(value <= target), how }
 }
 
 /// Figure names and units from other modules live for the whole (short) bench process.
@@ -79,11 +58,7 @@ fn trim(v: f64) -> String {
 }
 
 /// Runs the suite. `quick` uses smaller sizes and fewer repetitions.
-pub(crate) fn figures(
-    quick: bool,
-    stop: &AtomicBool,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Vec<Figure>> {
+pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     let cores = available_cores();
     let reps = if quick { 1 } else { 3 };
     let mut out = Vec::new();
@@ -92,48 +67,17 @@ pub(crate) fn figures(
     progress("speedups on equal CPU tasks");
     let size = if quick { "fib:35" } else { "fib:37" };
     let tasks = 2 * u64::from(cores);
-    let workers = Knobs {
-        workers: Some(cores),
-        ..Knobs::default()
-    };
-    let seq = run(
-        &exp(size, tasks, Mode::Sequential, Knobs::default())?,
-        reps,
-        stop,
-    )?;
+    let workers = Knobs { workers: Some(cores), ..Knobs::default() };
+    let seq = run(&exp(size, tasks, Mode::Sequential, Knobs::default())?, reps, stop)?;
     let base = seq.wall_ms();
-    let thr = run(
-        &exp(size, tasks, Mode::Threads, workers.clone())?,
-        reps,
-        stop,
-    )?;
-    let warm = Knobs {
-        warm: true,
-        ..workers.clone()
-    };
+    let thr = run(&exp(size, tasks, Mode::Threads, workers.clone())?, reps, stop)?;
+    let warm = Knobs { warm: true, ..workers.clone() };
     let pro = run(&exp(size, tasks, Mode::Processes, warm)?, reps, stop)?;
     let gil = run(&exp(size, tasks, Mode::Gil, workers.clone())?, reps, stop)?;
-    let how = |r: &RunReport| {
-        format!(
-            "{size} × {tasks}: {:.0} ms vs sequential {base:.0} ms",
-            r.wall_ms()
-        )
-    };
+    let how = |r: &RunReport| format!("{size} × {tasks}: {:.0} ms vs sequential {base:.0} ms", r.wall_ms());
     let target = 0.95 * f64::from(cores);
-    out.push(at_least(
-        "threads_speedup",
-        base / thr.wall_ms(),
-        "x",
-        target,
-        how(&thr),
-    ));
-    out.push(at_least(
-        "processes_warm_speedup",
-        base / pro.wall_ms(),
-        "x",
-        target,
-        how(&pro),
-    ));
+    out.push(at_least("threads_speedup", base / thr.wall_ms(), "x", target, how(&thr)));
+    out.push(at_least("processes_warm_speedup", base / pro.wall_ms(), "x", target, how(&pro)));
     let g = base / gil.wall_ms();
     out.push(Figure {
         name: "gil_speedup",
@@ -145,12 +89,7 @@ pub(crate) fn figures(
     });
 
     progress("GIL hand-off interval");
-    let mut holds: Vec<f64> = gil
-        .timeline
-        .gil_handoffs_ns(200_000)
-        .into_iter()
-        .map(|n| n as f64 / 1e6)
-        .collect();
+    let mut holds: Vec<f64> = gil.timeline.gil_handoffs_ns(200_000).into_iter().map(|n| n as f64 / 1e6).collect();
     let n_holds = holds.len();
     let handoff = median(&mut holds);
     out.push(Figure {
@@ -163,25 +102,11 @@ pub(crate) fn figures(
     });
 
     progress("worker start-up (spawn)");
-    let spawn = exp(
-        "tiny",
-        4,
-        Mode::Processes,
-        Knobs {
-            workers: Some(4),
-            ..Knobs::default()
-        },
-    )?;
+    let spawn = exp("tiny", 4, Mode::Processes, Knobs { workers: Some(4), ..Knobs::default() })?;
     let mut starts = Vec::new();
     for _ in 0..if quick { 3 } else { 10 } {
         let r = run(&spawn, 1, stop)?;
-        starts.extend(
-            r.timeline
-                .spans
-                .iter()
-                .filter(|s| s.kind == SpanKind::Startup)
-                .map(|s| s.dur_ns() as f64 / 1e6),
-        );
+        starts.extend(r.timeline.spans.iter().filter(|s| s.kind == SpanKind::Startup).map(|s| s.dur_ns() as f64 / 1e6));
     }
     let n_starts = starts.len();
     out.push(at_most(
@@ -198,12 +123,7 @@ pub(crate) fn figures(
         "tiny",
         items,
         Mode::Processes,
-        Knobs {
-            workers: Some(cores),
-            chunksize: Some(1),
-            warm: true,
-            ..Knobs::default()
-        },
+        Knobs { workers: Some(cores), chunksize: Some(1), warm: true, ..Knobs::default() },
     )?;
     let r = run(&tiny, reps, stop)?;
     out.push(at_most(
@@ -211,10 +131,7 @@ pub(crate) fn figures(
         r.wall_ms() * 1000.0 / items as f64,
         "µs",
         5.0,
-        format!(
-            "{items} tiny tasks, warm pool of {cores}, chunksize 1: {:.0} ms",
-            r.wall_ms()
-        ),
+        format!("{items} tiny tasks, warm pool of {cores}, chunksize 1: {:.0} ms", r.wall_ms()),
     ));
 
     progress("payload round trip");
@@ -223,12 +140,7 @@ pub(crate) fn figures(
         "tiny",
         1,
         Mode::Processes,
-        Knobs {
-            workers: Some(1),
-            payload: Some(mb * 1_000_000),
-            warm: true,
-            ..Knobs::default()
-        },
+        Knobs { workers: Some(1), payload: Some(mb * 1_000_000), warm: true, ..Knobs::default() },
     )?;
     let r = run(&payload, reps, stop)?;
     out.push(at_least(
@@ -236,10 +148,7 @@ pub(crate) fn figures(
         mb as f64 / (r.wall_ms() / 1000.0),
         "MB/s",
         500.0,
-        format!(
-            "{mb} MB sent to a warm worker and back: {:.0} ms",
-            r.wall_ms()
-        ),
+        format!("{mb} MB sent to a warm worker and back: {:.0} ms", r.wall_ms()),
     ));
 
     progress("recording overhead");
@@ -299,16 +208,8 @@ pub(crate) fn figures(
 /// Peak memory of this process after receiving a 1,000,000-task run's events and drawing its Gantt.
 fn million_tasks(quick: bool, stop: &AtomicBool) -> Result<Figure> {
     let chunksize = if quick { 10 } else { 1 };
-    let e = exp(
-        "tiny",
-        1_000_000,
-        Mode::Processes,
-        Knobs {
-            chunksize: Some(chunksize),
-            warm: true,
-            ..Knobs::default()
-        },
-    )?;
+    let e =
+        exp("tiny", 1_000_000, Mode::Processes, Knobs { chunksize: Some(chunksize), warm: true, ..Knobs::default() })?;
     let t = crate::lab::client::run_to_end(&e, stop, |_| {})?;
     if let Some(err) = t.end.as_ref().and_then(|e| e.error.clone()) {
         return Err(anyhow!("the 1,000,000-task run failed: {err}"));
@@ -328,10 +229,7 @@ fn million_tasks(quick: bool, stop: &AtomicBool) -> Result<Figure> {
         rss,
         "MB",
         150.0,
-        format!(
-            "{} spans received, Gantt drawn at 200x50 in {draw_ms:.1} ms (chunksize {chunksize})",
-            t.spans.len()
-        ),
+        format!("{} spans received, Gantt drawn at 200x50 in {draw_ms:.1} ms (chunksize {chunksize})", t.spans.len()),
     ))
 }
 
@@ -383,24 +281,13 @@ pub(crate) fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
             .iter()
             .map(|f| json!({"name": f.name, "value": f.value, "unit": f.unit, "target": f.target, "met": f.met, "how": f.how}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"cores": cores, "quick": quick, "figures": list})
-            )?
-        );
+        println!("{}", serde_json::to_string_pretty(&json!({"cores": cores, "quick": quick, "figures": list}))?);
     } else {
         if crate::headless::progress_on_stderr() {
             eprint!("{:60}\r", "");
         }
-        println!(
-            "parlab bench · {cores} cores{}\n",
-            if quick { " · quick" } else { "" }
-        );
-        println!(
-            "  {:<26} {:>12}  {:<10} {:<4}  how",
-            "figure", "value", "target", "met"
-        );
+        println!("parlab bench · {cores} cores{}\n", if quick { " · quick" } else { "" });
+        println!("  {:<26} {:>12}  {:<10} {:<4}  how", "figure", "value", "target", "met");
         for f in &figs {
             println!(
                 "  {:<26} {:>9.3} {:<3} {:<10} {:<4}  {}",

@@ -3,10 +3,7 @@
 
 /// CLOCK_MONOTONIC in nanoseconds.
 pub(crate) fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -33,9 +30,6 @@ pub(crate) struct Mark {
 
 impl Mark {
     pub(crate) fn now() -> Mark {
-        Mark {
-            ns: now_ns(),
-            cpu: cpu(),
-        }
+        Mark { ns: now_ns(), cpu: cpu() }
     }
 }

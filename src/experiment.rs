@@ -127,10 +127,7 @@ impl Workload {
 }
 
 fn workload_row(name: &str) -> (&'static str, u64, u64, u64) {
-    *WORKLOADS
-        .iter()
-        .find(|w| w.0 == name)
-        .expect("workload names come from WORKLOADS")
+    *WORKLOADS.iter().find(|w| w.0 == name).expect("workload names come from WORKLOADS")
 }
 
 impl fmt::Display for Workload {
@@ -149,10 +146,7 @@ fn names_of<T>(list: &[(&str, T)]) -> String {
 }
 
 /// A close known name, for "did you mean".
-pub(crate) fn suggest<'a>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let input = input.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -186,13 +180,11 @@ fn did_you_mean(input: &str, candidates: &[&str]) -> String {
 fn parse_size(name: &str, text: &str) -> Result<u64, String> {
     let cleaned: String = text.chars().filter(|c| *c != '_').collect();
     let (_, min, max, _) = workload_row(name);
-    let n: u64 = cleaned.parse().map_err(|_| {
-        format!("workload size '{text}' for {name} is not a whole number (expected {min}..={max})")
-    })?;
+    let n: u64 = cleaned
+        .parse()
+        .map_err(|_| format!("workload size '{text}' for {name} is not a whole number (expected {min}..={max})"))?;
     if n < min || n > max {
-        return Err(format!(
-            "workload size {n} for {name} is out of range (allowed {min}..={max})"
-        ));
+        return Err(format!("workload size {n} for {name} is out of range (allowed {min}..={max})"));
     }
     Ok(n)
 }
@@ -226,9 +218,7 @@ impl FromStr for Workload {
             let lo = parse_size(name, a)? as u32;
             let hi = parse_size(name, b)? as u32;
             if lo > hi {
-                return Err(format!(
-                    "fib range '{a}..{b}' is backwards (write the smaller number first)"
-                ));
+                return Err(format!("fib range '{a}..{b}' is backwards (write the smaller number first)"));
             }
             return Ok(Workload::Fib { lo, hi });
         }
@@ -237,10 +227,7 @@ impl FromStr for Workload {
             None => default,
         };
         Ok(match name {
-            "fib" => Workload::Fib {
-                lo: n as u32,
-                hi: n as u32,
-            },
+            "fib" => Workload::Fib { lo: n as u32, hi: n as u32 },
             "squares" => Workload::Squares(n),
             "count" => Workload::Count(n),
             "pi" => Workload::Pi(n),
@@ -357,20 +344,15 @@ pub(crate) fn parse_interval_us(text: &str) -> Result<u64, String> {
     } else {
         (t, 1_000.0)
     };
-    let bad = || {
-        format!(
-            "switch interval '{text}' is not a duration (write e.g. 5ms, 500us or 0.5s; allowed 100us..=1s)"
-        )
-    };
+    let bad =
+        || format!("switch interval '{text}' is not a duration (write e.g. 5ms, 500us or 0.5s; allowed 100us..=1s)");
     let value: f64 = num.trim().parse().map_err(|_| bad())?;
     if !value.is_finite() || value < 0.0 {
         return Err(bad());
     }
     let us = (value * scale).round() as u64;
     if !(MIN_SWITCH_US..=MAX_SWITCH_US).contains(&us) {
-        return Err(format!(
-            "switch interval '{text}' is out of range (allowed 100us..=1s)"
-        ));
+        return Err(format!("switch interval '{text}' is out of range (allowed 100us..=1s)"));
     }
     Ok(us)
 }
@@ -390,9 +372,7 @@ pub(crate) fn format_interval_us(us: u64) -> String {
 /// Parses a byte count with an optional unit: `1048576`, `64KiB`, `1MB`, `100M`.
 pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '_' || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '_' || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -403,15 +383,11 @@ pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
         "g" | "gb" => 1_000_000_000,
         "gib" => 1 << 30,
         _ => {
-            return Err(format!(
-                "payload '{text}' has an unknown unit (use bytes, or KB, KiB, MB, MiB, GB, GiB)"
-            ));
+            return Err(format!("payload '{text}' has an unknown unit (use bytes, or KB, KiB, MB, MiB, GB, GiB)"));
         }
     };
     let cleaned: String = num.chars().filter(|c| *c != '_').collect();
-    let value: f64 = cleaned
-        .parse()
-        .map_err(|_| format!("payload '{text}' is not a size in bytes"))?;
+    let value: f64 = cleaned.parse().map_err(|_| format!("payload '{text}' is not a size in bytes"))?;
     Ok((value * scale as f64).round() as u64)
 }
 
@@ -473,44 +449,30 @@ impl Experiment {
         cores: u32,
     ) -> Result<Experiment, String> {
         if tasks == 0 || tasks > MAX_TASKS {
-            return Err(format!(
-                "--tasks {tasks} is out of range (allowed 1..={MAX_TASKS})"
-            ));
+            return Err(format!("--tasks {tasks} is out of range (allowed 1..={MAX_TASKS})"));
         }
         let strict = fit == Fit::Strict;
         if let Some(w) = knobs.workers {
             if w == 0 || w > MAX_WORKERS {
-                return Err(format!(
-                    "--workers {w} is out of range (allowed 1..={MAX_WORKERS})"
-                ));
+                return Err(format!("--workers {w} is out of range (allowed 1..={MAX_WORKERS})"));
             }
             if strict && !mode.uses_workers() {
-                return Err(format!(
-                    "--workers does not apply to --mode {mode} (it always runs on one thread)"
-                ));
+                return Err(format!("--workers does not apply to --mode {mode} (it always runs on one thread)"));
             }
         }
         if let Some(c) = knobs.chunksize {
             if c == 0 || c > MAX_TASKS {
-                return Err(format!(
-                    "--chunksize {c} is out of range (allowed 1..={MAX_TASKS})"
-                ));
+                return Err(format!("--chunksize {c} is out of range (allowed 1..={MAX_TASKS})"));
             }
             if strict && !matches!(mode, Mode::Processes | Mode::Threads) {
-                return Err(format!(
-                    "--chunksize applies to --mode processes or threads, not {mode}"
-                ));
+                return Err(format!("--chunksize applies to --mode processes or threads, not {mode}"));
             }
         }
         if strict && knobs.start.is_some() && mode != Mode::Processes {
-            return Err(format!(
-                "--start applies only to --mode processes, not {mode}"
-            ));
+            return Err(format!("--start applies only to --mode processes, not {mode}"));
         }
         if strict && knobs.warm && mode != Mode::Processes {
-            return Err(format!(
-                "--warm applies only to --mode processes, not {mode}"
-            ));
+            return Err(format!("--warm applies only to --mode processes, not {mode}"));
         }
         if let Some(us) = knobs.switch_interval_us {
             if !(MIN_SWITCH_US..=MAX_SWITCH_US).contains(&us) {
@@ -520,9 +482,7 @@ impl Experiment {
                 ));
             }
             if strict && mode != Mode::Gil {
-                return Err(format!(
-                    "--switch-interval applies only to --mode gil, not {mode}"
-                ));
+                return Err(format!("--switch-interval applies only to --mode gil, not {mode}"));
             }
         }
         let payload = knobs.payload.unwrap_or(0);
@@ -541,11 +501,7 @@ impl Experiment {
         if payload > 0 && workload == Workload::Tiny && strict && mode == Mode::Sequential {
             // Allowed, just pointless; no error.
         }
-        let workers = if mode.uses_workers() {
-            knobs.workers.unwrap_or(cores.max(1))
-        } else {
-            1
-        };
+        let workers = if mode.uses_workers() { knobs.workers.unwrap_or(cores.max(1)) } else { 1 };
         let (chunksize, chunksize_given) = match (mode, knobs.chunksize) {
             (Mode::Processes | Mode::Threads, Some(c)) => (c.min(tasks), true),
             (Mode::Processes, None) => (default_chunksize(tasks, workers), false),
@@ -559,11 +515,7 @@ impl Experiment {
             workers,
             chunksize,
             chunksize_given,
-            start: if mode == Mode::Processes {
-                knobs.start.unwrap_or(StartMethod::Spawn)
-            } else {
-                StartMethod::Spawn
-            },
+            start: if mode == Mode::Processes { knobs.start.unwrap_or(StartMethod::Spawn) } else { StartMethod::Spawn },
             switch_interval_us: knobs.switch_interval_us.unwrap_or(DEFAULT_SWITCH_US),
             payload,
             warm: mode == Mode::Processes && knobs.warm,
@@ -612,11 +564,7 @@ impl Experiment {
 }
 
 pub(crate) fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
 
 pub(crate) fn format_bytes(b: u64) -> String {
@@ -641,15 +589,7 @@ mod tests {
 
     #[test]
     fn workload_names_round_trip_through_display() {
-        for text in [
-            "fib:30",
-            "fib:27..30",
-            "squares:1000",
-            "tiny",
-            "sleep:100",
-            "logs:5000",
-            "pi:10",
-        ] {
+        for text in ["fib:30", "fib:27..30", "squares:1000", "tiny", "sleep:100", "logs:5000", "pi:10"] {
             let w: Workload = text.parse().unwrap();
             assert_eq!(w.to_string(), text);
         }
@@ -658,20 +598,14 @@ mod tests {
     #[test]
     fn unknown_workload_names_the_value_and_suggests() {
         let err = "fibb:30".parse::<Workload>().unwrap_err();
-        assert!(
-            err.starts_with("unknown workload 'fibb' (expected one of: fib, squares"),
-            "{err}"
-        );
+        assert!(err.starts_with("unknown workload 'fibb' (expected one of: fib, squares"), "{err}");
         assert!(err.ends_with("(did you mean 'fib'?)"), "{err}");
     }
 
     #[test]
     fn workload_sizes_out_of_range_are_refused_with_the_range() {
         let err = "fib:99".parse::<Workload>().unwrap_err();
-        assert_eq!(
-            err,
-            "workload size 99 for fib is out of range (allowed 1..=42)"
-        );
+        assert_eq!(err, "workload size 99 for fib is out of range (allowed 1..=42)");
         assert!("tiny:3".parse::<Workload>().is_err());
         assert!("fib:30..27".parse::<Workload>().is_err());
     }
@@ -695,44 +629,20 @@ mod tests {
 
     #[test]
     fn zero_and_absurd_values_are_refused() {
-        let w = |n| Knobs {
-            workers: Some(n),
-            ..Knobs::default()
-        };
-        assert!(
-            build("fib:20", 4, Mode::Threads, w(0))
-                .unwrap_err()
-                .contains("allowed 1..=256")
-        );
+        let w = |n| Knobs { workers: Some(n), ..Knobs::default() };
+        assert!(build("fib:20", 4, Mode::Threads, w(0)).unwrap_err().contains("allowed 1..=256"));
         assert!(build("fib:20", 0, Mode::Threads, Knobs::default()).is_err());
         assert!(build("fib:20", 1_000_000_000_000, Mode::Threads, Knobs::default()).is_err());
-        let big = Knobs {
-            payload: Some(100 << 30),
-            ..Knobs::default()
-        };
-        assert!(
-            build("fib:20", 4, Mode::Processes, big)
-                .unwrap_err()
-                .contains("too large")
-        );
+        let big = Knobs { payload: Some(100 << 30), ..Knobs::default() };
+        assert!(build("fib:20", 4, Mode::Processes, big).unwrap_err().contains("too large"));
     }
 
     #[test]
     fn knobs_that_do_not_fit_the_mode_are_refused_in_strict_runs_only() {
-        let start = Knobs {
-            start: Some(StartMethod::Fork),
-            ..Knobs::default()
-        };
+        let start = Knobs { start: Some(StartMethod::Fork), ..Knobs::default() };
         let err = build("fib:20", 4, Mode::Threads, start.clone()).unwrap_err();
         assert_eq!(err, "--start applies only to --mode processes, not threads");
-        let lenient = Experiment::build(
-            "fib:20".parse().unwrap(),
-            4,
-            Mode::Threads,
-            &start,
-            Fit::Lenient,
-            2,
-        );
+        let lenient = Experiment::build("fib:20".parse().unwrap(), 4, Mode::Threads, &start, Fit::Lenient, 2);
         assert!(lenient.is_ok());
     }
 
@@ -743,11 +653,7 @@ mod tests {
         assert_eq!(parse_interval_us("0.5s"), Ok(500_000));
         assert_eq!(parse_interval_us("2"), Ok(2_000));
         assert!(parse_interval_us("5 parsecs").is_err());
-        assert!(
-            parse_interval_us("10s")
-                .unwrap_err()
-                .contains("out of range")
-        );
+        assert!(parse_interval_us("10s").unwrap_err().contains("out of range"));
         assert_eq!(format_interval_us(5_000), "5ms");
         assert_eq!(format_interval_us(500), "500us");
     }
@@ -766,10 +672,7 @@ mod tests {
             "tiny".parse().unwrap(),
             10,
             Mode::Processes,
-            &Knobs {
-                chunksize: Some(3),
-                ..Knobs::default()
-            },
+            &Knobs { chunksize: Some(3), ..Knobs::default() },
             Fit::Strict,
             2,
         )

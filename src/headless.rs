@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{ExperimentArgs, OutputArgs};
 use crate::experiment::{
-    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, parse_bytes,
-    parse_interval_us,
+    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, parse_bytes, parse_interval_us,
 };
 use crate::lab::client::run_to_end;
 use crate::timeline::{RunReport, Timeline};
@@ -40,23 +39,13 @@ pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
     };
     Ok((
         workload,
-        Knobs {
-            workers: args.workers,
-            chunksize: args.chunksize,
-            start,
-            switch_interval_us,
-            payload,
-            warm: args.warm,
-        },
+        Knobs { workers: args.workers, chunksize: args.chunksize, start, switch_interval_us, payload, warm: args.warm },
     ))
 }
 
 fn check_repeat(out: &OutputArgs) -> Result<()> {
     if out.repeat == 0 || out.repeat > MAX_REPEAT {
-        bail!(
-            "--repeat {} is out of range (allowed 1..={MAX_REPEAT})",
-            out.repeat
-        );
+        bail!("--repeat {} is out of range (allowed 1..={MAX_REPEAT})", out.repeat);
     }
     Ok(())
 }
@@ -64,13 +53,8 @@ fn check_repeat(out: &OutputArgs) -> Result<()> {
 /// Ctrl-C, SIGTERM and SIGHUP set this flag; runs poll it and cancel (killing every lab and worker process).
 pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&flag))
-            .context("cannot install signal handlers")?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).context("cannot install signal handlers")?;
     }
     Ok(flag)
 }
@@ -89,22 +73,13 @@ pub(crate) fn measure(exp: &Experiment, repeat: u32, stop: &AtomicBool) -> Resul
     let walls_ns: Vec<u64> = runs.iter().map(Timeline::wall_ns).collect();
     let mut sorted: Vec<(u64, usize)> = walls_ns.iter().copied().zip(0..).collect();
     sorted.sort_unstable();
-    let pick = if runs
-        .iter()
-        .any(|t| t.end.as_ref().is_some_and(|e| e.error.is_some()))
-    {
+    let pick = if runs.iter().any(|t| t.end.as_ref().is_some_and(|e| e.error.is_some())) {
         runs.len() - 1
     } else {
         sorted[(sorted.len() - 1) / 2].1
     };
     let timeline = runs.swap_remove(pick);
-    Ok(RunReport {
-        experiment: exp.clone(),
-        timeline,
-        parent_pid: std::process::id(),
-        walls_ns,
-        speedup: None,
-    })
+    Ok(RunReport { experiment: exp.clone(), timeline, parent_pid: std::process::id(), walls_ns, speedup: None })
 }
 
 pub(crate) fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8> {
@@ -112,18 +87,14 @@ pub(crate) fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Re
     let (workload, knobs) = parse_knobs(args)?;
     check_repeat(out)?;
     let cores = available_cores();
-    let exp = Experiment::build(workload, args.tasks, mode, &knobs, Fit::Strict, cores)
-        .map_err(|e| anyhow!(e))?;
+    let exp = Experiment::build(workload, args.tasks, mode, &knobs, Fit::Strict, cores).map_err(|e| anyhow!(e))?;
     let stop = stop_flag()?;
     let report = measure(&exp, out.repeat, &stop)?;
     if let Some(path) = &out.trace {
         write_trace(path, std::slice::from_ref(&report))?;
     }
-    let text = if out.json {
-        serde_json::to_string_pretty(&run_json(&report))? + "\n"
-    } else {
-        run_text(&report, out.ascii)
-    };
+    let text =
+        if out.json { serde_json::to_string_pretty(&run_json(&report))? + "\n" } else { run_text(&report, out.ascii) };
     print_out(&text);
     match report.error() {
         Some(err) => bail!("the run failed: {err}"),
@@ -180,27 +151,19 @@ pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputA
     };
     print_out(&text);
     if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
-        bail!(
-            "the {} run failed: {}",
-            r.experiment.mode,
-            r.error().unwrap_or_default()
-        );
+        bail!("the {} run failed: {}", r.experiment.mode, r.error().unwrap_or_default());
     }
     let sums: Vec<u64> = reports.iter().map(RunReport::checksum).collect();
     if sums.windows(2).any(|w| w[0] != w[1]) {
-        bail!(
-            "checksums differ between modes: {sums:?} (a mode computed something else; this is a bug)"
-        );
+        bail!("checksums differ between modes: {sums:?} (a mode computed something else; this is a bug)");
     }
     Ok(0)
 }
 
 /// Sets every report's speedup against the sequential one.
 pub(crate) fn apply_speedups(reports: &mut [RunReport]) {
-    let base = reports
-        .iter()
-        .find(|r| r.experiment.mode == Mode::Sequential && r.error().is_none())
-        .map(RunReport::wall_ms);
+    let base =
+        reports.iter().find(|r| r.experiment.mode == Mode::Sequential && r.error().is_none()).map(RunReport::wall_ms);
     for r in reports.iter_mut() {
         r.speedup = match base {
             Some(b) if r.error().is_none() && r.wall_ms() > 0.0 => Some(b / r.wall_ms()),
@@ -218,16 +181,11 @@ pub(crate) fn progress_on_stderr() -> bool {
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
 fn print_out(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush());
+    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
 }
 
 fn terminal_width() -> u16 {
-    crossterm::terminal::size()
-        .map(|(w, _)| w)
-        .unwrap_or(100)
-        .clamp(60, 160)
+    crossterm::terminal::size().map(|(w, _)| w).unwrap_or(100).clamp(60, 160)
 }
 
 pub(crate) fn run_json(r: &RunReport) -> Value {
@@ -287,21 +245,12 @@ pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
     s.push_str(&format!("parlab run · {} · {} cores\n", e.title(), t.cores));
     s.push_str(&format!("  python counterpart: {}\n", e.mode.python()));
     if e.mode == Mode::Gil {
-        s.push_str(
-            "  (gil is parlab's simulation of CPython's GIL, running native Rust kernels)\n",
-        );
+        s.push_str("  (gil is parlab's simulation of CPython's GIL, running native Rust kernels)\n");
     }
     s.push('\n');
-    let walls = if r.walls_ns.len() > 1 {
-        format!(" (median of {})", r.walls_ns.len())
-    } else {
-        String::new()
-    };
+    let walls = if r.walls_ns.len() > 1 { format!(" (median of {})", r.walls_ns.len()) } else { String::new() };
     s.push_str(&format!("  wall         {}{walls}\n", fmt_ms(r.wall_ms())));
-    s.push_str(&format!(
-        "  cpu (run)    {}\n",
-        fmt_ms(t.cpu_ns() as f64 / 1e6)
-    ));
+    s.push_str(&format!("  cpu (run)    {}\n", fmt_ms(t.cpu_ns() as f64 / 1e6)));
     s.push_str(&format!(
         "  parallelism  {:.2}× (run time / wall; `parlab compare` measures speedup against sequential)\n",
         t.parallelism()
@@ -325,11 +274,7 @@ pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
         "  lanes        {} ({} distinct pids: {})\n",
         t.lanes.len(),
         distinct_pids(t).len(),
-        distinct_pids(t)
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        distinct_pids(t).iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
     ));
     s.push_str(&format!("  checksum     {:#018x}\n", r.checksum()));
     for n in &t.notes {
@@ -370,13 +315,8 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
     for r in reports {
         let o = r.timeline.overhead_ms();
         let setup = r.experiment.title();
-        let setup = setup
-            .split_once(" · ")
-            .map_or(setup.as_str(), |x| x.1)
-            .to_string();
-        let setup = setup
-            .split_once(' ')
-            .map_or(String::new(), |x| x.1.to_string());
+        let setup = setup.split_once(" · ").map_or(setup.as_str(), |x| x.1).to_string();
+        let setup = setup.split_once(' ').map_or(String::new(), |x| x.1.to_string());
         let (speed, eff) = match (r.speedup, r.efficiency()) {
             (Some(sp), Some(ef)) => (format!("{sp:.2}×"), format!("{:.0}%", ef * 100.0)),
             _ => ("—".to_string(), "—".to_string()),
@@ -399,24 +339,11 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
         s.push_str(&format!("\n  checksums: all equal ({:#018x})\n", sums[0]));
     }
     // Every Gantt on one time scale: the longest run sets the axis.
-    let longest = reports
-        .iter()
-        .map(|r| r.timeline.last_ns().saturating_sub(r.timeline.first_ns()))
-        .max()
-        .unwrap_or(1);
+    let longest = reports.iter().map(|r| r.timeline.last_ns().saturating_sub(r.timeline.first_ns())).max().unwrap_or(1);
     for r in reports {
-        s.push_str(&format!(
-            "\n  {} — {}\n",
-            r.experiment.mode,
-            r.experiment.mode.python()
-        ));
+        s.push_str(&format!("\n  {} — {}\n", r.experiment.mode, r.experiment.mode.python()));
         let from = r.timeline.first_ns();
-        for line in gantt::to_text(
-            &r.timeline,
-            terminal_width(),
-            Some((from, from + longest)),
-            ascii,
-        ) {
+        for line in gantt::to_text(&r.timeline, terminal_width(), Some((from, from + longest)), ascii) {
             s.push_str(&line);
             s.push('\n');
         }
@@ -428,17 +355,12 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
 pub(crate) fn write_trace(path: &Path, reports: &[RunReport]) -> Result<()> {
     let trace = trace_json(reports);
     let text = serde_json::to_string(&trace)?;
-    std::fs::write(path, text)
-        .with_context(|| format!("cannot write the trace to '{}'", path.display()))
+    std::fs::write(path, text).with_context(|| format!("cannot write the trace to '{}'", path.display()))
 }
 
 pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
     let mut events: Vec<Value> = Vec::new();
-    let origin = reports
-        .iter()
-        .map(|r| r.timeline.first_ns())
-        .min()
-        .unwrap_or(0);
+    let origin = reports.iter().map(|r| r.timeline.first_ns()).min().unwrap_or(0);
     // Runs of a compare are laid one after another in the trace, each starting where the last ended.
     let mut offset_ns: u64 = 0;
     for (run_no, r) in reports.iter().enumerate() {
@@ -449,30 +371,15 @@ pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
         // Lanes that share a thread (async task slots) get their own virtual tid so spans nest correctly.
         let mut tids: Vec<(u32, u64)> = Vec::new();
         for l in &t.lanes {
-            let shared = t
-                .lanes
-                .iter()
-                .filter(|o| o.pid == l.pid && o.tid == l.tid)
-                .count()
-                > 1;
-            let tid = if shared {
-                1_000_000 + u64::from(l.id)
-            } else {
-                u64::from(l.tid)
-            };
+            let shared = t.lanes.iter().filter(|o| o.pid == l.pid && o.tid == l.tid).count() > 1;
+            let tid = if shared { 1_000_000 + u64::from(l.id) } else { u64::from(l.tid) };
             tids.push((l.id, tid));
             if !seen_pids.contains(&l.pid) {
                 seen_pids.push(l.pid);
                 let name = if l.pid == t.lab_pid {
                     format!("run {} · {} · lab {}", run_no + 1, r.experiment.mode, l.pid)
                 } else {
-                    format!(
-                        "run {} · {} · worker {} ({})",
-                        run_no + 1,
-                        r.experiment.mode,
-                        l.label,
-                        l.pid
-                    )
+                    format!("run {} · {} · worker {} ({})", run_no + 1, r.experiment.mode, l.label, l.pid)
                 };
                 events.push(json!({"ph": "M", "name": "process_name", "pid": l.pid, "tid": 0, "args": {"name": name}}));
             }
@@ -482,10 +389,7 @@ pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
             let Some(lane) = t.lanes.iter().find(|l| l.id == s.lane) else {
                 continue;
             };
-            let tid = tids
-                .iter()
-                .find(|x| x.0 == s.lane)
-                .map_or(u64::from(lane.tid), |x| x.1);
+            let tid = tids.iter().find(|x| x.0 == s.lane).map_or(u64::from(lane.tid), |x| x.1);
             events.push(json!({
                 "ph": "X", "name": s.kind.name(), "cat": s.kind.name(),
                 "pid": lane.pid, "tid": tid,

@@ -75,11 +75,6 @@ fn run(cli: Cli) -> Result<u8> {
             exercise::commands::check_cmd(cli.lessons.as_deref(), &exercise, file.as_deref(), &exp)
         }
         Some(Command::Progress { reset, yes }) => exercise::commands::progress_cmd(cli.lessons.as_deref(), reset, yes),
-        None => tui::run(
-            cli.lessons.as_deref(),
-            cli.theme.as_deref(),
-            cli.ascii,
-            cli.lesson.as_deref(),
-        ),
+        None => tui::run(cli.lessons.as_deref(), cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
     }
 }

@@ -112,27 +112,12 @@ impl Default for ProgressData {
 /// One change, replayed onto the file's current content at save time.
 #[derive(Clone, Debug, PartialEq)]
 enum Op {
-    Section {
-        lesson: String,
-        section: usize,
-    },
+    Section { lesson: String, section: usize },
     LessonDone(String),
-    Quiz {
-        lesson: String,
-        quiz: usize,
-        choice: usize,
-        correct: bool,
-    },
-    Hint {
-        exercise: String,
-        n: usize,
-    },
+    Quiz { lesson: String, quiz: usize, choice: usize, correct: bool },
+    Hint { exercise: String, n: usize },
     Prediction(Prediction),
-    Exercise {
-        id: String,
-        passed: bool,
-        figure: f64,
-    },
+    Exercise { id: String, passed: bool, figure: f64 },
 }
 
 impl ProgressData {
@@ -142,25 +127,11 @@ impl ProgressData {
                 let l = self.lessons.entry(lesson.clone()).or_default();
                 l.section = *section;
                 l.furthest = l.furthest.max(*section);
-                self.last = Some(Position {
-                    lesson: lesson.clone(),
-                    section: *section,
-                });
+                self.last = Some(Position { lesson: lesson.clone(), section: *section });
             }
             Op::LessonDone(lesson) => self.lessons.entry(lesson.clone()).or_default().done = true,
-            Op::Quiz {
-                lesson,
-                quiz,
-                choice,
-                correct,
-            } => {
-                let q = self
-                    .lessons
-                    .entry(lesson.clone())
-                    .or_default()
-                    .quizzes
-                    .entry(*quiz)
-                    .or_default();
+            Op::Quiz { lesson, quiz, choice, correct } => {
+                let q = self.lessons.entry(lesson.clone()).or_default().quizzes.entry(*quiz).or_default();
                 q.choice = *choice;
                 q.correct = *correct;
                 q.attempts += 1;
@@ -215,10 +186,7 @@ struct State {
 
 impl Clone for Progress {
     fn clone(&self) -> Self {
-        Progress {
-            state: Mutex::new(self.state().clone()),
-            dir: self.dir.clone(),
-        }
+        Progress { state: Mutex::new(self.state().clone()), dir: self.dir.clone() }
     }
 }
 
@@ -229,17 +197,11 @@ pub(crate) fn data_dir() -> Result<PathBuf> {
     }
     directories::ProjectDirs::from("", "", "parlab")
         .map(|d| d.data_dir().to_path_buf())
-        .ok_or_else(|| {
-            anyhow!(
-                "cannot find your home folder to keep progress in (set {DATA_DIR_ENV} to a folder)"
-            )
-        })
+        .ok_or_else(|| anyhow!("cannot find your home folder to keep progress in (set {DATA_DIR_ENV} to a folder)"))
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Holds the advisory lock on `progress.lock` until dropped.
@@ -248,8 +210,7 @@ struct DirLock {
 }
 
 fn lock_dir(dir: &Path) -> Result<DirLock> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the progress folder '{}'", dir.display()))?;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create the progress folder '{}'", dir.display()))?;
     let path = dir.join(LOCK_NAME);
     let file = OpenOptions::new()
         .create(true)
@@ -260,9 +221,7 @@ fn lock_dir(dir: &Path) -> Result<DirLock> {
     match Flock::lock(file, FlockArg::LockExclusive) {
         Ok(lock) => Ok(DirLock { _lock: Some(lock) }),
         // A file system without flock (some network mounts): the rename still keeps every write whole.
-        Err((_, nix::errno::Errno::ENOLCK | nix::errno::Errno::EOPNOTSUPP)) => {
-            Ok(DirLock { _lock: None })
-        }
+        Err((_, nix::errno::Errno::ENOLCK | nix::errno::Errno::EOPNOTSUPP)) => Ok(DirLock { _lock: None }),
         Err((_, e)) => Err(anyhow!("cannot lock '{}': {e}", path.display())),
     }
 }
@@ -274,10 +233,7 @@ fn read_locked(dir: &Path) -> Result<(ProgressData, Option<String>)> {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok((ProgressData::default(), None)),
         Err(e) => {
-            return Err(anyhow!(
-                "cannot read the progress file '{}': {e}",
-                path.display()
-            ));
+            return Err(anyhow!("cannot read the progress file '{}': {e}", path.display()));
         }
     };
     match serde_json::from_slice::<ProgressData>(&text) {
@@ -304,12 +260,8 @@ fn move_aside(path: &Path) -> Result<PathBuf> {
         aside = PathBuf::from(format!("{base}-{n}"));
         n += 1;
     }
-    fs::rename(path, &aside).with_context(|| {
-        format!(
-            "cannot move the damaged progress file '{}' aside",
-            path.display()
-        )
-    })?;
+    fs::rename(path, &aside)
+        .with_context(|| format!("cannot move the damaged progress file '{}' aside", path.display()))?;
     Ok(aside)
 }
 
@@ -317,11 +269,7 @@ fn move_aside(path: &Path) -> Result<PathBuf> {
 fn write_atomic(dir: &Path, data: &ProgressData) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let path = dir.join(FILE_NAME);
-    let tmp = dir.join(format!(
-        "{FILE_NAME}.tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let tmp = dir.join(format!("{FILE_NAME}.tmp-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
     let text = serde_json::to_string_pretty(data)? + "\n";
     let result = (|| -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
@@ -336,10 +284,7 @@ fn write_atomic(dir: &Path, data: &ProgressData) -> Result<()> {
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
-        return Err(anyhow!(
-            "cannot write the progress file '{}': {e}",
-            path.display()
-        ));
+        return Err(anyhow!("cannot write the progress file '{}': {e}", path.display()));
     }
     Ok(())
 }
@@ -350,10 +295,9 @@ impl Progress {
     pub(crate) fn load() -> (Progress, Option<String>) {
         match data_dir() {
             Ok(dir) => Progress::load_from(&dir),
-            Err(e) => (
-                Progress::new(None, ProgressData::default()),
-                Some(format!("{e:#}; progress will not be saved")),
-            ),
+            Err(e) => {
+                (Progress::new(None, ProgressData::default()), Some(format!("{e:#}; progress will not be saved")))
+            }
         }
     }
 
@@ -374,22 +318,13 @@ impl Progress {
                     .ok()
                     .and_then(|t| serde_json::from_slice::<ProgressData>(&t).ok())
                     .unwrap_or_default();
-                (
-                    Progress::new(here, data),
-                    Some(format!("{e:#}; progress may not be saved")),
-                )
+                (Progress::new(here, data), Some(format!("{e:#}; progress may not be saved")))
             }
         }
     }
 
     fn new(dir: Option<PathBuf>, data: ProgressData) -> Progress {
-        Progress {
-            state: Mutex::new(State {
-                data,
-                ..State::default()
-            }),
-            dir,
-        }
+        Progress { state: Mutex::new(State { data, ..State::default() }), dir }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -404,9 +339,7 @@ impl Progress {
     fn folder(&self) -> Result<&Path> {
         match &self.dir {
             Some(dir) => Ok(dir),
-            None => Err(data_dir()
-                .err()
-                .unwrap_or_else(|| anyhow!("no progress folder"))),
+            None => Err(data_dir().err().unwrap_or_else(|| anyhow!("no progress folder"))),
         }
     }
 
@@ -465,16 +398,10 @@ impl Progress {
     /// The learner is looking at `section` of `lesson` (also the resume position).
     pub(crate) fn mark_section(&mut self, lesson: &str, section: usize) {
         let data = &self.state_mut().data;
-        let same = data
-            .last
-            .as_ref()
-            .is_some_and(|p| p.lesson == lesson && p.section == section)
+        let same = data.last.as_ref().is_some_and(|p| p.lesson == lesson && p.section == section)
             && data.lessons.contains_key(lesson);
         if !same {
-            self.push(Op::Section {
-                lesson: lesson.to_string(),
-                section,
-            });
+            self.push(Op::Section { lesson: lesson.to_string(), section });
         }
     }
 
@@ -486,58 +413,33 @@ impl Progress {
 
     /// The learner answered quiz number `quiz` (counted from 0 within the lesson) with `choice`.
     pub(crate) fn record_quiz(&mut self, lesson: &str, quiz: usize, choice: usize, correct: bool) {
-        self.push(Op::Quiz {
-            lesson: lesson.to_string(),
-            quiz,
-            choice,
-            correct,
-        });
+        self.push(Op::Quiz { lesson: lesson.to_string(), quiz, choice, correct });
     }
 
     /// The learner has now seen `n` hints of `exercise` (1 after the first); the count never goes down.
     pub(crate) fn hint_used(&mut self, exercise: &str, n: usize) {
         if self.hints_used(exercise) < n {
-            self.push(Op::Hint {
-                exercise: exercise.to_string(),
-                n,
-            });
+            self.push(Op::Hint { exercise: exercise.to_string(), n });
         }
     }
 
     pub(crate) fn hints_used(&self, exercise: &str) -> usize {
-        self.state()
-            .data
-            .exercises
-            .get(exercise)
-            .map_or(0, |e| e.hints)
+        self.state().data.exercises.get(exercise).map_or(0, |e| e.hints)
     }
 
     pub(crate) fn record_prediction(&mut self, key: &str, predicted: f64, measured: f64) {
-        self.push(Op::Prediction(Prediction {
-            key: key.to_string(),
-            predicted,
-            measured,
-            at: unix_now(),
-        }));
+        self.push(Op::Prediction(Prediction { key: key.to_string(), predicted, measured, at: unix_now() }));
     }
 
     /// One check of an exercise: whether it passed and the measured figure (kept if it is the best so far; a
     /// figure that is not a number, for a check that could not measure, only counts the attempt).
     pub(crate) fn record_exercise(&mut self, id: &str, passed: bool, figure: f64) {
-        self.push(Op::Exercise {
-            id: id.to_string(),
-            passed,
-            figure,
-        });
+        self.push(Op::Exercise { id: id.to_string(), passed, figure });
     }
 
     /// Where the learner stopped: the lesson and section shown last.
     pub(crate) fn last_position(&self) -> Option<(String, usize)> {
-        self.state()
-            .data
-            .last
-            .as_ref()
-            .map(|p| (p.lesson.clone(), p.section))
+        self.state().data.last.as_ref().map(|p| (p.lesson.clone(), p.section))
     }
 
     pub(crate) fn lesson_mark(&self, lesson: &str) -> Mark {
@@ -549,22 +451,14 @@ impl Progress {
     }
 
     pub(crate) fn exercise_passed(&self, id: &str) -> bool {
-        self.state()
-            .data
-            .exercises
-            .get(id)
-            .is_some_and(|e| e.passed)
+        self.state().data.exercises.get(id).is_some_and(|e| e.passed)
     }
 
     /// The best figure recorded for an exercise: the highest when the goal wants more (`>=`), else the lowest.
     pub(crate) fn best_figure(&self, id: &str, higher_is_better: bool) -> Option<f64> {
         let state = self.state();
         let e = state.data.exercises.get(id)?;
-        if higher_is_better {
-            e.highest
-        } else {
-            e.lowest
-        }
+        if higher_is_better { e.highest } else { e.lowest }
     }
 
     pub(crate) fn exercise(&self, id: &str) -> Option<ExerciseProgress> {
@@ -585,11 +479,7 @@ mod tests {
         let dir = temp();
         let (p, warning) = Progress::load_from(&dir.path().join("parlab"));
         assert!(warning.is_none());
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            0,
-            "loading alone writes nothing"
-        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "loading alone writes nothing");
         assert_eq!(p.lesson_mark("gil"), Mark::NotStarted);
         assert_eq!(p.last_position(), None);
         assert!(!p.exercise_passed("beat-the-gil"));
@@ -618,14 +508,7 @@ mod tests {
         assert_eq!(q.lesson_mark("asyncio"), Mark::NotStarted);
         assert_eq!(q.last_position(), Some(("intro".to_string(), 1)));
         assert_eq!(q.data().lessons["gil"].furthest, 3);
-        assert_eq!(
-            q.data().lessons["gil"].quizzes[&0],
-            QuizAnswer {
-                choice: 1,
-                correct: true,
-                attempts: 1
-            }
-        );
+        assert_eq!(q.data().lessons["gil"].quizzes[&0], QuizAnswer { choice: 1, correct: true, attempts: 1 });
         assert_eq!(q.hints_used("beat-the-gil"), 2);
         assert_eq!(q.data().predictions.len(), 1);
         assert!(q.exercise_passed("beat-the-gil"));
@@ -639,22 +522,11 @@ mod tests {
     #[test]
     fn a_failed_attempt_after_a_pass_keeps_the_pass_and_its_best_figure() {
         let mut d = ProgressData::default();
-        d.apply(&Op::Exercise {
-            id: "x".into(),
-            passed: true,
-            figure: 1.7,
-        });
-        d.apply(&Op::Exercise {
-            id: "x".into(),
-            passed: false,
-            figure: 0.9,
-        });
+        d.apply(&Op::Exercise { id: "x".into(), passed: true, figure: 1.7 });
+        d.apply(&Op::Exercise { id: "x".into(), passed: false, figure: 0.9 });
         let e = &d.exercises["x"];
         assert!(e.passed);
-        assert_eq!(
-            (e.highest, e.lowest, e.last),
-            (Some(1.7), Some(1.7), Some(0.9))
-        );
+        assert_eq!((e.highest, e.lowest, e.last), (Some(1.7), Some(1.7), Some(0.9)));
     }
 
     #[test]
@@ -674,14 +546,11 @@ mod tests {
             p.mark_section("gil", i);
             p.save().unwrap();
             let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
-            let data: ProgressData =
-                serde_json::from_str(&text).expect("always a whole, valid file");
+            let data: ProgressData = serde_json::from_str(&text).expect("always a whole, valid file");
             assert_eq!(data.lessons["gil"].section, i);
         }
-        let names: Vec<String> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
     }
 
@@ -698,8 +567,7 @@ mod tests {
                 let mut reads = 0;
                 while !done.load(Ordering::Relaxed) || reads == 0 {
                     let text = fs::read(&path).expect("the file is always there");
-                    serde_json::from_slice::<ProgressData>(&text)
-                        .expect("always a whole, valid file");
+                    serde_json::from_slice::<ProgressData>(&text).expect("always a whole, valid file");
                     reads += 1;
                 }
             })
@@ -719,11 +587,7 @@ mod tests {
         // The rename target is a non-empty folder, so the rename fails.
         fs::create_dir_all(dir.path().join(FILE_NAME).join("x")).unwrap();
         assert!(write_atomic(dir.path(), &ProgressData::default()).is_err());
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "only the folder remains"
-        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only the folder remains");
     }
 
     #[test]
@@ -733,10 +597,7 @@ mod tests {
         fs::write(&path, "{ \"lessons\": { \"gil\": ").unwrap();
         let (mut p, warning) = Progress::load_from(dir.path());
         let warning = warning.expect("a warning");
-        assert!(
-            warning.contains("damaged") && warning.contains(".corrupt-"),
-            "{warning}"
-        );
+        assert!(warning.contains("damaged") && warning.contains(".corrupt-"), "{warning}");
         assert!(!path.exists(), "moved aside, not left in place");
         let aside: Vec<PathBuf> = fs::read_dir(dir.path())
             .unwrap()
@@ -744,11 +605,7 @@ mod tests {
             .filter(|p| p.to_string_lossy().contains("progress.json.corrupt-"))
             .collect();
         assert_eq!(aside.len(), 1);
-        assert_eq!(
-            fs::read_to_string(&aside[0]).unwrap(),
-            "{ \"lessons\": { \"gil\": ",
-            "kept byte for byte"
-        );
+        assert_eq!(fs::read_to_string(&aside[0]).unwrap(), "{ \"lessons\": { \"gil\": ", "kept byte for byte");
         p.lesson_done("intro");
         p.save().unwrap();
         let (q, warning) = Progress::load_from(dir.path());
@@ -764,20 +621,13 @@ mod tests {
         p.lesson_done("intro");
         p.save().unwrap();
         assert!(p.take_warning().is_some_and(|w| w.contains("damaged")));
-        assert_eq!(
-            Progress::load_from(dir.path()).0.lesson_mark("intro"),
-            Mark::Done
-        );
+        assert_eq!(Progress::load_from(dir.path()).0.lesson_mark("intro"), Mark::Done);
     }
 
     #[test]
     fn wrong_types_count_as_damage() {
         let dir = temp();
-        fs::write(
-            dir.path().join(FILE_NAME),
-            r#"{"lessons": {"gil": {"done": "yes"}}}"#,
-        )
-        .unwrap();
+        fs::write(dir.path().join(FILE_NAME), r#"{"lessons": {"gil": {"done": "yes"}}}"#).unwrap();
         let (_, warning) = Progress::load_from(dir.path());
         assert!(warning.is_some());
     }
@@ -807,11 +657,7 @@ mod tests {
         for w in 0..2 {
             for i in 0..25 {
                 assert!(p.exercise_passed(&format!("w{w}-e{i}")), "w{w}-e{i} lost");
-                assert!(
-                    p.data().lessons["shared"]
-                        .quizzes
-                        .contains_key(&(w * 100 + i))
-                );
+                assert!(p.data().lessons["shared"].quizzes.contains_key(&(w * 100 + i)));
             }
         }
     }
@@ -823,10 +669,7 @@ mod tests {
         p.lesson_done("intro");
         p.save().unwrap();
         p.reset().unwrap();
-        assert_eq!(
-            Progress::load_from(dir.path()).0.lesson_mark("intro"),
-            Mark::NotStarted
-        );
+        assert_eq!(Progress::load_from(dir.path()).0.lesson_mark("intro"), Mark::NotStarted);
     }
 
     #[test]

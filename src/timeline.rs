@@ -43,10 +43,7 @@ impl SpanKind {
 
     /// Whether the lane was using a CPU during the span (waiting and sleeping do not).
     pub(crate) fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            SpanKind::Run | SpanKind::Serialize | SpanKind::Ipc | SpanKind::Startup
-        )
+        matches!(self, SpanKind::Run | SpanKind::Serialize | SpanKind::Ipc | SpanKind::Startup)
     }
 }
 
@@ -163,11 +160,7 @@ impl Timeline {
 
     pub(crate) fn ingest(&mut self, event: LabEvent) {
         match event {
-            LabEvent::Started {
-                lab_pid,
-                t0_ns,
-                cores,
-            } => {
+            LabEvent::Started { lab_pid, t0_ns, cores } => {
                 self.lab_pid = lab_pid;
                 self.t0_ns = t0_ns;
                 self.cores = cores;
@@ -195,23 +188,13 @@ impl Timeline {
 
     /// The latest time anything happened (for drawing a run in progress).
     pub(crate) fn last_ns(&self) -> u64 {
-        let spans = self
-            .spans
-            .iter()
-            .map(|s| s.end_ns)
-            .max()
-            .unwrap_or(self.t0_ns);
+        let spans = self.spans.iter().map(|s| s.end_ns).max().unwrap_or(self.t0_ns);
         self.end.as_ref().map_or(spans, |e| e.t_end_ns.max(spans))
     }
 
     /// The earliest time anything happened: start-up of a warm pool comes before t0.
     pub(crate) fn first_ns(&self) -> u64 {
-        self.spans
-            .iter()
-            .map(|s| s.start_ns)
-            .min()
-            .unwrap_or(self.t0_ns)
-            .min(self.t0_ns)
+        self.spans.iter().map(|s| s.start_ns).min().unwrap_or(self.t0_ns).min(self.t0_ns)
     }
 
     pub(crate) fn wall_ns(&self) -> u64 {
@@ -222,11 +205,7 @@ impl Timeline {
     }
 
     pub(crate) fn kind_ns(&self, kind: SpanKind) -> u64 {
-        self.spans
-            .iter()
-            .filter(|s| s.kind == kind)
-            .map(Span::dur_ns)
-            .sum()
+        self.spans.iter().filter(|s| s.kind == kind).map(Span::dur_ns).sum()
     }
 
     /// Time the lanes spent running the workload (parlab's own CPU time, from the spans).
@@ -270,9 +249,7 @@ impl Timeline {
                 continue;
             }
             let d = (b - a) as f64;
-            let cs = usize::try_from(s.cpu_start)
-                .ok()
-                .filter(|c| *c < busy.len());
+            let cs = usize::try_from(s.cpu_start).ok().filter(|c| *c < busy.len());
             let ce = usize::try_from(s.cpu_end).ok().filter(|c| *c < busy.len());
             match (cs, ce) {
                 (Some(x), Some(y)) if x != y => {
@@ -290,11 +267,7 @@ impl Timeline {
     /// Lengths of the GIL holds that ended in a hand-off to another thread, in nanoseconds: a `run` span followed
     /// on another lane by a `run` span that began within `slack_ns` of its end.
     pub(crate) fn gil_handoffs_ns(&self, slack_ns: u64) -> Vec<u64> {
-        let mut runs: Vec<&Span> = self
-            .spans
-            .iter()
-            .filter(|s| s.kind == SpanKind::Run)
-            .collect();
+        let mut runs: Vec<&Span> = self.spans.iter().filter(|s| s.kind == SpanKind::Run).collect();
         runs.sort_by_key(|s| s.start_ns);
         let mut out = Vec::new();
         for w in runs.windows(2) {
@@ -327,11 +300,7 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
     }
     values.sort_by(|a, b| a.total_cmp(b));
     let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
 /// A finished run: the experiment and its timeline, plus the figures derived from a baseline if there is one.
@@ -387,22 +356,13 @@ pub(crate) mod tests {
     }
 
     fn lane(id: u32, pid: u32) -> LabEvent {
-        LabEvent::Lane(Lane {
-            id,
-            pid,
-            tid: pid + id,
-            label: format!("w{id}"),
-        })
+        LabEvent::Lane(Lane { id, pid, tid: pid + id, label: format!("w{id}") })
     }
 
     #[test]
     fn ingest_builds_lanes_spans_and_wall_time() {
         let mut t = Timeline::new();
-        t.ingest(LabEvent::Started {
-            lab_pid: 7,
-            t0_ns: 0,
-            cores: 2,
-        });
+        t.ingest(LabEvent::Started { lab_pid: 7, t0_ns: 0, cores: 2 });
         t.ingest(lane(0, 10));
         t.ingest(lane(1, 11));
         t.ingest(LabEvent::Span(span(0, SpanKind::Startup, 0, 2, 0)));

@@ -87,19 +87,13 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     pub(crate) fn u32(&mut self) -> io::Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().map_err(|_| short())?,
-        ))
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| short())?))
     }
     pub(crate) fn i32(&mut self) -> io::Result<i32> {
-        Ok(i32::from_le_bytes(
-            self.take(4)?.try_into().map_err(|_| short())?,
-        ))
+        Ok(i32::from_le_bytes(self.take(4)?.try_into().map_err(|_| short())?))
     }
     pub(crate) fn u64(&mut self) -> io::Result<u64> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().map_err(|_| short())?,
-        ))
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| short())?))
     }
 }
 
@@ -113,10 +107,7 @@ pub(crate) fn read_frame(r: &mut impl Read, body: &mut Vec<u8>) -> io::Result<Op
     }
     let len = u32::from_le_bytes(head) as usize;
     if len == 0 || len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("bad frame length {len}"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad frame length {len}")));
     }
     body.clear();
     body.resize(len, 0);
@@ -160,22 +151,14 @@ pub(crate) struct WorkerSpan {
 }
 
 pub(crate) fn put_worker_span(w: &mut Writer, s: &WorkerSpan) {
-    w.u8(kind_code(s.kind))
-        .u64(s.start.ns)
-        .u64(s.end.ns)
-        .i32(s.start.cpu)
-        .i32(s.end.cpu);
+    w.u8(kind_code(s.kind)).u64(s.start.ns).u64(s.end.ns).i32(s.start.cpu).i32(s.end.cpu);
 }
 
 pub(crate) fn get_worker_span(r: &mut Reader<'_>) -> io::Result<WorkerSpan> {
     let kind = kind_from_code(r.u8()?)?;
     let (s, e) = (r.u64()?, r.u64()?);
     let (cs, ce) = (r.i32()?, r.i32()?);
-    Ok(WorkerSpan {
-        kind,
-        start: Mark { ns: s, cpu: cs },
-        end: Mark { ns: e, cpu: ce },
-    })
+    Ok(WorkerSpan { kind, start: Mark { ns: s, cpu: cs }, end: Mark { ns: e, cpu: ce } })
 }
 
 /// Encodes a lab event: spans in binary (they are most of the stream), the rest as JSON.
@@ -184,10 +167,7 @@ pub(crate) fn encode_event(ev: &LabEvent) -> Vec<u8> {
         LabEvent::Span(s) => {
             let mut w = Writer::frame(TAG_SPAN, 46);
             w.u32(s.lane).u64(s.task).u64(s.count).u8(kind_code(s.kind));
-            w.u64(s.start_ns)
-                .u64(s.end_ns)
-                .i32(s.cpu_start)
-                .i32(s.cpu_end);
+            w.u64(s.start_ns).u64(s.end_ns).i32(s.cpu_start).i32(s.cpu_end);
             w.finish()
         }
         other => {
@@ -218,13 +198,8 @@ pub(crate) fn decode_event(tag: u8, body: &[u8]) -> io::Result<LabEvent> {
                 cpu_end: r.i32()?,
             }))
         }
-        TAG_EVENT => {
-            serde_json::from_slice(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-        }
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unknown event tag {tag}"),
-        )),
+        TAG_EVENT => serde_json::from_slice(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        _ => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unknown event tag {tag}"))),
     }
 }
 
@@ -241,17 +216,8 @@ mod tests {
     #[test]
     fn events_round_trip_through_frames() {
         let events = vec![
-            LabEvent::Started {
-                lab_pid: 3,
-                t0_ns: 9,
-                cores: 2,
-            },
-            LabEvent::Lane(Lane {
-                id: 1,
-                pid: 4,
-                tid: 5,
-                label: "p1".into(),
-            }),
+            LabEvent::Started { lab_pid: 3, t0_ns: 9, cores: 2 },
+            LabEvent::Lane(Lane { id: 1, pid: 4, tid: 5, label: "p1".into() }),
             LabEvent::Span(Span {
                 lane: 1,
                 task: 7,
@@ -262,13 +228,7 @@ mod tests {
                 cpu_start: 1,
                 cpu_end: -1,
             }),
-            LabEvent::Finished(RunEnd {
-                t0_ns: 1,
-                t_end_ns: 2,
-                checksum: 3,
-                tasks_done: 4,
-                error: None,
-            }),
+            LabEvent::Finished(RunEnd { t0_ns: 1, t_end_ns: 2, checksum: 3, tasks_done: 4, error: None }),
         ];
         let mut stream = Vec::new();
         for e in &events {

@@ -32,12 +32,8 @@ pub(crate) fn worker_main() -> ExitCode {
 /// Serves on raw file descriptors (kept open: the process owns them).
 pub(crate) fn serve_fds(input: i32, output: i32) -> io::Result<()> {
     // SAFETY: the caller hands over two open descriptors; ManuallyDrop keeps us from closing them twice.
-    let (inp, out) = unsafe {
-        (
-            ManuallyDrop::new(File::from_raw_fd(input)),
-            ManuallyDrop::new(File::from_raw_fd(output)),
-        )
-    };
+    let (inp, out) =
+        unsafe { (ManuallyDrop::new(File::from_raw_fd(input)), ManuallyDrop::new(File::from_raw_fd(output))) };
     serve(&*inp, &*out)
 }
 
@@ -45,9 +41,7 @@ pub(crate) fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let mut output = BufWriter::with_capacity(64 * 1024, output);
     let mut body = Vec::new();
-    let panic_at: Option<u64> = std::env::var(PANIC_AT_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok());
+    let panic_at: Option<u64> = std::env::var(PANIC_AT_ENV).ok().and_then(|v| v.parse().ok());
 
     // The first frame names the workload and the payload size per task.
     let workload: Workload = match wire::read_frame(&mut input, &mut body)? {
@@ -56,23 +50,16 @@ pub(crate) fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
             let _payload = r.u64()?;
             let name = std::str::from_utf8(r.rest)
                 .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "workload is not UTF-8"))?;
-            name.parse()
-                .map_err(|e: String| io::Error::new(io::ErrorKind::InvalidData, e))?
+            name.parse().map_err(|e: String| io::Error::new(io::ErrorKind::InvalidData, e))?
         }
         Some(tag) => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("expected init, got tag {tag}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected init, got tag {tag}")));
         }
         None => return Ok(()),
     };
     let ready = Mark::now();
     let mut w = Writer::frame(wire::TAG_HELLO, 24);
-    w.u32(std::process::id())
-        .u32(clock::tid())
-        .u64(ready.ns)
-        .i32(ready.cpu);
+    w.u32(std::process::id()).u32(clock::tid()).u64(ready.ns).i32(ready.cpu);
     output.write_all(&w.finish())?;
     output.flush()?;
 
@@ -86,20 +73,14 @@ pub(crate) fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
         let arrived = Mark::now();
         let len = u32::from_le_bytes(head) as usize;
         if len == 0 || len > wire::MAX_FRAME {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("bad frame length {len}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad frame length {len}")));
         }
         body.clear();
         body.resize(len, 0);
         input.read_exact(&mut body)?;
         let received = Mark::now();
         if body[0] != wire::TAG_CHUNK {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("unexpected tag {}", body[0]),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected tag {}", body[0])));
         }
         let mut r = Reader::new(&body[1..]);
         let chunk = r.u64()?;
@@ -108,10 +89,7 @@ pub(crate) fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
         let per_task = r.u64()? as usize;
         let payloads = r.rest;
         if payloads.len() != per_task * count as usize {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "payload length does not match",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "payload length does not match"));
         }
 
         if let Some(p) = panic_at
@@ -129,17 +107,9 @@ pub(crate) fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
 
         let mut spans = Vec::with_capacity(2);
         if per_task > 0 {
-            spans.push(WorkerSpan {
-                kind: SpanKind::Ipc,
-                start: arrived,
-                end: received,
-            });
+            spans.push(WorkerSpan { kind: SpanKind::Ipc, start: arrived, end: received });
         }
-        spans.push(WorkerSpan {
-            kind: SpanKind::Run,
-            start: received,
-            end: done,
-        });
+        spans.push(WorkerSpan { kind: SpanKind::Run, start: received, end: done });
         let mut w = Writer::frame(wire::TAG_RESULT, 32 + spans.len() * 25);
         w.u64(chunk).u64(sum).u32(spans.len() as u32);
         for s in &spans {
@@ -154,14 +124,7 @@ pub(crate) fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
         if per_task > 0 {
             let sent = Mark::now();
             let mut w = Writer::frame(wire::TAG_SPAN, 25);
-            wire::put_worker_span(
-                &mut w,
-                &WorkerSpan {
-                    kind: SpanKind::Ipc,
-                    start: done,
-                    end: sent,
-                },
-            );
+            wire::put_worker_span(&mut w, &WorkerSpan { kind: SpanKind::Ipc, start: done, end: sent });
             output.write_all(&w.finish())?;
             output.flush()?;
         }

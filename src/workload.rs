@@ -54,15 +54,8 @@ pub(crate) fn run_task<H: Hooks>(workload: &Workload, index: u64, hooks: &mut H)
 }
 
 /// Runs tasks `[first, first + count)` and returns the combined checksum.
-pub(crate) fn run_chunk<H: Hooks>(
-    workload: &Workload,
-    first: u64,
-    count: u64,
-    hooks: &mut H,
-) -> u64 {
-    (first..first + count).fold(0u64, |acc, i| {
-        acc.wrapping_add(run_task(workload, i, hooks))
-    })
+pub(crate) fn run_chunk<H: Hooks>(workload: &Workload, first: u64, count: u64, hooks: &mut H) -> u64 {
+    (first..first + count).fold(0u64, |acc, i| acc.wrapping_add(run_task(workload, i, hooks)))
 }
 
 /// Combines a task's result with its index so a task run twice or skipped changes the run's checksum.
@@ -286,12 +279,7 @@ impl LogScan {
     }
 
     pub(crate) fn checksum(&self) -> u64 {
-        self.counts
-            .iter()
-            .enumerate()
-            .fold(self.latency, |acc, (k, c)| {
-                acc.wrapping_add(c.rotate_left(16 * k as u32))
-            })
+        self.counts.iter().enumerate().fold(self.latency, |acc, (k, c)| acc.wrapping_add(c.rotate_left(16 * k as u32)))
     }
 }
 
@@ -334,23 +322,13 @@ mod tests {
     #[test]
     fn fib_ranges_cycle_through_the_sizes() {
         let w: Workload = "fib:10..12".parse().unwrap();
-        let vals: Vec<u64> = (0..4)
-            .map(|i| run_task(&w, i, &mut Plain) ^ mix(i, 0))
-            .collect();
+        let vals: Vec<u64> = (0..4).map(|i| run_task(&w, i, &mut Plain) ^ mix(i, 0)).collect();
         assert_eq!(vals, vec![55, 89, 144, 55]);
     }
 
     #[test]
     fn kernels_are_deterministic_and_task_dependent() {
-        for w in [
-            "fib:15",
-            "squares:10000",
-            "count:10000",
-            "pi:1000",
-            "primes:1000",
-            "tiny",
-            "logs:500",
-        ] {
+        for w in ["fib:15", "squares:10000", "count:10000", "pi:1000", "primes:1000", "tiny", "logs:500"] {
             assert_eq!(plain(w, 3), plain(w, 3), "{w}");
             assert_ne!(plain(w, 3), plain(w, 4), "{w}");
         }
@@ -384,11 +362,7 @@ mod tests {
         let mut buf = [0u8; 96];
         for i in 0..5_000 {
             let len = log_line(9, i, &mut buf);
-            assert!(
-                parse_log_line(&buf[..len]).is_some(),
-                "{}",
-                String::from_utf8_lossy(&buf[..len])
-            );
+            assert!(parse_log_line(&buf[..len]).is_some(), "{}", String::from_utf8_lossy(&buf[..len]));
         }
     }
 

@@ -22,10 +22,7 @@ pub fn fixture_lessons() -> tempfile::TempDir {
         "+++\nid = \"fixture\"\ntitle = \"A lesson for tests\"\nminutes = 1\nsummary = \"Quick exercises.\"\n\
          covers = [\"tests\"]\n+++\n\nExercises for parlab's own tests.\n\n## Quick\n",
     );
-    for (id, goal) in [
-        ("quick-pass", "wall_ms <= 60000"),
-        ("quick-fail", "wall_ms <= 0.0001"),
-    ] {
+    for (id, goal) in [("quick-pass", "wall_ms <= 60000"), ("quick-fail", "wall_ms <= 0.0001")] {
         text.push_str(&exercise_block(id, goal));
     }
     std::fs::write(dir.path().join("01-fixture.md"), text).unwrap();
@@ -47,10 +44,7 @@ pub fn run(data: &Path, reps: u32, args: &[&str]) -> Output {
 
 pub fn command(data: &Path, reps: u32, args: &[&str]) -> Command {
     let mut c = Command::new(bin());
-    c.args(args)
-        .env("PARLAB_DATA_DIR", data)
-        .env("PARLAB_CHECK_REPS", reps.to_string())
-        .stdin(Stdio::null());
+    c.args(args).env("PARLAB_DATA_DIR", data).env("PARLAB_CHECK_REPS", reps.to_string()).stdin(Stdio::null());
     c
 }
 
@@ -69,12 +63,7 @@ fn exercises_json(data: &Path, lessons: Option<&Path>) -> serde_json::Value {
 }
 
 fn entry<'a>(list: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    list["exercises"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == id)
-        .unwrap_or_else(|| panic!("{id} missing"))
+    list["exercises"].as_array().unwrap().iter().find(|e| e["id"] == id).unwrap_or_else(|| panic!("{id} missing"))
 }
 
 #[test]
@@ -82,16 +71,9 @@ fn exercises_lists_every_exercise_with_its_goal_state_and_starter() {
     let data = tempfile::tempdir().unwrap();
     let list = exercises_json(data.path(), None);
     let all = list["exercises"].as_array().unwrap();
-    assert!(
-        all.len() >= 8,
-        "at least eight exercises, got {}",
-        all.len()
-    );
+    assert!(all.len() >= 8, "at least eight exercises, got {}", all.len());
     for e in all {
-        assert_eq!(
-            e["passed"], false,
-            "a fresh progress folder has nothing passed: {e}"
-        );
+        assert_eq!(e["passed"], false, "a fresh progress folder has nothing passed: {e}");
         assert!(e["goal"].as_str().unwrap().contains(' '));
         assert!(e["threshold"].as_f64().unwrap() > 0.0);
     }
@@ -104,10 +86,7 @@ fn exercises_lists_every_exercise_with_its_goal_state_and_starter() {
     }
     let o = run(data.path(), 1, &["exercises"]);
     let text = stdout(&o);
-    assert!(
-        text.contains("beat-the-gil") && text.contains("fib_pool.py") && text.contains("not yet"),
-        "{text}"
-    );
+    assert!(text.contains("beat-the-gil") && text.contains("fib_pool.py") && text.contains("not yet"), "{text}");
 }
 
 #[test]
@@ -115,55 +94,22 @@ fn copy_writes_the_starter_and_never_overwrites_it() {
     let data = tempfile::tempdir().unwrap();
     let to = tempfile::tempdir().unwrap();
     let dir = to.path().to_str().unwrap();
-    let o = run(
-        data.path(),
-        1,
-        &["exercises", "--copy", "beat-the-gil", dir],
-    );
+    let o = run(data.path(), 1, &["exercises", "--copy", "beat-the-gil", dir]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let copied = std::fs::read_to_string(to.path().join("fib_pool.py")).unwrap();
-    assert_eq!(
-        copied,
-        std::fs::read_to_string(assets().join("fib_pool.py")).unwrap()
-    );
-    assert!(
-        stdout(&o).contains("parlab check beat-the-gil"),
-        "{}",
-        stdout(&o)
-    );
+    assert_eq!(copied, std::fs::read_to_string(assets().join("fib_pool.py")).unwrap());
+    assert!(stdout(&o).contains("parlab check beat-the-gil"), "{}", stdout(&o));
 
     std::fs::write(to.path().join("fib_pool.py"), "# my work").unwrap();
-    let again = run(
-        data.path(),
-        1,
-        &["exercises", "--copy", "beat-the-gil", dir],
-    );
+    let again = run(data.path(), 1, &["exercises", "--copy", "beat-the-gil", dir]);
     assert_eq!(code(&again), 2);
-    assert!(
-        stderr(&again).contains("already exists"),
-        "{}",
-        stderr(&again)
-    );
-    assert_eq!(
-        std::fs::read_to_string(to.path().join("fib_pool.py")).unwrap(),
-        "# my work"
-    );
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(to.path().join("fib_pool.py")).unwrap(), "# my work");
 
-    let none = run(
-        data.path(),
-        1,
-        &["exercises", "--copy", "io-downloads", dir],
-    );
+    let none = run(data.path(), 1, &["exercises", "--copy", "io-downloads", dir]);
     assert_eq!(code(&none), 2);
-    assert!(
-        stderr(&none)
-            .contains("exercise 'io-downloads' has no Python starter (these do: beat-the-gil")
-    );
-    let typo = run(
-        data.path(),
-        1,
-        &["exercises", "--copy", "beat-the-gill", dir],
-    );
+    assert!(stderr(&none).contains("exercise 'io-downloads' has no Python starter (these do: beat-the-gil"));
+    let typo = run(data.path(), 1, &["exercises", "--copy", "beat-the-gill", dir]);
     assert!(
         stderr(&typo).contains("unknown exercise 'beat-the-gill'")
             && stderr(&typo).contains("did you mean 'beat-the-gil'?")
@@ -185,16 +131,9 @@ fn the_starters_and_solutions_are_valid_python() {
     assert!(files.len() >= 7, "{files:?}");
     for f in files {
         let src = std::fs::read_to_string(&f).unwrap();
-        assert!(
-            src.contains("def sequential(") && src.contains("def parallel("),
-            "{}",
-            f.display()
-        );
+        assert!(src.contains("def sequential(") && src.contains("def parallel("), "{}", f.display());
         let o = Command::new("python3")
-            .args([
-                "-c",
-                "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])",
-            ])
+            .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])"])
             .arg(&f)
             .output()
             .expect("python3 runs");
@@ -213,22 +152,13 @@ fn a_pool_solution_passes_and_is_still_passed_after_a_restart() {
     let mut outputs = Vec::new();
     let until = std::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
-        let o = run(
-            data.path(),
-            3,
-            &["check", "beat-the-gil", file.to_str().unwrap()],
-        );
+        let o = run(data.path(), 3, &["check", "beat-the-gil", file.to_str().unwrap()]);
         let passed = code(&o) == 0;
         outputs.push(stdout(&o) + &stderr(&o));
         if passed || (outputs.len() >= 3 && std::time::Instant::now() > until) {
             break;
         }
-        assert_eq!(
-            code(&o),
-            1,
-            "a slow run fails, it does not error: {}",
-            outputs.last().unwrap()
-        );
+        assert_eq!(code(&o), 1, "a slow run fails, it does not error: {}", outputs.last().unwrap());
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
     let last = outputs.last().unwrap();
@@ -238,10 +168,7 @@ fn a_pool_solution_passes_and_is_still_passed_after_a_restart() {
         outputs.len(),
         outputs.join("\n---\n")
     );
-    assert!(
-        last.contains("sequential() (Python 3.") && last.contains("median"),
-        "{last}"
-    );
+    assert!(last.contains("sequential() (Python 3.") && last.contains("median"), "{last}");
     // A new process reads the saved progress: the exercise is marked passed, with its best figure.
     let list = exercises_json(data.path(), None);
     let e = entry(&list, "beat-the-gil");
@@ -250,10 +177,7 @@ fn a_pool_solution_passes_and_is_still_passed_after_a_restart() {
     let text = stdout(&run(data.path(), 1, &["exercises"]));
     assert!(text.contains("passed (best "), "{text}");
     let progress = stdout(&run(data.path(), 1, &["progress"]));
-    assert!(
-        progress.contains("beat-the-gil") && progress.contains("passed, best"),
-        "{progress}"
-    );
+    assert!(progress.contains("beat-the-gil") && progress.contains("passed, best"), "{progress}");
 }
 
 #[test]
@@ -263,33 +187,17 @@ fn a_thread_solution_fails_with_its_figures_why_and_a_hint() {
     let data = tempfile::tempdir().unwrap();
     let file = assets().join("solutions/fib_threads.py");
     // Five alternating repetitions: a burst of load from a neighbour cannot tip the median.
-    let o = run(
-        data.path(),
-        5,
-        &["check", "beat-the-gil", file.to_str().unwrap()],
-    );
+    let o = run(data.path(), 5, &["check", "beat-the-gil", file.to_str().unwrap()]);
     let out = stdout(&o);
-    assert_eq!(
-        code(&o),
-        1,
-        "CPU-bound threads under the GIL cannot reach 0.7 x cores:\n{out}{}",
-        stderr(&o)
-    );
+    assert_eq!(code(&o), 1, "CPU-bound threads under the GIL cannot reach 0.7 x cores:\n{out}{}", stderr(&o));
     assert!(out.starts_with("NOT YET beat-the-gil: speedup "), "{out}");
-    assert!(
-        out.contains("parallel(): median") && out.contains("of 5 runs"),
-        "{out}"
-    );
+    assert!(out.contains("parallel(): median") && out.contains("of 5 runs"), "{out}");
     assert!(out.contains("why not: "), "{out}");
     assert!(out.contains("hint 1 of 4: "), "{out}");
     let list = exercises_json(data.path(), None);
     let e = entry(&list, "beat-the-gil");
     assert_eq!(
-        (
-            e["passed"].clone(),
-            e["attempts"].clone(),
-            e["hints_used"].clone()
-        ),
+        (e["passed"].clone(), e["attempts"].clone(), e["hints_used"].clone()),
         (false.into(), 1.into(), 1.into())
     );
 }
@@ -301,13 +209,7 @@ fn check_source(name: &str, source: &str, extra: &[&str]) -> (i32, String, Strin
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join(name);
     std::fs::write(&file, source).unwrap();
-    let mut args = vec![
-        "--lessons",
-        lessons.path().to_str().unwrap(),
-        "check",
-        "quick-pass",
-        file.to_str().unwrap(),
-    ];
+    let mut args = vec!["--lessons", lessons.path().to_str().unwrap(), "check", "quick-pass", file.to_str().unwrap()];
     args.extend(extra);
     let o = run(data.path(), 1, &args);
     (code(&o), stdout(&o), stderr(&o))
@@ -315,16 +217,10 @@ fn check_source(name: &str, source: &str, extra: &[&str]) -> (i32, String, Strin
 
 #[test]
 fn a_syntax_error_is_reported_with_its_line() {
-    let (rc, out, _) = check_source(
-        "broken.py",
-        "def sequential():\n    return 1\n\ndef parallel(:\n    return 1\n",
-        &[],
-    );
+    let (rc, out, _) =
+        check_source("broken.py", "def sequential():\n    return 1\n\ndef parallel(:\n    return 1\n", &[]);
     assert_eq!(rc, 1);
-    assert!(
-        out.starts_with("NOT YET quick-pass: broken.py:4: syntax error: "),
-        "{out}"
-    );
+    assert!(out.starts_with("NOT YET quick-pass: broken.py:4: syntax error: "), "{out}");
 }
 
 #[test]
@@ -332,32 +228,24 @@ fn an_exception_is_reported_with_its_last_traceback_line() {
     let src = "def sequential():\n    return 1\n\ndef parallel():\n    return 1 / 0\n";
     let (rc, out, _) = check_source("boom.py", src, &[]);
     assert_eq!(rc, 1);
-    assert!(
-        out.contains("boom.py:5: parallel() raised ZeroDivisionError: division by zero"),
-        "{out}"
-    );
+    assert!(out.contains("boom.py:5: parallel() raised ZeroDivisionError: division by zero"), "{out}");
     let (rc, out, _) = check_source("imports.py", "import no_such_module_for_parlab\n", &[]);
     assert_eq!(rc, 1);
-    assert!(out.contains("imports.py:1: importing the file raised ModuleNotFoundError: No module named 'no_such_module_for_parlab'"), "{out}");
+    assert!(
+        out.contains(
+            "imports.py:1: importing the file raised ModuleNotFoundError: No module named 'no_such_module_for_parlab'"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
 fn a_missing_function_is_named() {
     let (rc, out, _) = check_source("half.py", "def sequential():\n    return 1\n", &[]);
     assert_eq!(rc, 1);
-    assert!(
-        out.contains("half.py defines no function parallel()"),
-        "{out}"
-    );
-    let (_, out, _) = check_source(
-        "list.py",
-        "sequential = [1]\ndef parallel():\n    return 1\n",
-        &[],
-    );
-    assert!(
-        out.contains("list.py: sequential is a list, not a function"),
-        "{out}"
-    );
+    assert!(out.contains("half.py defines no function parallel()"), "{out}");
+    let (_, out, _) = check_source("list.py", "sequential = [1]\ndef parallel():\n    return 1\n", &[]);
+    assert!(out.contains("list.py: sequential is a list, not a function"), "{out}");
 }
 
 #[test]
@@ -365,10 +253,7 @@ fn unequal_results_show_both_values() {
     let src = "def sequential():\n    return [1, 2, 3]\n\ndef parallel():\n    return [1, 2]\n";
     let (rc, out, _) = check_source("wrong.py", src, &[]);
     assert_eq!(rc, 1);
-    assert!(
-        out.contains("parallel() returned [1, 2] but sequential() returned [1, 2, 3]"),
-        "{out}"
-    );
+    assert!(out.contains("parallel() returned [1, 2] but sequential() returned [1, 2, 3]"), "{out}");
 }
 
 #[test]
@@ -382,80 +267,33 @@ fn a_hang_is_stopped_at_the_timeout_with_every_process_it_started() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("hang.py");
     std::fs::write(&file, src).unwrap();
-    let o = command(
-        data.path(),
-        1,
-        &[
-            "--lessons",
-            lessons.path().to_str().unwrap(),
-            "check",
-            "quick-pass",
-        ],
-    )
-    .arg(&file)
-    .args(["--timeout", "2"])
-    .env(TAG_ENV, &tag)
-    .output()
-    .unwrap();
+    let o = command(data.path(), 1, &["--lessons", lessons.path().to_str().unwrap(), "check", "quick-pass"])
+        .arg(&file)
+        .args(["--timeout", "2"])
+        .env(TAG_ENV, &tag)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("hang.py took longer than 2 s; is something waiting forever?"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("hang.py took longer than 2 s; is something waiting forever?"), "{}", stdout(&o));
     assert_none_left(&tag);
 }
 
 #[test]
 fn files_that_cannot_be_checked_are_usage_errors() {
     let data = tempfile::tempdir().unwrap();
-    let o = run(
-        data.path(),
-        1,
-        &["check", "beat-the-gil", "/nonexistent/fib.py"],
-    );
+    let o = run(data.path(), 1, &["check", "beat-the-gil", "/nonexistent/fib.py"]);
     assert_eq!(code(&o), 2);
-    assert!(
-        stderr(&o).contains("no such file '/nonexistent/fib.py'"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("no such file '/nonexistent/fib.py'"), "{}", stderr(&o));
     let work = tempfile::tempdir().unwrap();
     let txt = work.path().join("fib.txt");
     std::fs::write(&txt, "x").unwrap();
-    let o = run(
-        data.path(),
-        1,
-        &["check", "beat-the-gil", txt.to_str().unwrap()],
-    );
-    assert!(
-        stderr(&o).contains("is not a Python file (expected a name ending in .py)"),
-        "{}",
-        stderr(&o)
-    );
+    let o = run(data.path(), 1, &["check", "beat-the-gil", txt.to_str().unwrap()]);
+    assert!(stderr(&o).contains("is not a Python file (expected a name ending in .py)"), "{}", stderr(&o));
     let file = assets().join("solutions/fib_pool.py");
-    let o = run(
-        data.path(),
-        1,
-        &["check", "io-downloads", file.to_str().unwrap()],
-    );
+    let o = run(data.path(), 1, &["check", "io-downloads", file.to_str().unwrap()]);
     assert_eq!(code(&o), 2);
-    assert!(
-        stderr(&o).contains("exercise 'io-downloads' has no Python version"),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(
-        data.path(),
-        1,
-        &[
-            "check",
-            "beat-the-gil",
-            file.to_str().unwrap(),
-            "--workers",
-            "2",
-        ],
-    );
+    assert!(stderr(&o).contains("exercise 'io-downloads' has no Python version"), "{}", stderr(&o));
+    let o = run(data.path(), 1, &["check", "beat-the-gil", file.to_str().unwrap(), "--workers", "2"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("knob flags"), "{}", stderr(&o));
 }
@@ -465,37 +303,18 @@ fn a_missing_python3_is_named() {
     let data = tempfile::tempdir().unwrap();
     let empty = tempfile::tempdir().unwrap();
     let file = assets().join("solutions/fib_pool.py");
-    let o = command(
-        data.path(),
-        1,
-        &["check", "beat-the-gil", file.to_str().unwrap()],
-    )
-    .env("PATH", empty.path())
-    .output()
-    .unwrap();
+    let o = command(data.path(), 1, &["check", "beat-the-gil", file.to_str().unwrap()])
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 2);
-    assert!(
-        stderr(&o).contains("python3 was not found on PATH"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("python3 was not found on PATH"), "{}", stderr(&o));
 }
 
 #[test]
 fn a_knob_the_exercise_does_not_allow_is_refused_before_anything_runs() {
     let data = tempfile::tempdir().unwrap();
-    let o = run(
-        data.path(),
-        1,
-        &[
-            "check",
-            "beat-the-gil",
-            "--mode",
-            "processes",
-            "--chunksize",
-            "4",
-        ],
-    );
+    let o = run(data.path(), 1, &["check", "beat-the-gil", "--mode", "processes", "--chunksize", "4"]);
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("exercise 'beat-the-gil' does not let you change chunksize")
@@ -503,16 +322,8 @@ fn a_knob_the_exercise_does_not_allow_is_refused_before_anything_runs() {
         "{}",
         stderr(&o)
     );
-    let o = run(
-        data.path(),
-        1,
-        &["check", "beat-the-gil", "--mode", "thread"],
-    );
-    assert!(
-        stderr(&o).contains("unknown mode 'thread'"),
-        "{}",
-        stderr(&o)
-    );
+    let o = run(data.path(), 1, &["check", "beat-the-gil", "--mode", "thread"]);
+    assert!(stderr(&o).contains("unknown mode 'thread'"), "{}", stderr(&o));
 }
 
 #[test]
@@ -521,36 +332,18 @@ fn a_native_check_passes_or_fails_with_its_figures_and_is_recorded() {
     let lessons = fixture_lessons();
     let l = lessons.path().to_str().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let pass = run(
-        data.path(),
-        1,
-        &[
-            "--lessons",
-            l,
-            "check",
-            "quick-pass",
-            "--mode",
-            "processes",
-            "--workers",
-            "2",
-        ],
-    );
+    let pass = run(data.path(), 1, &["--lessons", l, "check", "quick-pass", "--mode", "processes", "--workers", "2"]);
     assert_eq!(code(&pass), 0, "{}{}", stdout(&pass), stderr(&pass));
     let out = stdout(&pass);
     assert!(out.starts_with("PASSED quick-pass: wall time "), "{out}");
     assert!(
-        out.contains("sequential (baseline): ")
-            && out.contains("your setup: processes (spawn, 2 workers"),
+        out.contains("sequential (baseline): ") && out.contains("your setup: processes (spawn, 2 workers"),
         "{out}"
     );
     assert!(out.contains("why: Explained."), "{out}");
     let fail = run(data.path(), 1, &["--lessons", l, "check", "quick-fail"]);
     assert_eq!(code(&fail), 1);
-    assert!(
-        stdout(&fail).starts_with("NOT YET quick-fail: wall time "),
-        "{}",
-        stdout(&fail)
-    );
+    assert!(stdout(&fail).starts_with("NOT YET quick-fail: wall time "), "{}", stdout(&fail));
     assert!(stdout(&fail).contains("hint 1 of 2: first hint"));
     let list = exercises_json(data.path(), Some(lessons.path()));
     assert_eq!(entry(&list, "quick-pass")["passed"], true);

@@ -29,66 +29,31 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
         "1:1: a lesson must start with TOML front matter: a '+++' line, the fields, and another '+++' line",
         None,
     ),
-    (
-        "front-matter-unclosed.md",
-        "",
-        "1:1: the front matter opened here is never closed with a '+++' line",
-        None,
-    ),
-    (
-        "front-matter-missing-field.md",
-        "",
-        "1:1: the front matter is missing the required field 'minutes'",
-        None,
-    ),
+    ("front-matter-unclosed.md", "", "1:1: the front matter opened here is never closed with a '+++' line", None),
+    ("front-matter-missing-field.md", "", "1:1: the front matter is missing the required field 'minutes'", None),
     (
         "front-matter-unknown-field.md",
         "",
         "5:1: unknown field 'author' in the front matter",
         Some("expected one of: id, title, minutes, summary, covers"),
     ),
-    (
-        "bad-toml.md",
-        "",
-        "16:9: bad TOML: extra `=`, expected nothing",
-        None,
-    ),
+    ("bad-toml.md", "", "16:9: bad TOML: extra `=`, expected nothing", None),
     (
         "unknown-block-field.md",
         "",
         "17:1: unknown field 'repeat' in the experiment block",
         Some("expected one of: id, demo,"),
     ),
-    (
-        "wrong-type.md",
-        "",
-        "16:9: 'tasks' must be a whole number (found a string)",
-        None,
-    ),
-    (
-        "missing-block-field.md",
-        "",
-        "13:1: the experiment block is missing the required field 'tasks'",
-        None,
-    ),
+    ("wrong-type.md", "", "16:9: 'tasks' must be a whole number (found a string)", None),
+    ("missing-block-field.md", "", "13:1: the experiment block is missing the required field 'tasks'", None),
     (
         "unknown-workload.md",
         "",
         "15:12: unknown workload 'fibb' (expected one of: fib, squares, count, pi, primes, tiny, sleep, logs)",
         Some("did you mean 'fib'?"),
     ),
-    (
-        "size-out-of-range.md",
-        "",
-        "15:12: workload size 99 for fib is out of range (allowed 1..=42)",
-        None,
-    ),
-    (
-        "tasks-out-of-range.md",
-        "",
-        "16:9: tasks 0 is out of range (allowed 1..=10000000)",
-        None,
-    ),
+    ("size-out-of-range.md", "", "15:12: workload size 99 for fib is out of range (allowed 1..=42)", None),
+    ("tasks-out-of-range.md", "", "16:9: tasks 0 is out of range (allowed 1..=10000000)", None),
     (
         "unknown-mode.md",
         "",
@@ -101,12 +66,7 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
         "18:1: 'start' has no effect here: it applies to processes, and the modes are sequential, threads",
         None,
     ),
-    (
-        "bad-expect.md",
-        "",
-        "18:28: 'threads.speedup > 0.5 * cores' compares with '>'",
-        Some("use '>=' or '<='"),
-    ),
+    ("bad-expect.md", "", "18:28: 'threads.speedup > 0.5 * cores' compares with '>'", Some("use '>=' or '<='")),
     (
         "expect-mode-not-in-modes.md",
         "",
@@ -119,12 +79,7 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
         "24:10: answer 2 is out of range: choices are numbered from 0, so allowed 0..=1",
         None,
     ),
-    (
-        "duplicate-experiment-id.md",
-        "",
-        "22:6: experiment id 'compare' is used twice in this lesson",
-        None,
-    ),
+    ("duplicate-experiment-id.md", "", "22:6: experiment id 'compare' is used twice in this lesson", None),
     (
         "unknown-demo.md",
         "",
@@ -132,12 +87,7 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
          shared-memory, convoy)",
         Some("did you mean 'cow'?"),
     ),
-    (
-        "bad-goal.md",
-        "",
-        "38:17: 'speedup => 1.5' compares with '='",
-        Some("use '>=' or '<='"),
-    ),
+    ("bad-goal.md", "", "38:17: 'speedup => 1.5' compares with '='", Some("use '>=' or '<='")),
     (
         "goal-names-a-mode.md",
         "",
@@ -169,12 +119,7 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
         "23:3: a 'quiz' block must start at the left margin, outside lists and quotes",
         Some("otherwise it would be shown as plain code"),
     ),
-    (
-        "unknown-fence-option.md",
-        "",
-        "28:11: unknown option 'runable' on a 'python' fence (expected: runnable)",
-        None,
-    ),
+    ("unknown-fence-option.md", "", "28:11: unknown option 'runable' on a 'python' fence (expected: runnable)", None),
     (
         "duplicate-lesson-id",
         "02-second.md",
@@ -194,11 +139,7 @@ fn check_case(fixture: &str, inner: &str, headline: &str, label: Option<&str>) -
     let target = format!("{DIR}/{fixture}");
     let o = parlab_here(&["lint", &target]);
     let out = stdout(&o);
-    let file = if inner.is_empty() {
-        target.clone()
-    } else {
-        format!("{target}/{inner}")
-    };
+    let file = if inner.is_empty() { target.clone() } else { format!("{target}/{inner}") };
     let expected = format!("error: {file}:{headline}");
     let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error: ")).collect();
     if o.status.code() != Some(1) || errors != [expected.as_str()] {
@@ -210,20 +151,13 @@ fn check_case(fixture: &str, inner: &str, headline: &str, label: Option<&str>) -
     if let Some(label) = label {
         let caret_line = out.lines().find(|l| l.contains('^')).unwrap_or("");
         if !caret_line.contains(label) {
-            return Some(format!(
-                "{fixture}: expected '{label}' under the caret, got:\n{out}"
-            ));
+            return Some(format!("{fixture}: expected '{label}' under the caret, got:\n{out}"));
         }
     }
     let files = if inner.is_empty() { 1 } else { 2 };
-    let summary = format!(
-        "1 error in 1 of {files} file{}",
-        if files == 1 { "" } else { "s" }
-    );
+    let summary = format!("1 error in 1 of {files} file{}", if files == 1 { "" } else { "s" });
     if out.lines().last() != Some(summary.as_str()) {
-        return Some(format!(
-            "{fixture}: expected the summary '{summary}', got:\n{out}"
-        ));
+        return Some(format!("{fixture}: expected the summary '{summary}', got:\n{out}"));
     }
     None
 }
@@ -232,9 +166,7 @@ fn check_case(fixture: &str, inner: &str, headline: &str, label: Option<&str>) -
 fn every_broken_fixture_fails_with_its_message_at_its_place() {
     let failures: Vec<String> = CASES
         .iter()
-        .filter_map(|(fixture, inner, headline, label)| {
-            check_case(fixture, inner, headline, *label)
-        })
+        .filter_map(|(fixture, inner, headline, label)| check_case(fixture, inner, headline, *label))
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
@@ -246,27 +178,17 @@ fn every_fixture_file_has_a_case() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DIR);
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        assert!(
-            listed.contains(&name.as_str()),
-            "fixture {name} has no expected message in tests/lint.rs"
-        );
+        assert!(listed.contains(&name.as_str()), "fixture {name} has no expected message in tests/lint.rs");
     }
 }
 
 #[test]
 fn a_missing_python_starter_is_an_error_once_starters_exist() {
     let starters = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/exercises");
-    let have = std::fs::read_dir(starters)
-        .map(|d| d.flatten().count())
-        .unwrap_or(0);
+    let have = std::fs::read_dir(starters).map(|d| d.flatten().count()).unwrap_or(0);
     let o = parlab_here(&["lint", &format!("{DIR}/missing-python-starter.md")]);
     if have == 0 {
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "no starters yet, so not checked: {}",
-            stdout(&o)
-        );
+        assert_eq!(o.status.code(), Some(0), "no starters yet, so not checked: {}", stdout(&o));
         return;
     }
     let out = stdout(&o);
@@ -274,10 +196,7 @@ fn a_missing_python_starter_is_an_error_once_starters_exist() {
     let expected = format!(
         "error: {DIR}/missing-python-starter.md:40:10: python starter 'no_such_starter.py' is not in assets/exercises/ (have: "
     );
-    assert!(
-        out.starts_with(&expected),
-        "expected\n  {expected}...\ngot\n{out}"
-    );
+    assert!(out.starts_with(&expected), "expected\n  {expected}...\ngot\n{out}");
 }
 
 #[test]
@@ -301,32 +220,16 @@ fn one_run_reports_the_errors_of_every_file() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
         .count();
     let errors = out.lines().filter(|l| l.starts_with("error: ")).count();
-    assert!(
-        errors >= files - 1,
-        "{errors} errors for {files} files:\n{out}"
-    );
-    assert!(
-        out.trim_end()
-            .ends_with(&format!("errors in {} of {files} files", errors.min(files))),
-        "{out}"
-    );
+    assert!(errors >= files - 1, "{errors} errors for {files} files:\n{out}");
+    assert!(out.trim_end().ends_with(&format!("errors in {} of {files} files", errors.min(files))), "{out}");
 }
 
 #[test]
 fn the_shipped_lessons_lint_clean() {
-    for args in [
-        &["lint"][..],
-        &["lint", "lessons"],
-        &["--lessons", "lessons", "lint"],
-    ] {
+    for args in [&["lint"][..], &["lint", "lessons"], &["--lessons", "lessons", "lint"]] {
         let o = parlab_here(args);
         let out = stdout(&o);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "parlab {args:?}:\n{out}{}",
-            stderr(&o)
-        );
+        assert_eq!(o.status.code(), Some(0), "parlab {args:?}:\n{out}{}", stderr(&o));
         assert!(out.trim_end().ends_with("lessons, 0 errors"), "{out}");
         assert!(!out.contains("error:"), "{out}");
     }
@@ -336,11 +239,7 @@ fn the_shipped_lessons_lint_clean() {
 fn lint_of_a_missing_path_is_a_usage_error() {
     let o = parlab_here(&["lint", "no/such/lesson.md"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("cannot read 'no/such/lesson.md'"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("cannot read 'no/such/lesson.md'"), "{}", stderr(&o));
 }
 
 #[test]
@@ -352,65 +251,33 @@ fn lessons_json_lists_id_title_minutes_summary_file_and_progress() {
     assert!(list.len() >= 12);
     for l in list {
         for key in ["id", "title", "summary", "file"] {
-            assert!(
-                l[key].as_str().is_some_and(|s| !s.is_empty()),
-                "{key} in {l}"
-            );
+            assert!(l[key].as_str().is_some_and(|s| !s.is_empty()), "{key} in {l}");
         }
-        assert!(
-            l["minutes"].as_u64().is_some_and(|m| (1..=60).contains(&m)),
-            "{l}"
-        );
+        assert!(l["minutes"].as_u64().is_some_and(|m| (1..=60).contains(&m)), "{l}");
         assert!(l["progress"].is_null(), "{l}");
     }
     assert_eq!(list[2]["id"], "gil");
     assert_eq!(list[2]["file"], "lessons/03-the-gil.md");
     let table = stdout(&parlab_here(&["lessons"]));
-    assert!(
-        table
-            .lines()
-            .any(|l| l.contains(" gil ") && l.contains("The GIL")),
-        "{table}"
-    );
+    assert!(table.lines().any(|l| l.contains(" gil ") && l.contains("The GIL")), "{table}");
 }
 
 #[test]
 fn a_broken_lesson_file_does_not_stop_the_others_from_loading() {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(
-        root.join("lessons/03-the-gil.md"),
-        dir.path().join("03-the-gil.md"),
-    )
-    .unwrap();
-    std::fs::copy(
-        root.join(DIR).join("unknown-mode.md"),
-        dir.path().join("04-broken.md"),
-    )
-    .unwrap();
+    std::fs::copy(root.join("lessons/03-the-gil.md"), dir.path().join("03-the-gil.md")).unwrap();
+    std::fs::copy(root.join(DIR).join("unknown-mode.md"), dir.path().join("04-broken.md")).unwrap();
     let d = dir.path().to_str().unwrap();
     let o = parlab_here(&["--lessons", d, "lessons", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["id"].as_str())
-        .collect();
+    let ids: Vec<&str> = list.as_array().unwrap().iter().filter_map(|l| l["id"].as_str()).collect();
     assert_eq!(ids, ["gil"]);
-    assert!(
-        stderr(&o).contains("04-broken.md did not load (1 error)"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("04-broken.md did not load (1 error)"), "{}", stderr(&o));
     let o = parlab_here(&["--lessons", d, "lint"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).trim_end().ends_with("1 error in 1 of 2 files"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).trim_end().ends_with("1 error in 1 of 2 files"), "{}", stdout(&o));
 }
 
 #[test]
@@ -420,23 +287,14 @@ fn verify_runs_the_experiment_and_reports_each_claim() {
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     let ok: Vec<&str> = out.lines().filter(|l| l.starts_with("ok")).collect();
     assert_eq!(ok.len(), 2, "{out}");
-    assert!(
-        ok[0].contains("sequential.speedup >= 1  (measured 1.00, needs >= 1.00)"),
-        "{out}"
-    );
-    assert!(
-        out.contains("verify: 2 claims in 1 experiment hold"),
-        "{out}"
-    );
+    assert!(ok[0].contains("sequential.speedup >= 1  (measured 1.00, needs >= 1.00)"), "{out}");
+    assert!(out.contains("verify: 2 claims in 1 experiment hold"), "{out}");
 
     let o = parlab_here(&["lint", "--verify", "tests/fixtures/verify/fails"]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
     let failed: Vec<&str> = out.lines().filter(|l| l.starts_with("FAILED")).collect();
     assert_eq!(failed.len(), 1, "{out}");
-    assert!(
-        failed[0].contains("01-fails.md never: sequential.wall_ms <= 0  (measured "),
-        "{out}"
-    );
+    assert!(failed[0].contains("01-fails.md never: sequential.wall_ms <= 0  (measured "), "{out}");
     assert!(out.contains("verify: 1 of 2 claims FAILED"), "{out}");
 }

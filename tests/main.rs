@@ -3,10 +3,10 @@
 mod util;
 
 mod cli;
-mod lint;
-mod snippets;
 mod demos;
+mod exercises;
+mod lint;
+mod progress;
+mod snippets;
 mod start_methods;
 mod tui;
-mod exercises;
-mod progress;

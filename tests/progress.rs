@@ -9,11 +9,8 @@ use crate::exercises::{command, exercise_block, run};
 use crate::util::{stderr, stdout};
 
 fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -29,10 +26,7 @@ fn progress_on_a_fresh_folder_shows_a_fresh_start() {
     let o = run(data.path(), 1, &["progress"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(
-        out.contains(&data.path().join("progress.json").display().to_string()),
-        "{out}"
-    );
+    assert!(out.contains(&data.path().join("progress.json").display().to_string()), "{out}");
     assert!(out.contains("resume at     the beginning"), "{out}");
     assert!(out.contains("exercises     0 of "), "{out}");
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
@@ -44,27 +38,13 @@ fn a_corrupt_progress_file_is_moved_aside_with_a_warning() {
     let garbage = "{\"lessons\": {\"gil\": tru";
     std::fs::write(data.path().join("progress.json"), garbage).unwrap();
     let o = run(data.path(), 1, &["progress"]);
-    assert!(
-        o.status.success(),
-        "a damaged file is a warning, not an error: {}",
-        stderr(&o)
-    );
+    assert!(o.status.success(), "a damaged file is a warning, not an error: {}", stderr(&o));
     let err = stderr(&o);
-    assert!(
-        err.starts_with("warning: the progress file") && err.contains("was damaged"),
-        "{err}"
-    );
+    assert!(err.starts_with("warning: the progress file") && err.contains("was damaged"), "{err}");
     let names = files_in(data.path());
-    let aside: Vec<&String> = names
-        .iter()
-        .filter(|n| n.starts_with("progress.json.corrupt-"))
-        .collect();
+    let aside: Vec<&String> = names.iter().filter(|n| n.starts_with("progress.json.corrupt-")).collect();
     assert_eq!(aside.len(), 1, "{names:?}");
-    assert_eq!(
-        std::fs::read_to_string(data.path().join(aside[0])).unwrap(),
-        garbage,
-        "kept as it was"
-    );
+    assert_eq!(std::fs::read_to_string(data.path().join(aside[0])).unwrap(), garbage, "kept as it was");
     assert!(!names.contains(&"progress.json".to_string()), "{names:?}");
     // The next run starts fresh and quietly.
     let again = run(data.path(), 1, &["progress"]);
@@ -78,10 +58,7 @@ fn reset_clears_only_after_confirmation() {
     let data = tempfile::tempdir().unwrap();
     let o = run(data.path(), 1, &["--lessons", l, "check", "quick-pass"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(
-        saved(data.path())["exercises"]["quick-pass"]["passed"],
-        true
-    );
+    assert_eq!(saved(data.path())["exercises"]["quick-pass"]["passed"], true);
 
     let mut child = command(data.path(), 1, &["progress", "--reset"])
         .stdin(Stdio::piped())
@@ -92,16 +69,9 @@ fn reset_clears_only_after_confirmation() {
     child.stdin.take().unwrap().write_all(b"n\n").unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success());
-    assert!(
-        stderr(&o).contains("Clear all progress in"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("Clear all progress in"), "{}", stderr(&o));
     assert!(stdout(&o).contains("Nothing cleared."), "{}", stdout(&o));
-    assert_eq!(
-        saved(data.path())["exercises"]["quick-pass"]["passed"],
-        true
-    );
+    assert_eq!(saved(data.path())["exercises"]["quick-pass"]["passed"], true);
 
     let o = run(data.path(), 1, &["progress", "--reset", "--yes"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -129,11 +99,7 @@ fn several_parlab_processes_saving_at_once_lose_no_update() {
     std::fs::write(lessons.path().join("01-writers.md"), text).unwrap();
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("quick.py");
-    std::fs::write(
-        &file,
-        "def sequential():\n    return 1\n\ndef parallel():\n    return 1\n",
-    )
-    .unwrap();
+    std::fs::write(&file, "def sequential():\n    return 1\n\ndef parallel():\n    return 1\n").unwrap();
     let data = tempfile::tempdir().unwrap();
     let l = lessons.path().to_str().unwrap();
     let children: Vec<_> = ids
@@ -153,14 +119,8 @@ fn several_parlab_processes_saving_at_once_lose_no_update() {
     }
     let progress = saved(data.path());
     for id in &ids {
-        assert_eq!(
-            progress["exercises"][id]["passed"], true,
-            "{id} was lost: {progress}"
-        );
+        assert_eq!(progress["exercises"][id]["passed"], true, "{id} was lost: {progress}");
     }
     let names = files_in(data.path());
-    assert!(
-        names.iter().all(|n| !n.contains(".tmp-")),
-        "no temp file left: {names:?}"
-    );
+    assert!(names.iter().all(|n| !n.contains(".tmp-")), "no temp file left: {names:?}");
 }

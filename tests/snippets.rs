@@ -26,10 +26,7 @@ fn snippets() -> Vec<Snippet> {
         .expect("lessons/ exists")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "md")
-                && p.file_name().is_some_and(|n| n != "README.md")
-        })
+        .filter(|p| p.extension().is_some_and(|x| x == "md") && p.file_name().is_some_and(|n| n != "README.md"))
         .collect();
     files.sort();
     let mut out = Vec::new();
@@ -55,22 +52,14 @@ fn snippets() -> Vec<Snippet> {
                 }
             }
             let line = text[..range.start].matches('\n').count() + 1;
-            out.push(Snippet {
-                place: format!("{name}:{line}"),
-                code,
-                runnable,
-            });
+            out.push(Snippet { place: format!("{name}:{line}"), code, runnable });
         }
     }
     out
 }
 
 fn have_python() -> bool {
-    let ok = Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let ok = Command::new("python3").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
     if !ok.is_ok_and(|s| s.success()) {
         eprintln!("note: python3 is not installed; the lesson snippets were not checked");
         return false;
@@ -84,15 +73,8 @@ fn every_python_snippet_in_the_lessons_compiles() {
         return;
     }
     let all = snippets();
-    assert!(
-        all.len() >= 12,
-        "expected Python snippets in the lessons, found {}",
-        all.len()
-    );
-    let items: Vec<(String, String)> = all
-        .iter()
-        .map(|s| (s.place.clone(), s.code.clone()))
-        .collect();
+    assert!(all.len() >= 12, "expected Python snippets in the lessons, found {}", all.len());
+    let items: Vec<(String, String)> = all.iter().map(|s| (s.place.clone(), s.code.clone())).collect();
     let script = "import json, sys\n\
                   for place, code in json.load(sys.stdin):\n\
                   \x20   try:\n\
@@ -110,15 +92,8 @@ fn every_python_snippet_in_the_lessons_compiles() {
     child.stdin.take().unwrap().write_all(&input).unwrap();
     let out = child.wait_with_output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        report.trim().is_empty(),
-        "snippets that do not compile:\n{report}"
-    );
+    assert!(out.status.success(), "python3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.trim().is_empty(), "snippets that do not compile:\n{report}");
 }
 
 #[test]
@@ -127,21 +102,14 @@ fn every_runnable_python_snippet_runs_to_a_clean_exit() {
         return;
     }
     let runnable: Vec<Snippet> = snippets().into_iter().filter(|s| s.runnable).collect();
-    assert!(
-        !runnable.is_empty(),
-        "expected some ```python runnable fences in the lessons"
-    );
+    assert!(!runnable.is_empty(), "expected some ```python runnable fences in the lessons");
     let mut failures = Vec::new();
     for s in &runnable {
         if let Err(e) = run(s) {
             failures.push(format!("{}: {e}", s.place));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "runnable snippets that failed:\n{}",
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "runnable snippets that failed:\n{}", failures.join("\n\n"));
 }
 
 /// Runs one snippet as a script in a fresh folder, with a time limit; kills its whole process group afterwards.

@@ -47,8 +47,7 @@ pub fn stderr(o: &Output) -> String {
 pub fn json(args: &[&str]) -> serde_json::Value {
     let o = parlab(args);
     assert!(o.status.success(), "parlab {args:?} failed: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{}", stdout(&o)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{}", stdout(&o)))
 }
 
 /// Pids of every live process whose parent chain leads to `root` (not including root).
@@ -101,10 +100,7 @@ pub fn unique_tag(name: &str) -> String {
     format!(
         "{name}-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
     )
 }
 
@@ -113,10 +109,7 @@ pub const TAG_ENV: &str = "PARLAB_TEST_TAG";
 /// A parlab command carrying a tag in its environment.
 pub fn tagged(args: &[&str], tag: &str) -> Command {
     let mut c = Command::new(bin());
-    c.args(args)
-        .env(TAG_ENV, tag)
-        .env("PARLAB_DATA_DIR", scratch_data_dir())
-        .stdin(Stdio::null());
+    c.args(args).env(TAG_ENV, tag).env("PARLAB_DATA_DIR", scratch_data_dir()).stdin(Stdio::null());
     c
 }
 
@@ -138,10 +131,7 @@ pub fn tagged_processes(tag: &str) -> Vec<(u32, String)> {
             continue;
         }
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit_once(')')
-            .map(|x| x.1.trim_start().chars().next().unwrap_or('?'))
-            .unwrap_or('?');
+        let state = stat.rsplit_once(')').map(|x| x.1.trim_start().chars().next().unwrap_or('?')).unwrap_or('?');
         if state == 'Z' {
             continue;
         }

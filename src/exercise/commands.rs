@@ -11,8 +11,7 @@ use super::python::{self, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S};
 use super::{CheckOutcome, check_native, check_reps, fmt_figure, resize, threshold_text};
 use crate::cli::CheckArgs;
 use crate::experiment::{
-    Experiment, Fit, Knobs, Mode, StartMethod, available_cores, parse_bytes, parse_interval_us,
-    suggest,
+    Experiment, Fit, Knobs, Mode, StartMethod, available_cores, parse_bytes, parse_interval_us, suggest,
 };
 use crate::lesson::{self, ExerciseSpec, Lesson, LessonSet, Op, goal_cores};
 use crate::progress::{Mark, Progress};
@@ -33,12 +32,8 @@ fn find<'a>(set: &'a LessonSet, id: &str) -> Result<(&'a Lesson, &'a ExerciseSpe
         return Ok(found);
     }
     let ids: Vec<&str> = set.exercises().map(|(_, e)| e.id.as_str()).collect();
-    let hint = suggest(id, ids.iter().copied())
-        .map_or(String::new(), |s| format!(" (did you mean '{s}'?)"));
-    bail!(
-        "unknown exercise '{id}' (expected one of: {}){hint}",
-        ids.join(", ")
-    )
+    let hint = suggest(id, ids.iter().copied()).map_or(String::new(), |s| format!(" (did you mean '{s}'?)"));
+    bail!("unknown exercise '{id}' (expected one of: {}){hint}", ids.join(", "))
 }
 
 fn load_progress() -> Progress {
@@ -59,12 +54,7 @@ fn save_progress(progress: &mut Progress) {
 }
 
 /// `parlab exercises [--json]` and `parlab exercises --copy ID [DIR]`.
-pub(crate) fn exercises_cmd(
-    dir: Option<&Path>,
-    as_json: bool,
-    copy: Option<&str>,
-    to: Option<&Path>,
-) -> Result<u8> {
+pub(crate) fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: Option<&Path>) -> Result<u8> {
     let set = load_lessons(dir)?;
     if let Some(id) = copy {
         return copy_starter(&set, id, to.unwrap_or(Path::new(".")));
@@ -94,10 +84,7 @@ pub(crate) fn exercises_cmd(
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "exercises": list }))?
-        );
+        println!("{}", serde_json::to_string_pretty(&json!({ "exercises": list }))?);
         return Ok(0);
     }
     let mut s = format!(
@@ -115,11 +102,7 @@ pub(crate) fn exercises_cmd(
     ]];
     for (l, e) in &rows {
         let cores = goal_cores(e.tasks);
-        let sym = if e.goal.op == Op::AtLeast {
-            "≥"
-        } else {
-            "≤"
-        };
+        let sym = if e.goal.op == Op::AtLeast { "≥" } else { "≤" };
         let state = match progress.best_figure(&e.id, e.goal.op == Op::AtLeast) {
             Some(best) if progress.exercise_passed(&e.id) => {
                 format!("passed (best {})", fmt_figure(e.goal.metric, best))
@@ -131,23 +114,12 @@ pub(crate) fn exercises_cmd(
             e.id.clone(),
             l.id.clone(),
             e.goal.text.clone(),
-            format!(
-                "{sym} {}",
-                fmt_figure(e.goal.metric, e.goal.threshold(cores))
-            ),
+            format!("{sym} {}", fmt_figure(e.goal.metric, e.goal.threshold(cores))),
             state,
             e.python.clone().unwrap_or_else(|| "—".into()),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| {
-            table
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths: Vec<usize> = (0..6).map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for row in &table {
         let mut line = String::from(" ");
         for (c, cell) in row.iter().enumerate() {
@@ -169,37 +141,21 @@ pub(crate) fn exercises_cmd(
 }
 
 fn with_python(set: &LessonSet) -> String {
-    let ids: Vec<&str> = set
-        .exercises()
-        .filter(|(_, e)| e.python.is_some())
-        .map(|(_, e)| e.id.as_str())
-        .collect();
-    if ids.is_empty() {
-        "none".to_string()
-    } else {
-        ids.join(", ")
-    }
+    let ids: Vec<&str> = set.exercises().filter(|(_, e)| e.python.is_some()).map(|(_, e)| e.id.as_str()).collect();
+    if ids.is_empty() { "none".to_string() } else { ids.join(", ") }
 }
 
 fn copy_starter(set: &LessonSet, id: &str, to: &Path) -> Result<u8> {
     let (_, spec) = find(set, id)?;
     let Some(name) = &spec.python else {
-        bail!(
-            "exercise '{id}' has no Python starter (these do: {})",
-            with_python(set)
-        );
+        bail!("exercise '{id}' has no Python starter (these do: {})", with_python(set));
     };
-    let text = lesson::starter(name)
-        .ok_or_else(|| anyhow!("the starter '{name}' is missing from this build"))?;
+    let text = lesson::starter(name).ok_or_else(|| anyhow!("the starter '{name}' is missing from this build"))?;
     if !to.is_dir() {
         bail!("no such folder '{}' to copy the starter into", to.display());
     }
     let dest = to.join(name);
-    let mut f = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&dest)
-    {
+    let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).open(&dest) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
             "'{}' already exists; parlab never overwrites your work (move it, or copy into another folder: \
@@ -208,22 +164,14 @@ fn copy_starter(set: &LessonSet, id: &str, to: &Path) -> Result<u8> {
         ),
         Err(e) => bail!("cannot write '{}': {e}", dest.display()),
     };
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write '{}'", dest.display()))?;
+    f.write_all(text.as_bytes()).with_context(|| format!("cannot write '{}'", dest.display()))?;
     println!("wrote {}", dest.display());
-    println!(
-        "edit it (the docstring at the top says what to do), then run: parlab check {id} {}",
-        dest.display()
-    );
+    println!("edit it (the docstring at the top says what to do), then run: parlab check {id} {}", dest.display());
     Ok(0)
 }
 
 /// The learner's setup for a native check: the exercise's own, with the knob flags applied.
-pub(crate) fn setup_from_args(
-    spec: &ExerciseSpec,
-    args: &CheckArgs,
-    cores: u32,
-) -> Result<Experiment> {
+pub(crate) fn setup_from_args(spec: &ExerciseSpec, args: &CheckArgs, cores: u32) -> Result<Experiment> {
     let mode = match &args.mode {
         Some(m) => m.parse::<Mode>().map_err(|e| anyhow!(e))?,
         None => spec.mode,
@@ -278,12 +226,7 @@ fn knob_flags_given(a: &CheckArgs) -> bool {
 }
 
 /// `parlab check EXERCISE [FILE] [knobs]`: 0 passed, 1 not yet, 2 could not check.
-pub(crate) fn check_cmd(
-    dir: Option<&Path>,
-    id: &str,
-    file: Option<&Path>,
-    args: &CheckArgs,
-) -> Result<u8> {
+pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &CheckArgs) -> Result<u8> {
     let set = load_lessons(dir)?;
     let (lesson, spec) = find(&set, id)?;
     let reps = check_reps()?;
@@ -354,16 +297,9 @@ pub(crate) fn progress_cmd(dir: Option<&Path>, reset: bool, yes: bool) -> Result
         bail!("--yes only goes with --reset");
     }
     let mut progress = load_progress();
-    let path = progress
-        .path()
-        .unwrap_or_else(|| PathBuf::from("(nowhere)"));
+    let path = progress.path().unwrap_or_else(|| PathBuf::from("(nowhere)"));
     if reset {
-        if !yes
-            && !confirm(&format!(
-                "Clear all progress in '{}'? [y/N] ",
-                path.display()
-            ))?
-        {
+        if !yes && !confirm(&format!("Clear all progress in '{}'? [y/N] ", path.display()))? {
             println!("Nothing cleared.");
             return Ok(0);
         }
@@ -380,14 +316,8 @@ fn confirm(question: &str) -> Result<bool> {
     eprint!("{question}");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the answer")?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    std::io::stdin().lock().read_line(&mut answer).context("cannot read the answer")?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
 fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
@@ -399,10 +329,7 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
                 .find(&lesson)
                 .and_then(|l| l.sections.get(section))
                 .map_or(String::new(), |sec| format!(" ({})", sec.title));
-            s.push_str(&format!(
-                "  resume at     {lesson}, section {}{title}\n",
-                section + 1
-            ));
+            s.push_str(&format!("  resume at     {lesson}, section {}{title}\n", section + 1));
         }
         None => s.push_str("  resume at     the beginning (nothing opened yet)\n"),
     }
@@ -414,60 +341,34 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
         count(Mark::Started),
         count(Mark::NotStarted)
     ));
-    let id_width = set
-        .lessons
-        .iter()
-        .map(|l| l.id.chars().count())
-        .max()
-        .unwrap_or(0);
+    let id_width = set.lessons.iter().map(|l| l.id.chars().count()).max().unwrap_or(0);
     for (i, l) in set.lessons.iter().enumerate() {
         let sym = match marks[i] {
             Mark::Done => "✓",
             Mark::Started => "…",
             Mark::NotStarted => " ",
         };
-        let quizzes = d.lessons.get(&l.id).map_or((0, 0), |lp| {
-            (
-                lp.quizzes.len(),
-                lp.quizzes.values().filter(|q| q.correct).count(),
-            )
-        });
-        let quiz = if quizzes.0 > 0 {
-            format!("  quizzes {} of {} right", quizzes.1, quizzes.0)
-        } else {
-            String::new()
-        };
-        s.push_str(&format!(
-            "    {sym} {:>2} {:<w$}  {}{quiz}\n",
-            i + 1,
-            l.id,
-            l.title,
-            w = id_width
-        ));
+        let quizzes = d
+            .lessons
+            .get(&l.id)
+            .map_or((0, 0), |lp| (lp.quizzes.len(), lp.quizzes.values().filter(|q| q.correct).count()));
+        let quiz =
+            if quizzes.0 > 0 { format!("  quizzes {} of {} right", quizzes.1, quizzes.0) } else { String::new() };
+        s.push_str(&format!("    {sym} {:>2} {:<w$}  {}{quiz}\n", i + 1, l.id, l.title, w = id_width));
     }
     let answered: usize = d.lessons.values().map(|l| l.quizzes.len()).sum();
-    let right: usize = d
-        .lessons
-        .values()
-        .map(|l| l.quizzes.values().filter(|q| q.correct).count())
-        .sum();
-    s.push_str(&format!(
-        "  quizzes       {right} of {answered} answered right\n"
-    ));
+    let right: usize = d.lessons.values().map(|l| l.quizzes.values().filter(|q| q.correct).count()).sum();
+    s.push_str(&format!("  quizzes       {right} of {answered} answered right\n"));
     let total = set.exercises().count();
-    let passed = set
-        .exercises()
-        .filter(|(_, e)| p.exercise_passed(&e.id))
-        .count();
+    let passed = set.exercises().filter(|(_, e)| p.exercise_passed(&e.id)).count();
     s.push_str(&format!("  exercises     {passed} of {total} passed\n"));
     for (_, e) in set.exercises() {
         let Some(ep) = p.exercise(&e.id) else {
             continue;
         };
         let higher = e.goal.op == Op::AtLeast;
-        let best = p.best_figure(&e.id, higher).map_or(String::new(), |b| {
-            format!(", best {}", fmt_figure(e.goal.metric, b))
-        });
+        let best =
+            p.best_figure(&e.id, higher).map_or(String::new(), |b| format!(", best {}", fmt_figure(e.goal.metric, b)));
         s.push_str(&format!(
             "    {:<20} {}{best} ({}, {} used; goal {} here)\n",
             e.id,
@@ -484,16 +385,8 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
             .filter(|x| x.measured > 0.0)
             .map(|x| (x.predicted - x.measured).abs() / x.measured)
             .collect();
-        let mean = if misses.is_empty() {
-            0.0
-        } else {
-            misses.iter().sum::<f64>() / misses.len() as f64
-        };
-        s.push_str(&format!(
-            "  predictions   {} made, off by {:.0}% on average\n",
-            d.predictions.len(),
-            mean * 100.0
-        ));
+        let mean = if misses.is_empty() { 0.0 } else { misses.iter().sum::<f64>() / misses.len() as f64 };
+        s.push_str(&format!("  predictions   {} made, off by {:.0}% on average\n", d.predictions.len(), mean * 100.0));
         if let Some(last) = d.predictions.last() {
             s.push_str(&format!(
                 "    latest: {} predicted {:.2}, measured {:.2}\n",

@@ -13,9 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::experiment::{
-    Experiment, Fit, Mode, Workload, available_cores, format_interval_us, plural,
-};
+use crate::experiment::{Experiment, Fit, Mode, Workload, available_cores, format_interval_us, plural};
 use crate::headless;
 use crate::lesson::{ExerciseSpec, Goal, Knob, Metric, Op, goal_cores, metric_value};
 use crate::timeline::{RunReport, median};
@@ -94,34 +92,19 @@ fn allowed_list(spec: &ExerciseSpec) -> String {
     if spec.may_change.is_empty() {
         "nothing".to_string()
     } else {
-        spec.may_change
-            .iter()
-            .map(|k| knob_name(*k))
-            .collect::<Vec<_>>()
-            .join(", ")
+        spec.may_change.iter().map(|k| knob_name(*k)).collect::<Vec<_>>().join(", ")
     }
 }
 
 /// The learner's starting setup.
 #[cfg(test)]
 pub(crate) fn setup_from_spec(spec: &ExerciseSpec, cores: u32) -> Result<Experiment, String> {
-    Experiment::build(
-        spec.workload,
-        spec.tasks,
-        spec.mode,
-        &spec.knobs,
-        Fit::Lenient,
-        cores,
-    )
+    Experiment::build(spec.workload, spec.tasks, spec.mode, &spec.knobs, Fit::Lenient, cores)
 }
 
 /// Refuses a setup that changes a knob the exercise does not let the learner change. The rule: the setup must be
 /// what the exercise's own setup becomes when only the allowed knobs take the learner's values.
-pub(crate) fn validate_setup(
-    spec: &ExerciseSpec,
-    setup: &Experiment,
-    cores: u32,
-) -> Result<(), String> {
+pub(crate) fn validate_setup(spec: &ExerciseSpec, setup: &Experiment, cores: u32) -> Result<(), String> {
     let may = |k: Knob| spec.may_change.contains(&k);
     let refuse = |k: Knob, fixed: String, yours: String| {
         Err(format!(
@@ -156,65 +139,27 @@ pub(crate) fn validate_setup(
     if may(Knob::Warm) {
         knobs.warm = setup.warm;
     }
-    let mode = if may(Knob::Mode) {
-        setup.mode
-    } else {
-        spec.mode
-    };
-    let workload = if may(Knob::Size) {
-        setup.workload
-    } else {
-        spec.workload
-    };
-    let tasks = if may(Knob::Tasks) {
-        setup.tasks
-    } else {
-        spec.tasks
-    };
+    let mode = if may(Knob::Mode) { setup.mode } else { spec.mode };
+    let workload = if may(Knob::Size) { setup.workload } else { spec.workload };
+    let tasks = if may(Knob::Tasks) { setup.tasks } else { spec.tasks };
     let reference = Experiment::build(workload, tasks, mode, &knobs, Fit::Lenient, cores)?;
     if setup.mode != reference.mode {
-        return refuse(
-            Knob::Mode,
-            reference.mode.to_string(),
-            setup.mode.to_string(),
-        );
+        return refuse(Knob::Mode, reference.mode.to_string(), setup.mode.to_string());
     }
     if setup.workload != reference.workload {
-        return refuse(
-            Knob::Size,
-            reference.workload.to_string(),
-            setup.workload.to_string(),
-        );
+        return refuse(Knob::Size, reference.workload.to_string(), setup.workload.to_string());
     }
     if setup.tasks != reference.tasks {
-        return refuse(
-            Knob::Tasks,
-            reference.tasks.to_string(),
-            setup.tasks.to_string(),
-        );
+        return refuse(Knob::Tasks, reference.tasks.to_string(), setup.tasks.to_string());
     }
     if setup.workers != reference.workers {
-        return refuse(
-            Knob::Workers,
-            reference.workers.to_string(),
-            setup.workers.to_string(),
-        );
+        return refuse(Knob::Workers, reference.workers.to_string(), setup.workers.to_string());
     }
-    if setup.chunksize != reference.chunksize
-        && matches!(setup.mode, Mode::Processes | Mode::Threads)
-    {
-        return refuse(
-            Knob::Chunksize,
-            reference.chunksize.to_string(),
-            setup.chunksize.to_string(),
-        );
+    if setup.chunksize != reference.chunksize && matches!(setup.mode, Mode::Processes | Mode::Threads) {
+        return refuse(Knob::Chunksize, reference.chunksize.to_string(), setup.chunksize.to_string());
     }
     if setup.start != reference.start {
-        return refuse(
-            Knob::Start,
-            reference.start.to_string(),
-            setup.start.to_string(),
-        );
+        return refuse(Knob::Start, reference.start.to_string(), setup.start.to_string());
     }
     if setup.switch_interval_us != reference.switch_interval_us && setup.mode == Mode::Gil {
         return refuse(
@@ -224,11 +169,7 @@ pub(crate) fn validate_setup(
         );
     }
     if setup.payload != reference.payload {
-        return refuse(
-            Knob::Payload,
-            reference.payload.to_string(),
-            setup.payload.to_string(),
-        );
+        return refuse(Knob::Payload, reference.payload.to_string(), setup.payload.to_string());
     }
     if setup.warm != reference.warm {
         let word = |w: bool| if w { "warm" } else { "cold" }.to_string();
@@ -239,27 +180,12 @@ pub(crate) fn validate_setup(
 
 /// The baseline run for a setup: the exercise's baseline mode on the setup's workload and tasks (so a learner who
 /// makes tasks bigger is compared with a baseline doing the same work).
-pub(crate) fn baseline_for(
-    spec: &ExerciseSpec,
-    setup: &Experiment,
-    cores: u32,
-) -> Result<Experiment, String> {
-    Experiment::build(
-        setup.workload,
-        setup.tasks,
-        spec.baseline,
-        &spec.knobs,
-        Fit::Lenient,
-        cores,
-    )
+pub(crate) fn baseline_for(spec: &ExerciseSpec, setup: &Experiment, cores: u32) -> Result<Experiment, String> {
+    Experiment::build(setup.workload, setup.tasks, spec.baseline, &spec.knobs, Fit::Lenient, cores)
 }
 
 /// Runs the exercise's check on `setup`: a warm-up of each, then the median of N alternating repetitions.
-pub(crate) fn check_native(
-    spec: &ExerciseSpec,
-    setup: &Experiment,
-    stop: &AtomicBool,
-) -> Result<CheckOutcome> {
+pub(crate) fn check_native(spec: &ExerciseSpec, setup: &Experiment, stop: &AtomicBool) -> Result<CheckOutcome> {
     let avail = available_cores();
     validate_setup(spec, setup, avail).map_err(|e| anyhow!(e))?;
     let baseline = baseline_for(spec, setup, avail).map_err(|e| anyhow!(e))?;
@@ -289,11 +215,7 @@ pub(crate) fn check_native(
         baseline_walls_ms: base.walls_ns.iter().map(|w| *w as f64 / 1e6).collect(),
         setup_walls_ms: mine.walls_ns.iter().map(|w| *w as f64 / 1e6).collect(),
     };
-    let diagnosis = if spec.goal.holds(measured, cores) {
-        Vec::new()
-    } else {
-        diagnose(&mine)
-    };
+    let diagnosis = if spec.goal.holds(measured, cores) { Vec::new() } else { diagnose(&mine) };
     Ok(judge(spec, measured, cores, &sides, diagnosis))
 }
 
@@ -310,10 +232,7 @@ fn once(exp: &Experiment, which: &str, stop: &AtomicBool) -> Result<RunReport> {
 
 /// One report whose timeline is the median run's and whose walls are every run's.
 fn median_report(mut runs: Vec<RunReport>) -> RunReport {
-    let walls: Vec<u64> = runs
-        .iter()
-        .flat_map(|r| r.walls_ns.iter().copied())
-        .collect();
+    let walls: Vec<u64> = runs.iter().flat_map(|r| r.walls_ns.iter().copied()).collect();
     runs.sort_by(|a, b| a.wall_ms().total_cmp(&b.wall_ms()));
     let mut pick = runs.swap_remove((runs.len() - 1) / 2);
     pick.walls_ns = walls;
@@ -323,9 +242,7 @@ fn median_report(mut runs: Vec<RunReport>) -> RunReport {
 fn setup_label(e: &Experiment) -> String {
     let title = e.title();
     // `fib:32 × 8 · processes (spawn, ...)`: the part after the workload is the setup.
-    title
-        .split_once(" · ")
-        .map_or(title.clone(), |x| x.1.to_string())
+    title.split_once(" · ").map_or(title.clone(), |x| x.1.to_string())
 }
 
 /// Both sides of a check, for the figures line.
@@ -342,13 +259,7 @@ fn spread(walls: &[f64]) -> String {
     if v.len() <= 1 {
         return format!("{} (1 run)", fmt_ms(med));
     }
-    format!(
-        "median {} of {} runs ({}–{})",
-        fmt_ms(med),
-        v.len(),
-        fmt_ms(v[0]),
-        fmt_ms(v[v.len() - 1])
-    )
+    format!("median {} of {} runs ({}–{})", fmt_ms(med), v.len(), fmt_ms(v[0]), fmt_ms(v[v.len() - 1]))
 }
 
 pub(crate) fn fmt_ms(ms: f64) -> String {
@@ -382,25 +293,11 @@ pub(crate) fn metric_name(metric: Metric) -> &'static str {
 /// The threshold as a sentence: `1.40× (0.7 × 2 cores)`.
 pub(crate) fn threshold_text(goal: &Goal, cores: u32) -> String {
     let t = fmt_figure(goal.metric, goal.threshold(cores));
-    if goal.per_core {
-        format!(
-            "{t} ({} × {})",
-            goal.value,
-            plural(u64::from(cores), "core")
-        )
-    } else {
-        t
-    }
+    if goal.per_core { format!("{t} ({} × {})", goal.value, plural(u64::from(cores), "core")) } else { t }
 }
 
 /// The verdict from a measured figure: pure, so it is tested without running anything.
-pub(crate) fn judge(
-    spec: &ExerciseSpec,
-    measured: f64,
-    cores: u32,
-    sides: &Sides,
-    why: Vec<String>,
-) -> CheckOutcome {
+pub(crate) fn judge(spec: &ExerciseSpec, measured: f64, cores: u32, sides: &Sides, why: Vec<String>) -> CheckOutcome {
     let goal = &spec.goal;
     let passed = goal.holds(measured, cores);
     let threshold = goal.threshold(cores);
@@ -456,22 +353,15 @@ fn diagnose(r: &RunReport) -> Vec<String> {
     let run = t.cpu_ns() as f64 / 1e6;
     let lane_total = run + o.startup + o.ipc + o.serialize + o.gil_wait;
     let share = |ms: f64| {
-        if lane_total > 0.0 {
-            ms / lane_total
-        } else {
-            0.0
-        }
+        if lane_total > 0.0 { ms / lane_total } else { 0.0 }
     };
     let wall = r.wall_ms();
     let mut why = Vec::new();
     match e.mode {
-        Mode::Sequential => {
-            why.push("sequential runs one task after another on one core".to_string())
+        Mode::Sequential => why.push("sequential runs one task after another on one core".to_string()),
+        Mode::Async if !e.workload.is_io() => {
+            why.push("async runs every task on one thread: CPU work never awaits, so the tasks take turns".to_string())
         }
-        Mode::Async if !e.workload.is_io() => why.push(
-            "async runs every task on one thread: CPU work never awaits, so the tasks take turns"
-                .to_string(),
-        ),
         _ => {}
     }
     if share(o.gil_wait) > 0.2 {
@@ -495,12 +385,7 @@ fn diagnose(r: &RunReport) -> Vec<String> {
             fmt_ms(o.ipc + o.serialize)
         ));
     }
-    if why.is_empty()
-        && e.mode.uses_workers()
-        && e.workers > 1
-        && !e.workload.is_io()
-        && t.parallelism() < 1.3
-    {
+    if why.is_empty() && e.mode.uses_workers() && e.workers > 1 && !e.workload.is_io() && t.parallelism() < 1.3 {
         why.push(format!(
             "on average only {:.1} lanes were running work at once (of {})",
             t.parallelism(),
@@ -515,9 +400,7 @@ fn diagnose(r: &RunReport) -> Vec<String> {
         ));
     }
     if why.is_empty() {
-        why.push(
-            "the figures are close to the goal: look at the lanes, or take a hint".to_string(),
-        );
+        why.push("the figures are close to the goal: look at the lanes, or take a hint".to_string());
     }
     why.into_iter().map(|w| format!("why not: {w}")).collect()
 }
@@ -531,9 +414,7 @@ pub(crate) fn resize(workload: Workload, size: u64) -> Result<Workload, String> 
     format!("{}:{size}", workload.name()).parse::<Workload>()?;
     let resized = workload.with_size(size);
     if resized.size() != size {
-        return Err(format!(
-            "size {size} is too small for the workload {workload}"
-        ));
+        return Err(format!("size {size} is too small for the workload {workload}"));
     }
     Ok(resized)
 }

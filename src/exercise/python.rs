@@ -80,33 +80,19 @@ pub(crate) fn check_path(file: &Path) -> Result<PathBuf> {
         Err(e) => bail!("cannot read '{}': {e}", file.display()),
     };
     if meta.is_dir() {
-        bail!(
-            "'{}' is a folder; name your Python file (e.g. fib_pool.py)",
-            file.display()
-        );
+        bail!("'{}' is a folder; name your Python file (e.g. fib_pool.py)", file.display());
     }
     if file.extension().is_none_or(|x| x != "py") {
-        bail!(
-            "'{}' is not a Python file (expected a name ending in .py)",
-            file.display()
-        );
+        bail!("'{}' is not a Python file (expected a name ending in .py)", file.display());
     }
     std::fs::canonicalize(file).with_context(|| format!("cannot resolve '{}'", file.display()))
 }
 
 /// Runs the learner's file through the harness. `Err` means the check could not run at all (no python3, no
 /// temporary folder); a file that is broken, wrong or hangs is `Ok(FileRun::Problem)`.
-pub(crate) fn run_file(
-    file: &Path,
-    reps: u32,
-    timeout: Duration,
-    stop: &AtomicBool,
-) -> Result<FileRun> {
+pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicBool) -> Result<FileRun> {
     let file = check_path(file)?;
-    let shown = file.file_name().map_or_else(
-        || file.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let shown = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let dir = HarnessDir::create()?;
     let harness = dir.0.join("harness.py");
     std::fs::write(&harness, HARNESS).context("cannot write the check's harness")?;
@@ -125,13 +111,7 @@ pub(crate) fn run_file(
     // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid); nothing allocates.
     unsafe {
         cmd.pre_exec(move || {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
             if libc::getppid() as u32 != parent {
                 return Err(std::io::Error::other("parlab exited"));
             }
@@ -185,14 +165,7 @@ pub(crate) fn run_file(
         )));
     };
     let Some(json) = out.result else {
-        let last = err
-            .tail
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        let last = err.tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
         let how = match status.code() {
             Some(code) => format!("exit status {code}"),
             None => "killed by a signal".to_string(),
@@ -212,9 +185,7 @@ pub(crate) fn run_file(
 pub(super) fn interpret_json(json: &str, shown: &str) -> FileRun {
     match serde_json::from_str::<Report>(json) {
         Ok(report) => interpret(report, shown),
-        Err(e) => FileRun::Problem(format!(
-            "the check's harness printed something unreadable ({e}): {json}"
-        )),
+        Err(e) => FileRun::Problem(format!("the check's harness printed something unreadable ({e}): {json}")),
     }
 }
 
@@ -240,11 +211,7 @@ fn interpret(r: Report, shown: &str) -> FileRun {
             format!("{}: importing the file raised {}", at(r.line), r.message)
         }
         "exception" => {
-            let stage = if r.stage.contains(' ') {
-                r.stage.clone()
-            } else {
-                format!("{}()", r.stage)
-            };
+            let stage = if r.stage.contains(' ') { r.stage.clone() } else { format!("{}()", r.stage) };
             format!("{}: {stage} raised {}", at(r.line), r.message)
         }
         "missing" => format!(
@@ -262,10 +229,9 @@ fn interpret(r: Report, shown: &str) -> FileRun {
              order). If it changes from run to run, look for a race.",
             r.got, r.expected
         ),
-        "shadows" => format!(
-            "{shown} has the name of Python's own module '{}': rename the file (e.g. my_{}.py)",
-            r.name, r.name
-        ),
+        "shadows" => {
+            format!("{shown} has the name of Python's own module '{}': rename the file (e.g. my_{}.py)", r.name, r.name)
+        }
         other => format!("{shown}: the check failed ({other}): {}", r.message),
     })
 }
@@ -278,10 +244,7 @@ pub(crate) fn check_file(
     stop: &AtomicBool,
 ) -> Result<std::result::Result<CheckOutcome, String>> {
     if spec.goal.metric == Metric::OverheadShare {
-        bail!(
-            "exercise '{}' has an overhead_share goal, which a Python file cannot measure",
-            spec.id
-        );
+        bail!("exercise '{}' has an overhead_share goal, which a Python file cannot measure", spec.id);
     }
     let reps = check_reps()?;
     match run_file(file, reps, timeout, stop)? {
@@ -375,17 +338,14 @@ struct HarnessDir(PathBuf);
 impl HarnessDir {
     fn create() -> Result<HarnessDir> {
         static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let path = std::env::temp_dir().join(format!(
             "parlab-check-{}-{nanos}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));
         // create_dir fails if the name exists, so nobody else's folder or link is ever used.
-        std::fs::create_dir(&path)
-            .with_context(|| format!("cannot create a temporary folder '{}'", path.display()))?;
+        std::fs::create_dir(&path).with_context(|| format!("cannot create a temporary folder '{}'", path.display()))?;
         Ok(HarnessDir(path))
     }
 }

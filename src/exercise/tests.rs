@@ -5,23 +5,11 @@ use crate::experiment::{Knobs, StartMethod};
 use crate::lesson::Knob;
 
 fn goal(metric: Metric, op: Op, value: f64, per_core: bool, text: &str) -> Goal {
-    Goal {
-        metric,
-        op,
-        value,
-        per_core,
-        text: text.to_string(),
-    }
+    Goal { metric, op, value, per_core, text: text.to_string() }
 }
 
 fn speedup_goal(value: f64) -> Goal {
-    goal(
-        Metric::Speedup,
-        Op::AtLeast,
-        value,
-        true,
-        &format!("speedup >= {value} * cores"),
-    )
+    goal(Metric::Speedup, Op::AtLeast, value, true, &format!("speedup >= {value} * cores"))
 }
 
 fn spec() -> ExerciseSpec {
@@ -32,10 +20,7 @@ fn spec() -> ExerciseSpec {
         tasks: 16,
         baseline: Mode::Sequential,
         mode: Mode::Gil,
-        knobs: Knobs {
-            workers: Some(2),
-            ..Knobs::default()
-        },
+        knobs: Knobs { workers: Some(2), ..Knobs::default() },
         may_change: vec![Knob::Mode, Knob::Workers],
         goal: speedup_goal(0.7),
         hints: vec!["one".into(), "two".into()],
@@ -57,26 +42,14 @@ fn sides(base: &[f64], mine: &[f64]) -> Sides {
 fn thresholds_scale_with_the_cores_a_check_can_use() {
     let s = spec();
     // The same measured speedup of 1.5x passes on 2 cores (needs 1.4x) and fails on 4 (needs 2.8x).
-    for (cores, threshold, passes) in [
-        (1, 0.7, true),
-        (2, 1.4, true),
-        (4, 2.8, false),
-        (8, 5.6, false),
-    ] {
+    for (cores, threshold, passes) in [(1, 0.7, true), (2, 1.4, true), (4, 2.8, false), (8, 5.6, false)] {
         let o = judge(&s, 1.5, cores, &sides(&[300.0], &[200.0]), vec![]);
-        assert!(
-            (o.threshold - threshold).abs() < 1e-9,
-            "{cores} cores: {}",
-            o.threshold
-        );
+        assert!((o.threshold - threshold).abs() < 1e-9, "{cores} cores: {}", o.threshold);
         assert_eq!(o.passed, passes, "{cores} cores");
         assert_eq!(o.cores, cores);
     }
     let summary = judge(&s, 1.5, 2, &sides(&[300.0], &[200.0]), vec![]).summary;
-    assert_eq!(
-        summary,
-        "PASSED beat-the-gil: speedup 1.50× ≥ 1.40× (0.7 × 2 cores)"
-    );
+    assert_eq!(summary, "PASSED beat-the-gil: speedup 1.50× ≥ 1.40× (0.7 × 2 cores)");
 }
 
 #[test]
@@ -84,86 +57,35 @@ fn goals_without_cores_do_not_scale() {
     let mut s = spec();
     s.goal = goal(Metric::Speedup, Op::AtLeast, 1.4, false, "speedup >= 1.4");
     for cores in [1, 2, 16] {
-        assert_eq!(
-            judge(&s, 1.3, cores, &sides(&[1.0], &[1.0]), vec![]).threshold,
-            1.4
-        );
+        assert_eq!(judge(&s, 1.3, cores, &sides(&[1.0], &[1.0]), vec![]).threshold, 1.4);
     }
 }
 
 #[test]
 fn at_most_goals_pass_below_the_threshold_and_keep_the_lowest_as_best() {
     let mut s = spec();
-    s.goal = goal(
-        Metric::OverheadShare,
-        Op::AtMost,
-        0.5,
-        false,
-        "overhead_share <= 0.5",
-    );
+    s.goal = goal(Metric::OverheadShare, Op::AtMost, 0.5, false, "overhead_share <= 0.5");
     let pass = judge(&s, 0.2, 2, &sides(&[10.0], &[12.0]), vec![]);
     assert!(pass.passed && !pass.higher_is_better);
-    assert_eq!(
-        pass.summary,
-        "PASSED beat-the-gil: overhead share 20% ≤ 50%"
-    );
-    let fail = judge(
-        &s,
-        0.8,
-        2,
-        &sides(&[10.0], &[12.0]),
-        vec!["why not: ipc".into()],
-    );
+    assert_eq!(pass.summary, "PASSED beat-the-gil: overhead share 20% ≤ 50%");
+    let fail = judge(&s, 0.8, 2, &sides(&[10.0], &[12.0]), vec!["why not: ipc".into()]);
     assert!(!fail.passed);
-    assert_eq!(
-        fail.summary,
-        "NOT YET beat-the-gil: overhead share 80% > 50%"
-    );
+    assert_eq!(fail.summary, "NOT YET beat-the-gil: overhead share 80% > 50%");
 }
 
 #[test]
 fn the_outcome_carries_the_medians_the_figures_and_why() {
     let s = spec();
-    let pass = judge(
-        &s,
-        1.9,
-        2,
-        &sides(&[900.0, 950.0, 1000.0], &[480.0, 500.0, 700.0]),
-        vec![],
-    );
-    assert_eq!(
-        (pass.baseline_ms, pass.setup_ms, pass.reps),
-        (950.0, 500.0, 3)
-    );
+    let pass = judge(&s, 1.9, 2, &sides(&[900.0, 950.0, 1000.0], &[480.0, 500.0, 700.0]), vec![]);
+    assert_eq!((pass.baseline_ms, pass.setup_ms, pass.reps), (950.0, 500.0, 3));
     let text = pass.text();
-    assert!(
-        text.contains("sequential (baseline): median 950 ms of 3 runs (900 ms–1000 ms)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("your setup: processes: median 500 ms of 3 runs"),
-        "{text}"
-    );
-    assert!(
-        text.contains("goal: speedup >= 0.7 * cores with 2 cores (yours"),
-        "{text}"
-    );
-    assert!(
-        text.contains("why: Each process has its own GIL."),
-        "{text}"
-    );
-    let fail = judge(
-        &s,
-        1.0,
-        2,
-        &sides(&[900.0], &[900.0]),
-        vec!["why not: the GIL".into()],
-    );
+    assert!(text.contains("sequential (baseline): median 950 ms of 3 runs (900 ms–1000 ms)"), "{text}");
+    assert!(text.contains("your setup: processes: median 500 ms of 3 runs"), "{text}");
+    assert!(text.contains("goal: speedup >= 0.7 * cores with 2 cores (yours"), "{text}");
+    assert!(text.contains("why: Each process has its own GIL."), "{text}");
+    let fail = judge(&s, 1.0, 2, &sides(&[900.0], &[900.0]), vec!["why not: the GIL".into()]);
     assert!(fail.text().contains("why not: the GIL"));
-    assert!(
-        !fail.text().contains("why: Each process"),
-        "the explanation is the reward for passing"
-    );
+    assert!(!fail.text().contains("why: Each process"), "the explanation is the reward for passing");
 }
 
 #[test]
@@ -172,89 +94,35 @@ fn the_starting_setup_is_valid_and_allowed_knobs_may_change() {
     let start = setup_from_spec(&s, 2).unwrap();
     assert_eq!((start.mode, start.workers), (Mode::Gil, 2));
     assert_eq!(validate_setup(&s, &start, 2), Ok(()));
-    let k = Knobs {
-        workers: Some(4),
-        ..Knobs::default()
-    };
-    let mine =
-        Experiment::build(s.workload, s.tasks, Mode::Processes, &k, Fit::Lenient, 2).unwrap();
+    let k = Knobs { workers: Some(4), ..Knobs::default() };
+    let mine = Experiment::build(s.workload, s.tasks, Mode::Processes, &k, Fit::Lenient, 2).unwrap();
     assert_eq!(validate_setup(&s, &mine, 2), Ok(()));
 }
 
 #[test]
 fn a_knob_the_exercise_does_not_allow_is_refused_by_name() {
     let s = spec();
-    let k = Knobs {
-        workers: Some(2),
-        chunksize: Some(4),
-        ..Knobs::default()
-    };
-    let mine =
-        Experiment::build(s.workload, s.tasks, Mode::Processes, &k, Fit::Lenient, 2).unwrap();
+    let k = Knobs { workers: Some(2), chunksize: Some(4), ..Knobs::default() };
+    let mine = Experiment::build(s.workload, s.tasks, Mode::Processes, &k, Fit::Lenient, 2).unwrap();
     assert_eq!(
         validate_setup(&s, &mine, 2).unwrap_err(),
         "exercise 'beat-the-gil' does not let you change chunksize (it stays 2, you have 4; you may change: mode, workers)"
     );
-    let k = Knobs {
-        workers: Some(2),
-        start: Some(StartMethod::Fork),
-        ..Knobs::default()
-    };
-    let mine =
-        Experiment::build(s.workload, s.tasks, Mode::Processes, &k, Fit::Lenient, 2).unwrap();
-    assert!(
-        validate_setup(&s, &mine, 2)
-            .unwrap_err()
-            .contains("does not let you change start")
-    );
-    let bigger = Experiment::build(
-        "fib:31".parse().unwrap(),
-        s.tasks,
-        Mode::Gil,
-        &s.knobs,
-        Fit::Lenient,
-        2,
-    )
-    .unwrap();
-    assert!(
-        validate_setup(&s, &bigger, 2)
-            .unwrap_err()
-            .contains("does not let you change size (it stays fib:30")
-    );
-    let other = Experiment::build(
-        "pi:1000".parse().unwrap(),
-        s.tasks,
-        Mode::Gil,
-        &s.knobs,
-        Fit::Lenient,
-        2,
-    )
-    .unwrap();
-    assert!(
-        validate_setup(&s, &other, 2)
-            .unwrap_err()
-            .contains("its kind cannot change")
-    );
+    let k = Knobs { workers: Some(2), start: Some(StartMethod::Fork), ..Knobs::default() };
+    let mine = Experiment::build(s.workload, s.tasks, Mode::Processes, &k, Fit::Lenient, 2).unwrap();
+    assert!(validate_setup(&s, &mine, 2).unwrap_err().contains("does not let you change start"));
+    let bigger = Experiment::build("fib:31".parse().unwrap(), s.tasks, Mode::Gil, &s.knobs, Fit::Lenient, 2).unwrap();
+    assert!(validate_setup(&s, &bigger, 2).unwrap_err().contains("does not let you change size (it stays fib:30"));
+    let other = Experiment::build("pi:1000".parse().unwrap(), s.tasks, Mode::Gil, &s.knobs, Fit::Lenient, 2).unwrap();
+    assert!(validate_setup(&s, &other, 2).unwrap_err().contains("its kind cannot change"));
 }
 
 #[test]
 fn a_mode_change_is_refused_when_mode_is_not_a_knob() {
     let mut s = spec();
     s.may_change = vec![Knob::Workers];
-    let mine = Experiment::build(
-        s.workload,
-        s.tasks,
-        Mode::Threads,
-        &s.knobs,
-        Fit::Lenient,
-        2,
-    )
-    .unwrap();
-    assert!(
-        validate_setup(&s, &mine, 2)
-            .unwrap_err()
-            .contains("change mode (it stays gil, you have threads")
-    );
+    let mine = Experiment::build(s.workload, s.tasks, Mode::Threads, &s.knobs, Fit::Lenient, 2).unwrap();
+    assert!(validate_setup(&s, &mine, 2).unwrap_err().contains("change mode (it stays gil, you have threads"));
 }
 
 #[test]
@@ -264,12 +132,8 @@ fn changing_workers_moves_the_default_chunksize_without_counting_as_a_chunksize_
     s.tasks = 64;
     s.knobs = Knobs::default();
     s.may_change = vec![Knob::Workers];
-    let k = Knobs {
-        workers: Some(4),
-        ..Knobs::default()
-    };
-    let mine =
-        Experiment::build(s.workload, s.tasks, Mode::Processes, &k, Fit::Lenient, 2).unwrap();
+    let k = Knobs { workers: Some(4), ..Knobs::default() };
+    let mine = Experiment::build(s.workload, s.tasks, Mode::Processes, &k, Fit::Lenient, 2).unwrap();
     assert_eq!(mine.chunksize, 4);
     assert_eq!(validate_setup(&s, &mine, 2), Ok(()));
 }
@@ -278,35 +142,18 @@ fn changing_workers_moves_the_default_chunksize_without_counting_as_a_chunksize_
 fn the_baseline_does_the_same_work_as_the_setup() {
     let mut s = spec();
     s.may_change.push(Knob::Size);
-    let mine = Experiment::build(
-        "fib:33".parse().unwrap(),
-        16,
-        Mode::Processes,
-        &Knobs::default(),
-        Fit::Lenient,
-        2,
-    )
-    .unwrap();
+    let mine =
+        Experiment::build("fib:33".parse().unwrap(), 16, Mode::Processes, &Knobs::default(), Fit::Lenient, 2).unwrap();
     let base = baseline_for(&s, &mine, 2).unwrap();
-    assert_eq!(
-        (base.mode, base.workload, base.tasks),
-        (Mode::Sequential, mine.workload, 16)
-    );
+    assert_eq!((base.mode, base.workload, base.tasks), (Mode::Sequential, mine.workload, 16));
 }
 
 #[test]
 fn knob_flags_build_the_learners_setup() {
     let s = spec();
-    let args = CheckArgs {
-        mode: Some("processes".into()),
-        workers: Some(3),
-        ..CheckArgs::default()
-    };
+    let args = CheckArgs { mode: Some("processes".into()), workers: Some(3), ..CheckArgs::default() };
     let e = commands::setup_from_args(&s, &args, 2).unwrap();
-    assert_eq!(
-        (e.mode, e.workers, e.workload, e.tasks),
-        (Mode::Processes, 3, s.workload, 16)
-    );
+    assert_eq!((e.mode, e.workers, e.workload, e.tasks), (Mode::Processes, 3, s.workload, 16));
     let none = commands::setup_from_args(&s, &CheckArgs::default(), 2).unwrap();
     assert_eq!(none, setup_from_spec(&s, 2).unwrap());
 }
@@ -314,36 +161,14 @@ fn knob_flags_build_the_learners_setup() {
 #[test]
 fn knob_flags_that_do_not_fit_the_mode_or_range_are_refused() {
     let s = spec();
-    let start = CheckArgs {
-        mode: Some("threads".into()),
-        start: Some("fork".into()),
-        ..CheckArgs::default()
-    };
-    let err = commands::setup_from_args(&s, &start, 2)
-        .unwrap_err()
-        .to_string();
+    let start = CheckArgs { mode: Some("threads".into()), start: Some("fork".into()), ..CheckArgs::default() };
+    let err = commands::setup_from_args(&s, &start, 2).unwrap_err().to_string();
     assert_eq!(err, "--start applies only to --mode processes, not threads");
-    let bad = CheckArgs {
-        mode: Some("thread".into()),
-        ..CheckArgs::default()
-    };
-    assert!(
-        commands::setup_from_args(&s, &bad, 2)
-            .unwrap_err()
-            .to_string()
-            .contains("did you mean 'threads'")
-    );
-    let big = CheckArgs {
-        size: Some(99),
-        ..CheckArgs::default()
-    };
-    let err = commands::setup_from_args(&s, &big, 2)
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        err,
-        "workload size 99 for fib is out of range (allowed 1..=42)"
-    );
+    let bad = CheckArgs { mode: Some("thread".into()), ..CheckArgs::default() };
+    assert!(commands::setup_from_args(&s, &bad, 2).unwrap_err().to_string().contains("did you mean 'threads'"));
+    let big = CheckArgs { size: Some(99), ..CheckArgs::default() };
+    let err = commands::setup_from_args(&s, &big, 2).unwrap_err().to_string();
+    assert_eq!(err, "workload size 99 for fib is out of range (allowed 1..=42)");
 }
 
 #[test]
@@ -360,19 +185,12 @@ fn reps_come_from_the_environment_within_a_range() {
     assert_eq!(parse_reps(Some("1")).unwrap(), 1);
     for bad in ["0", "99", "three"] {
         let err = parse_reps(Some(bad)).unwrap_err().to_string();
-        assert!(
-            err.contains(&format!("'{bad}'")) && err.contains("1..=15"),
-            "{err}"
-        );
+        assert!(err.contains(&format!("'{bad}'")) && err.contains("1..=15"), "{err}");
     }
 }
 
 fn timings(seq: &[f64], par: &[f64]) -> Timings {
-    Timings {
-        sequential_ms: seq.to_vec(),
-        parallel_ms: par.to_vec(),
-        python: "3.11.7".into(),
-    }
+    Timings { sequential_ms: seq.to_vec(), parallel_ms: par.to_vec(), python: "3.11.7".into() }
 }
 
 #[test]
@@ -382,25 +200,12 @@ fn python_timings_are_judged_by_their_medians_and_scaled_cores() {
     let two = judge_timings(&s, &t, 2);
     assert!((two.measured - 520.0 / 280.0).abs() < 1e-9);
     assert!(two.passed, "{}", two.text());
-    assert!(
-        two.text()
-            .contains("sequential() (Python 3.11.7): median 520 ms of 3 runs")
-    );
+    assert!(two.text().contains("sequential() (Python 3.11.7): median 520 ms of 3 runs"));
     let four = judge_timings(&s, &t, 4);
     assert!(!four.passed);
-    assert!(
-        four.text().contains("not enough for 4 cores"),
-        "{}",
-        four.text()
-    );
+    assert!(four.text().contains("not enough for 4 cores"), "{}", four.text());
     let slower = judge_timings(&s, &timings(&[500.0], &[510.0]), 2);
-    assert!(
-        slower
-            .text()
-            .contains("parallel() was slower than sequential()"),
-        "{}",
-        slower.text()
-    );
+    assert!(slower.text().contains("parallel() was slower than sequential()"), "{}", slower.text());
 }
 
 fn problem(json: &str) -> String {
@@ -413,9 +218,7 @@ fn problem(json: &str) -> String {
 #[test]
 fn every_bad_file_gets_its_own_message() {
     assert_eq!(
-        problem(
-            r#"{"ok": false, "error": "syntax", "line": 12, "message": "'(' was never closed", "text": "def f("}"#
-        ),
+        problem(r#"{"ok": false, "error": "syntax", "line": 12, "message": "'(' was never closed", "text": "def f("}"#),
         "my.py:12: syntax error: '(' was never closed (in `def f(`)"
     );
     assert_eq!(
@@ -438,15 +241,13 @@ fn every_bad_file_gets_its_own_message() {
         problem(r#"{"ok": false, "error": "not-callable", "name": "sequential", "kind": "list"}"#),
         "my.py: sequential is a list, not a function"
     );
-    assert!(problem(r#"{"ok": false, "error": "unequal", "who": "parallel", "expected": "57176", "got": "55424"}"#)
-        .starts_with("parallel() returned 55424 but sequential() returned 57176: the results must be equal"));
     assert!(
-        problem(
-            r#"{"ok": false, "error": "unequal", "who": "sequential", "expected": "1", "got": "2"}"#
-        )
-        .contains("it must give the same answer every time")
+        problem(r#"{"ok": false, "error": "unequal", "who": "parallel", "expected": "57176", "got": "55424"}"#)
+            .starts_with("parallel() returned 55424 but sequential() returned 57176: the results must be equal")
     );
     assert!(
-        problem(r#"{"ok": false, "error": "shadows", "name": "json"}"#).contains("rename the file")
+        problem(r#"{"ok": false, "error": "unequal", "who": "sequential", "expected": "1", "got": "2"}"#)
+            .contains("it must give the same answer every time")
     );
+    assert!(problem(r#"{"ok": false, "error": "shadows", "name": "json"}"#).contains("rename the file"));
 }

@@ -35,8 +35,7 @@ impl Slots {
             self.busy[i] = true;
             return i;
         }
-        self.lanes
-            .push(rec.lane(format!("task {}", self.lanes.len() + 1)));
+        self.lanes.push(rec.lane(format!("task {}", self.lanes.len() + 1)));
         self.busy.push(true);
         self.lanes.len() - 1
     }
@@ -65,10 +64,7 @@ pub(crate) fn run(exp: &Experiment, rec: &Recorder) -> RunEnd {
     };
     let loop_lane = rec.lane("loop".into());
     rec.span(loop_lane, 0, 0, SpanKind::Startup, start, Mark::now());
-    let slots = Rc::new(RefCell::new(Slots {
-        lanes: Vec::new(),
-        busy: Vec::new(),
-    }));
+    let slots = Rc::new(RefCell::new(Slots { lanes: Vec::new(), busy: Vec::new() }));
     let local = tokio::task::LocalSet::new();
     let sum = local.block_on(&rt, async {
         let mut handles = Vec::new();
@@ -169,11 +165,7 @@ async fn coroutine(
 }
 
 fn payload_sum(payload: &[u8]) -> u64 {
-    if payload.is_empty() {
-        0
-    } else {
-        workload::payload_checksum(payload)
-    }
+    if payload.is_empty() { 0 } else { workload::payload_checksum(payload) }
 }
 
 /// The calling executor thread's lane; its first use records the thread's start-up.

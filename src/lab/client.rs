@@ -50,65 +50,44 @@ impl LabRun {
             .spawn()
             .context("cannot start the lab process")?;
         register_lab(child.id(), true);
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| anyhow!("lab has no stdin"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("lab has no stdout"))?;
-        let mut stderr_pipe = child
-            .stderr
-            .take()
-            .ok_or_else(|| anyhow!("lab has no stderr"))?;
+        let mut stdin = child.stdin.take().ok_or_else(|| anyhow!("lab has no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("lab has no stdout"))?;
+        let mut stderr_pipe = child.stderr.take().ok_or_else(|| anyhow!("lab has no stderr"))?;
         let line = serde_json::to_string(request)? + "\n";
-        stdin
-            .write_all(line.as_bytes())
-            .context("cannot send the request to the lab")?;
+        stdin.write_all(line.as_bytes()).context("cannot send the request to the lab")?;
         stdin.flush()?;
 
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("lab-reader".into())
-            .spawn(move || {
-                let mut r = BufReader::with_capacity(256 * 1024, stdout);
-                let mut body = Vec::new();
-                while let Ok(Some(tag)) = wire::read_frame(&mut r, &mut body) {
-                    match wire::decode_event(tag, &body) {
-                        Ok(ev) => {
-                            if tx.send(ev).is_err() {
-                                break;
-                            }
+        std::thread::Builder::new().name("lab-reader".into()).spawn(move || {
+            let mut r = BufReader::with_capacity(256 * 1024, stdout);
+            let mut body = Vec::new();
+            while let Ok(Some(tag)) = wire::read_frame(&mut r, &mut body) {
+                match wire::decode_event(tag, &body) {
+                    Ok(ev) => {
+                        if tx.send(ev).is_err() {
+                            break;
                         }
-                        Err(_) => break,
                     }
+                    Err(_) => break,
                 }
-            })?;
+            }
+        })?;
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
-        std::thread::Builder::new()
-            .name("lab-stderr".into())
-            .spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stderr_pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if let Ok(mut s) = sink.lock()
-                        && s.len() < 16 * 1024
-                    {
-                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    }
+        std::thread::Builder::new().name("lab-stderr".into()).spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
                 }
-            })?;
-        Ok(LabRun {
-            child,
-            stdin: Some(stdin),
-            events: rx,
-            stderr,
-            done: false,
-        })
+                if let Ok(mut s) = sink.lock()
+                    && s.len() < 16 * 1024
+                {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        })?;
+        Ok(LabRun { child, stdin: Some(stdin), events: rx, stderr, done: false })
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -228,11 +207,7 @@ impl Drop for LabRun {
 
 /// Runs an experiment to its end, calling `on_event` for each event as it arrives. Returns the timeline; a run
 /// that failed has `end.error` set. `stop` cancels the run (all processes killed) and returns an error.
-pub(crate) fn run_to_end(
-    exp: &Experiment,
-    stop: &AtomicBool,
-    on_event: impl FnMut(&LabEvent),
-) -> Result<Timeline> {
+pub(crate) fn run_to_end(exp: &Experiment, stop: &AtomicBool, on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
     follow(LabRun::start(exp)?, stop, on_event)
 }
 
@@ -246,26 +221,17 @@ pub(crate) fn run_demo_spec(
     if let Some(err) = timeline.end.as_ref().and_then(|e| e.error.as_deref()) {
         return Err(anyhow!("the {} demo failed: {err}", spec.name));
     }
-    let report = timeline
-        .demo
-        .clone()
-        .ok_or_else(|| anyhow!("the {} demo ended without a report", spec.name))?;
+    let report = timeline.demo.clone().ok_or_else(|| anyhow!("the {} demo ended without a report", spec.name))?;
     Ok((timeline, report))
 }
 
 /// Receives a lab's events until its stream ends, building the timeline.
-fn follow(
-    mut lab: LabRun,
-    stop: &AtomicBool,
-    mut on_event: impl FnMut(&LabEvent),
-) -> Result<Timeline> {
+fn follow(mut lab: LabRun, stop: &AtomicBool, mut on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
     let mut timeline = Timeline::new();
     loop {
         if stop.load(Ordering::Relaxed) {
             lab.cancel();
-            return Err(anyhow!(
-                "interrupted: the run was cancelled and its processes stopped"
-            ));
+            return Err(anyhow!("interrupted: the run was cancelled and its processes stopped"));
         }
         match lab.events.recv_timeout(Duration::from_millis(50)) {
             Ok(ev) => {

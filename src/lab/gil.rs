@@ -35,10 +35,7 @@ pub(crate) struct Gil {
 impl Gil {
     pub(crate) fn new(interval: Duration) -> Gil {
         Gil {
-            state: Mutex::new(State {
-                locked: false,
-                switches: 0,
-            }),
+            state: Mutex::new(State { locked: false, switches: 0 }),
             released: Condvar::new(),
             taken: Condvar::new(),
             drop_request: AtomicBool::new(false),
@@ -55,10 +52,7 @@ impl Gil {
         let mut s = self.lock();
         while s.locked {
             let seen = s.switches;
-            let (next, timeout) = self
-                .released
-                .wait_timeout(s, self.interval)
-                .unwrap_or_else(|p| p.into_inner());
+            let (next, timeout) = self.released.wait_timeout(s, self.interval).unwrap_or_else(|p| p.into_inner());
             s = next;
             if timeout.timed_out() && s.locked && s.switches == seen {
                 // Waited a whole interval and nobody switched: ask the holder to drop it.
@@ -80,10 +74,7 @@ impl Gil {
         if forced {
             let mine = s.switches;
             while s.switches == mine {
-                let (next, timeout) = self
-                    .taken
-                    .wait_timeout(s, self.interval)
-                    .unwrap_or_else(|p| p.into_inner());
+                let (next, timeout) = self.taken.wait_timeout(s, self.interval).unwrap_or_else(|p| p.into_inner());
                 s = next;
                 if timeout.timed_out() {
                     // The requester went away (finished): nobody else wants the lock.
@@ -134,9 +125,7 @@ pub(crate) fn run(exp: &Experiment, rec: &Recorder) -> RunEnd {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .fold(0u64, |acc, h| acc.wrapping_add(h.join().unwrap_or(0)))
+        handles.into_iter().fold(0u64, |acc, h| acc.wrapping_add(h.join().unwrap_or(0)))
     });
     finished(t0, sum, exp.tasks)
 }
@@ -161,10 +150,7 @@ mod tests {
         // The holder "works" in small steps until asked to drop.
         let start = Instant::now();
         while !gil.drop_requested() {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "no drop request was ever made"
-            );
+            assert!(start.elapsed() < Duration::from_secs(5), "no drop request was ever made");
             std::hint::spin_loop();
         }
         gil.release(true);

@@ -2,8 +2,8 @@
 //! and streams lanes and spans back as framed events on stdout. It never outlives its parent: it dies with it (parent-death signal)
 //! and exits when its stdin closes. Runs never execute in the caller's process.
 
-pub(crate) mod client;
 mod asyncio;
+pub(crate) mod client;
 pub(crate) mod demos;
 mod forkserver;
 pub(crate) mod gil;
@@ -80,11 +80,7 @@ pub(crate) fn lab_main() -> ExitCode {
         }
     };
     let mut out = Out::new();
-    out.emit(&LabEvent::Started {
-        lab_pid: std::process::id(),
-        t0_ns: clock::now_ns(),
-        cores: available_cores(),
-    });
+    out.emit(&LabEvent::Started { lab_pid: std::process::id(), t0_ns: clock::now_ns(), cores: available_cores() });
     let end = match request {
         // Single-threaded from here to the end: fork is safe, and stdin is watched by the poll loop.
         LabRequest::Experiment(exp) if exp.mode == Mode::Processes => processes::run(&exp, &mut out),

@@ -73,6 +73,23 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes all of `bytes` to a blocking descriptor.
+fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a valid slice to a descriptor we own.
+        let r = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        bytes = &bytes[r as usize..];
+    }
+    Ok(())
+}
+
 fn grow_pipe(fd: RawFd) {
     // A 1 MiB pipe moves large payloads in fewer, larger copies. Failure just keeps the default size.
     // SAFETY: fcntl on a descriptor we own.
@@ -145,14 +162,17 @@ impl Pool {
                     None => return Err(io::Error::other("the forkserver was not started")),
                 },
             };
+            // The init frame goes now, while the pipe is empty (it is far smaller than a pipe buffer, so this never
+            // blocks): a worker must not wait for the rest of the pool to be started before it can say hello.
+            let mut init = Writer::frame(wire::TAG_INIT, 32);
+            init.u64(exp.payload).bytes(exp.workload.to_string().as_bytes());
+            write_all_fd(to.as_raw_fd(), &init.finish())?;
             set_nonblocking(to.as_raw_fd())?;
             set_nonblocking(from.as_raw_fd())?;
             if exp.payload > 0 {
                 grow_pipe(to.as_raw_fd());
                 grow_pipe(from.as_raw_fd());
             }
-            let mut init = Writer::frame(wire::TAG_INIT, 32);
-            init.u64(exp.payload).bytes(exp.workload.to_string().as_bytes());
             pool.workers.push(Worker {
                 n,
                 pid,
@@ -161,7 +181,7 @@ impl Pool {
                 spawned,
                 to: Some(to),
                 from,
-                outq: VecDeque::from([Piece::Owned(init.finish())]),
+                outq: VecDeque::new(),
                 out_off: 0,
                 inbuf: Vec::with_capacity(64 * 1024),
                 in_off: 0,
@@ -330,7 +350,8 @@ pub(crate) fn run(exp: &Experiment, out: &mut Out) -> RunEnd {
         done: 0,
         sum: 0,
         payload,
-        depth: if exp.payload.saturating_mul(exp.chunksize) >= 8 << 20 { 1 } else { 2 },
+        big_payload: exp.payload.saturating_mul(exp.chunksize) >= 8 << 20,
+        run_ns: 0,
         dispatch: !exp.warm,
     };
     let mut t0 = t_before;
@@ -373,8 +394,26 @@ struct RunState<'a> {
     done: u64,
     sum: u64,
     payload: Arc<Vec<u8>>,
-    depth: usize,
+    /// Chunks this large go one at a time (two in flight would hold hundreds of MB per worker).
+    big_payload: bool,
+    /// Run time of the chunks done so far, to tell tiny chunks from big ones.
+    run_ns: u64,
     dispatch: bool,
+}
+
+impl RunState<'_> {
+    /// Chunks queued per worker. Two keeps a worker busy while its next chunk is on the way, yet leaves the rest
+    /// in the shared queue for whoever finishes first (load balance). Chunks that run for microseconds would then
+    /// leave workers idle waiting on the dispatcher, so they get a deeper queue (Pool's task queue is unbounded).
+    fn depth(&self) -> usize {
+        if self.big_payload {
+            1
+        } else if self.done >= 8 && self.run_ns / self.done < 100_000 {
+            8
+        } else {
+            2
+        }
+    }
 }
 
 /// Queues chunks to every worker with room for more.
@@ -383,7 +422,8 @@ fn dispatch(pool: &mut Pool, st: &mut RunState<'_>) {
         return;
     }
     for w in pool.workers.iter_mut().filter(|w| !w.exited && w.to.is_some()) {
-        while w.in_flight.len() < st.depth && st.next_chunk < st.chunks {
+        let depth = st.depth();
+        while w.in_flight.len() < depth && st.next_chunk < st.chunks {
             let c = st.next_chunk;
             st.next_chunk += 1;
             let (first, count) = st.exp.chunk_range(c);
@@ -564,6 +604,9 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
                 for s in &spans {
                     emit_span(out, lane, first, count, s.kind, s.start, s.end);
                     w.last_ns = w.last_ns.max(s.end.ns);
+                    if s.kind == SpanKind::Run {
+                        st.run_ns += s.end.ns.saturating_sub(s.start.ns);
+                    }
                 }
                 if let Some(pos) = w.in_flight.iter().position(|c| *c == chunk) {
                     w.in_flight.remove(pos);

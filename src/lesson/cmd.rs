@@ -51,22 +51,10 @@ pub(crate) fn lessons(dir: Option<&Path>, as_json: bool) -> Result<u8> {
             .collect();
         print(&(serde_json::to_string_pretty(&list)? + "\n"));
     } else {
-        let id_width = set
-            .lessons
-            .iter()
-            .map(|l| l.id.len())
-            .max()
-            .unwrap_or(2)
-            .max(2);
+        let id_width = set.lessons.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
         let mut text = format!("{:>3}  {:id_width$}  {:>3}  title\n", "#", "id", "min");
         for (i, l) in set.lessons.iter().enumerate() {
-            text.push_str(&format!(
-                "{:>3}  {:id_width$}  {:>3}  {}\n",
-                i + 1,
-                l.id,
-                l.minutes,
-                l.title
-            ));
+            text.push_str(&format!("{:>3}  {:id_width$}  {:>3}  {}\n", i + 1, l.id, l.minutes, l.title));
         }
         print(&text);
     }
@@ -75,17 +63,8 @@ pub(crate) fn lessons(dir: Option<&Path>, as_json: bool) -> Result<u8> {
 }
 
 /// `parlab lint [PATH...] [--verify]`: exit 1 when a file has errors or a claim does not hold.
-pub(crate) fn lint(
-    dir: Option<&Path>,
-    paths: &[PathBuf],
-    verify: bool,
-    measure: Measure,
-) -> Result<u8> {
-    let set = if paths.is_empty() {
-        load(dir)?
-    } else {
-        load_paths(paths)?
-    };
+pub(crate) fn lint(dir: Option<&Path>, paths: &[PathBuf], verify: bool, measure: Measure) -> Result<u8> {
+    let set = if paths.is_empty() { load(dir)? } else { load_paths(paths)? };
     let mut text = String::new();
     for error in set.broken.iter().flat_map(|b| &b.errors) {
         text.push_str(&format!("{error}\n\n"));
@@ -93,10 +72,7 @@ pub(crate) fn lint(
     let files = set.lessons.len() + set.broken.len();
     let errors = set.error_count();
     if errors == 0 {
-        text.push_str(&format!(
-            "{}, 0 errors\n",
-            plural(set.lessons.len() as u64, "lesson")
-        ));
+        text.push_str(&format!("{}, 0 errors\n", plural(set.lessons.len() as u64, "lesson")));
     } else {
         text.push_str(&format!(
             "{} in {} of {}\n",
@@ -133,26 +109,15 @@ fn verify_claims(set: &LessonSet, measure: Measure) -> Result<u8> {
     let (mut claims, mut failed, mut experiments) = (0usize, 0usize, 0usize);
     for lesson in &set.lessons {
         for (n, spec) in lesson.experiments().enumerate() {
-            let ExperimentKind::Run {
-                workload,
-                tasks,
-                modes,
-                knobs,
-            } = &spec.kind
-            else {
+            let ExperimentKind::Run { workload, tasks, modes, knobs } = &spec.kind else {
                 continue;
             };
             if spec.expect.is_empty() {
                 continue;
             }
             experiments += 1;
-            let name = format!(
-                "{} {}",
-                lesson.path,
-                spec.id
-                    .clone()
-                    .unwrap_or_else(|| format!("experiment {}", n + 1))
-            );
+            let name =
+                format!("{} {}", lesson.path, spec.id.clone().unwrap_or_else(|| format!("experiment {}", n + 1)));
             let mut run_modes = modes.clone();
             if !run_modes.contains(&Mode::Sequential) {
                 run_modes.insert(0, Mode::Sequential);
@@ -163,32 +128,18 @@ fn verify_claims(set: &LessonSet, measure: Measure) -> Result<u8> {
                 .collect::<Result<_, String>>()
                 .map_err(|e| anyhow!("{name}: {e}"))?;
             let names: Vec<&str> = run_modes.iter().map(Mode::name).collect();
-            eprintln!(
-                "running {name}: {workload} × {tasks} in {} ...",
-                names.join(", ")
-            );
-            let mut results = check(
-                &spec.expect,
-                &measure_rounds(&exps, measure)?,
-                goal_cores(*tasks),
-            );
+            eprintln!("running {name}: {workload} × {tasks} in {} ...", names.join(", "));
+            let mut results = check(&spec.expect, &measure_rounds(&exps, measure)?, goal_cores(*tasks));
             if results.iter().any(|(ok, _)| !ok) {
                 eprintln!("running {name} again: a claim did not hold");
-                results = check(
-                    &spec.expect,
-                    &measure_rounds(&exps, measure)?,
-                    goal_cores(*tasks),
-                );
+                results = check(&spec.expect, &measure_rounds(&exps, measure)?, goal_cores(*tasks));
             }
             let mut text = String::new();
             for (expect, (ok, detail)) in spec.expect.iter().zip(results) {
                 claims += 1;
                 failed += usize::from(!ok);
                 let mark = if ok { "ok    " } else { "FAILED" };
-                text.push_str(&format!(
-                    "{mark}  {name}: {}  ({detail})\n",
-                    expect.goal.text
-                ));
+                text.push_str(&format!("{mark}  {name}: {}  ({detail})\n", expect.goal.text));
             }
             print(&text);
         }
@@ -202,10 +153,7 @@ fn verify_claims(set: &LessonSet, measure: Measure) -> Result<u8> {
         ));
         Ok(0)
     } else {
-        print(&format!(
-            "verify: {failed} of {} FAILED {on}\n",
-            plural(claims as u64, "claim")
-        ));
+        print(&format!("verify: {failed} of {} FAILED {on}\n", plural(claims as u64, "claim")));
         Ok(1)
     }
 }
@@ -229,10 +177,7 @@ fn measure_rounds(exps: &[Experiment], measure: Measure) -> Result<Vec<RunReport
     Ok(rounds
         .into_iter()
         .map(|mut runs| {
-            let walls: Vec<u64> = runs
-                .iter()
-                .flat_map(|r| r.walls_ns.iter().copied())
-                .collect();
+            let walls: Vec<u64> = runs.iter().flat_map(|r| r.walls_ns.iter().copied()).collect();
             let pick = match runs.iter().position(|r| r.error().is_some()) {
                 Some(failed) => failed,
                 None => {
@@ -250,51 +195,27 @@ fn measure_rounds(exps: &[Experiment], measure: Measure) -> Result<Vec<RunReport
 
 /// Each claim against the reports: whether it holds, and the measured figure or why there is none.
 fn check(expects: &[Expect], reports: &[RunReport], goal_cores: u32) -> Vec<(bool, String)> {
-    let baseline = reports
-        .iter()
-        .find(|r| r.experiment.mode == Mode::Sequential && r.error().is_none());
+    let baseline = reports.iter().find(|r| r.experiment.mode == Mode::Sequential && r.error().is_none());
     expects
         .iter()
-        .map(|expect| {
-            match (
-                reports.iter().find(|r| r.experiment.mode == expect.mode),
-                baseline,
-            ) {
-                (Some(r), _) if r.error().is_some() => (
-                    false,
-                    format!(
-                        "the {} run failed: {}",
-                        r.experiment.mode,
-                        r.error().unwrap_or("")
-                    ),
-                ),
-                (Some(r), Some(b)) => {
-                    let value = metric_value(expect.goal.metric, r, b.wall_ms());
-                    let needs = format!(
-                        "{} {:.2}",
-                        expect.goal.op.symbol(),
-                        expect.goal.threshold(goal_cores)
-                    );
-                    (
-                        expect.goal.holds(value, goal_cores),
-                        format!("measured {value:.2}, needs {needs}"),
-                    )
-                }
-                (Some(_), None) => (false, "the sequential baseline failed".to_string()),
-                (None, _) => (false, format!("no {} run", expect.mode)),
+        .map(|expect| match (reports.iter().find(|r| r.experiment.mode == expect.mode), baseline) {
+            (Some(r), _) if r.error().is_some() => {
+                (false, format!("the {} run failed: {}", r.experiment.mode, r.error().unwrap_or("")))
             }
+            (Some(r), Some(b)) => {
+                let value = metric_value(expect.goal.metric, r, b.wall_ms());
+                let needs = format!("{} {:.2}", expect.goal.op.symbol(), expect.goal.threshold(goal_cores));
+                (expect.goal.holds(value, goal_cores), format!("measured {value:.2}, needs {needs}"))
+            }
+            (Some(_), None) => (false, "the sequential baseline failed".to_string()),
+            (None, _) => (false, format!("no {} run", expect.mode)),
         })
         .collect()
 }
 
 /// The 1-minute load average (Linux), to warn that figures taken on a busy machine may be low.
 fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -306,10 +227,7 @@ mod tests {
     fn report(exp: &Experiment, wall_ms: u64) -> RunReport {
         RunReport {
             experiment: exp.clone(),
-            timeline: Timeline {
-                cores: 2,
-                ..Timeline::default()
-            },
+            timeline: Timeline { cores: 2, ..Timeline::default() },
             parent_pid: 1,
             walls_ns: vec![wall_ms * 1_000_000],
             speedup: None,
@@ -318,30 +236,14 @@ mod tests {
 
     #[test]
     fn rounds_interleave_the_modes_and_keep_each_modes_median() {
-        let build = |m| {
-            Experiment::build(
-                "fib:20".parse().unwrap(),
-                4,
-                m,
-                &Knobs::default(),
-                Fit::Lenient,
-                2,
-            )
-        };
-        let exps = [
-            build(Mode::Sequential).unwrap(),
-            build(Mode::Threads).unwrap(),
-        ];
+        let build = |m| Experiment::build("fib:20".parse().unwrap(), 4, m, &Knobs::default(), Fit::Lenient, 2);
+        let exps = [build(Mode::Sequential).unwrap(), build(Mode::Threads).unwrap()];
         let walls = [[100, 50], [300, 40], [200, 60]];
         let mut calls = Vec::new();
         let mut round = 0;
         let mut fake = |exps: &[Experiment]| -> Result<Vec<RunReport>> {
             calls.push(exps.iter().map(|e| e.mode).collect::<Vec<_>>());
-            let r = exps
-                .iter()
-                .zip(walls[round])
-                .map(|(e, w)| report(e, w))
-                .collect();
+            let r = exps.iter().zip(walls[round]).map(|(e, w)| report(e, w)).collect();
             round += 1;
             Ok(r)
         };
@@ -352,14 +254,9 @@ mod tests {
         assert_eq!(reports[1].wall_ms(), 50.0);
         let expects = [Expect {
             mode: Mode::Threads,
-            goal: crate::lesson::goal::parse_claim("threads.speedup >= 0.9 * cores")
-                .unwrap()
-                .goal,
+            goal: crate::lesson::goal::parse_claim("threads.speedup >= 0.9 * cores").unwrap().goal,
         }];
         let results = check(&expects, &reports, 2);
-        assert_eq!(
-            results,
-            [(true, "measured 4.00, needs >= 1.80".to_string())]
-        );
+        assert_eq!(results, [(true, "measured 4.00, needs >= 1.80".to_string())]);
     }
 }

@@ -34,15 +34,9 @@ impl LintError {
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let end = floor_char_boundary(text, span.end.clamp(start, line_end));
-        let source_line = text[line_start..line_end]
-            .trim_end_matches('\r')
-            .replace('\t', " ");
+        let source_line = text[line_start..line_end].trim_end_matches('\r').replace('\t', " ");
         let col = text[line_start..start].chars().count() + 1;
-        let width = text[start..end]
-            .trim_end_matches('\r')
-            .chars()
-            .count()
-            .max(1);
+        let width = text[start..end].trim_end_matches('\r').chars().count().max(1);
         LintError {
             path: path.to_string(),
             line: text[..start].matches('\n').count() + 1,
@@ -87,12 +81,7 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
 
 /// Messages are one line: a multi-line message (from the TOML parser) is joined with "; ".
 fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
+    message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
 }
 
 /// Splits a trailing ` (did you mean 'x'?)` off a message from the experiment parsers, so it can go under the caret.
@@ -140,9 +129,7 @@ mod tests {
 
     #[test]
     fn suggestions_move_under_the_caret() {
-        let (m, s) = split_suggestion(
-            "unknown mode 'thread' (expected one of: a, b) (did you mean 'threads'?)",
-        );
+        let (m, s) = split_suggestion("unknown mode 'thread' (expected one of: a, b) (did you mean 'threads'?)");
         assert_eq!(m, "unknown mode 'thread' (expected one of: a, b)");
         assert_eq!(s.as_deref(), Some("did you mean 'threads'?"));
         assert_eq!(split_suggestion("plain").1, None);

@@ -17,10 +17,7 @@ pub(crate) const METRICS: [(&str, Metric); 4] = [
 
 impl Metric {
     pub(crate) fn name(&self) -> &'static str {
-        METRICS
-            .iter()
-            .find(|(_, m)| m == self)
-            .map_or("?", |(n, _)| n)
+        METRICS.iter().find(|(_, m)| m == self).map_or("?", |(n, _)| n)
     }
 }
 
@@ -49,11 +46,7 @@ pub(crate) struct ClaimError {
 }
 
 fn err(range: Range<usize>, message: impl Into<String>, label: Option<String>) -> ClaimError {
-    ClaimError {
-        range,
-        message: message.into(),
-        label,
-    }
+    ClaimError { range, message: message.into(), label }
 }
 
 /// `text[range]` without surrounding whitespace, and its range.
@@ -61,11 +54,7 @@ fn trimmed(text: &str, range: Range<usize>) -> (&str, Range<usize>) {
     let part = &text[range.clone()];
     let start = range.start + (part.len() - part.trim_start().len());
     let end = range.end - (part.len() - part.trim_end().len());
-    if start >= end {
-        ("", range.start..range.start)
-    } else {
-        (&text[start..end], start..end)
-    }
+    if start >= end { ("", range.start..range.start) } else { (&text[start..end], start..end) }
 }
 
 const EXAMPLE: &str = "write e.g. 'threads.speedup >= 0.7 * cores'";
@@ -78,11 +67,7 @@ pub(crate) fn parse_claim(text: &str) -> Result<Claim, ClaimError> {
         (None, Some(b)) => (b, Op::AtMost),
         (Some(a), Some(b)) => {
             let second = a.max(b);
-            return Err(err(
-                second..second + 2,
-                format!("'{text}' has two comparisons"),
-                Some(EXAMPLE.into()),
-            ));
+            return Err(err(second..second + 2, format!("'{text}' has two comparisons"), Some(EXAMPLE.into())));
         }
         (None, None) => {
             return Err(match text.find(['<', '>', '=']) {
@@ -91,11 +76,7 @@ pub(crate) fn parse_claim(text: &str) -> Result<Claim, ClaimError> {
                     format!("'{text}' compares with '{}'", &text[i..i + 1]),
                     Some("use '>=' or '<='".into()),
                 ),
-                None => err(
-                    whole,
-                    format!("'{text}' has no comparison ('>=' or '<=')"),
-                    Some(EXAMPLE.into()),
-                ),
+                None => err(whole, format!("'{text}' has no comparison ('>=' or '<=')"), Some(EXAMPLE.into())),
             });
         }
     };
@@ -112,15 +93,7 @@ pub(crate) fn parse_claim(text: &str) -> Result<Claim, ClaimError> {
             let (mode_text, mode_range) = trimmed(text, left_range.start..left_range.start + dot);
             let mode = mode_text.parse::<Mode>().map_err(|e| {
                 let (m, s) = split_suggestion(&e);
-                err(
-                    if mode_range.is_empty() {
-                        left_range.clone()
-                    } else {
-                        mode_range.clone()
-                    },
-                    m,
-                    s,
-                )
+                err(if mode_range.is_empty() { left_range.clone() } else { mode_range.clone() }, m, s)
             })?;
             let (metric, range) = trimmed(text, left_range.start + dot + 1..left_range.end);
             (Some((mode, mode_range)), metric, range)
@@ -133,23 +106,12 @@ pub(crate) fn parse_claim(text: &str) -> Result<Claim, ClaimError> {
             Some(s) => format!("did you mean '{s}'?"),
             None => format!("expected one of: {}", names.join(", ")),
         };
-        let range = if metric_range.is_empty() {
-            left_range
-        } else {
-            metric_range
-        };
-        return Err(err(
-            range,
-            format!("unknown metric '{metric_text}'"),
-            Some(label),
-        ));
+        let range = if metric_range.is_empty() { left_range } else { metric_range };
+        return Err(err(range, format!("unknown metric '{metric_text}'"), Some(label)));
     };
     let right_range = at + 2..text.len();
     let (num_range, cores_range) = match text[right_range.clone()].find('*') {
-        Some(star) => (
-            right_range.start..right_range.start + star,
-            Some(right_range.start + star..text.len()),
-        ),
+        Some(star) => (right_range.start..right_range.start + star, Some(right_range.start + star..text.len())),
         None => (right_range.clone(), None),
     };
     let (num_text, num_range) = trimmed(text, num_range);
@@ -163,11 +125,7 @@ pub(crate) fn parse_claim(text: &str) -> Result<Claim, ClaimError> {
             ));
         }
         _ => {
-            return Err(err(
-                num_range,
-                format!("'{num_text}' is not a number of 0 or more"),
-                None,
-            ));
+            return Err(err(num_range, format!("'{num_text}' is not a number of 0 or more"), None));
         }
     };
     let per_core = match cores_range {
@@ -175,45 +133,20 @@ pub(crate) fn parse_claim(text: &str) -> Result<Claim, ClaimError> {
             let after_star = range.start + 1..range.end;
             let (word, word_range) = trimmed(text, after_star);
             if word != "cores" {
-                let range = if word_range.is_empty() {
-                    range
-                } else {
-                    word_range
-                };
-                return Err(err(
-                    range,
-                    format!("expected '* cores' after the number, found '* {word}'"),
-                    None,
-                ));
+                let range = if word_range.is_empty() { range } else { word_range };
+                return Err(err(range, format!("expected '* cores' after the number, found '* {word}'"), None));
             }
             if metric != Metric::Speedup {
-                return Err(err(
-                    word_range,
-                    format!("'* cores' only applies to speedup, not {}", metric.name()),
-                    None,
-                ));
+                return Err(err(word_range, format!("'* cores' only applies to speedup, not {}", metric.name()), None));
             }
             true
         }
         None => false,
     };
     if metric == Metric::OverheadShare && value > 1.0 {
-        return Err(err(
-            num_range,
-            format!("overhead_share is a share from 0 to 1, not {num_text}"),
-            None,
-        ));
+        return Err(err(num_range, format!("overhead_share is a share from 0 to 1, not {num_text}"), None));
     }
-    Ok(Claim {
-        mode,
-        goal: Goal {
-            metric,
-            op,
-            value,
-            per_core,
-            text: text.trim().to_string(),
-        },
-    })
+    Ok(Claim { mode, goal: Goal { metric, op, value, per_core, text: text.trim().to_string() } })
 }
 
 #[cfg(test)]
@@ -256,18 +189,12 @@ mod tests {
         assert!(msg.starts_with("unknown mode 'thread'"), "{msg}");
         assert_eq!(label.as_deref(), Some("did you mean 'threads'?"));
         let (part, msg, label) = at("threads.speedp >= 1");
-        assert_eq!(
-            (part.as_str(), msg.as_str()),
-            ("speedp", "unknown metric 'speedp'")
-        );
+        assert_eq!((part.as_str(), msg.as_str()), ("speedp", "unknown metric 'speedp'"));
         assert_eq!(label.as_deref(), Some("did you mean 'speedup'?"));
         assert_eq!(at("speedup > 1").0, ">");
         assert_eq!(at("speedup >= fast").0, "fast");
         assert_eq!(at("speedup >= 1 * cpus").0, "cpus");
-        assert_eq!(
-            at("wall_ms <= 3 * cores").1,
-            "'* cores' only applies to speedup, not wall_ms"
-        );
+        assert_eq!(at("wall_ms <= 3 * cores").1, "'* cores' only applies to speedup, not wall_ms");
         assert_eq!(at("overhead_share <= 5").0, "5");
         assert!(at("speedup").1.contains("no comparison"));
         assert!(at("speedup >=").1.contains("no number"));

@@ -22,11 +22,7 @@ pub(crate) fn metric_value(metric: Metric, report: &RunReport, baseline_wall_ms:
     match metric {
         Metric::Speedup => speedup,
         Metric::Efficiency => {
-            let cores = if report.timeline.cores > 0 {
-                report.timeline.cores
-            } else {
-                available_cores()
-            };
+            let cores = if report.timeline.cores > 0 { report.timeline.cores } else { available_cores() };
             speedup / f64::from(cores_for(cores, report.experiment.tasks))
         }
         Metric::WallMs => report.wall_ms(),
@@ -41,28 +37,12 @@ mod tests {
     use crate::timeline::{SpanKind, Timeline, tests::span};
 
     fn report(tasks: u64, wall_ms: u64, cores: u32) -> RunReport {
-        let exp = Experiment::build(
-            "fib:20".parse().unwrap(),
-            tasks,
-            Mode::Threads,
-            &Knobs::default(),
-            Fit::Strict,
-            2,
-        )
-        .unwrap();
-        let mut timeline = Timeline {
-            cores,
-            ..Timeline::default()
-        };
+        let exp = Experiment::build("fib:20".parse().unwrap(), tasks, Mode::Threads, &Knobs::default(), Fit::Strict, 2)
+            .unwrap();
+        let mut timeline = Timeline { cores, ..Timeline::default() };
         timeline.spans.push(span(0, SpanKind::Startup, 0, 25, 0));
         timeline.spans.push(span(0, SpanKind::Run, 25, 100, 0));
-        RunReport {
-            experiment: exp,
-            timeline,
-            parent_pid: 1,
-            walls_ns: vec![wall_ms * 1_000_000],
-            speedup: None,
-        }
+        RunReport { experiment: exp, timeline, parent_pid: 1, walls_ns: vec![wall_ms * 1_000_000], speedup: None }
     }
 
     #[test]

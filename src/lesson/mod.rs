@@ -52,9 +52,7 @@ impl LessonSet {
 
     /// Every exercise of every lesson, in lesson order.
     pub(crate) fn exercises(&self) -> impl Iterator<Item = (&Lesson, &ExerciseSpec)> {
-        self.lessons
-            .iter()
-            .flat_map(|l| l.exercises().map(move |e| (l, e)))
+        self.lessons.iter().flat_map(|l| l.exercises().map(move |e| (l, e)))
     }
 
     pub(crate) fn error_count(&self) -> usize {
@@ -73,10 +71,7 @@ impl LessonSet {
             let text = match text {
                 Ok(text) => text,
                 Err(e) => {
-                    set.broken.push(Broken {
-                        path,
-                        errors: vec![e],
-                    });
+                    set.broken.push(Broken { path, errors: vec![e] });
                     continue;
                 }
             };
@@ -89,17 +84,8 @@ impl LessonSet {
             };
             let mut errors = Vec::new();
             if let Some((_, other)) = lesson_ids.iter().find(|(id, _)| *id == parsed.lesson.id) {
-                let message = format!(
-                    "lesson id '{}' is already used by {other}",
-                    parsed.lesson.id
-                );
-                errors.push(LintError::at(
-                    &path,
-                    &text,
-                    parsed.id_span.clone(),
-                    message,
-                    None,
-                ));
+                let message = format!("lesson id '{}' is already used by {other}", parsed.lesson.id);
+                errors.push(LintError::at(&path, &text, parsed.id_span.clone(), message, None));
             }
             for (id, span) in &parsed.exercise_ids {
                 if let Some((_, other)) = exercise_ids.iter().find(|(seen, _)| seen == id) {
@@ -115,12 +101,7 @@ impl LessonSet {
             }
             if errors.is_empty() {
                 lesson_ids.push((parsed.lesson.id.clone(), path.clone()));
-                exercise_ids.extend(
-                    parsed
-                        .exercise_ids
-                        .iter()
-                        .map(|(id, _)| (id.clone(), path.clone())),
-                );
+                exercise_ids.extend(parsed.exercise_ids.iter().map(|(id, _)| (id.clone(), path.clone())));
                 set.lessons.push(parsed.lesson);
             } else {
                 set.broken.push(Broken { path, errors });
@@ -140,33 +121,18 @@ impl Lesson {
     }
 
     pub(crate) fn experiments(&self) -> impl Iterator<Item = &ExperimentSpec> {
-        self.blocks().filter_map(|b| {
-            if let Block::Experiment(e) = b {
-                Some(e)
-            } else {
-                None
-            }
-        })
+        self.blocks().filter_map(|b| if let Block::Experiment(e) = b { Some(e) } else { None })
     }
 
     pub(crate) fn exercises(&self) -> impl Iterator<Item = &ExerciseSpec> {
-        self.blocks().filter_map(|b| {
-            if let Block::Exercise(e) = b {
-                Some(e)
-            } else {
-                None
-            }
-        })
+        self.blocks().filter_map(|b| if let Block::Exercise(e) = b { Some(e) } else { None })
     }
 }
 
 /// The lessons built into the binary (from `lessons/*.md` at build time).
 pub(crate) fn load_embedded() -> LessonSet {
     LessonSet::from_files(
-        embedded::EMBEDDED_LESSONS
-            .iter()
-            .map(|(path, text)| (path.to_string(), Ok(text.to_string())))
-            .collect(),
+        embedded::EMBEDDED_LESSONS.iter().map(|(path, text)| (path.to_string(), Ok(text.to_string()))).collect(),
     )
 }
 
@@ -187,8 +153,7 @@ pub(crate) fn load(dir: Option<&Path>) -> Result<LessonSet> {
 pub(crate) fn load_paths(paths: &[PathBuf]) -> Result<LessonSet> {
     let mut files = Vec::new();
     for path in paths {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+        let meta = std::fs::metadata(path).with_context(|| format!("cannot read '{}'", path.display()))?;
         if meta.is_dir() {
             files.extend(lesson_files(path)?);
         } else {
@@ -199,15 +164,12 @@ pub(crate) fn load_paths(paths: &[PathBuf]) -> Result<LessonSet> {
 }
 
 fn lesson_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read lesson folder '{}'", dir.display()))?;
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read lesson folder '{}'", dir.display()))?;
     let mut files: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.extension().is_some_and(|x| x == "md")
-                && p.file_name().is_some_and(|n| n != "README.md")
-                && p.is_file()
+            p.extension().is_some_and(|x| x == "md") && p.file_name().is_some_and(|n| n != "README.md") && p.is_file()
         })
         .collect();
     files.sort();
@@ -227,21 +189,9 @@ fn read_files(paths: &[PathBuf]) -> Vec<(String, Result<String, LintError>)> {
                 Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
                     let at = e.utf8_error().valid_up_to();
                     let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                    LintError::at(
-                        &shown,
-                        &lossy,
-                        at..at + 1,
-                        "the file is not UTF-8 text",
-                        None,
-                    )
+                    LintError::at(&shown, &lossy, at..at + 1, "the file is not UTF-8 text", None)
                 }),
-                Err(e) => Err(LintError::at(
-                    &shown,
-                    "",
-                    0..0,
-                    format!("cannot read the file: {e}"),
-                    None,
-                )),
+                Err(e) => Err(LintError::at(&shown, "", 0..0, format!("cannot read the file: {e}"), None)),
             };
             (shown, text)
         })
@@ -250,10 +200,7 @@ fn read_files(paths: &[PathBuf]) -> Vec<(String, Result<String, LintError>)> {
 
 /// A Python exercise starter embedded from assets/exercises/, by file name.
 pub(crate) fn starter(name: &str) -> Option<&'static str> {
-    embedded::EXERCISE_STARTERS
-        .iter()
-        .find(|s| s.0 == name)
-        .map(|s| s.1)
+    embedded::EXERCISE_STARTERS.iter().find(|s| s.0 == name).map(|s| s.1)
 }
 
 /// One validated lesson.
@@ -303,27 +250,14 @@ pub(crate) struct ExperimentSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum ExperimentKind {
     /// A workload run in one or more modes (the first is what `r` runs; `c` compares them all).
-    Run {
-        workload: Workload,
-        tasks: u64,
-        modes: Vec<Mode>,
-        knobs: Knobs,
-    },
+    Run { workload: Workload, tasks: u64, modes: Vec<Mode>, knobs: Knobs },
     /// A process-internals demo by name (`start-cost`, `isolation`, `cow`, ...).
     Demo(String),
 }
 
 /// The names `demo = "..."` accepts.
-pub(crate) const DEMOS: [&str; 8] = [
-    "start-cost",
-    "isolation",
-    "cow",
-    "ipc",
-    "queue-batching",
-    "race",
-    "shared-memory",
-    "convoy",
-];
+pub(crate) const DEMOS: [&str; 8] =
+    ["start-cost", "isolation", "cow", "ipc", "queue-batching", "race", "shared-memory", "convoy"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Metric {
@@ -354,11 +288,7 @@ pub(crate) struct Goal {
 impl Goal {
     /// The threshold on a machine with `cores` cores.
     pub(crate) fn threshold(&self, cores: u32) -> f64 {
-        if self.per_core {
-            self.value * f64::from(cores.max(1))
-        } else {
-            self.value
-        }
+        if self.per_core { self.value * f64::from(cores.max(1)) } else { self.value }
     }
 
     /// Whether a measured value meets the goal.

@@ -32,10 +32,7 @@ struct SourceMap {
 
 impl SourceMap {
     fn contiguous(file_offset: usize, len: usize, opening: Range<usize>) -> SourceMap {
-        SourceMap {
-            pieces: vec![(0, file_offset, len)],
-            opening,
-        }
+        SourceMap { pieces: vec![(0, file_offset, len)], opening }
     }
 
     fn offset(&self, o: usize) -> usize {
@@ -81,8 +78,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn error(&mut self, span: Range<usize>, message: impl Into<String>, label: Option<String>) {
-        self.errors
-            .push(LintError::at(self.path, self.text, span, message, label));
+        self.errors.push(LintError::at(self.path, self.text, span, message, label));
     }
 
     fn issues(&mut self, map: &SourceMap, issues: Vec<Issue>) {
@@ -123,10 +119,7 @@ fn split_front(text: &str) -> FrontSplit {
         }
         at = line.end + 1;
     }
-    Err((
-        first,
-        "the front matter opened here is never closed with a '+++' line",
-    ))
+    Err((first, "the front matter opened here is never closed with a '+++' line"))
 }
 
 fn trim_blank_lines(s: &str) -> &str {
@@ -153,14 +146,10 @@ fn split_body(body: &str, base: usize) -> Vec<Piece> {
         }
     };
     let mut depth = 0usize;
-    let mut events = Parser::new_ext(body, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
-        .into_offset_iter();
+    let mut events = Parser::new_ext(body, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).into_offset_iter();
     while let Some((event, range)) = events.next() {
         match event {
-            Event::Start(Tag::Heading {
-                level: HeadingLevel::H2,
-                ..
-            }) if depth == 0 => {
+            Event::Start(Tag::Heading { level: HeadingLevel::H2, .. }) if depth == 0 => {
                 flush(&mut pieces, prose_start, range.start);
                 let mut title = String::new();
                 let mut inner = 0usize;
@@ -174,9 +163,7 @@ fn split_body(body: &str, base: usize) -> Vec<Piece> {
                         _ => {}
                     }
                 }
-                pieces.push(Piece::Heading {
-                    title: title.trim().to_string(),
-                });
+                pieces.push(Piece::Heading { title: title.trim().to_string() });
                 prose_start = range.end;
             }
             Event::Start(Tag::CodeBlock(kind)) if depth == 0 => {
@@ -197,16 +184,8 @@ fn split_body(body: &str, base: usize) -> Vec<Piece> {
                 let opening = base + opening.start..base + opening.end;
                 match kind {
                     CodeBlockKind::Fenced(info) => {
-                        let map = SourceMap {
-                            pieces: map,
-                            opening: opening.clone(),
-                        };
-                        pieces.push(Piece::Fence {
-                            info: info.to_string(),
-                            info_span: opening,
-                            text,
-                            map,
-                        });
+                        let map = SourceMap { pieces: map, opening: opening.clone() };
+                        pieces.push(Piece::Fence { info: info.to_string(), info_span: opening, text, map });
                     }
                     CodeBlockKind::Indented => pieces.push(Piece::Indented(text)),
                 }
@@ -216,12 +195,8 @@ fn split_body(body: &str, base: usize) -> Vec<Piece> {
                 let lang = info.split_whitespace().next().unwrap_or("").to_string();
                 if LIVE_BLOCKS.contains(&lang.as_str()) {
                     let line = line_at(body, range.start);
-                    let fence = line.start
-                        + (body[line.clone()].len() - body[line.clone()].trim_start().len());
-                    pieces.push(Piece::NestedLive {
-                        lang,
-                        span: base + fence..base + line.end,
-                    });
+                    let fence = line.start + (body[line.clone()].len() - body[line.clone()].trim_start().len());
+                    pieces.push(Piece::NestedLive { lang, span: base + fence..base + line.end });
                 }
                 depth += 1;
             }
@@ -235,16 +210,8 @@ fn split_body(body: &str, base: usize) -> Vec<Piece> {
 }
 
 /// Parses and validates one lesson file. `starters` are the files in assets/exercises/ (empty: not checked).
-pub(crate) fn parse_lesson(
-    path: &str,
-    text: &str,
-    starters: &[&str],
-) -> Result<Parsed, Vec<LintError>> {
-    let mut cx = Ctx {
-        path,
-        text,
-        errors: Vec::new(),
-    };
+pub(crate) fn parse_lesson(path: &str, text: &str, starters: &[&str]) -> Result<Parsed, Vec<LintError>> {
+    let mut cx = Ctx { path, text, errors: Vec::new() };
     let (front, body_start) = match split_front(text) {
         Ok((toml, body_start)) => {
             let opening = line_at(text, toml.start.saturating_sub(1));
@@ -271,46 +238,27 @@ pub(crate) fn parse_lesson(
             (None, if text.starts_with('\u{feff}') { 3 } else { 0 })
         }
     };
-    let title = front
-        .as_ref()
-        .map_or(String::new(), |(f, _)| f.title.clone());
-    let mut sections = vec![Section {
-        title,
-        blocks: Vec::new(),
-    }];
+    let title = front.as_ref().map_or(String::new(), |(f, _)| f.title.clone());
+    let mut sections = vec![Section { title, blocks: Vec::new() }];
     let mut exercise_ids = Vec::new();
     let mut experiment_ids: Vec<String> = Vec::new();
     for piece in split_body(&text[body_start..], body_start) {
         let block = match piece {
             Piece::Heading { title } => {
-                sections.push(Section {
-                    title,
-                    blocks: Vec::new(),
-                });
+                sections.push(Section { title, blocks: Vec::new() });
                 continue;
             }
             Piece::Prose(p) => Block::Markdown(p),
-            Piece::Indented(code) => Block::Code {
-                lang: String::new(),
-                text: code,
-                runnable: false,
-            },
+            Piece::Indented(code) => Block::Code { lang: String::new(), text: code, runnable: false },
             Piece::NestedLive { lang, span } => {
                 cx.error(
                     span,
-                    format!(
-                        "a '{lang}' block must start at the left margin, outside lists and quotes"
-                    ),
+                    format!("a '{lang}' block must start at the left margin, outside lists and quotes"),
                     Some("otherwise it would be shown as plain code".into()),
                 );
                 continue;
             }
-            Piece::Fence {
-                info,
-                info_span,
-                text: code,
-                map,
-            } => {
+            Piece::Fence { info, info_span, text: code, map } => {
                 let mut words = info.split_whitespace();
                 let lang = words.next().unwrap_or("").to_string();
                 let options: Vec<&str> = words.collect();
@@ -322,28 +270,14 @@ pub(crate) fn parse_lesson(
                 {
                     let at = text[info_span.clone()]
                         .find(bad)
-                        .map_or(info_span.clone(), |i| {
-                            info_span.start + i..info_span.start + i + bad.len()
-                        });
-                    let expected = if lang == "python" {
-                        "expected: runnable"
-                    } else {
-                        "expected none"
-                    };
-                    cx.error(
-                        at,
-                        format!("unknown option '{bad}' on a '{lang}' fence ({expected})"),
-                        None,
-                    );
+                        .map_or(info_span.clone(), |i| info_span.start + i..info_span.start + i + bad.len());
+                    let expected = if lang == "python" { "expected: runnable" } else { "expected none" };
+                    cx.error(at, format!("unknown option '{bad}' on a '{lang}' fence ({expected})"), None);
                     continue;
                 }
                 if !LIVE_BLOCKS.contains(&lang.as_str()) {
                     if let Some(section) = sections.last_mut() {
-                        section.blocks.push(Block::Code {
-                            lang,
-                            text: code,
-                            runnable,
-                        });
+                        section.blocks.push(Block::Code { lang, text: code, runnable });
                     }
                     continue;
                 }
@@ -366,10 +300,7 @@ pub(crate) fn parse_lesson(
                             if experiment_ids.contains(&id.value) {
                                 f.issues.push(Issue::at(
                                     id.span,
-                                    format!(
-                                        "experiment id '{}' is used twice in this lesson",
-                                        id.value
-                                    ),
+                                    format!("experiment id '{}' is used twice in this lesson", id.value),
                                 ));
                             } else {
                                 experiment_ids.push(id.value);
@@ -378,12 +309,10 @@ pub(crate) fn parse_lesson(
                         Block::Experiment(spec)
                     }),
                     "quiz" => validate::quiz(&mut f).map(Block::Quiz),
-                    _ => validate::exercise(&mut f, &code, starters).map(
-                        |(spec, id_span): (ExerciseSpec, _)| {
-                            exercise_ids.push((spec.id.clone(), map.span(&Some(id_span))));
-                            Block::Exercise(spec)
-                        },
-                    ),
+                    _ => validate::exercise(&mut f, &code, starters).map(|(spec, id_span): (ExerciseSpec, _)| {
+                        exercise_ids.push((spec.id.clone(), map.span(&Some(id_span))));
+                        Block::Exercise(spec)
+                    }),
                 };
                 let ok = f.issues.is_empty();
                 cx.issues(&map, f.issues);
@@ -398,9 +327,7 @@ pub(crate) fn parse_lesson(
         }
     }
     if sections.len() < 2 && front.is_some() {
-        let at = text[body_start..]
-            .find(|c: char| !c.is_whitespace())
-            .map_or(body_start, |i| body_start + i);
+        let at = text[body_start..].find(|c: char| !c.is_whitespace()).map_or(body_start, |i| body_start + i);
         cx.error(
             at..at,
             "the lesson has no section: start each one with a '## ' heading",

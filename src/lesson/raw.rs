@@ -26,19 +26,11 @@ pub(crate) struct Issue {
 
 impl Issue {
     pub(crate) fn at(span: Range<usize>, message: impl Into<String>) -> Issue {
-        Issue {
-            span: Some(span),
-            message: message.into(),
-            label: None,
-        }
+        Issue { span: Some(span), message: message.into(), label: None }
     }
 
     pub(crate) fn block(message: impl Into<String>) -> Issue {
-        Issue {
-            span: None,
-            message: message.into(),
-            label: None,
-        }
+        Issue { span: None, message: message.into(), label: None }
     }
 
     pub(crate) fn label(mut self, label: Option<String>) -> Issue {
@@ -68,11 +60,7 @@ pub(crate) struct Fields<'t, 'i> {
 
 impl<'t, 'i> Fields<'t, 'i> {
     pub(crate) fn new(table: &'t DeTable<'i>, what: &'static str) -> Fields<'t, 'i> {
-        Fields {
-            table,
-            what,
-            issues: Vec::new(),
-        }
+        Fields { table, what, issues: Vec::new() }
     }
 
     /// Reports every field not in `known`, with a suggestion when one is close.
@@ -89,10 +77,7 @@ impl<'t, 'i> Fields<'t, 'i> {
                 Some(s) => format!("did you mean '{s}'?"),
                 None => format!("expected one of: {}", known.join(", ")),
             };
-            self.issues.push(
-                Issue::at(span, format!("unknown field '{key}' in the {}", self.what))
-                    .label(Some(label)),
-            );
+            self.issues.push(Issue::at(span, format!("unknown field '{key}' in the {}", self.what)).label(Some(label)));
         }
     }
 
@@ -110,19 +95,13 @@ impl<'t, 'i> Fields<'t, 'i> {
     }
 
     fn wrong_type(&mut self, key: &str, v: &Spanned<DeValue<'_>>, expected: &str) {
-        self.issues.push(Issue::at(
-            v.span(),
-            format!("'{key}' must be {expected} (found {})", kind(v.get_ref())),
-        ));
+        self.issues.push(Issue::at(v.span(), format!("'{key}' must be {expected} (found {})", kind(v.get_ref()))));
     }
 
     pub(crate) fn string(&mut self, key: &str) -> Option<Sp<String>> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) => Some(Sp {
-                value: s.to_string(),
-                span: v.span(),
-            }),
+            DeValue::String(s) => Some(Sp { value: s.to_string(), span: v.span() }),
             _ => {
                 self.wrong_type(key, v, "a string");
                 None
@@ -134,15 +113,9 @@ impl<'t, 'i> Fields<'t, 'i> {
         let v = self.get(key)?;
         match v.get_ref() {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-                Ok(n) => Some(Sp {
-                    value: n,
-                    span: v.span(),
-                }),
+                Ok(n) => Some(Sp { value: n, span: v.span() }),
                 Err(_) => {
-                    self.issues.push(Issue::at(
-                        v.span(),
-                        format!("'{key}' is too large a number"),
-                    ));
+                    self.issues.push(Issue::at(v.span(), format!("'{key}' is too large a number")));
                     None
                 }
             },
@@ -156,10 +129,7 @@ impl<'t, 'i> Fields<'t, 'i> {
     pub(crate) fn boolean(&mut self, key: &str) -> Option<Sp<bool>> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::Boolean(b) => Some(Sp {
-                value: *b,
-                span: v.span(),
-            }),
+            DeValue::Boolean(b) => Some(Sp { value: *b, span: v.span() }),
             _ => {
                 self.wrong_type(key, v, "true or false");
                 None
@@ -171,14 +141,8 @@ impl<'t, 'i> Fields<'t, 'i> {
     pub(crate) fn text_or_int(&mut self, key: &str) -> Option<Sp<String>> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) => Some(Sp {
-                value: s.to_string(),
-                span: v.span(),
-            }),
-            DeValue::Integer(i) if i.radix() == 10 => Some(Sp {
-                value: i.as_str().to_string(),
-                span: v.span(),
-            }),
+            DeValue::String(s) => Some(Sp { value: s.to_string(), span: v.span() }),
+            DeValue::Integer(i) if i.radix() == 10 => Some(Sp { value: i.as_str().to_string(), span: v.span() }),
             _ => {
                 self.wrong_type(key, v, "a number or a string");
                 None
@@ -190,21 +154,14 @@ impl<'t, 'i> Fields<'t, 'i> {
     pub(crate) fn strings(&mut self, key: &str, one_allowed: bool) -> Option<Sp<Vec<Sp<String>>>> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) if one_allowed => Some(Sp {
-                value: vec![Sp {
-                    value: s.to_string(),
-                    span: v.span(),
-                }],
-                span: v.span(),
-            }),
+            DeValue::String(s) if one_allowed => {
+                Some(Sp { value: vec![Sp { value: s.to_string(), span: v.span() }], span: v.span() })
+            }
             DeValue::Array(items) => {
                 let mut out = Vec::new();
                 for item in items.iter() {
                     match item.get_ref() {
-                        DeValue::String(s) => out.push(Sp {
-                            value: s.to_string(),
-                            span: item.span(),
-                        }),
+                        DeValue::String(s) => out.push(Sp { value: s.to_string(), span: item.span() }),
                         other => {
                             self.issues.push(Issue::at(
                                 item.span(),
@@ -214,10 +171,7 @@ impl<'t, 'i> Fields<'t, 'i> {
                         }
                     }
                 }
-                Some(Sp {
-                    value: out,
-                    span: v.span(),
-                })
+                Some(Sp { value: out, span: v.span() })
             }
             _ => {
                 self.wrong_type(key, v, "a list of strings, like [\"a\", \"b\"]");
@@ -229,10 +183,7 @@ impl<'t, 'i> Fields<'t, 'i> {
     /// Reports a missing required field (at the block's opening line).
     pub(crate) fn require<T>(&mut self, key: &str, value: Option<T>) -> Option<T> {
         if value.is_none() && !self.has(key) {
-            self.issues.push(Issue::block(format!(
-                "the {} is missing the required field '{key}'",
-                self.what
-            )));
+            self.issues.push(Issue::block(format!("the {} is missing the required field '{key}'", self.what)));
         }
         value
     }
@@ -255,8 +206,7 @@ fn kind(v: &DeValue<'_>) -> &'static str {
 pub(crate) fn inner_span(raw: &str, span: &Range<usize>, value: &str) -> Option<usize> {
     let slice = raw.get(span.clone())?;
     let quote = slice.chars().next()?;
-    if (quote == '"' || quote == '\'') && slice.get(1..slice.len().saturating_sub(1)) == Some(value)
-    {
+    if (quote == '"' || quote == '\'') && slice.get(1..slice.len().saturating_sub(1)) == Some(value) {
         Some(span.start + 1)
     } else {
         None

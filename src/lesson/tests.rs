@@ -65,20 +65,13 @@ fn parse(text: &str) -> Result<Lesson, Vec<LintError>> {
 }
 
 fn errors(text: &str) -> Vec<String> {
-    parse(text)
-        .expect_err("should not parse")
-        .iter()
-        .map(LintError::headline)
-        .collect()
+    parse(text).expect_err("should not parse").iter().map(LintError::headline).collect()
 }
 
 #[test]
 fn a_lesson_splits_into_an_introduction_and_sections_of_blocks() {
     let l = parse(GOOD).unwrap();
-    assert_eq!(
-        (l.id.as_str(), l.title.as_str(), l.minutes),
-        ("demo-lesson", "A demo lesson", 5)
-    );
+    assert_eq!((l.id.as_str(), l.title.as_str(), l.minutes), ("demo-lesson", "A demo lesson", 5));
     let titles: Vec<&str> = l.sections.iter().map(|s| s.title.as_str()).collect();
     assert_eq!(titles, ["A demo lesson", "First section", "Second section"]);
     // The table stays in the introduction's prose.
@@ -88,73 +81,36 @@ fn a_lesson_splits_into_an_introduction_and_sections_of_blocks() {
     let first = &l.sections[1].blocks;
     assert_eq!(first.len(), 4);
     assert_eq!(first[0], Block::Markdown("Some prose.".into()));
-    assert_eq!(
-        first[1],
-        Block::Code {
-            lang: "python".into(),
-            text: "print(\"hi\")\n".into(),
-            runnable: true
-        }
-    );
-    let Block::Experiment(e) = &first[3] else {
-        panic!("{:?}", first[3])
-    };
+    assert_eq!(first[1], Block::Code { lang: "python".into(), text: "print(\"hi\")\n".into(), runnable: true });
+    let Block::Experiment(e) = &first[3] else { panic!("{:?}", first[3]) };
     assert_eq!(e.id.as_deref(), Some("one"));
-    let ExperimentKind::Run {
-        workload,
-        tasks,
-        modes,
-        knobs,
-    } = &e.kind
-    else {
-        panic!()
-    };
+    let ExperimentKind::Run { workload, tasks, modes, knobs } = &e.kind else { panic!() };
     assert_eq!((*workload, *tasks), (Workload::Fib { lo: 20, hi: 20 }, 4));
     assert_eq!(modes, &[Mode::Sequential, Mode::Processes]);
-    assert_eq!(
-        (knobs.start, knobs.payload),
-        (Some(StartMethod::Fork), Some(1024))
-    );
+    assert_eq!((knobs.start, knobs.payload), (Some(StartMethod::Fork), Some(1024)));
     assert_eq!(e.expect.len(), 1);
     assert_eq!(e.expect[0].mode, Mode::Processes);
     assert!(e.expect[0].goal.per_core);
     let second = &l.sections[2].blocks;
     assert!(matches!(&second[0], Block::Quiz(q) if q.answer == 1 && q.choices.len() == 2));
-    let Block::Exercise(x) = &second[1] else {
-        panic!()
-    };
-    assert_eq!(
-        (x.baseline, x.mode, x.knobs.workers),
-        (Mode::Sequential, Mode::Gil, Some(2))
-    );
+    let Block::Exercise(x) = &second[1] else { panic!() };
+    assert_eq!((x.baseline, x.mode, x.knobs.workers), (Mode::Sequential, Mode::Gil, Some(2)));
     assert_eq!(x.may_change, [Knob::Workers, Knob::Mode]);
 }
 
 #[test]
 fn every_shipped_lesson_loads() {
     let set = load_embedded();
-    let broken: Vec<String> = set
-        .broken
-        .iter()
-        .flat_map(|b| &b.errors)
-        .map(ToString::to_string)
-        .collect();
+    let broken: Vec<String> = set.broken.iter().flat_map(|b| &b.errors).map(ToString::to_string).collect();
     assert!(broken.is_empty(), "{}", broken.join("\n\n"));
     assert!(set.lessons.len() >= 12);
     let files: Vec<&str> = set.lessons.iter().map(|l| l.path.as_str()).collect();
     let mut sorted = files.clone();
     sorted.sort();
     assert_eq!(files, sorted);
-    assert!(
-        files
-            .iter()
-            .all(|f| f.starts_with("lessons/") && f.ends_with(".md"))
-    );
+    assert!(files.iter().all(|f| f.starts_with("lessons/") && f.ends_with(".md")));
     assert!(set.find("gil").is_some_and(|l| l.sections.len() > 2));
-    assert!(
-        set.exercises()
-            .any(|(l, e)| l.id == "gil" && e.id == "beat-the-gil")
-    );
+    assert!(set.exercises().any(|(l, e)| l.id == "gil" && e.id == "beat-the-gil"));
     assert!(set.lessons.iter().all(|l| l.sections.len() >= 2));
 }
 
@@ -163,64 +119,28 @@ fn several_errors_are_reported_at_once_in_file_order() {
     let text = GOOD
         .replace("minutes = 5", "minutes = 500")
         .replace("answer = 1", "answer = 2")
-        .replace(
-            "\"sequential\", \"processes\"]",
-            "\"sequential\", \"proceses\"]",
-        );
+        .replace("\"sequential\", \"processes\"]", "\"sequential\", \"proceses\"]");
     let errs = errors(&text);
     assert_eq!(errs.len(), 3, "{errs:#?}");
-    assert_eq!(
-        errs[0],
-        "t.md:4:11: minutes 500 is out of range (allowed 1..=60)"
-    );
-    assert!(
-        errs[1].starts_with("t.md:29:24: unknown mode 'proceses'"),
-        "{}",
-        errs[1]
-    );
-    assert!(
-        errs[2].starts_with("t.md:40:10: answer 2 is out of range"),
-        "{}",
-        errs[2]
-    );
+    assert_eq!(errs[0], "t.md:4:11: minutes 500 is out of range (allowed 1..=60)");
+    assert!(errs[1].starts_with("t.md:29:24: unknown mode 'proceses'"), "{}", errs[1]);
+    assert!(errs[2].starts_with("t.md:40:10: answer 2 is out of range"), "{}", errs[2]);
 }
 
 #[test]
 fn errors_inside_a_claim_point_into_the_string() {
-    let text = GOOD.replace(
-        "processes.speedup >= 0.5 * cores",
-        "processes.speedup >= 0.5 * cpus",
-    );
-    assert_eq!(
-        errors(&text),
-        ["t.md:32:38: expected '* cores' after the number, found '* cpus'"]
-    );
+    let text = GOOD.replace("processes.speedup >= 0.5 * cores", "processes.speedup >= 0.5 * cpus");
+    assert_eq!(errors(&text), ["t.md:32:38: expected '* cores' after the number, found '* cpus'"]);
 }
 
 #[test]
 fn a_missing_python_starter_is_reported_once_starters_exist() {
     let text = GOOD.replace("explain = \"E.\"", "explain = \"E.\"\npython = \"nope.py\"");
-    assert!(
-        parse_lesson("t.md", &text, &[]).is_ok(),
-        "no starters yet: not checked"
-    );
-    let errs: Vec<String> = parse_lesson("t.md", &text, &["fib_pool.py"])
-        .unwrap_err()
-        .iter()
-        .map(LintError::headline)
-        .collect();
-    assert_eq!(
-        errs,
-        ["t.md:55:10: python starter 'nope.py' is not in assets/exercises/ (have: fib_pool.py)"]
-    );
-    assert!(
-        parse_lesson(
-            "t.md",
-            &text.replace("nope.py", "fib_pool.py"),
-            &["fib_pool.py"]
-        )
-        .is_ok()
-    );
+    assert!(parse_lesson("t.md", &text, &[]).is_ok(), "no starters yet: not checked");
+    let errs: Vec<String> =
+        parse_lesson("t.md", &text, &["fib_pool.py"]).unwrap_err().iter().map(LintError::headline).collect();
+    assert_eq!(errs, ["t.md:55:10: python starter 'nope.py' is not in assets/exercises/ (have: fib_pool.py)"]);
+    assert!(parse_lesson("t.md", &text.replace("nope.py", "fib_pool.py"), &["fib_pool.py"]).is_ok());
 }
 
 #[test]
@@ -229,19 +149,12 @@ fn ids_must_be_unique_across_files_and_the_later_file_is_the_broken_one() {
     let files = vec![
         ("b/02-b.md".to_string(), Ok(other.clone())),
         ("a/01-a.md".to_string(), Ok(GOOD.to_string())),
-        (
-            "c/03-c.md".to_string(),
-            Ok(other.replace("demo-lesson", "third")),
-        ),
+        ("c/03-c.md".to_string(), Ok(other.replace("demo-lesson", "third"))),
     ];
     let set = LessonSet::from_files(files);
     assert_eq!(set.lessons.len(), 1);
     assert_eq!(set.lessons[0].path, "a/01-a.md");
-    let b: Vec<String> = set.broken[0]
-        .errors
-        .iter()
-        .map(LintError::headline)
-        .collect();
+    let b: Vec<String> = set.broken[0].errors.iter().map(LintError::headline).collect();
     assert_eq!(
         b,
         [
@@ -249,11 +162,7 @@ fn ids_must_be_unique_across_files_and_the_later_file_is_the_broken_one() {
             "b/02-b.md:45:6: exercise id 'ex-one' is already used by a/01-a.md"
         ]
     );
-    assert_eq!(
-        set.broken[1].errors.len(),
-        1,
-        "third has only the exercise id clash"
-    );
+    assert_eq!(set.broken[1].errors.len(), 1, "third has only the exercise id clash");
     assert_eq!(set.error_count(), 3);
 }
 
@@ -261,10 +170,7 @@ fn ids_must_be_unique_across_files_and_the_later_file_is_the_broken_one() {
 fn demo_experiments_take_a_known_name_and_nothing_else() {
     let text = GOOD.replace("workload = \"fib:20\"\ntasks = 4\nmodes = [\"sequential\", \"processes\"]\nstart = \"fork\"\npayload = \"1KiB\"\nexpect = \"processes.speedup >= 0.5 * cores\"", "demo = \"cow\"");
     let l = parse(&text).unwrap();
-    assert!(
-        l.experiments()
-            .any(|e| e.kind == ExperimentKind::Demo("cow".into()))
-    );
+    assert!(l.experiments().any(|e| e.kind == ExperimentKind::Demo("cow".into())));
     let errs = errors(&text.replace("demo = \"cow\"", "demo = \"coww\"\ntasks = 3"));
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(errs[0].contains("unknown demo 'coww'"));
@@ -273,27 +179,15 @@ fn demo_experiments_take_a_known_name_and_nothing_else() {
 
 #[test]
 fn live_blocks_inside_lists_are_refused() {
-    let text = GOOD.replace(
-        "Some prose.",
-        "- item\n\n  ```quiz\n  question = \"x\"\n  ```",
-    );
+    let text = GOOD.replace("Some prose.", "- item\n\n  ```quiz\n  question = \"x\"\n  ```");
     let errs = errors(&text);
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(
-        errs[0].starts_with("t.md:19:3: a 'quiz' block must start at the left margin"),
-        "{}",
-        errs[0]
-    );
+    assert!(errs[0].starts_with("t.md:19:3: a 'quiz' block must start at the left margin"), "{}", errs[0]);
 }
 
 #[test]
 fn file_positions_stay_exact_with_crlf_line_ends() {
-    let text = GOOD
-        .replace(
-            "\"sequential\", \"processes\"]",
-            "\"sequential\", \"thread\"]",
-        )
-        .replace('\n', "\r\n");
+    let text = GOOD.replace("\"sequential\", \"processes\"]", "\"sequential\", \"thread\"]").replace('\n', "\r\n");
     let errs = parse(&text).unwrap_err();
     assert_eq!((errs[0].line, errs[0].col, errs[0].width), (29, 24, 8));
     assert!(!errs[0].source_line.ends_with('\r'));
@@ -317,12 +211,7 @@ impl Rng {
 
 #[test]
 fn mutated_lessons_never_panic_the_parser() {
-    let seeds: Vec<&str> = embedded::EMBEDDED_LESSONS
-        .iter()
-        .take(3)
-        .map(|(_, t)| *t)
-        .chain([GOOD])
-        .collect();
+    let seeds: Vec<&str> = embedded::EMBEDDED_LESSONS.iter().take(3).map(|(_, t)| *t).chain([GOOD]).collect();
     let specials: &[u8] = b"+=\"'[]{}`#\n\r\t .-*<>:\\0";
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut cases = 0;
@@ -372,20 +261,10 @@ fn the_authors_readme_examples_are_valid_blocks() {
             text.push_str(&format!("```{part}\n```\n\n"));
         }
     }
-    assert_eq!(
-        kinds,
-        ["experiment", "quiz", "exercise"],
-        "the README shows one block of each kind"
-    );
+    assert_eq!(kinds, ["experiment", "quiz", "exercise"], "the README shows one block of each kind");
     let starters: Vec<&str> = embedded::EXERCISE_STARTERS.iter().map(|s| s.0).collect();
     match parse_lesson("README.md", &text, &starters) {
         Ok(p) => assert_eq!(p.lesson.blocks().count(), 3),
-        Err(errs) => panic!(
-            "{}",
-            errs.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n\n")
-        ),
+        Err(errs) => panic!("{}", errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n\n")),
     }
 }

@@ -8,8 +8,8 @@ use super::goal::{Claim, parse_claim};
 use super::raw::{Fields, Issue, Sp, inner_span};
 use super::{DEMOS, ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Quiz};
 use crate::experiment::{
-    Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod,
-    Workload, parse_bytes, parse_interval_us, suggest,
+    Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload, parse_bytes,
+    parse_interval_us, suggest,
 };
 use crate::lesson::error::split_suggestion;
 
@@ -28,10 +28,7 @@ pub(crate) const KNOBS: [(&str, Knob); 9] = [
 
 impl Knob {
     pub(crate) fn name(&self) -> &'static str {
-        KNOBS
-            .iter()
-            .find(|(_, k)| k == self)
-            .map_or("?", |(n, _)| n)
+        KNOBS.iter().find(|(_, k)| k == self).map_or("?", |(n, _)| n)
     }
 
     /// Whether changing this knob changes anything for `mode` running `workload`.
@@ -62,12 +59,9 @@ impl Knob {
 /// Lowercase letters, digits and single dashes: `beat-the-gil`.
 pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()
-        && id.split('-').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
+        && id
+            .split('-')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
 }
 
 fn check_id(f: &mut Fields, id: &Option<Sp<String>>) {
@@ -76,10 +70,7 @@ fn check_id(f: &mut Fields, id: &Option<Sp<String>>) {
     {
         f.issues.push(Issue::at(
             id.span.clone(),
-            format!(
-                "id '{}' must be lowercase letters, digits and single '-' (like 'beat-the-gil')",
-                id.value
-            ),
+            format!("id '{}' must be lowercase letters, digits and single '-' (like 'beat-the-gil')", id.value),
         ));
     }
 }
@@ -87,10 +78,7 @@ fn check_id(f: &mut Fields, id: &Option<Sp<String>>) {
 fn non_empty(f: &mut Fields, key: &str, value: Option<Sp<String>>) -> Option<Sp<String>> {
     let v = value?;
     if v.value.trim().is_empty() {
-        f.issues.push(Issue::at(
-            v.span.clone(),
-            format!("'{key}' must not be empty"),
-        ));
+        f.issues.push(Issue::at(v.span.clone(), format!("'{key}' must not be empty")));
         return None;
     }
     Some(v)
@@ -100,27 +88,17 @@ fn non_empty(f: &mut Fields, key: &str, value: Option<Sp<String>>) -> Option<Sp<
 fn ranged(f: &mut Fields, key: &str, min: i64, max: i64) -> Option<Sp<i64>> {
     let v = f.int(key)?;
     if v.value < min || v.value > max {
-        f.issues.push(Issue::at(
-            v.span.clone(),
-            format!("{key} {} is out of range (allowed {min}..={max})", v.value),
-        ));
+        f.issues.push(Issue::at(v.span.clone(), format!("{key} {} is out of range (allowed {min}..={max})", v.value)));
         return None;
     }
     Some(v)
 }
 
 /// A name parsed with one of the experiment parsers; the suggestion goes under the caret.
-fn named<T>(
-    f: &mut Fields,
-    v: Option<Sp<String>>,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Option<Sp<T>> {
+fn named<T>(f: &mut Fields, v: Option<Sp<String>>, parse: impl Fn(&str) -> Result<T, String>) -> Option<Sp<T>> {
     let v = v?;
     match parse(&v.value) {
-        Ok(value) => Some(Sp {
-            value,
-            span: v.span,
-        }),
+        Ok(value) => Some(Sp { value, span: v.span }),
         Err(e) => {
             let (message, label) = split_suggestion(&e);
             f.issues.push(Issue::at(v.span, message).label(label));
@@ -239,9 +217,7 @@ fn check_fit(f: &mut Fields, given: &[(Knob, Range<usize>)], modes: &[Mode], wor
 fn check_build(f: &mut Fields, workload: Workload, tasks: u64, modes: &[Mode], knobs: &Knobs) {
     for mode in modes {
         if let Err(e) = Experiment::build(workload, tasks, *mode, knobs, Fit::Lenient, 2) {
-            let e = e
-                .replace("--switch-interval", "switch_interval")
-                .replace("--", "");
+            let e = e.replace("--switch-interval", "switch_interval").replace("--", "");
             f.issues.push(Issue::block(e));
             return;
         }
@@ -257,15 +233,11 @@ fn claim(f: &mut Fields, raw: &str, s: &Sp<String>) -> Option<(Claim, Range<usiz
     };
     match parse_claim(&s.value) {
         Ok(c) => {
-            let mode_span = c
-                .mode
-                .as_ref()
-                .map_or(s.span.clone(), |(_, r)| locate(r.clone()));
+            let mode_span = c.mode.as_ref().map_or(s.span.clone(), |(_, r)| locate(r.clone()));
             Some((c, mode_span))
         }
         Err(e) => {
-            f.issues
-                .push(Issue::at(locate(e.range), e.message).label(e.label));
+            f.issues.push(Issue::at(locate(e.range), e.message).label(e.label));
             None
         }
     }
@@ -296,10 +268,7 @@ const EXPERIMENT_FIELDS: [&str; 13] = [
     "note",
 ];
 
-pub(crate) fn experiment(
-    f: &mut Fields,
-    raw: &str,
-) -> Option<(ExperimentSpec, Option<Sp<String>>)> {
+pub(crate) fn experiment(f: &mut Fields, raw: &str) -> Option<(ExperimentSpec, Option<Sp<String>>)> {
     f.check_known(&EXPERIMENT_FIELDS);
     let id = f.string("id");
     check_id(f, &id);
@@ -307,29 +276,14 @@ pub(crate) fn experiment(
     if f.has("demo") {
         let demo = f.string("demo");
         let demo = named(f, demo, |s| {
-            DEMOS
-                .iter()
-                .find(|d| **d == s)
-                .map(|d| d.to_string())
-                .ok_or_else(|| {
-                    let hint = suggest(s, DEMOS)
-                        .map(|d| format!(" (did you mean '{d}'?)"))
-                        .unwrap_or_default();
-                    format!(
-                        "unknown demo '{s}' (expected one of: {}){hint}",
-                        DEMOS.join(", ")
-                    )
-                })
+            DEMOS.iter().find(|d| **d == s).map(|d| d.to_string()).ok_or_else(|| {
+                let hint = suggest(s, DEMOS).map(|d| format!(" (did you mean '{d}'?)")).unwrap_or_default();
+                format!("unknown demo '{s}' (expected one of: {}){hint}", DEMOS.join(", "))
+            })
         });
-        for key in EXPERIMENT_FIELDS
-            .iter()
-            .filter(|k| !["id", "demo", "note"].contains(k))
-        {
+        for key in EXPERIMENT_FIELDS.iter().filter(|k| !["id", "demo", "note"].contains(k)) {
             if let Some(span) = f.key_span(key) {
-                f.issues.push(Issue::at(
-                    span,
-                    format!("'{key}' does not apply to a demo experiment (demo = \"...\")"),
-                ));
+                f.issues.push(Issue::at(span, format!("'{key}' does not apply to a demo experiment (demo = \"...\")")));
             }
         }
         let spec = ExperimentSpec {
@@ -346,27 +300,19 @@ pub(crate) fn experiment(
     let mut modes: Vec<Mode> = Vec::new();
     if let Some(list) = &modes_raw {
         if list.value.is_empty() {
-            f.issues.push(Issue::at(
-                list.span.clone(),
-                "'modes' needs at least one mode (the first is what 'r' runs)",
-            ));
+            f.issues.push(Issue::at(list.span.clone(), "'modes' needs at least one mode (the first is what 'r' runs)"));
         }
         for m in &list.value {
             if let Some(mode) = named(f, Some(m.clone()), |s| s.parse::<Mode>()) {
                 if modes.contains(&mode.value) {
-                    f.issues.push(Issue::at(
-                        m.span.clone(),
-                        format!("mode '{}' is listed twice", mode.value),
-                    ));
+                    f.issues.push(Issue::at(m.span.clone(), format!("mode '{}' is listed twice", mode.value)));
                 } else {
                     modes.push(mode.value);
                 }
             }
         }
     }
-    let all_modes_valid = modes_raw
-        .as_ref()
-        .is_some_and(|l| l.value.len() == modes.len() && !modes.is_empty());
+    let all_modes_valid = modes_raw.as_ref().is_some_and(|l| l.value.len() == modes.len() && !modes.is_empty());
     let knobs = knob_fields(f);
     let mut expect = Vec::new();
     if let Some(lines) = f.strings("expect", true) {
@@ -376,19 +322,17 @@ pub(crate) fn experiment(
             };
             match c.mode {
                 None => f.issues.push(
-                    Issue::at(
-                        line.span.clone(),
-                        format!("expect line '{}' names no mode", c.goal.text),
-                    )
-                    .label(Some(
-                        "write MODE.METRIC, e.g. 'threads.speedup >= 0.7 * cores'".into(),
-                    )),
+                    Issue::at(line.span.clone(), format!("expect line '{}' names no mode", c.goal.text))
+                        .label(Some("write MODE.METRIC, e.g. 'threads.speedup >= 0.7 * cores'".into())),
                 ),
                 Some((mode, _)) if !modes.contains(&mode) && all_modes_valid => {
                     let names: Vec<&str> = modes.iter().map(Mode::name).collect();
                     f.issues.push(Issue::at(
                         mode_span,
-                        format!("expect names mode '{mode}', which is not in this experiment's modes ({})", names.join(", ")),
+                        format!(
+                            "expect names mode '{mode}', which is not in this experiment's modes ({})",
+                            names.join(", ")
+                        ),
                     ));
                 }
                 Some((mode, _)) => expect.push(Expect { mode, goal: c.goal }),
@@ -401,21 +345,8 @@ pub(crate) fn experiment(
     }
     check_fit(f, &knobs.given, &modes, workload.value);
     check_build(f, workload.value, tasks, &modes, &knobs.knobs);
-    let kind = ExperimentKind::Run {
-        workload: workload.value,
-        tasks,
-        modes,
-        knobs: knobs.knobs,
-    };
-    Some((
-        ExperimentSpec {
-            id: id.clone().map(|i| i.value),
-            kind,
-            expect,
-            note,
-        },
-        id,
-    ))
+    let kind = ExperimentKind::Run { workload: workload.value, tasks, modes, knobs: knobs.knobs };
+    Some((ExperimentSpec { id: id.clone().map(|i| i.value), kind, expect, note }, id))
 }
 
 pub(crate) fn quiz(f: &mut Fields) -> Option<Quiz> {
@@ -428,10 +359,7 @@ pub(crate) fn quiz(f: &mut Fields) -> Option<Quiz> {
     if let Some(c) = &choices
         && c.value.len() < 2
     {
-        f.issues.push(Issue::at(
-            c.span.clone(),
-            format!("a quiz needs at least 2 choices (found {})", c.value.len()),
-        ));
+        f.issues.push(Issue::at(c.span.clone(), format!("a quiz needs at least 2 choices (found {})", c.value.len())));
     }
     let answer = f.int("answer");
     let answer = f.require("answer", answer);
@@ -464,11 +392,7 @@ pub(crate) fn quiz(f: &mut Fields) -> Option<Quiz> {
 }
 
 /// The validated exercise and the span of its id (for the across-lessons uniqueness check).
-pub(crate) fn exercise(
-    f: &mut Fields,
-    raw: &str,
-    starters: &[&str],
-) -> Option<(ExerciseSpec, Range<usize>)> {
+pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(ExerciseSpec, Range<usize>)> {
     f.check_known(&[
         "id",
         "title",
@@ -510,26 +434,15 @@ pub(crate) fn exercise(
     for k in list.iter().flat_map(|l| l.value.iter()) {
         let names: Vec<&str> = KNOBS.iter().map(|k| k.0).collect();
         let found = named(f, Some(k.clone()), |s| {
-            KNOBS
-                .iter()
-                .find(|(n, _)| *n == s)
-                .map(|(_, k)| *k)
-                .ok_or_else(|| {
-                    let hint = suggest(s, names.iter().copied())
-                        .map(|d| format!(" (did you mean '{d}'?)"))
-                        .unwrap_or_default();
-                    format!(
-                        "unknown knob '{s}' (expected one of: {}){hint}",
-                        names.join(", ")
-                    )
-                })
+            KNOBS.iter().find(|(n, _)| *n == s).map(|(_, k)| *k).ok_or_else(|| {
+                let hint =
+                    suggest(s, names.iter().copied()).map(|d| format!(" (did you mean '{d}'?)")).unwrap_or_default();
+                format!("unknown knob '{s}' (expected one of: {}){hint}", names.join(", "))
+            })
         });
         if let Some(knob) = found {
             if may_change.iter().any(|(k, _)| *k == knob.value) {
-                f.issues.push(Issue::at(
-                    k.span.clone(),
-                    format!("knob '{}' is listed twice", knob.value.name()),
-                ));
+                f.issues.push(Issue::at(k.span.clone(), format!("knob '{}' is listed twice", knob.value.name())));
             } else {
                 may_change.push((knob.value, knob.span));
             }
@@ -540,18 +453,16 @@ pub(crate) fn exercise(
     let goal = match goal.as_ref().and_then(|g| claim(f, raw, g)) {
         Some((c, mode_span)) if c.mode.is_some() => {
             f.issues.push(
-                Issue::at(mode_span, format!("an exercise goal must not name a mode ('{}')", c.goal.text))
-                    .label(Some("the goal is measured on the learner's setup: write e.g. 'speedup >= 0.7 * cores'".into())),
+                Issue::at(mode_span, format!("an exercise goal must not name a mode ('{}')", c.goal.text)).label(Some(
+                    "the goal is measured on the learner's setup: write e.g. 'speedup >= 0.7 * cores'".into(),
+                )),
             );
             None
         }
         Some((c, _)) => Some(c.goal),
         None => None,
     };
-    let hints = f
-        .strings("hints", false)
-        .map(|h| h.value.into_iter().map(|h| h.value).collect())
-        .unwrap_or_default();
+    let hints = f.strings("hints", false).map(|h| h.value.into_iter().map(|h| h.value).collect()).unwrap_or_default();
     let explain = f.string("explain");
     let explain = non_empty(f, "explain", explain);
     let explain = f.require("explain", explain);
@@ -562,19 +473,12 @@ pub(crate) fn exercise(
     {
         f.issues.push(Issue::at(
             p.span.clone(),
-            format!(
-                "python starter '{}' is not in assets/exercises/ (have: {})",
-                p.value,
-                starters.join(", ")
-            ),
+            format!("python starter '{}' is not in assets/exercises/ (have: {})", p.value, starters.join(", ")),
         ));
     }
     let (workload, tasks, baseline, mode) = (workload?, tasks?, baseline?, mode?);
-    let reachable: Vec<Mode> = if may_change.iter().any(|(k, _)| *k == Knob::Mode) {
-        MODES.iter().map(|m| m.1).collect()
-    } else {
-        vec![mode]
-    };
+    let reachable: Vec<Mode> =
+        if may_change.iter().any(|(k, _)| *k == Knob::Mode) { MODES.iter().map(|m| m.1).collect() } else { vec![mode] };
     check_fit(f, &knobs.given, &reachable, workload.value);
     check_fit(f, &may_change, &reachable, workload.value);
     check_build(f, workload.value, tasks, &[baseline, mode], &knobs.knobs);
