@@ -109,12 +109,41 @@ pub(crate) fn read_frame(r: &mut impl Read, body: &mut Vec<u8>) -> io::Result<Op
     if len == 0 || len > MAX_FRAME {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad frame length {len}")));
     }
-    body.clear();
-    body.resize(len, 0);
-    r.read_exact(body)?;
+    read_body(r, body, len)?;
     let tag = body[0];
     body.remove(0);
     Ok(Some(tag))
+}
+
+/// Reads exactly `len` bytes into `body`, without zero-filling it first (a 100 MB payload would pay for that).
+pub(crate) fn read_body(r: &mut impl Read, body: &mut Vec<u8>, len: usize) -> io::Result<()> {
+    body.clear();
+    if body.capacity() < len {
+        body.reserve_exact(len);
+        advise_huge(body);
+    }
+    let got = r.take(len as u64).read_to_end(body)?;
+    if got != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a frame"));
+    }
+    Ok(())
+}
+
+/// Asks for transparent huge pages on a large buffer's spare capacity: a 100 MB payload then takes ~50 page faults
+/// instead of ~25,000. Only advice; where THP is off nothing changes.
+pub(crate) fn advise_huge(buf: &mut Vec<u8>) {
+    const HUGE: usize = 2 << 20;
+    let cap = buf.capacity();
+    if cap < 4 * HUGE {
+        return;
+    }
+    let start = buf.as_mut_ptr() as usize;
+    let aligned = start.next_multiple_of(HUGE);
+    let end = (start + cap) & !(HUGE - 1);
+    if end > aligned {
+        // SAFETY: the range lies inside the vector's own allocation; MADV_HUGEPAGE changes no contents.
+        unsafe { libc::madvise(aligned as *mut libc::c_void, end - aligned, libc::MADV_HUGEPAGE) };
+    }
 }
 
 pub(crate) fn kind_code(kind: SpanKind) -> u8 {

@@ -75,9 +75,7 @@ pub(crate) fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
         if len == 0 || len > wire::MAX_FRAME {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad frame length {len}")));
         }
-        body.clear();
-        body.resize(len, 0);
-        input.read_exact(&mut body)?;
+        wire::read_body(&mut input, &mut body, len)?;
         let received = Mark::now();
         if body[0] != wire::TAG_CHUNK {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected tag {}", body[0])));

@@ -521,17 +521,23 @@ fn read_some(w: &mut Worker) -> bool {
     loop {
         // Make room for at least the frame being read.
         let pending = w.inbuf.len() - w.in_off;
-        let want = if pending >= 4 {
+        // The rest of a frame whose length is known (exactly: rounding up past a 100 MB frame would reallocate
+        // and copy it), or a block for whatever comes next.
+        let rest_of_frame = if pending >= 4 {
             let len = u32::from_le_bytes(w.inbuf[w.in_off..w.in_off + 4].try_into().unwrap_or([0; 4]));
-            (len as usize + 4).saturating_sub(pending).max(64 * 1024)
+            (len as usize + 4).saturating_sub(pending)
         } else {
-            64 * 1024
+            0
         };
+        let want = if rest_of_frame > 0 { rest_of_frame } else { 64 * 1024 };
         if w.in_off > 0 && w.in_off == w.inbuf.len() {
             w.inbuf.clear();
             w.in_off = 0;
         }
-        w.inbuf.reserve(want);
+        if w.inbuf.capacity() - w.inbuf.len() < want {
+            w.inbuf.reserve_exact(want);
+            crate::wire::advise_huge(&mut w.inbuf);
+        }
         let spare = w.inbuf.capacity() - w.inbuf.len();
         let len = w.inbuf.len();
         // SAFETY: reading into the vector's spare capacity, then growing its length by what was read.
