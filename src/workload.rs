@@ -28,7 +28,7 @@ impl Hooks for Plain {
 }
 
 /// Lines of the `logs` workload per simulated read.
-pub(crate) const LOG_LINES_PER_READ: u64 = 10_000;
+pub(crate) const LOG_LINES_PER_READ: u64 = 50_000;
 /// Milliseconds of waiting per simulated read.
 pub(crate) const LOG_READ_MS: u64 = 1;
 
@@ -350,7 +350,7 @@ mod tests {
         run_task(&"fib:25".parse().unwrap(), 0, &mut h);
         assert!(h.0 > 100, "fib:25 stepped only {} times", h.0);
         let mut h = Counting(0, 0);
-        run_task(&"logs:25000".parse().unwrap(), 0, &mut h);
+        run_task(&"logs:125000".parse().unwrap(), 0, &mut h);
         assert_eq!(h.1, 3 * LOG_READ_MS);
         let mut h = Counting(0, 0);
         run_task(&"sleep:7".parse().unwrap(), 0, &mut h);

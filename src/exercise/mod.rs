@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::experiment::{Experiment, Fit, Mode, Workload, available_cores, format_interval_us, plural};
+use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores, format_interval_us, plural};
 use crate::headless;
 use crate::lesson::{ExerciseSpec, Goal, Knob, Metric, Op, goal_cores, metric_value};
 use crate::timeline::{RunReport, median};
@@ -181,7 +181,10 @@ pub(crate) fn validate_setup(spec: &ExerciseSpec, setup: &Experiment, cores: u32
 /// The baseline run for a setup: the exercise's baseline mode on the setup's workload and tasks (so a learner who
 /// makes tasks bigger is compared with a baseline doing the same work).
 pub(crate) fn baseline_for(spec: &ExerciseSpec, setup: &Experiment, cores: u32) -> Result<Experiment, String> {
-    Experiment::build(setup.workload, setup.tasks, spec.baseline, &spec.knobs, Fit::Lenient, cores)
+    // The payload is part of the work too (every task sums its bytes): a learner who shrinks it is compared with a
+    // baseline that handles the same bytes.
+    let knobs = Knobs { payload: Some(setup.payload), ..spec.knobs.clone() };
+    Experiment::build(setup.workload, setup.tasks, spec.baseline, &knobs, Fit::Lenient, cores)
 }
 
 /// Runs the exercise's check on `setup`: a warm-up of each, then the median of N alternating repetitions.
