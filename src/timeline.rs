@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Mark;
 use crate::experiment::Experiment;
 
 /// What a span of a lane's time was spent on.
@@ -73,6 +74,11 @@ pub(crate) struct Span {
 }
 
 impl Span {
+    /// A span between two marks (times and cores read by the caller).
+    pub(crate) fn between(lane: u32, task: u64, count: u64, kind: SpanKind, start: Mark, end: Mark) -> Span {
+        Span { lane, task, count, kind, start_ns: start.ns, end_ns: end.ns, cpu_start: start.cpu, cpu_end: end.cpu }
+    }
+
     pub(crate) fn dur_ns(&self) -> u64 {
         self.end_ns.saturating_sub(self.start_ns)
     }

@@ -286,7 +286,6 @@ fn server_main(sock: OwnedFd, lab: i32) -> ! {
 }
 
 fn serve(sock: RawFd) {
-    let me = std::process::id() as i32;
     if send(sock, &[MSG_READY], &[]).is_err() {
         return;
     }
@@ -309,7 +308,7 @@ fn serve(sock: RawFd) {
         if n > 0 && fds[0].revents != 0 {
             match recv(sock) {
                 Ok(Some((msg, _))) => match Role::decode(&msg) {
-                    Some(role) => match fork_child(&role, me) {
+                    Some(role) => match fork_child(&role) {
                         Ok((pid, to, from)) => {
                             if send(
                                 sock,
@@ -357,33 +356,12 @@ fn serve(sock: RawFd) {
 
 /// Forks one child of the server, wired to two fresh pipes: returns its pid, its input's write end and its
 /// output's read end.
-fn fork_child(role: &Role, server: i32) -> io::Result<(i32, OwnedFd, OwnedFd)> {
+fn fork_child(role: &Role) -> io::Result<(i32, OwnedFd, OwnedFd)> {
     let (task_r, task_w) = pipe()?;
     let (res_r, res_w) = pipe()?;
-    // SAFETY: the server is single-threaded, so the child may run ordinary Rust code after fork.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: in the child: arrange our own descriptors, then run the role and never return.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
-            if libc::getppid() != server {
-                libc::_exit(3);
-            }
-            libc::dup2(task_r.as_raw_fd(), 0);
-            libc::dup2(res_w.as_raw_fd(), 1);
-        }
-        // Nothing of the server's (its socket, other children's pidfds) stays open in a child.
-        close_from(3, None);
-        std::mem::forget((task_r, task_w, res_r, res_w));
-        let code = std::panic::catch_unwind(|| run_role(role)).unwrap_or(101);
-        // SAFETY: _exit ends the child without unwinding into the server's code.
-        unsafe { libc::_exit(code) }
-    }
-    drop(task_r);
-    drop(res_w);
+    // SAFETY: the server is single-threaded. Nothing of the server's (its socket, other children's pidfds) stays
+    // open in the child.
+    let pid = unsafe { super::fork_child(task_r.as_raw_fd(), res_w.as_raw_fd(), || run_role(role))? };
     Ok((pid, task_w, res_r))
 }
 

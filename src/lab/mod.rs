@@ -12,6 +12,7 @@ mod sequential;
 mod threads;
 
 use std::io::{self, BufRead, BufWriter, Write};
+use std::os::fd::RawFd;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -195,16 +196,7 @@ impl Recorder {
     }
 
     pub(crate) fn span(&self, lane: u32, task: u64, count: u64, kind: SpanKind, start: Mark, end: Mark) {
-        let _ = self.tx.send(LabEvent::Span(Span {
-            lane,
-            task,
-            count,
-            kind,
-            start_ns: start.ns,
-            end_ns: end.ns,
-            cpu_start: start.cpu,
-            cpu_end: end.cpu,
-        }));
+        let _ = self.tx.send(LabEvent::Span(Span::between(lane, task, count, kind, start, end)));
     }
 
     pub(crate) fn note(&self, text: String) {
@@ -298,6 +290,38 @@ impl Hooks for Tracker<'_> {
             self.close(SpanKind::GilWait);
         }
     }
+}
+
+/// Forks this process into a child that runs `body` with `stdin` and `stdout` as its fd 0 and 1 and every other
+/// descriptor closed, dies with this process, and exits with the code `body` returns (101 if it panics: a panic must
+/// never unwind back into the code the child is a copy of). Returns the child's pid.
+///
+/// # Safety
+/// The calling process must be single-threaded (the lab in processes mode or running a demo, the fork server), so
+/// the child gets a consistent copy of every lock and of the allocator and may run ordinary Rust code.
+pub(crate) unsafe fn fork_child(stdin: RawFd, stdout: RawFd, body: impl FnOnce() -> i32) -> io::Result<i32> {
+    let parent = std::process::id() as i32;
+    // SAFETY: the caller guarantees a single-threaded process (see above).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: in the child: arm the parent-death signal, put the channel on fd 0 and 1, close the rest, run the
+        // body, and leave with _exit so nothing of the parent's state is dropped or flushed twice.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            if libc::getppid() != parent {
+                libc::_exit(3);
+            }
+            libc::dup2(stdin, 0);
+            libc::dup2(stdout, 1);
+            forkserver::close_from(3, None);
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
+            libc::_exit(code);
+        }
+    }
+    Ok(pid)
 }
 
 /// The payload every task carries, built once per run.

@@ -150,12 +150,7 @@ impl Pool {
                 StartMethod::Spawn => spawn_worker()?,
                 StartMethod::Fork => {
                     out.flush();
-                    let others: Vec<RawFd> = pool
-                        .workers
-                        .iter()
-                        .flat_map(|w| w.to.iter().map(|f| f.as_raw_fd()).chain([w.from.as_raw_fd()]))
-                        .collect();
-                    fork_worker(&others)?
+                    fork_worker()?
                 }
                 StartMethod::Forkserver => match pool.server.as_mut() {
                     Some(server) => server.fork(&Role::Worker)?,
@@ -265,44 +260,16 @@ fn spawn_worker() -> io::Result<(i32, OwnedFd, OwnedFd)> {
 }
 
 /// Forks the (single-threaded) lab into a worker that serves on fresh pipes.
-fn fork_worker(others: &[RawFd]) -> io::Result<(i32, OwnedFd, OwnedFd)> {
+fn fork_worker() -> io::Result<(i32, OwnedFd, OwnedFd)> {
     let (task_r, task_w) = pipe()?;
     let (res_r, res_w) = pipe()?;
-    let lab = std::process::id();
-    // SAFETY: the lab is single-threaded in processes mode (no runtime, no pool threads), so the child gets a
-    // consistent copy of every lock and allocator state and may run ordinary Rust code.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: in the child, we rearrange our own descriptors and then never return to the lab's code.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
-            if libc::getppid() != lab as i32 {
-                libc::_exit(3);
-            }
-            // Other workers' pipe ends must not stay open here, or they would never see EOF.
-            for fd in others {
-                libc::close(*fd);
-            }
-            libc::dup2(task_r.as_raw_fd(), 0);
-            libc::dup2(res_w.as_raw_fd(), 1);
-            libc::close(task_w.as_raw_fd());
-            libc::close(res_r.as_raw_fd());
-            libc::close(task_r.as_raw_fd());
-            libc::close(res_w.as_raw_fd());
-            // A panic must not unwind back into the lab's code that this child is a copy of.
-            let code = match std::panic::catch_unwind(|| crate::worker::serve_fds(0, 1)) {
-                Ok(Ok(())) => 0,
-                Ok(Err(_)) => 2,
-                Err(_) => 101,
-            };
-            libc::_exit(code);
-        }
-    }
-    drop(task_r);
-    drop(res_w);
+    // SAFETY: the lab is single-threaded in processes mode (no runtime, no pool threads).
+    let pid = unsafe {
+        super::fork_child(task_r.as_raw_fd(), res_w.as_raw_fd(), || match crate::worker::serve_fds(0, 1) {
+            Ok(()) => 0,
+            Err(_) => 2,
+        })?
+    };
     Ok((pid, task_w, res_r))
 }
 
@@ -648,16 +615,7 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
 }
 
 fn emit_span(out: &mut Out, lane: u32, task: u64, count: u64, kind: SpanKind, start: Mark, end: Mark) {
-    out.emit(&LabEvent::Span(Span {
-        lane,
-        task,
-        count,
-        kind,
-        start_ns: start.ns,
-        end_ns: end.ns,
-        cpu_start: start.cpu,
-        cpu_end: end.cpu,
-    }));
+    out.emit(&LabEvent::Span(Span::between(lane, task, count, kind, start, end)));
 }
 
 /// A worker's output ended before the run did: record a failed span and say what happened.

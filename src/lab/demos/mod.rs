@@ -214,16 +214,9 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn span_n(&mut self, lane: u32, task: u64, count: u64, kind: SpanKind, start: Mark, end: Mark) {
-        self.out.emit(&LabEvent::Span(Span {
-            lane,
-            task,
-            count,
-            kind,
-            start_ns: start.ns,
-            end_ns: end.ns.max(start.ns),
-            cpu_start: start.cpu,
-            cpu_end: end.cpu,
-        }));
+        // Marks from another process may be a hair apart; a span never ends before it starts.
+        let end = Mark { ns: end.ns.max(start.ns), ..end };
+        self.out.emit(&LabEvent::Span(Span::between(lane, task, count, kind, start, end)));
         self.out.flush_now_and_then();
     }
 
@@ -376,32 +369,14 @@ pub(crate) fn fork_with(
     ensure_single_threaded()?;
     let (to, from, child_in, child_out) = channel(socket)?;
     ctx.out.flush();
-    let lab = std::process::id() as i32;
     let started = Mark::now();
-    // SAFETY: the lab is single-threaded (checked above), so the child gets a consistent copy of every lock and of
-    // the allocator and may run ordinary Rust code; it never returns into the lab's code.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: in the child: die with the lab, put our channel on fd 0 and 1, close everything else.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
-            if libc::getppid() != lab {
-                libc::_exit(3);
-            }
-            libc::dup2(child_in.as_raw_fd(), 0);
-            libc::dup2(child_out.as_raw_fd(), 1);
-        }
-        forkserver::close_from(3, None);
-        std::mem::forget((to, from, child_in, child_out));
-        // SAFETY: fd 0 and 1 are open (just set up) and owned by this process for the rest of its life.
+    let child = || {
+        // SAFETY: fd 0 and 1 were just set up by fork_child and belong to this child for the rest of its life.
         let (mut i, mut o) = unsafe { (File::from_raw_fd(0), File::from_raw_fd(1)) };
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut i, &mut o))).unwrap_or(101);
-        // SAFETY: _exit ends the child without unwinding into (or running destructors of) the lab it copies.
-        unsafe { libc::_exit(code) }
-    }
+        body(&mut i, &mut o)
+    };
+    // SAFETY: the lab is single-threaded (checked above).
+    let pid = unsafe { crate::lab::fork_child(child_in.as_raw_fd(), child_out.as_raw_fd(), child)? };
     drop(child_in);
     drop(child_out);
     Ok(Proc::new(pid, StartMethod::Fork, to, from, started))
