@@ -47,6 +47,18 @@ fn at_most(name: &'static str, value: f64, unit: &'static str, target: f64, how:
     Figure { name, value, unit, target: format!("<= {}", trim(target)), met: Some(value <= target), how }
 }
 
+/// A figure DESIGN gives no target for.
+fn untargeted(name: String, value: f64, unit: String) -> Figure {
+    Figure {
+        name: leak(name),
+        value,
+        unit: leak(unit),
+        target: "-".into(),
+        met: None,
+        how: "measured; no target in DESIGN".into(),
+    }
+}
+
 /// Figure names and units from other modules live for the whole (short) bench process.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
@@ -170,14 +182,7 @@ pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&
             "ui_live_cpu_pct" => {
                 at_most("ui_live_cpu_pct", value, "%", 2.0, "UI process CPU during a live run (lab excluded)".into())
             }
-            _ => Figure {
-                name: leak(name),
-                value,
-                unit: leak(unit),
-                target: "-".into(),
-                met: None,
-                how: "measured; no target in DESIGN".into(),
-            },
+            _ => untargeted(name, value, unit),
         });
     }
 
@@ -192,14 +197,7 @@ pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&
                 0.5,
                 "median request-to-ready, server already running".into(),
             ),
-            _ => Figure {
-                name: leak(name),
-                value,
-                unit: leak(unit),
-                target: "-".into(),
-                met: None,
-                how: "measured; no target in DESIGN".into(),
-            },
+            _ => untargeted(name, value, unit),
         });
     }
     Ok(out)

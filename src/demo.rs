@@ -7,6 +7,7 @@ use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::experiment::available_cores;
+use crate::headless::{lanes_json, spans_json};
 use crate::lab::client::run_demo_spec;
 use crate::lab::demos::DemoSpec;
 use crate::timeline::{DemoReport, Timeline};
@@ -37,8 +38,6 @@ pub(crate) fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> 
 }
 
 pub(crate) fn demo_json(spec: &DemoSpec, t: &Timeline, r: &DemoReport) -> Value {
-    let t0 = t.t0_ns as i128;
-    let us = |ns: u64| ((ns as i128 - t0) as f64 / 1e3 * 1000.0).round() / 1000.0;
     json!({
         "demo": r.name,
         "size": spec.size,
@@ -53,12 +52,8 @@ pub(crate) fn demo_json(spec: &DemoSpec, t: &Timeline, r: &DemoReport) -> Value 
         "reading": r.reading,
         "figures": r.figures.iter().map(|f| json!({"name": f.name, "value": f.value, "unit": f.unit})).collect::<Vec<_>>(),
         "notes": t.notes,
-        "lanes": t.lanes.iter().map(|l| json!({"id": l.id, "pid": l.pid, "tid": l.tid, "label": l.label})).collect::<Vec<_>>(),
-        "spans": t.spans.iter().map(|s| json!({
-            "lane": s.lane, "task": s.task, "count": s.count, "kind": s.kind,
-            "start_us": us(s.start_ns), "end_us": us(s.end_ns),
-            "cpu_start": s.cpu_start, "cpu_end": s.cpu_end,
-        })).collect::<Vec<_>>(),
+        "lanes": lanes_json(t),
+        "spans": spans_json(t),
     })
 }
 

@@ -188,10 +188,30 @@ fn terminal_width() -> u16 {
     crossterm::terminal::size().map(|(w, _)| w).unwrap_or(100).clamp(60, 160)
 }
 
+/// The lanes of a timeline as JSON.
+pub(crate) fn lanes_json(t: &Timeline) -> Value {
+    t.lanes.iter().map(|l| json!({"id": l.id, "pid": l.pid, "tid": l.tid, "label": l.label})).collect()
+}
+
+/// The spans of a timeline as JSON, with times in microseconds from the run's t0 (negative for a warm pool's
+/// start-up), rounded to the nanosecond.
+pub(crate) fn spans_json(t: &Timeline) -> Value {
+    let t0 = t.t0_ns as i128;
+    let us = |ns: u64| (ns as i128 - t0) as f64 / 1e3;
+    t.spans
+        .iter()
+        .map(|s| {
+            json!({
+                "lane": s.lane, "task": s.task, "count": s.count, "kind": s.kind,
+                "start_us": us(s.start_ns), "end_us": us(s.end_ns),
+                "cpu_start": s.cpu_start, "cpu_end": s.cpu_end,
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn run_json(r: &RunReport) -> Value {
     let t = &r.timeline;
-    let t0 = t.t0_ns as i128;
-    let us = |ns: u64| ((ns as i128 - t0) as f64 / 1e3 * 1000.0).round() / 1000.0;
     let o = t.overhead_ms();
     let e = &r.experiment;
     json!({
@@ -213,12 +233,8 @@ pub(crate) fn run_json(r: &RunReport) -> Value {
         "efficiency": r.efficiency(),
         "parent_pid": r.parent_pid,
         "lab_pid": t.lab_pid,
-        "lanes": t.lanes.iter().map(|l| json!({"id": l.id, "pid": l.pid, "tid": l.tid, "label": l.label})).collect::<Vec<_>>(),
-        "spans": t.spans.iter().map(|s| json!({
-            "lane": s.lane, "task": s.task, "count": s.count, "kind": s.kind,
-            "start_us": us(s.start_ns), "end_us": us(s.end_ns),
-            "cpu_start": s.cpu_start, "cpu_end": s.cpu_end,
-        })).collect::<Vec<_>>(),
+        "lanes": lanes_json(t),
+        "spans": spans_json(t),
         "overhead_ms": { "startup": o.startup, "ipc": o.ipc, "serialize": o.serialize, "gil_wait": o.gil_wait },
         "overhead_share": t.overhead_share(),
         "checksum": r.checksum(),
