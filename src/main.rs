@@ -59,7 +59,18 @@ fn run(cli: Cli) -> Result<u8> {
         Some(Command::Run { exp, mode, out }) => headless::run_cmd(&exp, &mode, &out),
         Some(Command::Compare { exp, modes, out }) => headless::compare_cmd(&exp, &modes, &out),
         Some(Command::Lab) | Some(Command::Worker) => bail!("internal command called out of place"),
-        Some(Command::Lessons { json }) => lesson::cmd::lessons(cli.lessons.as_deref(), json),
+        Some(Command::Lessons { json }) => {
+            let (progress, warning) = progress::Progress::load();
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
+            let mark = |id: &str| match progress.lesson_mark(id) {
+                progress::Mark::NotStarted => "not started",
+                progress::Mark::Started => "started",
+                progress::Mark::Done => "done",
+            };
+            lesson::cmd::lessons(cli.lessons.as_deref(), json, &mark)
+        }
         Some(Command::Lint { paths, verify }) => {
             let stop = if verify { headless::stop_flag()? } else { Default::default() };
             lesson::cmd::lint(cli.lessons.as_deref(), &paths, verify, &mut |exps| {

@@ -254,7 +254,7 @@ fn lessons_json_lists_id_title_minutes_summary_file_and_progress() {
             assert!(l[key].as_str().is_some_and(|s| !s.is_empty()), "{key} in {l}");
         }
         assert!(l["minutes"].as_u64().is_some_and(|m| (1..=60).contains(&m)), "{l}");
-        assert!(l["progress"].is_null(), "{l}");
+        assert_eq!(l["progress"], "not started", "{l}");
     }
     assert_eq!(list[2]["id"], "gil");
     assert_eq!(list[2]["file"], "lessons/03-the-gil.md");

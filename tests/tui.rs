@@ -232,6 +232,15 @@ fn tui_runs_compares_cancels_and_quits_cleanly() {
     assert_none_left(&tag);
     let progress = std::fs::read_to_string(data.path().join("progress.json")).unwrap_or_default();
     assert!(progress.contains("e2e"), "the position was saved: {progress}");
+    // `parlab lessons` reads the same progress: both sections were seen, so the lesson is done.
+    let o = std::process::Command::new(bin())
+        .args(["lessons", "--json", "--lessons"])
+        .arg(lessons.path())
+        .env("PARLAB_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list[0]["progress"], "done", "{list}");
 }
 
 #[test]

@@ -31,8 +31,8 @@ fn warn_broken(set: &LessonSet) {
     }
 }
 
-/// `parlab lessons [--json]`.
-pub(crate) fn lessons(dir: Option<&Path>, as_json: bool) -> Result<u8> {
+/// `parlab lessons [--json]`. `progress` names a lesson's state ("not started", "started", "done").
+pub(crate) fn lessons(dir: Option<&Path>, as_json: bool, progress: &dyn Fn(&str) -> &'static str) -> Result<u8> {
     let set = load(dir)?;
     if as_json {
         let list: Vec<_> = set
@@ -45,16 +45,23 @@ pub(crate) fn lessons(dir: Option<&Path>, as_json: bool) -> Result<u8> {
                     "minutes": l.minutes,
                     "summary": l.summary,
                     "file": l.path,
-                    "progress": null,
+                    "progress": progress(&l.id),
                 })
             })
             .collect();
         print(&(serde_json::to_string_pretty(&list)? + "\n"));
     } else {
         let id_width = set.lessons.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
-        let mut text = format!("{:>3}  {:id_width$}  {:>3}  title\n", "#", "id", "min");
+        let mut text = format!("{:>3}  {:id_width$}  {:>3}  {:<11}  title\n", "#", "id", "min", "progress");
         for (i, l) in set.lessons.iter().enumerate() {
-            text.push_str(&format!("{:>3}  {:id_width$}  {:>3}  {}\n", i + 1, l.id, l.minutes, l.title));
+            text.push_str(&format!(
+                "{:>3}  {:id_width$}  {:>3}  {:<11}  {}\n",
+                i + 1,
+                l.id,
+                l.minutes,
+                progress(&l.id),
+                l.title
+            ));
         }
         print(&text);
     }
