@@ -118,6 +118,9 @@ fn copy_writes_the_starter_and_never_overwrites_it() {
 
 #[test]
 fn the_starters_and_solutions_are_valid_python() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
     let mut files: Vec<PathBuf> = Vec::new();
     for dir in [assets(), assets().join("solutions")] {
         files.extend(
@@ -143,6 +146,9 @@ fn the_starters_and_solutions_are_valid_python() {
 
 #[test]
 fn a_pool_solution_passes_and_is_still_passed_after_a_restart() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
     let _machine = crate::util::exclusive();
     let _one = PYTHON_CHECKS.lock().unwrap_or_else(|e| e.into_inner());
     let data = tempfile::tempdir().unwrap();
@@ -182,6 +188,9 @@ fn a_pool_solution_passes_and_is_still_passed_after_a_restart() {
 
 #[test]
 fn a_thread_solution_fails_with_its_figures_why_and_a_hint() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
     let _machine = crate::util::exclusive();
     let _one = PYTHON_CHECKS.lock().unwrap_or_else(|e| e.into_inner());
     let data = tempfile::tempdir().unwrap();
@@ -217,6 +226,9 @@ fn check_source(name: &str, source: &str, extra: &[&str]) -> (i32, String, Strin
 
 #[test]
 fn a_syntax_error_is_reported_with_its_line() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
     let (rc, out, _) =
         check_source("broken.py", "def sequential():\n    return 1\n\ndef parallel(:\n    return 1\n", &[]);
     assert_eq!(rc, 1);
@@ -225,6 +237,9 @@ fn a_syntax_error_is_reported_with_its_line() {
 
 #[test]
 fn an_exception_is_reported_with_its_last_traceback_line() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
     let src = "def sequential():\n    return 1\n\ndef parallel():\n    return 1 / 0\n";
     let (rc, out, _) = check_source("boom.py", src, &[]);
     assert_eq!(rc, 1);
@@ -241,6 +256,9 @@ fn an_exception_is_reported_with_its_last_traceback_line() {
 
 #[test]
 fn a_missing_function_is_named() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
     let (rc, out, _) = check_source("half.py", "def sequential():\n    return 1\n", &[]);
     assert_eq!(rc, 1);
     assert!(out.contains("half.py defines no function parallel()"), "{out}");
@@ -250,6 +268,9 @@ fn a_missing_function_is_named() {
 
 #[test]
 fn unequal_results_show_both_values() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
     let src = "def sequential():\n    return [1, 2, 3]\n\ndef parallel():\n    return [1, 2]\n";
     let (rc, out, _) = check_source("wrong.py", src, &[]);
     assert_eq!(rc, 1);
@@ -258,6 +279,9 @@ fn unequal_results_show_both_values() {
 
 #[test]
 fn a_hang_is_stopped_at_the_timeout_with_every_process_it_started() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
     let tag = unique_tag("exercise-hang");
     let src = "import multiprocessing, time\n\ndef sleep_forever():\n    time.sleep(1000)\n\n\
                def sequential():\n    return 1\n\ndef parallel():\n    p = multiprocessing.Process(target=sleep_forever)\n    \
