@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{ExperimentArgs, OutputArgs};
 use crate::experiment::{
-    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, parse_bytes, parse_interval_us,
+    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, fmt_ms, parse_bytes, parse_interval_us,
 };
 use crate::lab::client::run_to_end;
 use crate::timeline::{RunReport, Timeline};
@@ -242,16 +242,6 @@ pub(crate) fn run_json(r: &RunReport) -> Value {
         "notes": t.notes,
         "error": r.error(),
     })
-}
-
-fn fmt_ms(ms: f64) -> String {
-    if ms >= 100.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 10.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.2} ms")
-    }
 }
 
 pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores, format_interval_us, plural};
+use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores, fmt_ms, format_interval_us, plural};
 use crate::headless;
 use crate::lesson::{ExerciseSpec, Goal, Knob, Metric, Op, goal_cores, metric_value};
 use crate::timeline::{RunReport, median};
@@ -263,16 +263,6 @@ fn spread(walls: &[f64]) -> String {
         return format!("{} (1 run)", fmt_ms(med));
     }
     format!("median {} of {} runs ({}–{})", fmt_ms(med), v.len(), fmt_ms(v[0]), fmt_ms(v[v.len() - 1]))
-}
-
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms >= 100.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 10.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.2} ms")
-    }
 }
 
 /// A figure of a metric as people read it: `1.86×`, `93%`, `412 ms`.

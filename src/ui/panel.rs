@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Widget};
 
 use crate::app::{App, Check, Run, Setup, fmt_num};
+pub(crate) use crate::experiment::fmt_ms;
 use crate::experiment::{Mode, format_interval_us};
 use crate::lab::demos::DemoSpec;
 use crate::lesson::Knob;
@@ -17,17 +18,6 @@ use crate::timeline::Overhead;
 use super::cores::{CoreBars, RunWindow};
 use super::gantt::{Gantt, format_ns};
 use super::theme::Theme;
-
-/// Milliseconds for tables and summaries: 412 ms, 12.5 ms, 0.31 ms.
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms >= 100.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 10.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.2} ms")
-    }
-}
 
 /// The time window a run is drawn on: from its first span to now (live) or its end.
 pub(crate) fn run_window(run: &Run, now_ns: u64) -> (u64, u64) {
