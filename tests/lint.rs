@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::util::{bin, stderr, stdout};
+use crate::util::{bin, parlab_bounded, stderr, stdout};
 
 const DIR: &str = "tests/fixtures/lint";
 
@@ -196,10 +196,10 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
     ),
 ];
 
-/// Checks one fixture; returns what was wrong, if anything.
+/// Checks one fixture (and that linting it stays under the memory bound); returns what was wrong, if anything.
 fn check_case(fixture: &str, inner: &str, headline: &str, label: Option<&str>) -> Option<String> {
     let target = format!("{DIR}/{fixture}");
-    let o = parlab_here(&["lint", &target]);
+    let o = parlab_bounded(Path::new(env!("CARGO_MANIFEST_DIR")), &["lint", &target]);
     let out = stdout(&o);
     let file = if inner.is_empty() { target.clone() } else { format!("{target}/{inner}") };
     let expected = format!("error: {file}:{headline}");

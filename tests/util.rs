@@ -259,12 +259,12 @@ pub fn run_measured(cmd: &mut Command, timeout_secs: f64) -> Measured {
 /// The most resident memory a parlab command may take on hostile input.
 pub const MAX_RSS_KIB: u64 = 200 * 1024;
 
-/// Runs parlab with `args` in `dir` (a scratch progress folder, 20 s at most) and asserts it neither hung nor took
-/// more than `MAX_RSS_KIB`.
+/// Runs parlab with `args` in `dir` (with an empty progress folder of its own, 20 s at most) and asserts it neither
+/// hung nor took more than `MAX_RSS_KIB`.
 #[track_caller]
 pub fn parlab_bounded(dir: &std::path::Path, args: &[&str]) -> Output {
-    let data = dir.join(".parlab-data");
-    let m = run_measured(Command::new(bin()).args(args).current_dir(dir).env("PARLAB_DATA_DIR", data), 20.0);
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let m = run_measured(Command::new(bin()).args(args).current_dir(dir).env("PARLAB_DATA_DIR", data.path()), 20.0);
     assert!(!m.timed_out, "parlab {args:?} hung (killed after 20 s)");
     assert!(
         m.peak_rss_kib < MAX_RSS_KIB,

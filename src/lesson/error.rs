@@ -308,6 +308,29 @@ mod tests {
     }
 
     #[test]
+    fn any_span_on_any_line_echoes_a_bounded_window_without_panicking() {
+        let lines = [
+            String::new(),
+            "short".to_string(),
+            "é漢\x1b\t".repeat(80),
+            format!("{}\r", "ab漢".repeat(100)),
+            "x".repeat(121),
+        ];
+        for line in &lines {
+            let text: Arc<str> = Arc::from(format!("{line}\nnext\n"));
+            for start in 0..=line.len() + 2 {
+                for len in [0, 1, 3, 200] {
+                    let e = LintError::at("f.md", &text, start..start + len, "m", None);
+                    let shown = e.to_string();
+                    let echoed = shown.lines().nth(2).map_or("", |l| l.split_once(" | ").map_or("", |x| x.1));
+                    let cols: usize = echoed.chars().map(|c| c.width().unwrap_or(0)).sum();
+                    assert!(cols <= ECHO_COLUMNS, "{cols} columns for {start}+{len} in {line:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn whole_file_problems_have_no_place_and_no_snippet() {
         let e = LintError::file("/dev/zero", "not a regular file");
         assert_eq!(e.to_string(), "error: /dev/zero: not a regular file");
