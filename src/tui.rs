@@ -86,10 +86,11 @@ pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, 
         .map(|b| {
             let first = b.errors.first().map(|e| e.to_string()).unwrap_or_default();
             let first = first.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
-            let more = b.errors.len().saturating_sub(1);
+            let more = b.count().saturating_sub(1);
             let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
             format!("{first}{more}: this file was not loaded (`parlab lint` shows every error)")
         })
+        .chain(set.skipped.iter().cloned())
         .collect();
     if set.lessons.is_empty() {
         let where_ = lessons_dir.map_or("the embedded lessons".to_string(), |d| format!("'{}'", d.display()));

@@ -5,16 +5,19 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::util::{bin, stderr, stdout};
+use crate::util::{bin, parlab_bounded, stderr, stdout};
 
 const DIR: &str = "tests/fixtures/lint";
 
-/// Runs parlab from the package root, so fixture paths print as written here.
+/// Runs parlab from the package root, so fixture paths print as written here (with an empty progress folder of its
+/// own, never the user's or another test's).
 #[track_caller]
 fn parlab_here(args: &[&str]) -> Output {
+    let data = tempfile::tempdir().expect("a temporary folder");
     Command::new(bin())
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PARLAB_DATA_DIR", data.path())
         .stdin(Stdio::null())
         .output()
         .expect("parlab runs")
@@ -120,6 +123,65 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
         Some("otherwise it would be shown as plain code"),
     ),
     ("unknown-fence-option.md", "", "28:11: unknown option 'runable' on a 'python' fence (expected: runnable)", None),
+    ("title-too-long.md", "", "3:9: 'title' is 101 characters long; the limit is 100", None),
+    ("heading-too-long.md", "", "11:1: this section heading is 101 characters long; the limit is 100", None),
+    ("too-many-choices.md", "", "23:11: 'choices' lists 11 items; the limit is 10", None),
+    (
+        "line-too-long.md",
+        "",
+        "9:10001: this line is 10001 characters long; the limit is 10000",
+        Some("break it into shorter lines"),
+    ),
+    (
+        "raw-control-character.md",
+        "",
+        "9:25: control character \\x1b (U+001B) in the text: it would act on the learner's terminal",
+        Some("remove it"),
+    ),
+    (
+        "control-in-toml-string.md",
+        "",
+        "3:9: 'title' contains the control character \\x1b (U+001B), which would act on the terminal",
+        None,
+    ),
+    (
+        "control-in-markdown-entity.md",
+        "",
+        "9:25: this text decodes to the control character \\x1b (U+001B), which would act on the learner's terminal",
+        None,
+    ),
+    (
+        "experiment-runs-for-years.md",
+        "",
+        "13:1: this experiment would take at least 19 years to run sequentially (sleep:60000 × 10000000, about 60 s a \
+         task on a 2-core x86-64 machine); the limit is 10 minutes: use fewer tasks or a smaller size",
+        None,
+    ),
+    (
+        "exercise-runs-for-years.md",
+        "",
+        "30:1: this exercise would take at least 36.1 hours to run sequentially (fib:42 × 100000, about 1.3 s a task \
+         on a 2-core x86-64 machine); the limit is 10 minutes: use fewer tasks or a smaller size",
+        None,
+    ),
+    (
+        "press-key-without-block.md",
+        "",
+        "13:7: this section says press `c` (compare), but it has no workload experiment or exercise",
+        Some("the panel shows only the blocks of the section being read"),
+    ),
+    (
+        "press-x-without-exercise.md",
+        "",
+        "28:27: this section says press `x` (check), but it has no exercise",
+        Some("the panel shows only the blocks of the section being read"),
+    ),
+    (
+        "nth-experiment-missing.md",
+        "",
+        "28:14: 'the second experiment', but this section has only 1 experiment",
+        Some("the panel shows only the blocks of the section being read"),
+    ),
     (
         "duplicate-lesson-id",
         "02-second.md",
@@ -134,10 +196,10 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
     ),
 ];
 
-/// Checks one fixture; returns what was wrong, if anything.
+/// Checks one fixture (and that linting it stays under the memory bound); returns what was wrong, if anything.
 fn check_case(fixture: &str, inner: &str, headline: &str, label: Option<&str>) -> Option<String> {
     let target = format!("{DIR}/{fixture}");
-    let o = parlab_here(&["lint", &target]);
+    let o = parlab_bounded(Path::new(env!("CARGO_MANIFEST_DIR")), &["lint", &target]);
     let out = stdout(&o);
     let file = if inner.is_empty() { target.clone() } else { format!("{target}/{inner}") };
     let expected = format!("error: {file}:{headline}");

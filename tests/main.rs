@@ -5,6 +5,7 @@ mod util;
 mod cli;
 mod demos;
 mod exercises;
+mod hostile;
 mod lint;
 mod progress;
 mod snippets;

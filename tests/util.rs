@@ -179,3 +179,99 @@ pub fn python3_or_skip() -> bool {
     eprintln!("note: python3 is not installed; skipping a Python exercise test");
     false
 }
+
+/// What one measured run of a process gave: its output, its peak resident memory, and whether it had to be killed.
+pub struct Measured {
+    pub output: Output,
+    /// Peak RSS of the process (and of its waited-for children), from `wait4`'s rusage, in KiB.
+    pub peak_rss_kib: u64,
+    pub timed_out: bool,
+}
+
+/// The address space a measured process may take: far above any honest run, far below what a runaway allocation
+/// would take from the machine (without it, a failing test could eat every GiB of RAM before it failed).
+const MEASURED_ADDRESS_SPACE: u64 = 2 << 30;
+
+/// Runs `cmd` (stdin closed, output captured) and reports its peak RSS. It is killed after `timeout_secs` (a hang
+/// is then `timed_out`, never a stuck test), and its address space is capped at 2 GiB so that a runaway allocation
+/// fails fast.
+pub fn run_measured(cmd: &mut Command, timeout_secs: f64) -> Measured {
+    use std::io::Read;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let _machine = shared();
+    // SAFETY: between fork and exec the closure calls only setrlimit, which is async-signal-safe, on a local value.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: MEASURED_ADDRESS_SPACE, rlim_max: MEASURED_ADDRESS_SPACE };
+            libc::setrlimit(libc::RLIMIT_AS, &limit);
+            Ok(())
+        });
+    }
+    // Reaped below with wait4 (for its rusage), not with Child::wait.
+    #[allow(clippy::zombie_processes)]
+    let mut child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the process starts");
+    let pid = child.id() as libc::pid_t;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(timeout_secs);
+    let mut timed_out = false;
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let flags = if timed_out { 0 } else { libc::WNOHANG };
+        // SAFETY: pid is our own child, not yet reaped (std's Child is never waited on); both pointers are valid.
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if r == pid {
+            break (status, usage);
+        }
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "wait4 failed: {e}");
+            continue;
+        }
+        if std::time::Instant::now() > deadline {
+            timed_out = true;
+            // SAFETY: signalling our own unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    let output = Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    Measured { output, peak_rss_kib: usage.ru_maxrss as u64, timed_out }
+}
+
+/// The most resident memory a parlab command may take on hostile input.
+pub const MAX_RSS_KIB: u64 = 200 * 1024;
+
+/// Runs parlab with `args` in `dir` (with an empty progress folder of its own, 20 s at most) and asserts it neither
+/// hung nor took more than `MAX_RSS_KIB`.
+#[track_caller]
+pub fn parlab_bounded(dir: &std::path::Path, args: &[&str]) -> Output {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let m = run_measured(Command::new(bin()).args(args).current_dir(dir).env("PARLAB_DATA_DIR", data.path()), 20.0);
+    assert!(!m.timed_out, "parlab {args:?} hung (killed after 20 s)");
+    assert!(
+        m.peak_rss_kib < MAX_RSS_KIB,
+        "parlab {args:?} took {} MiB (limit {} MiB); stderr: {}",
+        m.peak_rss_kib / 1024,
+        MAX_RSS_KIB / 1024,
+        stderr(&m.output)
+    );
+    m.output
+}

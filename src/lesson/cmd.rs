@@ -22,12 +22,20 @@ fn print(text: &str) {
 }
 
 fn warn_broken(set: &LessonSet) {
+    warn_skipped(set);
     for b in &set.broken {
         eprintln!(
             "warning: {} did not load ({}); run 'parlab lint' to see where",
             b.path,
-            plural(b.errors.len() as u64, "error")
+            plural(b.count() as u64, "error")
         );
+    }
+}
+
+/// One warning line for each entry of a lesson folder that was not read (a directory or FIFO named `*.md`, ...).
+fn warn_skipped(set: &LessonSet) {
+    for s in &set.skipped {
+        eprintln!("warning: {s}");
     }
 }
 
@@ -72,9 +80,16 @@ pub(crate) fn lessons(dir: Option<&Path>, as_json: bool, progress: &dyn Fn(&str)
 /// `parlab lint [PATH...] [--verify]`: exit 1 when a file has errors or a claim does not hold.
 pub(crate) fn lint(dir: Option<&Path>, paths: &[PathBuf], verify: bool, measure: Measure) -> Result<u8> {
     let set = if paths.is_empty() { load(dir)? } else { load_paths(paths)? };
+    warn_skipped(&set);
     let mut text = String::new();
-    for error in set.broken.iter().flat_map(|b| &b.errors) {
-        text.push_str(&format!("{error}\n\n"));
+    for b in &set.broken {
+        for error in &b.errors {
+            text.push_str(&format!("{error}\n\n"));
+        }
+        if b.more > 0 {
+            let errors = if b.more == 1 { "error" } else { "errors" };
+            text.push_str(&format!("and {} more {errors} in {}\n\n", b.more, b.path));
+        }
     }
     let files = set.lessons.len() + set.broken.len();
     let errors = set.error_count();

@@ -3,18 +3,24 @@
 //!
 //! These types are the contract between the parser (this module), the TUI, `lint`, and exercises.
 
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use crate::experiment::{Knobs, Mode, Workload};
+use crate::experiment::{self, Knobs, Mode, Workload};
 
 pub(crate) mod cmd;
+mod cost;
 mod error;
 mod goal;
 mod metric;
 mod parse;
 mod raw;
+mod refs;
+mod text;
 mod validate;
 
 #[cfg(test)]
@@ -23,6 +29,12 @@ mod tests;
 pub(crate) use error::LintError;
 pub(crate) use metric::{goal_cores, metric_value};
 pub(crate) use parse::parse_lesson;
+pub(crate) use text::terminal_safe;
+
+/// The largest lesson file read, in bytes: a lesson is a few dozen KiB; anything near this is a mistake or an attack.
+pub(crate) const MAX_LESSON_BYTES: u64 = 1 << 20;
+/// Errors kept per file; the rest are counted (`and N more errors in FILE`).
+pub(crate) const MAX_ERRORS_PER_FILE: usize = 50;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -36,13 +48,27 @@ pub(crate) struct LessonSet {
     pub lessons: Vec<Lesson>,
     /// Sorted by file name.
     pub broken: Vec<Broken>,
+    /// Entries of a lesson folder that look like lessons but were not read (a directory or FIFO named `*.md`, a
+    /// dangling symlink or a symlink loop), each as a warning line: `skipped 'DIR/x.md': a directory, ...`.
+    pub skipped: Vec<String>,
 }
 
 /// A lesson file that did not load.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Broken {
+    /// As shown (terminal-safe).
     pub path: String,
+    /// The first `MAX_ERRORS_PER_FILE` errors, in file order.
     pub errors: Vec<LintError>,
+    /// How many more errors the file has beyond `errors`.
+    pub more: usize,
+}
+
+impl Broken {
+    /// Every error of the file, shown or not.
+    pub(crate) fn count(&self) -> usize {
+        self.errors.len() + self.more
+    }
 }
 
 impl LessonSet {
@@ -56,7 +82,7 @@ impl LessonSet {
     }
 
     pub(crate) fn error_count(&self) -> usize {
-        self.broken.iter().map(|b| b.errors.len()).sum()
+        self.broken.iter().map(Broken::count).sum()
     }
 
     /// Parses files given as (display path, text or the reason it could not be read), checks ids across them, and
@@ -68,31 +94,33 @@ impl LessonSet {
         let mut lesson_ids: Vec<(String, String)> = Vec::new();
         let mut exercise_ids: Vec<(String, String)> = Vec::new();
         for (path, text) in files {
+            let path = terminal_safe(&path).into_owned();
             let text = match text {
                 Ok(text) => text,
                 Err(e) => {
-                    set.broken.push(Broken { path, errors: vec![e] });
+                    set.broken.push(Broken { path, errors: vec![e], more: 0 });
                     continue;
                 }
             };
             let parsed = match parse_lesson(&path, &text, &starters) {
                 Ok(p) => p,
-                Err(errors) => {
-                    set.broken.push(Broken { path, errors });
+                Err(broken) => {
+                    set.broken.push(broken);
                     continue;
                 }
             };
             let mut errors = Vec::new();
+            let source: Arc<str> = Arc::from(text.as_str());
             if let Some((_, other)) = lesson_ids.iter().find(|(id, _)| *id == parsed.lesson.id) {
                 let message = format!("lesson id '{}' is already used by {other}", parsed.lesson.id);
-                errors.push(LintError::at(&path, &text, parsed.id_span.clone(), message, None));
+                errors.push(LintError::at(&path, &source, parsed.id_span.clone(), message, None));
             }
             for (id, span) in &parsed.exercise_ids {
                 if let Some((_, other)) = exercise_ids.iter().find(|(seen, _)| seen == id) {
                     let message = format!("exercise id '{id}' is already used by {other}");
                     errors.push(LintError::at(
                         &path,
-                        &text,
+                        &source,
                         span.clone(),
                         message,
                         Some("exercise ids are unique across all lessons".into()),
@@ -104,7 +132,7 @@ impl LessonSet {
                 exercise_ids.extend(parsed.exercise_ids.iter().map(|(id, _)| (id.clone(), path.clone())));
                 set.lessons.push(parsed.lesson);
             } else {
-                set.broken.push(Broken { path, errors });
+                set.broken.push(Broken { path, errors, more: 0 });
             }
         }
         set
@@ -138,7 +166,10 @@ pub(crate) fn load_embedded() -> LessonSet {
 
 /// The `*.md` lessons in a folder (its `README.md` is the authors' guide, not a lesson).
 pub(crate) fn load_dir(path: &Path) -> Result<LessonSet> {
-    Ok(LessonSet::from_files(read_files(&lesson_files(path)?)))
+    let (files, skipped) = lesson_files(path)?;
+    let mut set = LessonSet::from_files(read_files(&files));
+    set.skipped = skipped;
+    Ok(set)
 }
 
 /// The embedded lessons, or those in `dir`.
@@ -149,53 +180,131 @@ pub(crate) fn load(dir: Option<&Path>) -> Result<LessonSet> {
     }
 }
 
-/// Lesson files and folders named on the command line, linted together (ids must be unique across them all).
+/// Lesson files and folders named on the command line, linted together (ids must be unique across them all). A
+/// named file that is not a regular file (`/dev/zero`, a FIFO) is reported as a broken lesson, never opened.
 pub(crate) fn load_paths(paths: &[PathBuf]) -> Result<LessonSet> {
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot read '{}'", terminal_safe(&path.display().to_string())))?;
         if meta.is_dir() {
-            files.extend(lesson_files(path)?);
+            let (found, skip) = lesson_files(path)?;
+            files.extend(found);
+            skipped.extend(skip);
         } else {
             files.push(path.clone());
         }
     }
-    Ok(LessonSet::from_files(read_files(&files)))
+    let mut set = LessonSet::from_files(read_files(&files));
+    set.skipped = skipped;
+    Ok(set)
 }
 
-fn lesson_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read lesson folder '{}'", dir.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "md") && p.file_name().is_some_and(|n| n != "README.md") && p.is_file()
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!("no lesson files (*.md) in '{}'", dir.display());
+/// What a file system entry is, for messages.
+fn kind_of(t: std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
     }
-    Ok(files)
 }
 
-/// Reads each file; one that cannot be read or is not UTF-8 becomes an error located in it.
+/// The `*.md` files of a folder, and a warning for each `*.md` entry that is not a regular file (followed through
+/// symlinks): those are skipped, never opened.
+fn lesson_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    let shown_dir = terminal_safe(&dir.display().to_string()).into_owned();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read lesson folder '{shown_dir}'"))?;
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for p in entries.flatten().map(|e| e.path()) {
+        if p.extension().is_none_or(|x| x != "md") || p.file_name().is_some_and(|n| n == "README.md") {
+            continue;
+        }
+        let shown = terminal_safe(&p.display().to_string()).into_owned();
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => files.push(p),
+            Ok(m) => skipped.push(format!("skipped '{shown}': {}, not a regular file", kind_of(m.file_type()))),
+            Err(e) => skipped.push(format!("skipped '{shown}': {e}")),
+        }
+    }
+    files.sort();
+    skipped.sort();
+    if files.is_empty() {
+        let why = if skipped.is_empty() { String::new() } else { format!(" ({})", skipped.join("; ")) };
+        bail!("no lesson files (*.md) in '{shown_dir}'{why}");
+    }
+    Ok((files, skipped))
+}
+
+/// Reads each file; one that cannot be read, is not a regular file, is too large or is not UTF-8 becomes an error
+/// located in it.
 fn read_files(paths: &[PathBuf]) -> Vec<(String, Result<String, LintError>)> {
     paths
         .iter()
         .map(|p| {
             let shown = p.display().to_string();
-            let text = match std::fs::read(p) {
-                Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
-                    let at = e.utf8_error().valid_up_to();
-                    let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                    LintError::at(&shown, &lossy, at..at + 1, "the file is not UTF-8 text", None)
-                }),
-                Err(e) => Err(LintError::at(&shown, "", 0..0, format!("cannot read the file: {e}"), None)),
-            };
+            let text = read_lesson(p, &terminal_safe(&shown));
             (shown, text)
         })
         .collect()
+}
+
+fn too_large(shown: &str, size: Option<u64>) -> LintError {
+    let size = match size {
+        Some(b) => format!("{} ({b} bytes)", experiment::format_bytes(b)),
+        None => format!("over {MAX_LESSON_BYTES} bytes"),
+    };
+    LintError::file(shown, format!("the file is {size}; a lesson file may be at most 1 MiB ({MAX_LESSON_BYTES} bytes)"))
+}
+
+/// Reads one lesson file with bounded work: the type and size are checked before it is opened, it is opened
+/// without blocking (a FIFO swapped in after the check cannot stall the read), checked again on the open file, and
+/// at most `MAX_LESSON_BYTES + 1` bytes are read whatever the file claims (files under /proc report size 0).
+// One call per file, and the error becomes the file's `Broken` entry as it is: boxing it would buy nothing.
+#[allow(clippy::result_large_err)]
+fn read_lesson(path: &Path, shown: &str) -> Result<String, LintError> {
+    let cannot = |e: std::io::Error| LintError::file(shown, format!("cannot read the file: {e}"));
+    let not_regular = |t| {
+        LintError::file(
+            shown,
+            format!("{}, not a regular file: a lesson is a regular file of at most 1 MiB", kind_of(t)),
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    if meta.len() > MAX_LESSON_BYTES {
+        return Err(too_large(shown, Some(meta.len())));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_LESSON_BYTES) as usize + 1);
+    file.take(MAX_LESSON_BYTES + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_LESSON_BYTES {
+        return Err(too_large(shown, None));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let lossy: Arc<str> = Arc::from(String::from_utf8_lossy(e.as_bytes()).as_ref());
+        LintError::at(shown, &lossy, at..at + 1, "the file is not UTF-8 text", None)
+    })
 }
 
 /// A Python exercise starter embedded from assets/exercises/, by file name.

@@ -7,7 +7,36 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::text::{first_control, visible};
 use crate::experiment::suggest;
+
+/// The longest text a field may hold, in characters, and whether it must be one line. Every string a lesson gives
+/// is bounded here, so no screen, table or message ever meets a 65,536-character id or title.
+fn text_limit(key: &str) -> (usize, bool) {
+    match key {
+        "id" => (64, true),
+        "title" => (100, true),
+        "summary" => (200, true),
+        "covers" => (80, true),
+        "choices" => (300, true),
+        "expect" | "goal" => (200, true),
+        "note" | "question" | "hints" => (500, false),
+        "why" => (1000, false),
+        "explain" => (2000, false),
+        // Names: workload, mode(s), baseline, start, switch_interval, payload, demo, knobs, python.
+        _ => (64, true),
+    }
+}
+
+/// The most items a list field may hold.
+fn list_limit(key: &str) -> usize {
+    match key {
+        "covers" => 20,
+        "modes" => 6,
+        "knobs" => 9,
+        _ => 10, // choices, hints, expect
+    }
+}
 
 /// A value with its byte span in the TOML text it came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,10 +127,35 @@ impl<'t, 'i> Fields<'t, 'i> {
         self.issues.push(Issue::at(v.span(), format!("'{key}' must be {expected} (found {})", kind(v.get_ref()))));
     }
 
+    /// Refuses text over the field's length limit, with a control character (which would reach the learner's
+    /// terminal; TOML escapes like `\u001b` make them without one in the file), or with a line break where the
+    /// field is one line. `what` names the field in the message (`'choices' item 3`).
+    fn check_text(&mut self, key: &str, what: &str, value: &str, span: Range<usize>) -> bool {
+        let (max, one_line) = text_limit(key);
+        let len = value.chars().count();
+        let problem = if len > max {
+            format!("{what} is {len} characters long; the limit is {max}")
+        } else if let Some((_, c)) = first_control(value) {
+            format!(
+                "{what} contains the control character {} (U+{:04X}), which would act on the terminal",
+                visible(c),
+                c as u32
+            )
+        } else if one_line && value.contains('\n') {
+            format!("{what} must be one line (it contains a line break)")
+        } else {
+            return true;
+        };
+        self.issues.push(Issue::at(span, problem));
+        false
+    }
+
     pub(crate) fn string(&mut self, key: &str) -> Option<Sp<String>> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) => Some(Sp { value: s.to_string(), span: v.span() }),
+            DeValue::String(s) => self
+                .check_text(key, &format!("'{key}'"), s, v.span())
+                .then(|| Sp { value: s.to_string(), span: v.span() }),
             _ => {
                 self.wrong_type(key, v, "a string");
                 None
@@ -141,7 +195,9 @@ impl<'t, 'i> Fields<'t, 'i> {
     pub(crate) fn text_or_int(&mut self, key: &str) -> Option<Sp<String>> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) => Some(Sp { value: s.to_string(), span: v.span() }),
+            DeValue::String(s) => self
+                .check_text(key, &format!("'{key}'"), s, v.span())
+                .then(|| Sp { value: s.to_string(), span: v.span() }),
             DeValue::Integer(i) if i.radix() == 10 => Some(Sp { value: i.as_str().to_string(), span: v.span() }),
             _ => {
                 self.wrong_type(key, v, "a number or a string");
@@ -154,14 +210,28 @@ impl<'t, 'i> Fields<'t, 'i> {
     pub(crate) fn strings(&mut self, key: &str, one_allowed: bool) -> Option<Sp<Vec<Sp<String>>>> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::String(s) if one_allowed => {
-                Some(Sp { value: vec![Sp { value: s.to_string(), span: v.span() }], span: v.span() })
-            }
+            DeValue::String(s) if one_allowed => self
+                .check_text(key, &format!("'{key}'"), s, v.span())
+                .then(|| Sp { value: vec![Sp { value: s.to_string(), span: v.span() }], span: v.span() }),
             DeValue::Array(items) => {
+                let max = list_limit(key);
+                if items.len() > max {
+                    self.issues
+                        .push(Issue::at(v.span(), format!("'{key}' lists {} items; the limit is {max}", items.len())));
+                    return None;
+                }
                 let mut out = Vec::new();
-                for item in items.iter() {
+                let mut ok = true;
+                for (n, item) in items.iter().enumerate() {
                     match item.get_ref() {
-                        DeValue::String(s) => out.push(Sp { value: s.to_string(), span: item.span() }),
+                        DeValue::String(s) => {
+                            let what = format!("'{key}' item {}", n + 1);
+                            if self.check_text(key, &what, s, item.span()) {
+                                out.push(Sp { value: s.to_string(), span: item.span() });
+                            } else {
+                                ok = false;
+                            }
+                        }
                         other => {
                             self.issues.push(Issue::at(
                                 item.span(),
@@ -171,7 +241,7 @@ impl<'t, 'i> Fields<'t, 'i> {
                         }
                     }
                 }
-                Some(Sp { value: out, span: v.span() })
+                ok.then_some(Sp { value: out, span: v.span() })
             }
             _ => {
                 self.wrong_type(key, v, "a list of strings, like [\"a\", \"b\"]");

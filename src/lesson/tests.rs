@@ -61,7 +61,7 @@ explain = "E."
 "#;
 
 fn parse(text: &str) -> Result<Lesson, Vec<LintError>> {
-    parse_lesson("t.md", text, &[]).map(|p| p.lesson)
+    parse_lesson("t.md", text, &[]).map(|p| p.lesson).map_err(|b| b.errors)
 }
 
 fn errors(text: &str) -> Vec<String> {
@@ -138,7 +138,7 @@ fn a_missing_python_starter_is_reported_once_starters_exist() {
     let text = GOOD.replace("explain = \"E.\"", "explain = \"E.\"\npython = \"nope.py\"");
     assert!(parse_lesson("t.md", &text, &[]).is_ok(), "no starters yet: not checked");
     let errs: Vec<String> =
-        parse_lesson("t.md", &text, &["fib_pool.py"]).unwrap_err().iter().map(LintError::headline).collect();
+        parse_lesson("t.md", &text, &["fib_pool.py"]).unwrap_err().errors.iter().map(LintError::headline).collect();
     assert_eq!(errs, ["t.md:55:10: python starter 'nope.py' is not in assets/exercises/ (have: fib_pool.py)"]);
     assert!(parse_lesson("t.md", &text.replace("nope.py", "fib_pool.py"), &["fib_pool.py"]).is_ok());
 }
@@ -189,8 +189,8 @@ fn live_blocks_inside_lists_are_refused() {
 fn file_positions_stay_exact_with_crlf_line_ends() {
     let text = GOOD.replace("\"sequential\", \"processes\"]", "\"sequential\", \"thread\"]").replace('\n', "\r\n");
     let errs = parse(&text).unwrap_err();
-    assert_eq!((errs[0].line, errs[0].col, errs[0].width), (29, 24, 8));
-    assert!(!errs[0].source_line.ends_with('\r'));
+    assert_eq!((errs[0].line, errs[0].col, errs[0].width()), (29, 24, 8));
+    assert!(!errs[0].source_line().ends_with('\r'));
 }
 
 /// A tiny deterministic generator (xorshift), so the fuzz cases are the same on every run.
@@ -265,6 +265,134 @@ fn the_authors_readme_examples_are_valid_blocks() {
     let starters: Vec<&str> = embedded::EXERCISE_STARTERS.iter().map(|s| s.0).collect();
     match parse_lesson("README.md", &text, &starters) {
         Ok(p) => assert_eq!(p.lesson.blocks().count(), 3),
-        Err(errs) => panic!("{}", errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n\n")),
+        Err(b) => panic!("{}", b.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n\n")),
     }
+}
+
+#[test]
+fn only_the_first_errors_of_a_file_are_kept_in_file_order_and_the_rest_counted() {
+    // 300 empty quizzes: 4 errors each, found block by block.
+    let text = GOOD.replace("## Second `section`", &format!("## Many\n\n{}## Second", "```quiz\n```\n\n".repeat(300)));
+    let broken = parse_lesson("t.md", &text, &[]).unwrap_err();
+    assert_eq!(broken.errors.len(), MAX_ERRORS_PER_FILE);
+    assert_eq!(broken.count(), 1200);
+    let lines: Vec<usize> = broken.errors.iter().map(|e| e.line).collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+    assert_eq!(lines[0], 37);
+    assert!(broken.errors[0].message.ends_with("'question'"));
+    // An early error found last (the lesson's missing sections come after the blocks) is still kept.
+    let late = text.replace("minutes = 5", "minutes = 500");
+    let broken = parse_lesson("t.md", &late, &[]).unwrap_err();
+    assert_eq!(broken.errors[0].headline(), "t.md:4:11: minutes 500 is out of range (allowed 1..=60)");
+    assert_eq!(broken.count(), 1201);
+}
+
+#[test]
+fn every_string_field_is_bounded_and_named_in_the_message() {
+    let long = "x".repeat(600);
+    let cases = [
+        (
+            "summary = \"One line.\"",
+            format!("summary = \"{long}\""),
+            "'summary' is 600 characters long; the limit is 200",
+        ),
+        ("covers = [\"a\", \"b\"]", format!("covers = [\"a\", \"{long}\"]"), "'covers' item 2 is 600 characters long"),
+        ("question = \"Q?\"", format!("question = \"{long}\""), "'question' is 600 characters long; the limit is 500"),
+        (
+            "hints = [\"h1\"]",
+            format!("hints = [\"{long}\"]"),
+            "'hints' item 1 is 600 characters long; the limit is 500",
+        ),
+        (
+            "workload = \"sleep:10\"",
+            format!("workload = \"{long}\""),
+            "'workload' is 600 characters long; the limit is 64",
+        ),
+        (
+            "title = \"An exercise\"",
+            "title = \"Two\\nlines\"".into(),
+            "'title' must be one line (it contains a line break)",
+        ),
+        ("why = \"Because.\"", "why = \"Bell\\u0007\"".into(), "'why' contains the control character \\x07 (U+0007)"),
+    ];
+    for (old, new, message) in cases {
+        let errs = errors(&GOOD.replacen(old, &new, 1));
+        assert!(errs.len() == 1 && errs[0].contains(message), "{old}: {errs:?}");
+    }
+    let many = format!("covers = [{}]", vec!["\"t\""; 21].join(", "));
+    assert!(
+        errors(&GOOD.replace("covers = [\"a\", \"b\"]", &many))[0]
+            .ends_with("'covers' lists 21 items; the limit is 20")
+    );
+    // Newlines stay allowed where text is prose.
+    assert!(parse(&GOOD.replace("why = \"Because.\"", "why = \"\"\"Two\nlines.\"\"\"")).is_ok());
+}
+
+#[test]
+fn control_characters_are_refused_raw_in_toml_escapes_and_in_markdown_references() {
+    let errs = errors(&GOOD.replace("Some prose.", "Some \x1b[2J prose.\r\nand a [link](http://x/&#7;)."));
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].starts_with("t.md:17:6: control character \\x1b (U+001B)"), "{}", errs[0]);
+    assert!(errs[1].starts_with("t.md:18:7: this text decodes to the control character \\x07"), "{}", errs[1]);
+    // Tabs and CRLF line ends are fine.
+    assert!(parse(&GOOD.replace("Some prose.", "Some\tprose.").replace('\n', "\r\n")).is_ok());
+}
+
+#[test]
+fn prose_may_only_send_the_learner_to_blocks_of_its_own_section() {
+    let first = "## First section\n\nSome prose.";
+    let err = |prose: &str| errors(&GOOD.replace(first, &format!("## First section\n\n{prose}")));
+    // The first section has one workload experiment after its prose, and no exercise.
+    for ok in ["Press `r`, `c` or `w`.", "The experiment below.", "This experiment.", "The first experiment."] {
+        assert!(parse(&GOOD.replace(first, &format!("## First section\n\n{ok}"))).is_ok(), "{ok}");
+    }
+    let e = err("Now press `x`.");
+    assert_eq!(e, ["t.md:17:11: this section says press `x` (check), but it has no exercise"]);
+    assert_eq!(
+        err("Press `h` for a hint.")[0],
+        "t.md:17:7: this section says press `h` (hint), but it has no exercise"
+    );
+    assert_eq!(
+        err("The experiment above.")[0],
+        "t.md:17:1: 'The experiment above', but no experiment comes before it in this section"
+    );
+    assert_eq!(
+        err("The second experiment.")[0],
+        "t.md:17:1: 'The second experiment', but this section has only 1 experiment"
+    );
+    // The second section has a quiz and an exercise, no experiment.
+    let second = "## Second `section`\n\n";
+    let err2 = |prose: &str| errors(&GOOD.replace(second, &format!("{second}{prose}\n\n")));
+    assert!(parse(&GOOD.replace(second, &format!("{second}Press `x`, `r` or `c`.\n\n"))).is_ok());
+    assert_eq!(
+        err2("The next experiment.")[0],
+        "t.md:37:1: 'The next experiment', but no experiment follows it in this section"
+    );
+    // A demo runs, but has no knobs to turn and nothing to compare.
+    let demo = GOOD.replace(
+        "workload = \"fib:20\"\ntasks = 4\nmodes = [\"sequential\", \"processes\"]\nstart = \"fork\"\npayload = \"1KiB\"\nexpect = \"processes.speedup >= 0.5 * cores\"",
+        "demo = \"cow\"",
+    );
+    assert!(parse(&demo.replace(first, "## First section\n\nPress `r`.")).is_ok());
+    let e = errors(&demo.replace(first, "## First section\n\nPress `c`."));
+    assert_eq!(
+        e,
+        [
+            "t.md:17:7: this section says press `c` (compare), but it has no workload experiment or exercise (a demo has no knobs and compares its own cases)"
+        ]
+    );
+    // A broken experiment still counts as one, so only its own error is reported.
+    let e = errors(&GOOD.replace(first, "## First section\n\nPress `c`.").replace("tasks = 4", "tasks = 0"));
+    assert_eq!(e.len(), 1, "{e:?}");
+}
+
+#[test]
+fn file_names_are_shown_terminal_safe() {
+    let set = LessonSet::from_files(vec![
+        ("d/\x1b]0;x\x07.md".to_string(), Ok(GOOD.to_string())),
+        ("d/\x1b[2J.md".to_string(), Ok(GOOD.replace("minutes = 5", "minutes = 0"))),
+    ]);
+    assert_eq!(set.lessons[0].path, "d/\\x1b]0;x\\x07.md");
+    assert_eq!(set.broken[0].path, "d/\\x1b[2J.md");
+    assert!(set.broken[0].errors[0].headline().starts_with("d/\\x1b[2J.md:4:11: "));
 }

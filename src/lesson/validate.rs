@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 
+use super::cost;
 use super::goal::{Claim, parse_claim};
 use super::raw::{Fields, Issue, Sp, inner_span};
 use super::{DEMOS, ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Quiz};
@@ -224,6 +225,13 @@ fn check_build(f: &mut Fields, workload: Workload, tasks: u64, modes: &[Mode], k
     }
 }
 
+/// Refuses a block whose sequential run is estimated beyond `cost::MAX_SEQUENTIAL_NS`.
+fn check_cost(f: &mut Fields, what: &str, workload: Workload, tasks: u64) {
+    if let Err(e) = cost::check(what, workload, tasks) {
+        f.issues.push(Issue::block(e));
+    }
+}
+
 /// A claim string from the TOML: parse it and map errors to the exact place inside the string.
 fn claim(f: &mut Fields, raw: &str, s: &Sp<String>) -> Option<(Claim, Range<usize>)> {
     let base = inner_span(raw, &s.span, &s.value);
@@ -345,6 +353,7 @@ pub(crate) fn experiment(f: &mut Fields, raw: &str) -> Option<(ExperimentSpec, O
     }
     check_fit(f, &knobs.given, &modes, workload.value);
     check_build(f, workload.value, tasks, &modes, &knobs.knobs);
+    check_cost(f, "experiment", workload.value, tasks);
     let kind = ExperimentKind::Run { workload: workload.value, tasks, modes, knobs: knobs.knobs };
     Some((ExperimentSpec { id: id.clone().map(|i| i.value), kind, expect, note }, id))
 }
@@ -482,6 +491,7 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
     check_fit(f, &knobs.given, &reachable, workload.value);
     check_fit(f, &may_change, &reachable, workload.value);
     check_build(f, workload.value, tasks, &[baseline, mode], &knobs.knobs);
+    check_cost(f, "exercise", workload.value, tasks);
     let spec = ExerciseSpec {
         id: id.as_ref()?.value.clone(),
         title: title?.value,
