@@ -99,7 +99,13 @@ fn several_parlab_processes_saving_at_once_lose_no_update() {
     std::fs::write(lessons.path().join("01-writers.md"), text).unwrap();
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("quick.py");
-    std::fs::write(&file, "def sequential():\n    return 1\n\ndef parallel():\n    return 1\n").unwrap();
+    // Long enough to time (a check refuses timings under 5 ms); sleeping keeps six at once cheap.
+    std::fs::write(
+        &file,
+        "import time\n\ndef sequential():\n    time.sleep(0.01)\n    return 1\n\n\
+         def parallel():\n    time.sleep(0.01)\n    return 1\n",
+    )
+    .unwrap();
     let data = tempfile::tempdir().unwrap();
     let l = lessons.path().to_str().unwrap();
     let children: Vec<_> = ids

@@ -270,7 +270,7 @@ pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args:
     };
     let passed = match &outcome {
         Ok(o) => {
-            print!("{}", o.text());
+            print!("{}", o.text(id));
             progress.record_exercise(id, o.passed, o.measured);
             o.passed
         }
