@@ -523,3 +523,39 @@ fn what_the_file_says_reaches_the_terminal_with_its_control_characters_escaped()
     assert!(out.contains(r"parallel() returned \x1b[31mred but sequential() returned 1"), "{out}");
     assert!(!raw(&out), "{out:?}");
 }
+
+#[test]
+fn copy_creates_a_missing_folder_and_says_so() {
+    let data = tempfile::tempdir().unwrap();
+    let to = tempfile::tempdir().unwrap();
+    let nested = to.path().join("course/week 1");
+    let o = run(data.path(), 1, &["exercises", "--copy", "beat-the-gil", nested.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).starts_with(&format!("created folder {}\n", nested.display())), "{}", stdout(&o));
+    assert!(nested.join("fib_pool.py").is_file());
+    let file = to.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = run(data.path(), 1, &["exercises", "--copy", "beat-the-gil", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("is a file, not a folder"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_help_describes_every_option_and_argument() {
+    let o = crate::util::parlab(&["check", "--help"]);
+    assert!(o.status.success());
+    let help = stdout(&o);
+    let mut named = 0;
+    for line in help.lines() {
+        let t = line.trim_start();
+        let is_item = t.starts_with("--") || t.starts_with("-h") || t.starts_with('<') || t.starts_with('[');
+        if !is_item || !line.starts_with("  ") {
+            continue;
+        }
+        named += 1;
+        // "  --flag <VALUE>   What it does": a description follows the name after a run of spaces.
+        let described = t.split_once("  ").is_some_and(|(_, rest)| !rest.trim().is_empty());
+        assert!(described, "undescribed in `parlab check --help`: {line}\n{help}");
+    }
+    assert!(named >= 13, "{named} options and arguments found:\n{help}");
+}
