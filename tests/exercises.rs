@@ -441,25 +441,47 @@ fn a_child_in_its_own_session_is_killed_at_the_timeout() {
     assert_none_left(&tag);
 }
 
+/// A file whose parallel() starts 50 sleepers (half in sessions of their own) and waits for them.
+const FIFTY_CHILDREN: &str = "import subprocess, time\n\ndef sequential():\n    time.sleep(0.01)\n    return 1\n\n\
+                              def parallel():\n    procs = [subprocess.Popen(['sleep', '60'], \
+                              start_new_session=(i % 2 == 0)) for i in range(50)]\n    for p in procs:\n        \
+                              p.wait()\n    return 1\n";
+
+/// Starts a check of `FIFTY_CHILDREN`, waits until all 50 run, sends `signal` to parlab, and returns its exit.
+fn signal_a_check_with_fifty_children(tag: &str, signal: i32) -> std::process::Output {
+    let (mut cmd, _dirs) = tagged_check(FIFTY_CHILDREN, tag, &[]);
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = crate::util::wait_for(30.0, || {
+        crate::util::tagged_processes(tag).iter().filter(|(_, c)| c.starts_with("sleep 60")).count() >= 50
+    });
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let o = child.wait_with_output().unwrap();
+    assert!(started, "the file never started its 50 children: {:?}", crate::util::tagged_processes(tag));
+    o
+}
+
 #[test]
 fn sigkill_of_parlab_check_takes_every_process_of_the_file_with_it() {
     if !crate::util::python3_or_skip() {
         return;
     }
-    let src = "import subprocess, time\n\ndef sequential():\n    time.sleep(0.01)\n    return 1\n\n\
-               def parallel():\n    procs = [subprocess.Popen(['sleep', '60'], start_new_session=(i % 2 == 0)) \
-               for i in range(50)]\n    for p in procs:\n        p.wait()\n    return 1\n";
     let tag = unique_tag("exercise-sigkill");
-    let (mut cmd, _dirs) = tagged_check(src, &tag, &[]);
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let started = crate::util::wait_for(30.0, || {
-        crate::util::tagged_processes(&tag).iter().filter(|(_, c)| c.starts_with("sleep 60")).count() >= 50
-    });
-    // SAFETY: SIGKILL to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    let _ = child.wait();
-    assert!(started, "the file never started its 50 children: {:?}", crate::util::tagged_processes(&tag));
+    signal_a_check_with_fifty_children(&tag, libc::SIGKILL);
     assert_none_left(&tag);
+}
+
+#[test]
+fn sigterm_of_parlab_check_cancels_it_and_stops_every_process_of_the_file() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
+    let tag = unique_tag("exercise-sigterm");
+    let o = signal_a_check_with_fifty_children(&tag, libc::SIGTERM);
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("error: check cancelled"), "{}", stderr(&o));
+    // Nothing is left the moment parlab has exited: it waits for the sweep.
+    assert!(crate::util::tagged_processes(&tag).is_empty(), "{:?}", crate::util::tagged_processes(&tag));
 }
 
 #[test]

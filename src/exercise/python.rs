@@ -28,8 +28,6 @@ pub(crate) const DEFAULT_TIMEOUT_S: u64 = 120;
 pub(crate) const MAX_TIMEOUT_S: u64 = 3600;
 /// Names the file descriptor the harness writes its report to (a pipe only parlab reads).
 pub(crate) const RESULT_FD_ENV: &str = "PARLAB_RESULT_FD";
-/// The descriptor number the report pipe has in the guard and the harness.
-const RESULT_FD: i32 = 3;
 /// How much of the file's own output (stdout, stderr) is kept for messages; the rest is read and dropped, so a
 /// file printing gigabytes costs no memory.
 const TAIL_BYTES: usize = 64 * 1024;
@@ -158,7 +156,7 @@ pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicB
         .arg(reps.to_string())
         .current_dir(file.parent().unwrap_or(Path::new("/")))
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env(RESULT_FD_ENV, RESULT_FD.to_string())
+        .env(RESULT_FD_ENV, report_write.as_raw_fd().to_string())
         // The guard's stdin is its lifeline: closed by parlab (stop) or by the kernel (parlab died).
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -166,15 +164,12 @@ pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicB
         // Its own group: Ctrl-C in the terminal reaches parlab, which stops the check in order.
         .process_group(0);
     let wfd = report_write.as_raw_fd();
-    // SAFETY: between fork and exec only async-signal-safe calls are made (dup2, fcntl, getppid); nothing
-    // allocates. The report pipe lands on RESULT_FD without close-on-exec, so the guard and python3 inherit it.
+    // SAFETY: between fork and exec only async-signal-safe calls are made (fcntl, getppid); nothing allocates.
+    // The report pipe keeps its number and loses close-on-exec, so the guard and python3 inherit it (no dup2 onto
+    // a fixed number, which could close a descriptor the spawn itself still uses).
     unsafe {
         cmd.pre_exec(move || {
-            if wfd == RESULT_FD {
-                if libc::fcntl(wfd, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(wfd, RESULT_FD) == -1 {
+            if libc::fcntl(wfd, libc::F_SETFD, 0) == -1 {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::getppid() as u32 != parent {
