@@ -237,7 +237,9 @@ fn parse(bytes: &[u8]) -> Parsed {
         Ok(serde_json::Value::Object(mut map)) => {
             let version = map.get("version").and_then(serde_json::Value::as_u64);
             if let Some(v) = version.filter(|v| *v > u64::from(FORMAT_VERSION)) {
-                map.retain(|k, _| ["lessons", "exercises", "predictions", "last"].contains(&k.as_str()));
+                // Keep the fields this format has (whatever is added to `ProgressData` later, e.g. a theme).
+                let known = serde_json::to_value(ProgressData::default()).unwrap_or_default();
+                map.retain(|k, _| k != "version" && known.get(k).is_some());
                 let mut data: ProgressData = serde_json::from_value(serde_json::Value::Object(map)).unwrap_or_default();
                 data.drop_out_of_range();
                 return Parsed::Newer(u32::try_from(v).unwrap_or(u32::MAX), data);
@@ -456,7 +458,8 @@ impl Progress {
         match data_dir() {
             Ok(dir) => Progress::load_from(&dir),
             Err(e) => {
-                (Progress::new(None, ProgressData::default()), Some(format!("{e:#}; progress will not be saved")))
+                let why = format!("{e:#}; progress will not be saved");
+                (Progress::frozen(None, ProgressData::default(), why.clone()), Some(why))
             }
         }
     }
