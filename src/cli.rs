@@ -88,7 +88,9 @@ pub(crate) enum Command {
     },
     /// Run an exercise's timing check headless (exit 0 pass, 1 fail); FILE is your Python solution.
     Check {
+        /// The exercise's id (`parlab exercises` lists them).
         exercise: String,
+        /// Your Python file with sequential() and parallel() (without it, the native setup is checked).
         file: Option<PathBuf>,
         /// The knob settings to check, like the TUI's (e.g. --mode processes --workers 2).
         #[command(flatten)]
@@ -165,28 +167,38 @@ pub(crate) struct OutputArgs {
     pub ascii: bool,
 }
 
-/// Knobs for `parlab check` (the learner's setup).
+/// Knobs for `parlab check` (the learner's setup). Each may only change what the exercise lets you change
+/// (`parlab exercises --json` lists them as "knobs"); the rest keeps the exercise's own value.
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct CheckArgs {
+    /// Mode of your setup: sequential, threads, gil, processes, async, async-offload.
     #[arg(long)]
     pub mode: Option<String>,
+    /// Threads or processes in your pool (default: the exercise's).
     #[arg(long)]
     pub workers: Option<u32>,
+    /// Tasks per message to a worker process (threads and processes modes).
     #[arg(long)]
     pub chunksize: Option<u64>,
+    /// How worker processes start: spawn, fork, forkserver (processes mode).
     #[arg(long)]
     pub start: Option<String>,
+    /// The simulated GIL's switch interval, e.g. 5ms, 500us (gil mode).
     #[arg(long, value_name = "DURATION")]
     pub switch_interval: Option<String>,
+    /// Bytes sent to and back from a worker with every task (e.g. 1048576, 1MiB).
     #[arg(long, value_name = "BYTES")]
     pub payload: Option<String>,
+    /// Start the process pool before the clock starts.
     #[arg(long)]
     pub warm: bool,
+    /// Number of tasks (the baseline runs as many).
     #[arg(long)]
     pub tasks: Option<u64>,
+    /// Size of the exercise's workload, e.g. 32 for fib:32 (the baseline does the same work).
     #[arg(long)]
     pub size: Option<u64>,
-    /// With FILE: stop the Python file after this many seconds (default 120).
+    /// With FILE: stop the Python file and every process it started after this many seconds (default 120).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 }

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     match std::env::args_os().nth(1).as_deref().and_then(|a| a.to_str()) {
         Some(lab::LAB_ARG) => return lab::lab_main(),
         Some(lab::WORKER_ARG) => return worker::worker_main(),
+        Some(exercise::guard::GUARD_ARG) => return exercise::guard::guard_main(),
         _ => {}
     }
     // Workers of a cancelled lab are handed to this process, which reaps them (see `reap_orphans`).

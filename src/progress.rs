@@ -6,7 +6,10 @@
 //! `progress.lock` beside the file), re-reads the file, replays this instance's operations onto it, and replaces the
 //! file atomically (temp file in the same folder, fsync, rename). So two parlab instances at once never corrupt the
 //! file or lose each other's updates, and a crash mid-write leaves the old file whole. A file that does not parse
-//! is moved aside as `progress.json.corrupt-<unix time>` with a warning, never silently overwritten.
+//! is moved aside as `progress.json.corrupt-<unix time>` with a warning, never silently overwritten. A file in a
+//! newer format (a later parlab wrote it) is shown as far as it is understood and never written over; values out
+//! of range are dropped with a warning; a data folder that is a file is said once, and nothing is saved then.
+//! (Settings such as a saved theme belong at the top level of `ProgressData`, beside `version`.)
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -27,6 +30,12 @@ const LOCK_NAME: &str = "progress.lock";
 const FORMAT_VERSION: u32 = 1;
 /// Predictions kept (the oldest are dropped first).
 const MAX_PREDICTIONS: usize = 200;
+/// The largest section, quiz, choice or hint number a file may hold: far beyond any lesson, far below a wrap.
+pub(crate) const MAX_INDEX: usize = 10_000;
+/// A progress file is a few KiB; one bigger than this is not one.
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Values out of range named in a warning (then "and N more").
+const MAX_NAMED: usize = 3;
 
 /// How far a learner got with a lesson (the mark in the lesson list).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +143,7 @@ impl ProgressData {
                 let q = self.lessons.entry(lesson.clone()).or_default().quizzes.entry(*quiz).or_default();
                 q.choice = *choice;
                 q.correct = *correct;
-                q.attempts += 1;
+                q.attempts = q.attempts.saturating_add(1);
             }
             Op::Hint { exercise, n } => {
                 let e = self.exercises.entry(exercise.clone()).or_default();
@@ -147,7 +156,7 @@ impl ProgressData {
             }
             Op::Exercise { id, passed, figure } => {
                 let e = self.exercises.entry(id.clone()).or_default();
-                e.attempts += 1;
+                e.attempts = e.attempts.saturating_add(1);
                 if !figure.is_finite() {
                     e.passed |= *passed;
                     return;
@@ -167,6 +176,132 @@ impl ProgressData {
     }
 }
 
+impl ProgressData {
+    /// Drops every value no lesson can have (a section or quiz number beyond `MAX_INDEX`, which could only wrap or
+    /// mislead), and names what was dropped.
+    fn drop_out_of_range(&mut self) -> Vec<String> {
+        let mut dropped = Vec::new();
+        for (id, l) in &mut self.lessons {
+            if l.section > MAX_INDEX {
+                dropped.push(format!("lesson '{}' section {}", shown(id), l.section));
+                l.section = 0;
+            }
+            if l.furthest > MAX_INDEX {
+                dropped.push(format!("lesson '{}' furthest section {}", shown(id), l.furthest));
+                l.furthest = l.section;
+            }
+            l.quizzes.retain(|quiz, answer| {
+                let ok = *quiz <= MAX_INDEX && answer.choice <= MAX_INDEX;
+                if !ok {
+                    dropped.push(format!("lesson '{}' quiz {quiz} answer {}", shown(id), answer.choice));
+                }
+                ok
+            });
+        }
+        for (id, e) in &mut self.exercises {
+            if e.hints > MAX_INDEX {
+                dropped.push(format!("exercise '{}' hints {}", shown(id), e.hints));
+                e.hints = 0;
+            }
+        }
+        if let Some(p) = &self.last
+            && p.section > MAX_INDEX
+        {
+            dropped.push(format!("resume position '{}' section {}", shown(&p.lesson), p.section));
+            self.last = None;
+        }
+        dropped
+    }
+}
+
+/// A name from the file, as it may be shown in a message.
+fn shown(text: &str) -> String {
+    crate::exercise::text::terminal_safe(text, 60)
+}
+
+/// What the bytes of a progress file hold.
+#[derive(Debug, PartialEq)]
+enum Parsed {
+    /// This format, with the values that were out of range and dropped.
+    Current(ProgressData, Vec<String>),
+    /// A newer format: what this parlab understands of it, which must never be written back.
+    Newer(u32, ProgressData),
+    Damaged(String),
+}
+
+/// Parses a progress file (pure). A UTF-8 byte order mark, which some editors add, is not damage.
+fn parse(bytes: &[u8]) -> Parsed {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    // The version first, without judging the rest: a newer format may have fields this parlab does not know.
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            let version = map.get("version").and_then(serde_json::Value::as_u64);
+            if let Some(v) = version.filter(|v| *v > u64::from(FORMAT_VERSION)) {
+                // Keep the fields this format has (whatever is added to `ProgressData` later, e.g. a theme).
+                let known = serde_json::to_value(ProgressData::default()).unwrap_or_default();
+                map.retain(|k, _| k != "version" && known.get(k).is_some());
+                let mut data: ProgressData = serde_json::from_value(serde_json::Value::Object(map)).unwrap_or_default();
+                data.drop_out_of_range();
+                return Parsed::Newer(u32::try_from(v).unwrap_or(u32::MAX), data);
+            }
+        }
+        // serde would take `[]` for a struct with defaults: a progress file is an object.
+        Ok(_) => return Parsed::Damaged("not a JSON object".to_string()),
+        // The typed parse below says where the text goes wrong.
+        Err(_) => {}
+    }
+    match serde_json::from_slice::<ProgressData>(bytes) {
+        Ok(mut data) => {
+            let dropped = data.drop_out_of_range();
+            Parsed::Current(data, dropped)
+        }
+        Err(e) => Parsed::Damaged(e.to_string()),
+    }
+}
+
+fn newer_text(path: &Path, version: u32) -> String {
+    format!(
+        "the progress file '{}' is in format {version}, newer than this parlab's ({FORMAT_VERSION}): it is shown as \
+         far as this parlab understands it and nothing will be saved over it (update parlab to keep saving progress)",
+        path.display()
+    )
+}
+
+fn dropped_text(path: &Path, dropped: &[String]) -> Option<String> {
+    if dropped.is_empty() {
+        return None;
+    }
+    let mut named = dropped.iter().take(MAX_NAMED).cloned().collect::<Vec<_>>().join(", ");
+    if dropped.len() > MAX_NAMED {
+        named.push_str(&format!(" and {} more", dropped.len() - MAX_NAMED));
+    }
+    Some(format!(
+        "the progress file '{}' held values out of range ({named}; at most {MAX_INDEX} allowed): they were dropped",
+        path.display()
+    ))
+}
+
+/// Why progress cannot be kept in `dir` at all: it, or a folder above it, is a file.
+fn folder_problem(dir: &Path) -> Option<String> {
+    let mut at = Some(dir);
+    while let Some(a) = at {
+        match fs::metadata(a) {
+            Ok(m) if m.is_dir() => return None,
+            Ok(_) => {
+                let what = if a == dir { String::new() } else { format!(": '{}' is a file", a.display()) };
+                return Some(format!(
+                    "the progress folder '{}' is not a folder{what}; progress will not be saved this time (move the \
+                     file away, or set {DATA_DIR_ENV} to a folder)",
+                    dir.display()
+                ));
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => at = a.parent(),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// The progress in memory, with the changes not yet saved. `save` takes `&self` (the UI saves from wherever it
 /// stands), so the state sits behind a mutex; every other method is plain.
 #[derive(Debug)]
@@ -182,6 +317,10 @@ struct State {
     pending: Vec<Op>,
     /// A warning from a save (a corrupt file moved aside), for the UI to show.
     warning: Option<String>,
+    /// Warnings already given, so a save that finds the same thing again does not repeat it.
+    told: Vec<String>,
+    /// Why nothing may be saved (a newer format on disk, no folder to save in), said once when it was found.
+    frozen: Option<String>,
 }
 
 impl Clone for Progress {
@@ -226,28 +365,51 @@ fn lock_dir(dir: &Path) -> Result<DirLock> {
     }
 }
 
-/// Reads the file under the lock. A file that does not parse is moved aside and reported in the second value.
-fn read_locked(dir: &Path) -> Result<(ProgressData, Option<String>)> {
+/// What reading the file found.
+#[derive(Debug, Default)]
+struct Loaded {
+    data: ProgressData,
+    /// Something to tell the learner: a damaged file moved aside, values dropped, a newer format.
+    warning: Option<String>,
+    /// Why the file must not be written over, if it must not (a newer format).
+    frozen: Option<String>,
+}
+
+/// Reads the file (under the lock, when the caller holds it). A file that does not parse is moved aside.
+fn read_locked(dir: &Path) -> Result<Loaded> {
     let path = dir.join(FILE_NAME);
-    let text = match fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok((ProgressData::default(), None)),
-        Err(e) => {
-            return Err(anyhow!("cannot read the progress file '{}': {e}", path.display()));
-        }
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Loaded::default()),
+        Err(e) => return Err(anyhow!("cannot read the progress file '{}': {e}", path.display())),
     };
-    match serde_json::from_slice::<ProgressData>(&text) {
-        Ok(data) => Ok((data, None)),
-        Err(err) => {
+    // Never block on a FIFO or read a device: only a regular file can be a progress file.
+    if !meta.is_file() {
+        return Err(anyhow!("the progress file '{}' is not a regular file", path.display()));
+    }
+    let parsed = if meta.len() > MAX_FILE_BYTES {
+        Parsed::Damaged(format!("{} bytes, far more than a progress file holds", meta.len()))
+    } else {
+        let text = fs::read(&path).map_err(|e| anyhow!("cannot read the progress file '{}': {e}", path.display()))?;
+        parse(&text)
+    };
+    match parsed {
+        Parsed::Current(data, dropped) => Ok(Loaded { data, warning: dropped_text(&path, &dropped), frozen: None }),
+        Parsed::Newer(version, data) => {
+            let why = newer_text(&path, version);
+            Ok(Loaded { data, warning: Some(why.clone()), frozen: Some(why) })
+        }
+        Parsed::Damaged(err) => {
             let aside = move_aside(&path)?;
-            Ok((
-                ProgressData::default(),
-                Some(format!(
+            Ok(Loaded {
+                data: ProgressData::default(),
+                warning: Some(format!(
                     "the progress file '{}' was damaged ({err}); it was kept as '{}' and a fresh one started",
                     path.display(),
                     aside.display()
                 )),
-            ))
+                frozen: None,
+            })
         }
     }
 }
@@ -296,7 +458,8 @@ impl Progress {
         match data_dir() {
             Ok(dir) => Progress::load_from(&dir),
             Err(e) => {
-                (Progress::new(None, ProgressData::default()), Some(format!("{e:#}; progress will not be saved")))
+                let why = format!("{e:#}; progress will not be saved");
+                (Progress::frozen(None, ProgressData::default(), why.clone()), Some(why))
             }
         }
     }
@@ -304,27 +467,61 @@ impl Progress {
     /// Loads from a given folder (tests, and `load`).
     pub(crate) fn load_from(dir: &Path) -> (Progress, Option<String>) {
         let here = Some(dir.to_path_buf());
-        if !dir.join(FILE_NAME).exists() {
+        if let Some(problem) = folder_problem(dir) {
+            return (Progress::frozen(here, ProgressData::default(), problem.clone()), Some(problem));
+        }
+        let path = dir.join(FILE_NAME);
+        match fs::symlink_metadata(&path) {
             // A fresh start creates nothing until there is something to save.
-            return (Progress::new(here, ProgressData::default()), None);
+            Err(e) if e.kind() == ErrorKind::NotFound => return (Progress::new(here, ProgressData::default()), None),
+            Ok(m) if !m.is_file() && !m.file_type().is_symlink() => {
+                let why = format!(
+                    "the progress file '{}' is not a regular file; progress will not be saved this time (move it \
+                     away, or set {DATA_DIR_ENV} to another folder)",
+                    path.display()
+                );
+                return (Progress::frozen(here, ProgressData::default(), why.clone()), Some(why));
+            }
+            _ => {}
         }
         let locked = lock_dir(dir).and_then(|_lock| read_locked(dir));
-        match locked {
-            Ok((data, warning)) => (Progress::new(here, data), warning),
+        let (progress, warning) = match locked {
+            Ok(loaded) => {
+                let mut p = Progress::new(here, loaded.data);
+                p.state_mut().frozen = loaded.frozen;
+                (p, loaded.warning)
+            }
             // A folder that cannot be locked (read-only) may still be read: show what is there. `save` re-reads
             // under the lock and refuses to overwrite what it cannot read.
             Err(e) => {
-                let data = fs::read(dir.join(FILE_NAME))
-                    .ok()
-                    .and_then(|t| serde_json::from_slice::<ProgressData>(&t).ok())
-                    .unwrap_or_default();
+                let data = match fs::metadata(&path) {
+                    Ok(m) if m.is_file() && m.len() <= MAX_FILE_BYTES => match fs::read(&path).map(|t| parse(&t)) {
+                        Ok(Parsed::Current(data, _) | Parsed::Newer(_, data)) => data,
+                        _ => ProgressData::default(),
+                    },
+                    _ => ProgressData::default(),
+                };
                 (Progress::new(here, data), Some(format!("{e:#}; progress may not be saved")))
             }
+        };
+        if let Some(w) = &warning {
+            progress.state().told.push(w.clone());
         }
+        (progress, warning)
     }
 
     fn new(dir: Option<PathBuf>, data: ProgressData) -> Progress {
         Progress { state: Mutex::new(State { data, ..State::default() }), dir }
+    }
+
+    /// Progress that is shown and changed in memory but never saved, for the reason given.
+    fn frozen(dir: Option<PathBuf>, data: ProgressData, why: String) -> Progress {
+        Progress { state: Mutex::new(State { data, frozen: Some(why), ..State::default() }), dir }
+    }
+
+    /// Why this progress will not be saved, if it will not.
+    pub(crate) fn not_saved(&self) -> Option<String> {
+        self.state().frozen.clone()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -349,17 +546,27 @@ impl Progress {
     }
 
     /// Saves this instance's changes, merged with whatever other instances saved meanwhile.
+    /// Progress that cannot be saved (said once, at load) is kept in memory only, and saving it is not an error.
     pub(crate) fn save(&self) -> Result<()> {
         let dir = self.folder()?;
         let mut state = self.state();
-        if state.pending.is_empty() && dir.join(FILE_NAME).exists() {
+        if state.frozen.is_some() || (state.pending.is_empty() && dir.join(FILE_NAME).exists()) {
             return Ok(());
         }
         let _lock = lock_dir(dir)?;
-        let (mut disk, warning) = read_locked(dir)?;
-        if warning.is_some() {
-            state.warning = warning;
+        let loaded = read_locked(dir)?;
+        if let Some(w) = loaded.warning
+            && !state.told.contains(&w)
+        {
+            state.told.push(w.clone());
+            state.warning = Some(w);
         }
+        if loaded.frozen.is_some() {
+            // A newer parlab wrote the file since this one loaded it: keep it as it is.
+            state.frozen = loaded.frozen;
+            return Ok(());
+        }
+        let mut disk = loaded.data;
         for op in &state.pending {
             disk.apply(op);
         }
@@ -372,8 +579,14 @@ impl Progress {
 
     /// Clears all progress on disk (the caller has asked for confirmation).
     pub(crate) fn reset(&mut self) -> Result<()> {
+        if let Some(why) = &self.state().frozen {
+            return Err(anyhow!("nothing was cleared: {why}"));
+        }
         let dir = self.folder()?.to_path_buf();
         let _lock = lock_dir(&dir)?;
+        if let Some(why) = read_locked(&dir)?.frozen {
+            return Err(anyhow!("nothing was cleared: {why}"));
+        }
         write_atomic(&dir, &ProgressData::default())?;
         *self.state_mut() = State::default();
         Ok(())
@@ -670,6 +883,128 @@ mod tests {
         p.save().unwrap();
         p.reset().unwrap();
         assert_eq!(Progress::load_from(dir.path()).0.lesson_mark("intro"), Mark::NotStarted);
+    }
+
+    #[test]
+    fn a_newer_format_is_shown_read_only_and_never_written_over() {
+        let dir = temp();
+        let path = dir.path().join(FILE_NAME);
+        let newer = r#"{"version": 99, "lessons": {"gil": {"done": true}}, "theme": "contrast", "new_thing": [1]}"#;
+        fs::write(&path, newer).unwrap();
+        let (mut p, warning) = Progress::load_from(dir.path());
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("is in format 99, newer than this parlab's (1)"), "{warning}");
+        assert!(warning.contains("nothing will be saved over it"), "{warning}");
+        assert_eq!(p.lesson_mark("gil"), Mark::Done, "what this parlab understands is shown");
+        assert!(p.not_saved().is_some());
+        p.lesson_done("intro");
+        p.save().expect("not saving is not an error");
+        assert_eq!(p.take_warning(), None, "said once, at load");
+        assert_eq!(fs::read_to_string(&path).unwrap(), newer, "the newer file is untouched");
+        assert!(p.reset().unwrap_err().to_string().contains("nothing was cleared"));
+        assert_eq!(fs::read_to_string(&path).unwrap(), newer);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().flatten().filter(|e| e.path() != path).count(),
+            1,
+            "only the lock"
+        );
+    }
+
+    #[test]
+    fn a_newer_file_written_by_another_parlab_meanwhile_is_not_overwritten() {
+        let dir = temp();
+        let (mut p, _) = Progress::load_from(dir.path());
+        let newer = r#"{"version": 2, "lessons": {}}"#;
+        fs::write(dir.path().join(FILE_NAME), newer).unwrap();
+        p.lesson_done("intro");
+        p.save().unwrap();
+        assert!(p.take_warning().is_some_and(|w| w.contains("format 2")));
+        assert_eq!(fs::read_to_string(dir.path().join(FILE_NAME)).unwrap(), newer);
+    }
+
+    #[test]
+    fn indexes_out_of_range_are_dropped_with_a_warning_never_wrapped() {
+        let dir = temp();
+        let max = u64::MAX;
+        fs::write(
+            dir.path().join(FILE_NAME),
+            format!(
+                r#"{{"lessons": {{"gil": {{"section": {max}, "furthest": {max}, "quizzes": {{"0": {{"choice": {max}}},
+                   "1": {{"choice": 1, "correct": true}}}}}}}}, "exercises": {{"e": {{"hints": {max}, "attempts": 4294967295}}}},
+                   "last": {{"lesson": "gil", "section": {max}}}}}"#
+            ),
+        )
+        .unwrap();
+        let (mut p, warning) = Progress::load_from(dir.path());
+        let warning = warning.expect("a warning");
+        assert!(
+            warning.contains(&format!("lesson 'gil' section {max}")) && warning.contains("they were dropped"),
+            "{warning}"
+        );
+        assert!(warning.contains("and 2 more"), "{warning}");
+        let gil = &p.data().lessons["gil"];
+        assert_eq!((gil.section, gil.furthest), (0, 0));
+        assert_eq!(gil.quizzes.keys().copied().collect::<Vec<_>>(), vec![1], "the good answer stays");
+        assert_eq!(p.last_position(), None);
+        assert_eq!(p.hints_used("e"), 0);
+        p.record_exercise("e", false, 1.0);
+        assert_eq!(p.exercise("e").unwrap().attempts, u32::MAX, "a count at its limit stays there");
+        p.save().unwrap();
+        assert_eq!(p.take_warning(), None, "the same values are not reported twice");
+        let (_, again) = Progress::load_from(dir.path());
+        assert_eq!(again, None, "the saved file holds no value out of range");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_damage() {
+        let dir = temp();
+        fs::write(dir.path().join(FILE_NAME), "\u{feff}{\"lessons\": {\"intro\": {\"done\": true}}}").unwrap();
+        let (p, warning) = Progress::load_from(dir.path());
+        assert_eq!(warning, None);
+        assert_eq!(p.lesson_mark("intro"), Mark::Done);
+    }
+
+    #[test]
+    fn a_data_folder_that_is_a_file_is_said_once_and_nothing_is_saved() {
+        let dir = temp();
+        let file = dir.path().join("not-a-folder");
+        fs::write(&file, "mine").unwrap();
+        for place in [file.clone(), file.join("parlab")] {
+            let (mut p, warning) = Progress::load_from(&place);
+            let warning = warning.expect("a warning");
+            assert!(warning.contains("is not a folder") && warning.contains("will not be saved"), "{warning}");
+            if place != file {
+                assert!(warning.contains(&format!("'{}' is a file", file.display())), "{warning}");
+            }
+            p.lesson_done("intro");
+            assert_eq!(p.lesson_mark("intro"), Mark::Done, "it keeps working in memory");
+            p.save().expect("no error on every save");
+            assert_eq!(p.take_warning(), None);
+            assert_eq!(fs::read_to_string(&file).unwrap(), "mine");
+        }
+    }
+
+    #[test]
+    fn a_progress_file_that_is_a_fifo_is_refused_without_blocking() {
+        let dir = temp();
+        nix::unistd::mkfifo(&dir.path().join(FILE_NAME), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let (p, warning) = Progress::load_from(dir.path());
+        assert!(warning.is_some_and(|w| w.contains("is not a regular file")));
+        assert!(p.not_saved().is_some());
+        p.save().unwrap();
+    }
+
+    #[test]
+    fn parsing_tells_current_newer_and_damaged_apart() {
+        assert!(matches!(parse(b"{}"), Parsed::Current(_, ref d) if d.is_empty()));
+        assert!(
+            matches!(parse(br#"{"version": 1, "theme2": 1}"#), Parsed::Damaged(_)),
+            "unknown fields in this format"
+        );
+        assert!(matches!(parse(br#"{"version": 7, "theme2": 1}"#), Parsed::Newer(7, _)));
+        assert!(matches!(parse(br#"{"version": "2"}"#), Parsed::Damaged(_)));
+        assert!(matches!(parse(b"\xef\xbb\xbf{}"), Parsed::Current(..)));
+        assert!(matches!(parse(b"[]"), Parsed::Damaged(_)));
     }
 
     #[test]

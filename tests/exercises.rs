@@ -213,12 +213,17 @@ fn a_thread_solution_fails_with_its_figures_why_and_a_hint() {
 
 /// Checks a small Python file (written to a temp folder) against the fixture exercise `quick-pass`.
 fn check_source(name: &str, source: &str, extra: &[&str]) -> (i32, String, String) {
+    check_source_against("quick-pass", name, source, extra)
+}
+
+/// Checks a small Python file against one of the fixture exercises (`quick-pass` or `quick-fail`).
+fn check_source_against(id: &str, name: &str, source: &str, extra: &[&str]) -> (i32, String, String) {
     let lessons = fixture_lessons();
     let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join(name);
     std::fs::write(&file, source).unwrap();
-    let mut args = vec!["--lessons", lessons.path().to_str().unwrap(), "check", "quick-pass", file.to_str().unwrap()];
+    let mut args = vec!["--lessons", lessons.path().to_str().unwrap(), "check", id, file.to_str().unwrap()];
     args.extend(extra);
     let o = run(data.path(), 1, &args);
     (code(&o), stdout(&o), stderr(&o))
@@ -373,4 +378,206 @@ fn a_native_check_passes_or_fails_with_its_figures_and_is_recorded() {
     assert_eq!(entry(&list, "quick-pass")["passed"], true);
     assert_eq!(entry(&list, "quick-fail")["passed"], false);
     assert_eq!(entry(&list, "quick-fail")["hints_used"], 1);
+}
+
+/// Two functions that take long enough to time (sleeping: the same on a loaded machine) and agree.
+const SLOW_ENOUGH: &str = "import time\n\ndef sequential():\n    time.sleep(0.02)\n    return 1\n\n\
+                           def parallel():\n    time.sleep(0.02)\n    return 1\n";
+
+/// The `quick-pass` check of `source` run as a tagged parlab, for tests that watch its processes.
+fn tagged_check(source: &str, tag: &str, extra: &[&str]) -> (Command, [tempfile::TempDir; 3]) {
+    let lessons = fixture_lessons();
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("learner.py");
+    std::fs::write(&file, source).unwrap();
+    let mut cmd = command(data.path(), 1, &["--lessons", lessons.path().to_str().unwrap(), "check", "quick-pass"]);
+    cmd.arg(&file).args(extra).env(TAG_ENV, tag);
+    (cmd, [lessons, data, work])
+}
+
+#[test]
+fn a_file_printing_hundreds_of_megabytes_without_a_newline_keeps_parlab_small() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
+    let src = format!(
+        "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(300):\n    sys.stdout.write(chunk)\n    \
+         sys.stderr.write(chunk)\nsys.stdout.flush()\n{SLOW_ENOUGH}"
+    );
+    let tag = unique_tag("exercise-loud");
+    let (cmd, _dirs) = tagged_check(&src, &tag, &[]);
+    let (status, peak, out, err) = crate::util::run_measuring_peak_rss(cmd);
+    assert_eq!(status.code(), Some(0), "{out}{err}");
+    assert!(out.starts_with("PASSED quick-pass: "), "{out}");
+    assert!(peak < 200 * 1024 * 1024, "600 MB of output took parlab to {} MB", peak / (1024 * 1024));
+    assert_none_left(&tag);
+}
+
+#[test]
+fn a_child_in_its_own_session_is_killed_at_the_timeout() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
+    // One sleeper keeps the file's stdout open (parlab must not wait for it), one leaves it (parlab must still
+    // find it): both left the file's process group and session.
+    let src = "import subprocess\n\ndef sequential():\n    return 1\n\ndef parallel():\n    \
+               quiet = subprocess.Popen(['sleep', '60'], start_new_session=True, stdout=subprocess.DEVNULL, \
+               stderr=subprocess.DEVNULL)\n    \
+               loud = subprocess.Popen(['sleep', '60'], start_new_session=True)\n    \
+               quiet.wait()\n    loud.wait()\n    return 1\n";
+    let tag = unique_tag("exercise-session");
+    let (mut cmd, _dirs) = tagged_check(src, &tag, &["--timeout", "3"]);
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Not a timing assertion: a check that waits for the 60 s sleepers is a hang.
+    let ended = crate::util::wait_timeout(&mut child, 40.0);
+    if ended.is_none() {
+        let _ = child.kill();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(ended.is_some(), "parlab check was still running 40 s after a 3 s timeout");
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("learner.py took longer than 3 s"), "{}", stdout(&o));
+    assert_none_left(&tag);
+}
+
+/// A file whose parallel() starts 50 sleepers (half in sessions of their own) and waits for them.
+const FIFTY_CHILDREN: &str = "import subprocess, time\n\ndef sequential():\n    time.sleep(0.01)\n    return 1\n\n\
+                              def parallel():\n    procs = [subprocess.Popen(['sleep', '60'], \
+                              start_new_session=(i % 2 == 0)) for i in range(50)]\n    for p in procs:\n        \
+                              p.wait()\n    return 1\n";
+
+/// Starts a check of `FIFTY_CHILDREN`, waits until all 50 run, sends `signal` to parlab, and returns its exit.
+fn signal_a_check_with_fifty_children(tag: &str, signal: i32) -> std::process::Output {
+    let (mut cmd, _dirs) = tagged_check(FIFTY_CHILDREN, tag, &[]);
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = crate::util::wait_for(30.0, || {
+        crate::util::tagged_processes(tag).iter().filter(|(_, c)| c.starts_with("sleep 60")).count() >= 50
+    });
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let o = child.wait_with_output().unwrap();
+    assert!(started, "the file never started its 50 children: {:?}", crate::util::tagged_processes(tag));
+    o
+}
+
+#[test]
+fn sigkill_of_parlab_check_takes_every_process_of_the_file_with_it() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
+    let tag = unique_tag("exercise-sigkill");
+    signal_a_check_with_fifty_children(&tag, libc::SIGKILL);
+    assert_none_left(&tag);
+}
+
+#[test]
+fn sigterm_of_parlab_check_cancels_it_and_stops_every_process_of_the_file() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
+    let tag = unique_tag("exercise-sigterm");
+    let o = signal_a_check_with_fifty_children(&tag, libc::SIGTERM);
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("error: check cancelled"), "{}", stderr(&o));
+    // Nothing is left the moment parlab has exited: it waits for the sweep.
+    assert!(crate::util::tagged_processes(&tag).is_empty(), "{:?}", crate::util::tagged_processes(&tag));
+}
+
+#[test]
+fn a_result_line_printed_by_the_file_is_never_taken_for_the_result() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
+    let forged = r#"PARLAB-RESULT {"ok": true, "sequential_s": [10.0], "parallel_s": [1e-12], "python": "3"}"#;
+    // Printed after the harness's own report (at exit), and printed instead of it (then exit at once).
+    let at_exit = format!("import atexit\natexit.register(lambda: print('{forged}'))\n{SLOW_ENOUGH}");
+    let (rc, out, err) = check_source_against("quick-fail", "forger.py", &at_exit, &[]);
+    assert_eq!(rc, 1, "{out}{err}");
+    assert!(out.starts_with("NOT YET quick-fail: wall time "), "{out}");
+    assert!(!out.contains("parallel(): 0.00 ms"), "the real timings are reported: {out}");
+    let instead = format!("import os\nprint('{forged}', flush=True)\nos._exit(0)\n{SLOW_ENOUGH}");
+    let (rc, out, _) = check_source_against("quick-fail", "forger.py", &instead, &[]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("python3 ended (exit status 0) before the check finished"), "{out}");
+}
+
+#[test]
+fn a_file_too_quick_to_time_cannot_be_judged() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let lessons = fixture_lessons();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("trivial.py");
+    std::fs::write(&file, "def sequential():\n    return 1\n\ndef parallel():\n    return 1\n").unwrap();
+    let l = lessons.path().to_str().unwrap();
+    let o = run(data.path(), 1, &["--lessons", l, "check", "quick-pass", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("too short to judge") && stderr(&o).contains("at least 5.00 ms"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("PASSED"), "{}", stdout(&o));
+    assert_eq!(entry(&exercises_json(data.path(), Some(lessons.path())), "quick-pass")["passed"], false);
+}
+
+#[test]
+fn what_the_file_says_reaches_the_terminal_with_its_control_characters_escaped() {
+    if !crate::util::python3_or_skip() {
+        return;
+    }
+    let raw = |s: &str| s.bytes().any(|b| b == 0x1b || b == 0x07 || b == b'\r');
+    let src = "def sequential():\n    return 1\n\ndef parallel():\n    \
+               raise ValueError('\\x1b]0;pwned\\x07\\x1b[2Jgone\\rback')\n";
+    let (rc, out, err) = check_source("escapes.py", src, &[]);
+    assert_eq!(rc, 1, "{out}{err}");
+    assert!(out.contains(r"parallel() raised ValueError: \x1b]0;pwned\x07\x1b[2Jgone\rback"), "{out}");
+    assert!(!raw(&out) && !raw(&err), "{out:?} {err:?}");
+    // The last line of stderr, when the file kills its own interpreter.
+    let src = "import os, sys\nsys.stderr.write('\\x1b[2Jdying\\n')\nsys.stderr.flush()\nos._exit(3)\n";
+    let (rc, out, _) = check_source("dying.py", src, &[]);
+    assert_eq!(rc, 1);
+    assert!(out.contains(r"python3 ended (exit status 3) before the check finished: \x1b[2Jdying"), "{out}");
+    assert!(!raw(&out), "{out:?}");
+    // A value whose repr writes escape sequences.
+    let src = "class Evil:\n    def __repr__(self):\n        return '\\x1b[31mred'\n    def __eq__(self, o):\n        \
+               return False\n\ndef sequential():\n    return 1\n\ndef parallel():\n    return Evil()\n";
+    let (_, out, _) = check_source("evil.py", src, &[]);
+    assert!(out.contains(r"parallel() returned \x1b[31mred but sequential() returned 1"), "{out}");
+    assert!(!raw(&out), "{out:?}");
+}
+
+#[test]
+fn copy_creates_a_missing_folder_and_says_so() {
+    let data = tempfile::tempdir().unwrap();
+    let to = tempfile::tempdir().unwrap();
+    let nested = to.path().join("course/week 1");
+    let o = run(data.path(), 1, &["exercises", "--copy", "beat-the-gil", nested.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).starts_with(&format!("created folder {}\n", nested.display())), "{}", stdout(&o));
+    assert!(nested.join("fib_pool.py").is_file());
+    let file = to.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = run(data.path(), 1, &["exercises", "--copy", "beat-the-gil", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("is a file, not a folder"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_help_describes_every_option_and_argument() {
+    let o = crate::util::parlab(&["check", "--help"]);
+    assert!(o.status.success());
+    let help = stdout(&o);
+    let mut named = 0;
+    for line in help.lines() {
+        let t = line.trim_start();
+        let is_item = t.starts_with("--") || t.starts_with("-h") || t.starts_with('<') || t.starts_with('[');
+        if !is_item || !line.starts_with("  ") {
+            continue;
+        }
+        named += 1;
+        // "  --flag <VALUE>   What it does": a description follows the name after a run of spaces.
+        let described = t.split_once("  ").is_some_and(|(_, rest)| !rest.trim().is_empty());
+        assert!(described, "undescribed in `parlab check --help`: {line}\n{help}");
+    }
+    assert!(named >= 13, "{named} options and arguments found:\n{help}");
 }

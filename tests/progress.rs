@@ -99,7 +99,13 @@ fn several_parlab_processes_saving_at_once_lose_no_update() {
     std::fs::write(lessons.path().join("01-writers.md"), text).unwrap();
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("quick.py");
-    std::fs::write(&file, "def sequential():\n    return 1\n\ndef parallel():\n    return 1\n").unwrap();
+    // Long enough to time (a check refuses timings under 5 ms); sleeping keeps six at once cheap.
+    std::fs::write(
+        &file,
+        "import time\n\ndef sequential():\n    time.sleep(0.01)\n    return 1\n\n\
+         def parallel():\n    time.sleep(0.01)\n    return 1\n",
+    )
+    .unwrap();
     let data = tempfile::tempdir().unwrap();
     let l = lessons.path().to_str().unwrap();
     let children: Vec<_> = ids
@@ -123,4 +129,58 @@ fn several_parlab_processes_saving_at_once_lose_no_update() {
     }
     let names = files_in(data.path());
     assert!(names.iter().all(|n| !n.contains(".tmp-")), "no temp file left: {names:?}");
+}
+
+#[test]
+fn a_progress_file_from_a_newer_parlab_is_shown_and_never_overwritten() {
+    let lessons = crate::exercises::fixture_lessons();
+    let l = lessons.path().to_str().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let newer = r#"{"version": 99, "exercises": {"quick-fail": {"passed": true}}, "theme": "contrast"}"#;
+    std::fs::write(data.path().join("progress.json"), newer).unwrap();
+    let o = run(data.path(), 1, &["--lessons", l, "check", "quick-pass"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.matches("warning: ").count(), 1, "said once: {err}");
+    assert!(err.contains("is in format 99, newer than this parlab's (1)"), "{err}");
+    assert_eq!(std::fs::read_to_string(data.path().join("progress.json")).unwrap(), newer);
+    let shown = run(data.path(), 1, &["--lessons", l, "progress"]);
+    assert!(stdout(&shown).contains("quick-fail") && stdout(&shown).contains("read-only"), "{}", stdout(&shown));
+    let reset = run(data.path(), 1, &["progress", "--reset", "--yes"]);
+    assert_eq!(reset.status.code(), Some(2));
+    assert!(stderr(&reset).contains("nothing was cleared"), "{}", stderr(&reset));
+    assert_eq!(std::fs::read_to_string(data.path().join("progress.json")).unwrap(), newer);
+    assert!(!files_in(data.path()).iter().any(|n| n.contains("corrupt")), "{:?}", files_in(data.path()));
+}
+
+#[test]
+fn a_data_folder_that_is_a_file_is_said_once_and_the_check_still_runs() {
+    let lessons = crate::exercises::fixture_lessons();
+    let l = lessons.path().to_str().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("data");
+    std::fs::write(&file, "not a folder").unwrap();
+    let o = run(&file, 1, &["--lessons", l, "check", "quick-pass"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("PASSED quick-pass: "), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert_eq!(err.matches("warning: ").count(), 1, "said once: {err}");
+    assert!(err.contains("is not a folder") && err.contains("progress will not be saved"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a folder");
+}
+
+#[test]
+fn a_huge_section_number_is_dropped_with_a_warning_not_shown_wrapped() {
+    let data = tempfile::tempdir().unwrap();
+    let max = u64::MAX;
+    std::fs::write(
+        data.path().join("progress.json"),
+        format!(r#"{{"lessons": {{"gil": {{"section": {max}}}}}, "last": {{"lesson": "gil", "section": {max}}}}}"#),
+    )
+    .unwrap();
+    let o = run(data.path(), 1, &["progress"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("held values out of range"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("resume at     the beginning"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("section 0"), "{}", stdout(&o));
 }

@@ -275,3 +275,39 @@ pub fn parlab_bounded(dir: &std::path::Path, args: &[&str]) -> Output {
     );
     m.output
 }
+
+/// Waits up to `secs` for a child to exit; `None` if it is still running then (the caller decides what that means).
+pub fn wait_timeout(child: &mut std::process::Child, secs: f64) -> Option<std::process::ExitStatus> {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if std::time::Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Runs a command to its end and returns its exit status with the peak resident memory, in bytes, of the process
+/// and of the descendants it waited for (wait4's ru_maxrss). Its stdout and stderr go to files, returned as text.
+pub fn run_measuring_peak_rss(mut cmd: Command) -> (std::process::ExitStatus, u64, String, String) {
+    use std::os::unix::process::ExitStatusExt;
+    let out = tempfile::NamedTempFile::new().expect("temp file");
+    let err = tempfile::NamedTempFile::new().expect("temp file");
+    let child = cmd
+        .stdout(out.reopen().expect("reopen"))
+        .stderr(err.reopen().expect("reopen"))
+        .spawn()
+        .expect("the command starts");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child, with valid pointers; the Child is forgotten after, never waited again.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    std::mem::forget(child);
+    let text = |f: &tempfile::NamedTempFile| std::fs::read_to_string(f.path()).unwrap_or_default();
+    (std::process::ExitStatus::from_raw(status), usage.ru_maxrss as u64 * 1024, text(&out), text(&err))
+}

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 
 use super::python::{self, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S};
+use super::text::terminal_safe;
 use super::{CheckOutcome, check_native, check_reps, fmt_figure, resize, threshold_text};
 use crate::cli::CheckArgs;
 use crate::experiment::{
@@ -151,8 +152,16 @@ fn copy_starter(set: &LessonSet, id: &str, to: &Path) -> Result<u8> {
         bail!("exercise '{id}' has no Python starter (these do: {})", with_python(set));
     };
     let text = lesson::starter(name).ok_or_else(|| anyhow!("the starter '{name}' is missing from this build"))?;
-    if !to.is_dir() {
-        bail!("no such folder '{}' to copy the starter into", to.display());
+    let shown = python::shown_path(to);
+    match std::fs::metadata(to) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!("'{shown}' is a file, not a folder: name a folder to copy the starter into"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Like `mkdir -p`: the learner named where the exercise should live.
+            std::fs::create_dir_all(to).with_context(|| format!("cannot create the folder '{shown}'"))?;
+            println!("created folder {shown}");
+        }
+        Err(e) => bail!("cannot use the folder '{shown}': {e}"),
     }
     let dest = to.join(name);
     let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).open(&dest) {
@@ -160,13 +169,14 @@ fn copy_starter(set: &LessonSet, id: &str, to: &Path) -> Result<u8> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
             "'{}' already exists; parlab never overwrites your work (move it, or copy into another folder: \
              parlab exercises --copy {id} DIR)",
-            dest.display()
+            python::shown_path(&dest)
         ),
-        Err(e) => bail!("cannot write '{}': {e}", dest.display()),
+        Err(e) => bail!("cannot write '{}': {e}", python::shown_path(&dest)),
     };
-    f.write_all(text.as_bytes()).with_context(|| format!("cannot write '{}'", dest.display()))?;
-    println!("wrote {}", dest.display());
-    println!("edit it (the docstring at the top says what to do), then run: parlab check {id} {}", dest.display());
+    f.write_all(text.as_bytes()).with_context(|| format!("cannot write '{}'", python::shown_path(&dest)))?;
+    let dest = python::shown_path(&dest);
+    println!("wrote {dest}");
+    println!("edit it (the docstring at the top says what to do), then run: parlab check {id} {dest}");
     Ok(0)
 }
 
@@ -252,7 +262,7 @@ pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args:
             python::check_path(file)?;
             eprintln!(
                 "checking {id} with {} under python3: 1 warm-up and {reps} timed run(s) each of sequential() and parallel() ...",
-                file.display()
+                python::shown_path(file)
             );
             python::check_file(spec, file, Duration::from_secs(timeout), &stop)?
         }
@@ -270,7 +280,7 @@ pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args:
     };
     let passed = match &outcome {
         Ok(o) => {
-            print!("{}", o.text());
+            print!("{}", o.text(id));
             progress.record_exercise(id, o.passed, o.measured);
             o.passed
         }
@@ -299,6 +309,9 @@ pub(crate) fn progress_cmd(dir: Option<&Path>, reset: bool, yes: bool) -> Result
     let mut progress = load_progress();
     let path = progress.path().unwrap_or_else(|| PathBuf::from("(nowhere)"));
     if reset {
+        if let Some(why) = progress.not_saved() {
+            bail!("nothing was cleared: {why}");
+        }
         if !yes && !confirm(&format!("Clear all progress in '{}'? [y/N] ", path.display()))? {
             println!("Nothing cleared.");
             return Ok(0);
@@ -323,13 +336,18 @@ fn confirm(question: &str) -> Result<bool> {
 fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
     let d = p.data();
     let mut s = format!("parlab progress · {}\n\n", path.display());
+    if p.not_saved().is_some() {
+        s.insert_str(s.len() - 1, "  (shown read-only: nothing will be saved)\n");
+    }
+    // Names and keys below come from the progress file or lesson files: shown terminal-safe and bounded.
+    let safe = |t: &str| terminal_safe(t, 80);
     match p.last_position() {
         Some((lesson, section)) => {
             let title = set
                 .find(&lesson)
                 .and_then(|l| l.sections.get(section))
-                .map_or(String::new(), |sec| format!(" ({})", sec.title));
-            s.push_str(&format!("  resume at     {lesson}, section {}{title}\n", section + 1));
+                .map_or(String::new(), |sec| format!(" ({})", safe(&sec.title)));
+            s.push_str(&format!("  resume at     {}, section {}{title}\n", safe(&lesson), section.saturating_add(1)));
         }
         None => s.push_str("  resume at     the beginning (nothing opened yet)\n"),
     }
@@ -341,7 +359,8 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
         count(Mark::Started),
         count(Mark::NotStarted)
     ));
-    let id_width = set.lessons.iter().map(|l| l.id.chars().count()).max().unwrap_or(0);
+    // Bounded: a width beyond u16::MAX panics in format!, and a table that wide helps nobody.
+    let id_width = set.lessons.iter().map(|l| l.id.chars().count()).max().unwrap_or(0).min(40);
     for (i, l) in set.lessons.iter().enumerate() {
         let sym = match marks[i] {
             Mark::Done => "✓",
@@ -354,7 +373,7 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
             .map_or((0, 0), |lp| (lp.quizzes.len(), lp.quizzes.values().filter(|q| q.correct).count()));
         let quiz =
             if quizzes.0 > 0 { format!("  quizzes {} of {} right", quizzes.1, quizzes.0) } else { String::new() };
-        s.push_str(&format!("    {sym} {:>2} {:<w$}  {}{quiz}\n", i + 1, l.id, l.title, w = id_width));
+        s.push_str(&format!("    {sym} {:>2} {:<w$}  {}{quiz}\n", i + 1, safe(&l.id), safe(&l.title), w = id_width));
     }
     let answered: usize = d.lessons.values().map(|l| l.quizzes.len()).sum();
     let right: usize = d.lessons.values().map(|l| l.quizzes.values().filter(|q| q.correct).count()).sum();
@@ -371,7 +390,7 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
             p.best_figure(&e.id, higher).map_or(String::new(), |b| format!(", best {}", fmt_figure(e.goal.metric, b)));
         s.push_str(&format!(
             "    {:<20} {}{best} ({}, {} used; goal {} here)\n",
-            e.id,
+            safe(&e.id),
             if ep.passed { "passed" } else { "not yet" },
             crate::experiment::plural(u64::from(ep.attempts), "attempt"),
             crate::experiment::plural(ep.hints as u64, "hint"),
@@ -390,7 +409,9 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
         if let Some(last) = d.predictions.last() {
             s.push_str(&format!(
                 "    latest: {} predicted {:.2}, measured {:.2}\n",
-                last.key, last.predicted, last.measured
+                safe(&last.key),
+                last.predicted,
+                last.measured
             ));
         }
     }

@@ -2,8 +2,9 @@
 
 It imports the learner's FILE by path, checks that it defines sequential() and parallel(), runs each once as a
 warm-up, then REPS timed repetitions of each (alternating, timed with time.perf_counter), checks that every result
-equals the first result of sequential(), and prints one line `PARLAB-RESULT {json}` on stdout. Any problem is
-reported the same way with "ok": false, so parlab can say exactly what went wrong.
+equals the first result of sequential(), and writes one line of JSON to a private pipe: the file descriptor named by
+PARLAB_RESULT_FD, never stdout, so nothing the file prints can pass for a result. Any problem is reported the same
+way with "ok": false, so parlab can say exactly what went wrong.
 """
 
 import importlib.util
@@ -13,19 +14,38 @@ import sys
 import time
 import traceback
 
-MARK = "PARLAB-RESULT "
+RESULT_FD_ENV = "PARLAB_RESULT_FD"
+
+
+def open_results():
+    """Takes the private result pipe out of sight of the learner's file: off the environment, so the processes it
+    starts never hear of it, and moved to a descriptor they do not inherit when they exec."""
+    raw = os.environ.pop(RESULT_FD_ENV, None)
+    if raw is None or not raw.isdigit():
+        sys.stderr.write("parlab's harness runs only under `parlab check` (%s is not set)\n" % RESULT_FD_ENV)
+        sys.exit(2)
+    fd = int(raw)
+    private = os.dup(fd)  # os.dup makes a non-inheritable descriptor
+    os.close(fd)
+    return private
+
+
+RESULTS = None
 
 
 def emit(obj):
-    sys.stdout.flush()
-    out = sys.__stdout__
-    out.write("\n" + MARK + json.dumps(obj) + "\n")
-    out.flush()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # a file that closed or replaced stdout must not lose its report
+        pass
+    data = (json.dumps(obj) + "\n").encode()
+    while data:
+        data = data[os.write(RESULTS, data):]
 
 
 def fail(what, **fields):
     emit(dict(ok=False, error=what, **fields))
-    sys.stdout.flush()
     os._exit(0)
 
 
@@ -51,6 +71,8 @@ def short(value, limit=160):
 
 
 def main():
+    global RESULTS
+    RESULTS = open_results()
     path = os.path.abspath(sys.argv[1])
     reps = int(sys.argv[2])
     name = os.path.splitext(os.path.basename(path))[0]

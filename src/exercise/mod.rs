@@ -4,10 +4,13 @@
 //! The rule is the same for both: one warm-up run of the baseline and of the learner's setup, then the median of N
 //! alternating repetitions of each (N = 3, or `PARLAB_CHECK_REPS`), and the goal's threshold scaled by the cores the
 //! check can use (`lesson::goal_cores`: the available cores, but no more than the exercise has tasks).
-//! `python` runs a learner's file; `commands` holds `parlab exercises`, `check` and `progress`.
+//! `python` runs a learner's file (under `guard`, with its words made safe by `text`); `commands` holds
+//! `parlab exercises`, `check` and `progress`.
 
 pub(crate) mod commands;
+pub(crate) mod guard;
 pub(crate) mod python;
+pub(crate) mod text;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -31,7 +34,8 @@ pub(crate) struct CheckOutcome {
     pub measured: f64,
     /// The goal's threshold on this machine.
     pub threshold: f64,
-    /// One line: the verdict with the measured figure and the threshold.
+    /// One line: the measured figure against the threshold (`speedup 0.93× < 1.40× (0.7 × 2 cores)`). It holds
+    /// no verdict: `passed` is the verdict, and each screen puts it in its own words once.
     pub summary: String,
     /// The figures behind the verdict and, for a failed check, what the measurement points at.
     pub details: Vec<String>,
@@ -46,10 +50,14 @@ pub(crate) struct CheckOutcome {
 }
 
 impl CheckOutcome {
-    /// The summary and details as lines of text.
-    pub(crate) fn text(&self) -> String {
-        let mut s = self.summary.clone();
-        s.push('\n');
+    /// The verdict as the headless check prints it.
+    pub(crate) fn verdict(&self) -> &'static str {
+        if self.passed { "PASSED" } else { "NOT YET" }
+    }
+
+    /// The verdict line (`NOT YET beat-the-gil: speedup ...`) and the details, as lines of text.
+    pub(crate) fn text(&self, id: &str) -> String {
+        let mut s = format!("{} {id}: {}\n", self.verdict(), self.summary);
         for d in &self.details {
             s.push_str("  ");
             s.push_str(d);
@@ -218,7 +226,8 @@ pub(crate) fn check_native(spec: &ExerciseSpec, setup: &Experiment, stop: &Atomi
         baseline_walls_ms: base.walls_ns.iter().map(|w| *w as f64 / 1e6).collect(),
         setup_walls_ms: mine.walls_ns.iter().map(|w| *w as f64 / 1e6).collect(),
     };
-    let diagnosis = if spec.goal.holds(measured, cores) { Vec::new() } else { diagnose(&mine) };
+    let diagnosis =
+        if spec.goal.holds(measured, cores) { Vec::new() } else { diagnose(&mine, &spec.goal, measured, cores) };
     Ok(judge(spec, measured, cores, &sides, diagnosis))
 }
 
@@ -299,9 +308,7 @@ pub(crate) fn judge(spec: &ExerciseSpec, measured: f64, cores: u32, sides: &Side
         Op::AtMost => ("≤", ">"),
     };
     let summary = format!(
-        "{} {}: {} {} {} {}",
-        if passed { "PASSED" } else { "NOT YET" },
-        spec.id,
+        "{} {} {} {}",
         metric_name(goal.metric),
         fmt_figure(goal.metric, measured),
         if passed { sym } else { miss },
@@ -338,8 +345,28 @@ pub(crate) fn judge(spec: &ExerciseSpec, measured: f64, cores: u32, sides: &Side
     }
 }
 
+/// How near a figure that missed the goal came to it: within `CLOSE_BAND` of the threshold (relative) is close.
+pub(crate) const CLOSE_BAND: f64 = 0.10;
+
+/// The last word on a failed check when its spans point at nothing: close to the goal, or far from it.
+pub(crate) fn how_near(goal: &Goal, measured: f64, cores: u32) -> String {
+    let threshold = goal.threshold(cores);
+    let figures = format!("{} against {}", fmt_figure(goal.metric, measured), fmt_figure(goal.metric, threshold));
+    let off =
+        if threshold.abs() > f64::EPSILON { (measured - threshold).abs() / threshold.abs() } else { f64::INFINITY };
+    if off <= CLOSE_BAND {
+        format!(
+            "the figures are close to the goal ({figures}): a quieter machine may tip it; look at the lanes, or take a hint"
+        )
+    } else {
+        format!(
+            "the figures are far from the goal ({figures}): the setup itself has to change; look at the lanes, or take a hint"
+        )
+    }
+}
+
 /// What the learner's (failed) run points at, from its own spans.
-fn diagnose(r: &RunReport) -> Vec<String> {
+fn diagnose(r: &RunReport, goal: &Goal, measured: f64, cores: u32) -> Vec<String> {
     let t = &r.timeline;
     let e = &r.experiment;
     let o = t.overhead_ms();
@@ -393,7 +420,7 @@ fn diagnose(r: &RunReport) -> Vec<String> {
         ));
     }
     if why.is_empty() {
-        why.push("the figures are close to the goal: look at the lanes, or take a hint".to_string());
+        why.push(how_near(goal, measured, cores));
     }
     why.into_iter().map(|w| format!("why not: {w}")).collect()
 }

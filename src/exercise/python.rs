@@ -1,29 +1,44 @@
 //! Python exercises: time the learner's own file with python3 through a small harness (`harness.py`, written to a
-//! fresh temporary folder): `python3 harness.py FILE REPS`, no shell, in its own process group, with a timeout. The
-//! harness imports only the named file, checks `sequential()` and `parallel()`, runs a warm-up and REPS timed
-//! repetitions of each, and reports JSON; every way a file can go wrong comes back as a clear one-line problem.
+//! fresh temporary folder): `parlab __guard python3 harness.py FILE REPS`, no shell, in its own process group, with
+//! a timeout. The guard (`guard`) makes sure no process the file starts outlives the check. The harness imports only
+//! the named file, checks `sequential()` and `parallel()`, runs a warm-up and REPS timed repetitions of each, and
+//! reports JSON on a private pipe (never stdout, which the file may write anything to); every way a file can go
+//! wrong comes back as a clear one-line problem, with the file's own words made terminal-safe.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read};
-use std::os::unix::process::CommandExt;
+use std::io::{ErrorKind, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use super::guard::{GUARD_ARG, kill_tree};
+use super::text::terminal_safe;
 use super::{CheckOutcome, Sides, check_reps, judge};
 use crate::lesson::{ExerciseSpec, Metric, goal_cores};
 use crate::timeline::median;
 
 const HARNESS: &str = include_str!("harness.py");
-const MARK: &str = "PARLAB-RESULT ";
 pub(crate) const DEFAULT_TIMEOUT_S: u64 = 120;
 pub(crate) const MAX_TIMEOUT_S: u64 = 3600;
-/// How much of the file's own output is kept for messages.
-const TAIL_BYTES: usize = 8 * 1024;
+/// Names the file descriptor the harness writes its report to (a pipe only parlab reads).
+pub(crate) const RESULT_FD_ENV: &str = "PARLAB_RESULT_FD";
+/// How much of the file's own output (stdout, stderr) is kept for messages; the rest is read and dropped, so a
+/// file printing gigabytes costs no memory.
+const TAIL_BYTES: usize = 64 * 1024;
+/// The most a report may be (a real one is well under 1 KiB).
+const MAX_REPORT_BYTES: usize = 64 * 1024;
+/// The longest piece of the file's own text put into a message.
+const MAX_SHOWN_CHARS: usize = 400;
+/// Timings shorter than this are timer noise: a sequential() this quick cannot be judged.
+pub(crate) const MIN_SEQUENTIAL_MS: f64 = 5.0;
+/// How long the guard gets to clean up after being told to stop, before parlab kills its tree itself.
+const GUARD_GRACE: Duration = Duration::from_secs(3);
 
 /// What the harness printed.
 #[derive(Debug, Deserialize)]
@@ -72,125 +87,229 @@ pub(crate) enum FileRun {
     Problem(String),
 }
 
+/// A path as it may be shown on a terminal.
+pub(crate) fn shown_path(file: &Path) -> String {
+    terminal_safe(&file.display().to_string(), MAX_SHOWN_CHARS)
+}
+
 /// Checks that `file` is there and looks like a Python file (a usage error otherwise).
 pub(crate) fn check_path(file: &Path) -> Result<PathBuf> {
     let meta = match std::fs::metadata(file) {
         Ok(m) => m,
-        Err(e) if e.kind() == ErrorKind::NotFound => bail!("no such file '{}'", file.display()),
-        Err(e) => bail!("cannot read '{}': {e}", file.display()),
+        Err(e) if e.kind() == ErrorKind::NotFound => bail!("no such file '{}'", shown_path(file)),
+        Err(e) => bail!("cannot read '{}': {e}", shown_path(file)),
     };
     if meta.is_dir() {
-        bail!("'{}' is a folder; name your Python file (e.g. fib_pool.py)", file.display());
+        bail!("'{}' is a folder; name your Python file (e.g. fib_pool.py)", shown_path(file));
     }
     if file.extension().is_none_or(|x| x != "py") {
-        bail!("'{}' is not a Python file (expected a name ending in .py)", file.display());
+        bail!("'{}' is not a Python file (expected a name ending in .py)", shown_path(file));
     }
-    std::fs::canonicalize(file).with_context(|| format!("cannot resolve '{}'", file.display()))
+    std::fs::canonicalize(file).with_context(|| format!("cannot resolve '{}'", shown_path(file)))
+}
+
+/// python3 as found on PATH (found here, so a missing one is named before anything starts).
+fn find_python() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join("python3");
+        if let Ok(meta) = std::fs::metadata(&candidate)
+            && meta.is_file()
+            && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0
+        {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "python3 was not found on PATH: install Python 3 to check Python exercises \
+         (a native check needs no Python: leave out the file)"
+    )
+}
+
+/// How a run of the guard ended.
+enum Ended {
+    Exited(ExitStatus),
+    TimedOut,
+    Cancelled,
 }
 
 /// Runs the learner's file through the harness. `Err` means the check could not run at all (no python3, no
-/// temporary folder); a file that is broken, wrong or hangs is `Ok(FileRun::Problem)`.
+/// temporary folder); a file that is broken, wrong or hangs is `Ok(FileRun::Problem)`. No process the file starts
+/// is left when this returns. Only `parlab check` calls it: every process below this one is the check's.
 pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicBool) -> Result<FileRun> {
     let file = check_path(file)?;
     let shown = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let shown = terminal_safe(&shown, MAX_SHOWN_CHARS);
+    let python = find_python()?;
+    let exe = std::env::current_exe().context("cannot find the parlab executable")?;
     let dir = HarnessDir::create()?;
     let harness = dir.0.join("harness.py");
     std::fs::write(&harness, HARNESS).context("cannot write the check's harness")?;
+    let (report_read, report_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot make a pipe for the check's report")?;
     let parent = std::process::id();
-    let mut cmd = Command::new("python3");
-    cmd.arg(&harness)
+    let mut cmd = Command::new(exe);
+    cmd.arg(GUARD_ARG)
+        .arg(&python)
+        .arg(&harness)
         .arg(&file)
         .arg(reps.to_string())
         .current_dir(file.parent().unwrap_or(Path::new("/")))
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
+        .env(RESULT_FD_ENV, report_write.as_raw_fd().to_string())
+        // The guard's stdin is its lifeline: closed by parlab (stop) or by the kernel (parlab died).
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Its own group: a timeout kills python3 and every worker process it started with one signal.
+        // Its own group: Ctrl-C in the terminal reaches parlab, which stops the check in order.
         .process_group(0);
-    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid); nothing allocates.
+    let wfd = report_write.as_raw_fd();
+    // SAFETY: between fork and exec only async-signal-safe calls are made (fcntl, getppid); nothing allocates.
+    // The report pipe keeps its number and loses close-on-exec, so the guard and python3 inherit it (no dup2 onto
+    // a fixed number, which could close a descriptor the spawn itself still uses).
     unsafe {
         cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            if libc::fcntl(wfd, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
             if libc::getppid() as u32 != parent {
                 return Err(std::io::Error::other("parlab exited"));
             }
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) if e.kind() == ErrorKind::NotFound => bail!(
-            "python3 was not found on PATH: install Python 3 to check Python exercises \
-             (a native check needs no Python: leave out the file)"
-        ),
-        Err(e) => bail!("cannot start python3: {e}"),
+    let mut child = cmd.spawn().context("cannot start the check's guard process")?;
+    // Only the guard's tree may hold the writing end now: the report ends when that tree is gone.
+    drop(report_write);
+    let lifeline = child.stdin.take();
+    let out = keep_tail(child.stdout.take(), TAIL_BYTES);
+    let err = keep_tail(child.stderr.take(), TAIL_BYTES);
+    let report = keep_head(report_read, MAX_REPORT_BYTES);
+    let ended = supervise(&mut child, lifeline, timeout, stop);
+    // Whatever escaped the guard (it was killed before it could sweep) was handed to us: sweep it too.
+    kill_tree(std::process::id());
+    let ended = ended?;
+    let _ = out.recv_timeout(Duration::from_secs(1));
+    let err = err.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+    let report = report.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+    let status = match ended {
+        Ended::Cancelled => bail!("check cancelled"),
+        Ended::TimedOut => {
+            return Ok(FileRun::Problem(format!(
+                "{shown} took longer than {} s; is something waiting forever? (a join() on a process that never \
+                 ends, a queue.get() nobody feeds, a lock never released; --timeout changes the limit)",
+                timeout.as_secs()
+            )));
+        }
+        Ended::Exited(status) => status,
     };
-    let pid = child.id() as i32;
-    let out = read_all(child.stdout.take());
-    let err = read_all(child.stderr.take());
+    Ok(interpret_output(&report, &err, status, &shown))
+}
+
+/// Waits for the guard to finish, or stops it at the timeout or on a cancel; in every case its tree is gone after.
+fn supervise(
+    child: &mut Child,
+    lifeline: Option<std::process::ChildStdin>,
+    timeout: Duration,
+    stop: &AtomicBool,
+) -> Result<Ended> {
     let deadline = Instant::now() + timeout;
-    let mut cancelled = false;
-    let status = loop {
+    let mut lifeline = lifeline;
+    let ended = loop {
         match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
+            Ok(Some(status)) => return Ok(Ended::Exited(status)),
             Ok(None) => {}
             Err(e) => {
-                kill_group(pid);
-                bail!("cannot wait for python3: {e}");
+                stop_guard(child, lifeline.take());
+                bail!("cannot wait for the check's guard process: {e}");
             }
         }
         if stop.load(Ordering::Relaxed) {
-            cancelled = true;
+            break Ended::Cancelled;
         }
-        if cancelled || Instant::now() >= deadline {
-            kill_group(pid);
-            let _ = child.wait();
-            break None;
+        if Instant::now() >= deadline {
+            break Ended::TimedOut;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    // Whatever the file left running (pool workers after an error, a forgotten Process) goes with it.
-    kill_group(pid);
-    let out = out.join().unwrap_or_default();
-    let err = err.join().unwrap_or_default();
-    if cancelled {
-        bail!("check cancelled");
+    stop_guard(child, lifeline.take());
+    Ok(ended)
+}
+
+/// Tells the guard to stop (closing its stdin), gives it a moment to kill its tree, then does it itself.
+fn stop_guard(child: &mut Child, lifeline: Option<std::process::ChildStdin>) {
+    drop(lifeline);
+    let until = Instant::now() + GUARD_GRACE;
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
-    let Some(status) = status else {
-        return Ok(FileRun::Problem(format!(
-            "{shown} took longer than {} s; is something waiting forever? (a join() on a process that never ends, \
-             a queue.get() nobody feeds, a lock never released; --timeout changes the limit)",
-            timeout.as_secs()
-        )));
+    // While the guard lives its orphans stay below it: sweep its tree first, then the guard.
+    kill_tree(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// What the guard's run amounts to: the report on the private pipe, or why there is none.
+fn interpret_output(report: &[u8], stderr: &[u8], status: ExitStatus, shown: &str) -> FileRun {
+    let text = String::from_utf8_lossy(report);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    if let Some(json) = lines.next() {
+        if lines.next().is_some() || report.len() >= MAX_REPORT_BYTES {
+            return FileRun::Problem(format!(
+                "the check's private report pipe carried more than one report: something in {shown} wrote to it"
+            ));
+        }
+        return interpret_json(json, shown);
+    }
+    let err = String::from_utf8_lossy(stderr);
+    let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let how = match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "killed by a signal".to_string(),
     };
-    let Some(json) = out.result else {
-        let last = err.tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-        let how = match status.code() {
-            Some(code) => format!("exit status {code}"),
-            None => "killed by a signal".to_string(),
-        };
-        return Ok(FileRun::Problem(if last.is_empty() {
-            format!(
-                "python3 ended ({how}) before the check finished: does {shown} call exit() or kill its own process?"
-            )
-        } else {
-            format!("python3 ended ({how}) before the check finished: {last}")
-        }));
-    };
-    Ok(interpret_json(&json, &shown))
+    FileRun::Problem(if last.is_empty() {
+        format!("python3 ended ({how}) before the check finished: does {shown} call exit() or kill its own process?")
+    } else {
+        format!("python3 ended ({how}) before the check finished: {}", terminal_safe(last, MAX_SHOWN_CHARS))
+    })
 }
 
 /// Turns the harness's JSON line into timings or a one-line problem.
 pub(super) fn interpret_json(json: &str, shown: &str) -> FileRun {
     match serde_json::from_str::<Report>(json) {
         Ok(report) => interpret(report, shown),
-        Err(e) => FileRun::Problem(format!("the check's harness printed something unreadable ({e}): {json}")),
+        Err(e) => FileRun::Problem(format!(
+            "the check's harness reported something unreadable ({e}): {}",
+            terminal_safe(json, MAX_SHOWN_CHARS)
+        )),
     }
 }
 
-fn interpret(r: Report, shown: &str) -> FileRun {
+fn interpret(mut r: Report, shown: &str) -> FileRun {
+    // Every string here may come from the learner's file (an exception's message, a repr, a line of source).
+    for field in [
+        &mut r.error,
+        &mut r.python,
+        &mut r.message,
+        &mut r.text,
+        &mut r.stage,
+        &mut r.name,
+        &mut r.kind,
+        &mut r.who,
+        &mut r.expected,
+        &mut r.got,
+    ] {
+        *field = terminal_safe(field, MAX_SHOWN_CHARS);
+    }
     if r.ok {
+        let bad = |v: &[f64]| v.is_empty() || v.iter().any(|s| !s.is_finite() || *s < 0.0);
+        if bad(&r.sequential_s) || bad(&r.parallel_s) {
+            return FileRun::Problem("the check's harness reported no usable timings".to_string());
+        }
         let ms = |v: Vec<f64>| v.into_iter().map(|s| s * 1e3).collect();
         return FileRun::Timed(Timings {
             sequential_ms: ms(r.sequential_s),
@@ -249,8 +368,30 @@ pub(crate) fn check_file(
     let reps = check_reps()?;
     match run_file(file, reps, timeout, stop)? {
         FileRun::Problem(p) => Ok(Err(p)),
-        FileRun::Timed(t) => Ok(Ok(judge_timings(spec, &t, goal_cores(spec.tasks)))),
+        FileRun::Timed(t) => {
+            if let Some(why) = too_short(&t) {
+                bail!(why);
+            }
+            Ok(Ok(judge_timings(spec, &t, goal_cores(spec.tasks))))
+        }
     }
+}
+
+/// Why timings are too short to judge, if they are: below `MIN_SEQUENTIAL_MS`, the timer's noise and the cost
+/// of calling a function decide the figure, not the work (0.00 ms against 0.00 ms "passes" any goal).
+pub(crate) fn too_short(t: &Timings) -> Option<String> {
+    let seq = median(&mut t.sequential_ms.clone());
+    (seq < MIN_SEQUENTIAL_MS).then(|| {
+        format!(
+            "sequential() took {} (median of {}), too short to judge: below {} the timer's noise decides the \
+             figure; give sequential() and parallel() more work (e.g. bigger inputs) so sequential() takes at \
+             least {}",
+            crate::experiment::fmt_ms(seq),
+            crate::experiment::plural(t.sequential_ms.len() as u64, "run"),
+            crate::experiment::fmt_ms(MIN_SEQUENTIAL_MS),
+            crate::experiment::fmt_ms(MIN_SEQUENTIAL_MS),
+        )
+    })
 }
 
 /// The verdict on a file's timings (pure).
@@ -290,46 +431,56 @@ pub(crate) fn judge_timings(spec: &ExerciseSpec, t: &Timings, cores: u32) -> Che
     outcome
 }
 
-/// The output of one of the child's pipes: the harness's result line and the tail of everything else.
-#[derive(Default)]
-struct Captured {
-    result: Option<String>,
-    tail: String,
-}
-
-fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<Captured> {
+/// Reads a pipe to its end on a thread, keeping only its last `cap` bytes; the result comes on the channel.
+fn keep_tail<R: Read + Send + 'static>(pipe: Option<R>, cap: usize) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut got = Captured::default();
-        let Some(pipe) = pipe else { return got };
-        let mut r = BufReader::new(pipe);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match r.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            let text = String::from_utf8_lossy(&line);
-            if let Some(json) = text.strip_prefix(MARK) {
-                got.result = Some(json.trim_end().to_string());
-            } else {
-                got.tail.push_str(&text);
-                if got.tail.len() > 2 * TAIL_BYTES {
-                    let mut cut = got.tail.len() - TAIL_BYTES;
-                    while !got.tail.is_char_boundary(cut) {
-                        cut += 1;
+        let mut tail: Vec<u8> = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match pipe.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        tail.extend_from_slice(&buf[..n]);
+                        if tail.len() > 2 * cap {
+                            tail.drain(..tail.len() - cap);
+                        }
                     }
-                    got.tail.drain(..cut);
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break,
                 }
             }
+            if tail.len() > cap {
+                tail.drain(..tail.len() - cap);
+            }
         }
-        got
-    })
+        let _ = tx.send(tail);
+    });
+    rx
 }
 
-fn kill_group(pgid: i32) {
-    // SAFETY: killpg only sends a signal; the group is the one python3 leads (ESRCH once it is empty is fine).
-    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+/// Reads a pipe to its end on a thread, keeping only its first `cap` bytes (the report comes first).
+fn keep_head(pipe: OwnedFd, cap: usize) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut pipe = std::fs::File::from(pipe);
+        let mut head: Vec<u8> = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let room = cap.saturating_sub(head.len());
+                    head.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(head);
+    });
+    rx
 }
 
 /// A fresh private folder for the harness, removed when dropped.

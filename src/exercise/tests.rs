@@ -49,7 +49,7 @@ fn thresholds_scale_with_the_cores_a_check_can_use() {
         assert_eq!(o.cores, cores);
     }
     let summary = judge(&s, 1.5, 2, &sides(&[300.0], &[200.0]), vec![]).summary;
-    assert_eq!(summary, "PASSED beat-the-gil: speedup 1.50× ≥ 1.40× (0.7 × 2 cores)");
+    assert_eq!(summary, "speedup 1.50× ≥ 1.40× (0.7 × 2 cores)");
 }
 
 #[test]
@@ -67,10 +67,10 @@ fn at_most_goals_pass_below_the_threshold_and_keep_the_lowest_as_best() {
     s.goal = goal(Metric::OverheadShare, Op::AtMost, 0.5, false, "overhead_share <= 0.5");
     let pass = judge(&s, 0.2, 2, &sides(&[10.0], &[12.0]), vec![]);
     assert!(pass.passed && !pass.higher_is_better);
-    assert_eq!(pass.summary, "PASSED beat-the-gil: overhead share 20% ≤ 50%");
+    assert_eq!(pass.summary, "overhead share 20% ≤ 50%");
     let fail = judge(&s, 0.8, 2, &sides(&[10.0], &[12.0]), vec!["why not: ipc".into()]);
     assert!(!fail.passed);
-    assert_eq!(fail.summary, "NOT YET beat-the-gil: overhead share 80% > 50%");
+    assert_eq!(fail.summary, "overhead share 80% > 50%");
 }
 
 #[test]
@@ -78,14 +78,14 @@ fn the_outcome_carries_the_medians_the_figures_and_why() {
     let s = spec();
     let pass = judge(&s, 1.9, 2, &sides(&[900.0, 950.0, 1000.0], &[480.0, 500.0, 700.0]), vec![]);
     assert_eq!((pass.baseline_ms, pass.setup_ms, pass.reps), (950.0, 500.0, 3));
-    let text = pass.text();
+    let text = pass.text("beat-the-gil");
     assert!(text.contains("sequential (baseline): median 950 ms of 3 runs (900 ms–1000 ms)"), "{text}");
     assert!(text.contains("your setup: processes: median 500 ms of 3 runs"), "{text}");
     assert!(text.contains("goal: speedup >= 0.7 * cores with 2 cores (yours"), "{text}");
     assert!(text.contains("why: Each process has its own GIL."), "{text}");
     let fail = judge(&s, 1.0, 2, &sides(&[900.0], &[900.0]), vec!["why not: the GIL".into()]);
-    assert!(fail.text().contains("why not: the GIL"));
-    assert!(!fail.text().contains("why: Each process"), "the explanation is the reward for passing");
+    assert!(fail.text("beat-the-gil").contains("why not: the GIL"));
+    assert!(!fail.text("beat-the-gil").contains("why: Each process"), "the explanation is the reward for passing");
 }
 
 #[test]
@@ -199,13 +199,17 @@ fn python_timings_are_judged_by_their_medians_and_scaled_cores() {
     let t = timings(&[500.0, 520.0, 900.0], &[260.0, 280.0, 300.0]);
     let two = judge_timings(&s, &t, 2);
     assert!((two.measured - 520.0 / 280.0).abs() < 1e-9);
-    assert!(two.passed, "{}", two.text());
-    assert!(two.text().contains("sequential() (Python 3.11.7): median 520 ms of 3 runs"));
+    assert!(two.passed, "{}", two.text("beat-the-gil"));
+    assert!(two.text("beat-the-gil").contains("sequential() (Python 3.11.7): median 520 ms of 3 runs"));
     let four = judge_timings(&s, &t, 4);
     assert!(!four.passed);
-    assert!(four.text().contains("not enough for 4 cores"), "{}", four.text());
+    assert!(four.text("beat-the-gil").contains("not enough for 4 cores"), "{}", four.text("beat-the-gil"));
     let slower = judge_timings(&s, &timings(&[500.0], &[510.0]), 2);
-    assert!(slower.text().contains("parallel() was slower than sequential()"), "{}", slower.text());
+    assert!(
+        slower.text("beat-the-gil").contains("parallel() was slower than sequential()"),
+        "{}",
+        slower.text("beat-the-gil")
+    );
 }
 
 fn problem(json: &str) -> String {
@@ -250,4 +254,56 @@ fn every_bad_file_gets_its_own_message() {
             .contains("it must give the same answer every time")
     );
     assert!(problem(r#"{"ok": false, "error": "shadows", "name": "json"}"#).contains("rename the file"));
+}
+
+#[test]
+fn the_verdict_is_data_and_said_once_on_each_screen() {
+    let s = spec();
+    let fail = judge(&s, 0.93, 2, &sides(&[900.0], &[968.0]), vec![]);
+    assert!(!fail.passed);
+    for word in ["PASSED", "NOT YET", "not yet", "passed"] {
+        assert!(!fail.summary.contains(word), "the summary carries no verdict: {}", fail.summary);
+    }
+    let text = fail.text("beat-the-gil");
+    assert!(text.starts_with("NOT YET beat-the-gil: speedup 0.93× < 1.40× (0.7 × 2 cores)\n"), "{text}");
+    assert_eq!(text.matches("NOT YET").count(), 1, "{text}");
+    let pass = judge(&s, 1.5, 2, &sides(&[900.0], &[600.0]), vec![]);
+    assert!(pass.text("beat-the-gil").starts_with("PASSED beat-the-gil: speedup 1.50×"));
+    assert_eq!((pass.verdict(), fail.verdict()), ("PASSED", "NOT YET"));
+}
+
+#[test]
+fn close_to_the_goal_means_within_ten_percent_of_it() {
+    let g = speedup_goal(0.7);
+    // On 2 cores the goal is 1.40×: 1.30× is 7% short, 1.25× is 11% short, 0.93× is 34% short.
+    assert!(how_near(&g, 1.30, 2).starts_with("the figures are close to the goal (1.30× against 1.40×)"));
+    assert!(how_near(&g, 1.25, 2).starts_with("the figures are far from the goal (1.25× against 1.40×)"));
+    assert!(how_near(&g, 0.93, 2).starts_with("the figures are far from the goal (0.93× against 1.40×)"));
+    // An at-most goal: 105 ms against 100 ms is close, 150 ms is not.
+    let wall = goal(Metric::WallMs, Op::AtMost, 100.0, false, "wall_ms <= 100");
+    assert!(how_near(&wall, 105.0, 2).contains("close to the goal"));
+    assert!(how_near(&wall, 150.0, 2).contains("far from the goal"));
+}
+
+#[test]
+fn timings_below_the_floor_cannot_be_judged() {
+    let noise = python::too_short(&timings(&[0.001, 0.002, 0.001], &[0.001, 0.001, 0.001])).expect("refused");
+    assert!(noise.starts_with("sequential() took 0.00 ms (median of 3 runs), too short to judge"), "{noise}");
+    assert!(noise.contains("at least 5.00 ms"), "{noise}");
+    assert!(python::too_short(&timings(&[4.9], &[1.0])).is_some());
+    assert_eq!(python::too_short(&timings(&[5.0, 6.0, 7.0], &[0.5, 0.5, 0.5])), None);
+}
+
+#[test]
+fn the_files_own_words_are_escaped_in_every_message() {
+    let p = problem(
+        r#"{"ok": false, "error": "exception", "stage": "parallel", "line": 3, "message": "ValueError: \u001b]0;pwned\u0007\u001b[2J"}"#,
+    );
+    assert_eq!(p, r"my.py:3: parallel() raised ValueError: \x1b]0;pwned\x07\x1b[2J");
+    let p =
+        problem(r#"{"ok": false, "error": "unequal", "who": "parallel", "expected": "1", "got": "\u001b[31mred\r"}"#);
+    assert!(p.starts_with(r"parallel() returned \x1b[31mred\r but sequential() returned 1"), "{p}");
+    let unreadable = problem("not json \u{1b}[2J");
+    assert!(unreadable.ends_with(r"not json \x1b[2J"), "{unreadable}");
+    assert!(!unreadable.contains('\u{1b}'));
 }
