@@ -161,16 +161,18 @@ fn a_live_demo_streams_its_lanes() {
 }
 
 #[test]
-fn demo_tables_fit_the_panel_without_cutting_figures() {
+fn demo_tables_wrap_their_text_and_never_break_a_figure() {
     let cols: Vec<String> = ["child", "faults", "private memory"].map(String::from).to_vec();
     let rows = vec![
         ["writes one byte per page", "16,402", "64.1 MiB"].map(String::from).to_vec(),
         ["does nothing", "12", "0.1 MiB"].map(String::from).to_vec(),
     ];
-    let (wide, hidden) = super::panel::fit_table(&cols, &rows, 60);
-    assert_eq!(hidden, 0);
+    let text = |width: usize| -> Vec<String> {
+        let laid = super::panel::fit_table(&cols, &rows, width, Theme::plain(false));
+        laid.lines().iter().map(|l| l.to_string().trim_end().to_string()).collect()
+    };
     assert_eq!(
-        wide,
+        text(60),
         vec![
             "child                     faults  private memory",
             "────────────────────────  ──────  ──────────────",
@@ -178,14 +180,34 @@ fn demo_tables_fit_the_panel_without_cutting_figures() {
             "does nothing                  12         0.1 MiB",
         ]
     );
-    // Narrower: the text column is cut, the figures are whole.
-    let (narrow, hidden) = super::panel::fit_table(&cols, &rows, 31);
-    assert_eq!(hidden, 0);
-    assert_eq!(narrow[2], "writes o… 16,402       64.1 MiB");
-    // Narrower still: a figure column is left off rather than cut.
-    let (narrowest, hidden) = super::panel::fit_table(&cols, &rows, 20);
-    assert_eq!(hidden, 1);
-    assert_eq!(narrowest[2], "writes one b… 16,402", "the room left goes to the first column");
+    // Narrower: the text wraps inside its column, rows apart; the figures are whole.
+    assert_eq!(
+        text(31),
+        vec![
+            "child          faults   private",
+            "                         memory",
+            "─────────────  ──────  ────────",
+            "writes one     16,402  64.1 MiB",
+            "byte per page",
+            "",
+            "does nothing       12   0.1 MiB",
+        ]
+    );
+    // Too narrow for its columns: a record per row, its fields run on, nothing left off.
+    assert_eq!(
+        text(20),
+        vec![
+            "child: writes one",
+            "  byte per page;",
+            "  faults: 16,402;",
+            "  private memory:",
+            "  64.1 MiB",
+            "child: does nothing;",
+            "  faults: 12;",
+            "  private memory:",
+            "  0.1 MiB",
+        ]
+    );
 }
 
 #[test]
