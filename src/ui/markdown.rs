@@ -298,7 +298,8 @@ pub(crate) struct TableLook {
     pub right: Vec<bool>,
     /// Columns never wrapped (figures: a number broken in two reads as two numbers).
     pub keep: Vec<bool>,
-    /// Rows that wrap are told apart by a rule (else by a blank line).
+    /// Rows that wrap are told apart by a rule; without, a row starts where its first cell has text (denser, for
+    /// demo tables whose first column names each row).
     pub row_rules: bool,
     /// In the record layout, a record's fields run on as one paragraph (`sep` between them) rather than one
     /// line each: denser, for tables of short figures.
@@ -310,8 +311,8 @@ const WORD_COL: usize = 16;
 /// No text column gets narrower than this, unless all of its cells are.
 const MIN_COL: usize = 10;
 
-/// A laid-out table: the header (and the rule under it), then each row's lines, each row led by what sets it
-/// apart from the one before (a rule or a blank line, when rows wrap).
+/// A laid-out table: the header (and the rule under it), then each row's lines, each led by what sets it apart
+/// from the one before (a rule when rows wrap and the look asks for one; a blank line between records).
 pub(crate) struct Laid {
     pub head: Vec<Line<'static>>,
     pub rows: Vec<Vec<Line<'static>>>,
@@ -441,9 +442,9 @@ pub(crate) fn layout(head: &[String], rows: &[Vec<String>], width: usize, look: 
         laid.head.push(rule());
     }
     laid.rows = rows.iter().map(|r| row(r, look.body)).collect();
-    if laid.rows.iter().any(|r| r.len() > 1) {
+    if look.row_rules && laid.rows.iter().any(|r| r.len() > 1) {
         for r in laid.rows.iter_mut().skip(1) {
-            r.insert(0, if look.row_rules { rule() } else { Line::default() });
+            r.insert(0, rule());
         }
     }
     laid
