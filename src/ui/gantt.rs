@@ -6,9 +6,12 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::widgets::Widget;
 
-use crate::timeline::{SPAN_KINDS, Span, SpanKind, Timeline};
+use unicode_width::UnicodeWidthChar;
+
+use crate::timeline::{Lane, SPAN_KINDS, Span, SpanKind, Timeline};
 
 use super::digest::{Digest, KINDS, kind_index};
+use super::markdown::text_width;
 use super::theme::Theme;
 
 pub(crate) struct Gantt<'a> {
@@ -17,11 +20,13 @@ pub(crate) struct Gantt<'a> {
     theme: Theme,
     window: Option<(u64, u64)>,
     legend: bool,
+    axis: bool,
+    label_width: Option<u16>,
 }
 
 impl<'a> Gantt<'a> {
     pub(crate) fn new(timeline: &'a Timeline, theme: Theme) -> Gantt<'a> {
-        Gantt { timeline, digest: None, theme, window: None, legend: true }
+        Gantt { timeline, digest: None, theme, window: None, legend: true, axis: true, label_width: None }
     }
 
     /// Draws from the timeline's digest (kept up to date as events arrive): a frame then costs what is visible,
@@ -42,6 +47,18 @@ impl<'a> Gantt<'a> {
         self
     }
 
+    /// Without its own axis row (the compare view draws one axis for every run).
+    pub(crate) fn axis(mut self, on: bool) -> Self {
+        self.axis = on;
+        self
+    }
+
+    /// Labels take exactly `w` cells, so lanes of several runs line up on one axis.
+    pub(crate) fn label_width(mut self, w: u16) -> Self {
+        self.label_width = Some(w);
+        self
+    }
+
     /// The default window: from the first span (or t0) to the end of the run, at least 1 ms.
     pub(crate) fn default_window(t: &Timeline) -> (u64, u64) {
         let from = t.first_ns();
@@ -53,14 +70,117 @@ impl<'a> Gantt<'a> {
     pub(crate) fn wanted_height(t: &Timeline) -> u16 {
         t.lanes.len() as u16 + 2
     }
+
+    /// The label width this widget picks for a timeline in `width` cells (see `label_width`).
+    pub(crate) fn natural_label_width(t: &Timeline, width: u16) -> u16 {
+        let labels = t.lanes.iter().map(|l| (text_width(&l.label), text_width(&lane_ids(l))));
+        let (name, ids) = labels.fold((0, 0), |(n, i), (ln, li)| (n.max(ln + 1 + li), i.max(li)));
+        label_cap(name, ids, width)
+    }
 }
 
-/// A lane's label with its pid (processes) or tid (threads).
-pub(crate) fn lane_label(t: &Timeline, lane: &crate::timeline::Lane) -> String {
-    if lane.pid != t.lab_pid && t.lab_pid != 0 {
-        format!("{} {}", lane.label, lane.pid)
-    } else {
-        format!("{} {}", lane.label, lane.tid)
+/// Labels take what they need, up to a third of the width; always room for the ids and a letter of the name.
+fn label_cap(longest: usize, ids: usize, width: u16) -> u16 {
+    let cap = (width as usize / 3).max(ids + 3);
+    longest.min(cap).max(3).min(u16::MAX as usize) as u16
+}
+
+/// A lane's ids: "pid/tid" for a thread, "pid" for a process's main thread; so threads of one process show one pid.
+pub(crate) fn lane_ids(lane: &Lane) -> String {
+    if lane.tid == lane.pid || lane.tid == 0 { lane.pid.to_string() } else { format!("{}/{}", lane.pid, lane.tid) }
+}
+
+/// A lane's label: its name and its ids, e.g. "t1 4112/4113" or "p1 4120".
+pub(crate) fn lane_label(lane: &Lane) -> String {
+    format!("{} {}", lane.label, lane_ids(lane))
+}
+
+/// A label in `w` cells: the ids are kept whole and the name gives way, marked with `…`.
+fn fit_label(lane: &Lane, w: usize, theme: Theme) -> String {
+    let full = lane_label(lane);
+    if text_width(&full) <= w {
+        return full;
+    }
+    let ids = lane_ids(lane);
+    let mark = if theme.ascii { "~" } else { "…" };
+    let room = w.saturating_sub(text_width(&ids) + 1 + 1);
+    let mut name = String::new();
+    let mut used = 0;
+    for ch in lane.label.chars() {
+        let cw = ch.width().unwrap_or(0);
+        if used + cw > room {
+            break;
+        }
+        used += cw;
+        name.push(ch);
+    }
+    let fitted = format!("{}{mark} {ids}", name.trim_end());
+    if text_width(&fitted) <= w { fitted } else { ids }
+}
+
+/// Lanes in reading order: a worker's number counts as a number (t1, t2, … t10), and lanes named alike stay
+/// together where the first of them came (a loop before its tasks, a parent before its children).
+pub(crate) fn lane_order(t: &Timeline) -> Vec<usize> {
+    let split = |label: &str| -> (String, Option<u64>) {
+        let digits = label.len() - label.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let (stem, num) = label.split_at(label.len() - digits);
+        (stem.trim_end().to_string(), num.parse().ok())
+    };
+    let keys: Vec<(String, Option<u64>)> = t.lanes.iter().map(|l| split(&l.label)).collect();
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, (stem, _)) in keys.iter().enumerate() {
+        first.entry(stem.as_str()).or_insert(i);
+    }
+    let mut order: Vec<usize> = (0..t.lanes.len()).collect();
+    order.sort_by_key(|&i| (first[keys[i].0.as_str()], keys[i].1, i));
+    order
+}
+
+/// The time axis in one row from `x0` over `cells` cells: 1-2-5 ticks labelled relative to `origin`.
+fn draw_axis(buf: &mut Buffer, (x0, y, cells): (u16, u16, u16), (from, to): (u64, u64), origin: i128, theme: Theme) {
+    let cell_ns = (to - from) as f64 / cells as f64;
+    let step = tick_step(to - from, cells, 10);
+    let first_tick = {
+        let rel = from as i128 - origin;
+        let s = step as i128;
+        (rel.div_euclid(s) + i128::from(rel.rem_euclid(s) != 0)) * s
+    };
+    let mut tick = first_tick;
+    let mut last_end = 0u16;
+    while (origin + tick) < to as i128 {
+        let col = ((origin + tick - from as i128) as f64 / cell_ns) as u16;
+        let label = format_ns(tick);
+        let lw = text_width(&label) as u16;
+        if col >= last_end && col + lw <= cells {
+            buf.set_string(x0 + col, y, &label, theme.dim());
+            last_end = col + lw + 2;
+        }
+        tick += step as i128;
+    }
+}
+
+/// A shared axis for lanes drawn with `label_width(label_w)` in an area `width` wide at `(x, y)`: from 0 to
+/// `len_ns`, as each run's lanes are drawn from their first span.
+pub(crate) fn shared_axis(buf: &mut Buffer, (x, y, width): (u16, u16, u16), label_w: u16, len_ns: u64, theme: Theme) {
+    let cells = width.saturating_sub(label_w + 2);
+    if cells >= 4 {
+        draw_axis(buf, (x + label_w + 1, y, cells), (0, len_ns.max(1)), 0, theme);
+    }
+}
+
+/// The legend in one row: a symbol and a name for each kind present (run when none is), as many as fit.
+pub(crate) fn draw_legend(buf: &mut Buffer, area: Rect, present: [bool; KINDS], theme: Theme) {
+    let mut x = area.x;
+    let kinds: Vec<SpanKind> = SPAN_KINDS.into_iter().zip(present).filter(|(_, p)| *p).map(|(k, _)| k).collect();
+    let kinds = if kinds.is_empty() { vec![SpanKind::Run] } else { kinds };
+    for k in kinds {
+        let item_w = 2 + k.name().len() as u16 + 2;
+        if x + item_w > area.x + area.width {
+            break;
+        }
+        buf.set_string(x, area.y, theme.kind_symbol(k), theme.kind_style(k));
+        buf.set_string(x + 2, area.y, k.name(), theme.dim());
+        x += item_w;
     }
 }
 
@@ -115,8 +235,9 @@ impl Widget for Gantt<'_> {
             }
             None => Gantt::default_window(t),
         });
-        let labels: Vec<String> = t.lanes.iter().map(|l| lane_label(t, l)).collect();
-        let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4).clamp(3, 14) as u16;
+        let order = lane_order(t);
+        let label_w = self.label_width.unwrap_or_else(|| Gantt::natural_label_width(t, inner.width));
+        let labels: Vec<String> = order.iter().map(|&i| fit_label(&t.lanes[i], label_w as usize, theme)).collect();
         let x0 = inner.x + label_w + 1;
         // One column is kept free on the right, so a span that ends at the window's end never touches the border.
         let cells = inner.width.saturating_sub(label_w + 2);
@@ -125,40 +246,23 @@ impl Widget for Gantt<'_> {
         }
         let cell_ns = (to - from) as f64 / cells as f64;
 
-        // Axis: tick labels relative to the run's t0.
         let mut y = inner.y;
-        let step = tick_step(to - from, cells, 10);
-        let origin = t.t0_ns as i128;
-        let first_tick = {
-            let rel = from as i128 - origin;
-            let s = step as i128;
-            (rel.div_euclid(s) + i128::from(rel.rem_euclid(s) != 0)) * s
-        };
-        let mut tick = first_tick;
-        let mut last_end = 0u16;
-        while (origin + tick) < to as i128 {
-            let col = ((origin + tick - from as i128) as f64 / cell_ns) as u16;
-            let label = format_ns(tick);
-            let x = x0 + col;
-            if col >= last_end && col + label.chars().count() as u16 <= cells {
-                buf.set_string(x, y, &label, theme.dim());
-                last_end = col + label.chars().count() as u16 + 2;
-            }
-            tick += step as i128;
+        if self.axis {
+            // Tick labels relative to the run's t0.
+            draw_axis(buf, (x0, y, cells), (from, to), t.t0_ns as i128, theme);
+            y += 1;
         }
-        y += 1;
 
         let legend_rows = u16::from(self.legend);
-        let rows = inner.height.saturating_sub(1 + legend_rows) as usize;
+        let rows = inner.height.saturating_sub(u16::from(self.axis) + legend_rows) as usize;
         let n = t.lanes.len();
         let shown = if n > rows { rows.saturating_sub(1) } else { n };
         let present = match self.digest {
             Some(d) => {
-                for (i, lane) in t.lanes.iter().take(shown).enumerate() {
-                    let y = y + i as u16;
-                    let label: String = labels[i].chars().take(label_w as usize).collect();
-                    buf.set_string(inner.x, y, &label, theme.text());
-                    if let Some(ld) = d.lane(lane.id) {
+                for (row, &i) in order.iter().take(shown).enumerate() {
+                    let y = y + row as u16;
+                    buf.set_string(inner.x, y, &labels[row], theme.text());
+                    if let Some(ld) = d.lane(t.lanes[i].id) {
                         // A small lane exactly from its spans; a big one from its bins.
                         let (cov, centre) = match ld.exact(t) {
                             Some(spans) => coverage(&spans, from, cell_ns, cells as usize),
@@ -169,7 +273,7 @@ impl Widget for Gantt<'_> {
                 }
                 d.present()
             }
-            None => self.lanes_from_spans(&labels, label_w, shown, (x0, y, cells), (from, cell_ns), buf),
+            None => self.lanes_from_spans(&order, &labels, shown, (inner.x, x0, y, cells), (from, cell_ns), buf),
         };
         y += shown as u16;
         if n > shown && rows > 0 {
@@ -178,19 +282,7 @@ impl Widget for Gantt<'_> {
         }
 
         if self.legend && y < inner.y + inner.height {
-            let mut x = inner.x;
-            let present: Vec<SpanKind> =
-                SPAN_KINDS.into_iter().zip(present).filter(|(_, p)| *p).map(|(k, _)| k).collect();
-            let kinds = if present.is_empty() { vec![SpanKind::Run] } else { present };
-            for k in kinds {
-                let item_w = 2 + k.name().len() as u16 + 2;
-                if x + item_w > inner.x + inner.width {
-                    break;
-                }
-                buf.set_string(x, y, theme.kind_symbol(k), theme.kind_style(k));
-                buf.set_string(x + 2, y, k.name(), theme.dim());
-                x += item_w;
-            }
+            draw_legend(buf, Rect::new(inner.x, y, inner.width, 1), present, theme);
         }
     }
 }
@@ -199,23 +291,22 @@ impl Gantt<'_> {
     /// Without a digest: one pass sorts every span by lane, then each lane is drawn; returns the kinds present.
     fn lanes_from_spans(
         &self,
+        order: &[usize],
         labels: &[String],
-        label_w: u16,
         shown: usize,
-        (x0, y0, cells): (u16, u16, u16),
+        (x, x0, y0, cells): (u16, u16, u16, u16),
         (from, cell_ns): (u64, f64),
         buf: &mut Buffer,
     ) -> [bool; KINDS] {
         let t = self.timeline;
         let theme = self.theme;
-        let x = x0 - label_w - 1;
         let mut by_lane: Vec<Vec<&Span>> = vec![Vec::new(); shown];
         // Lane ids are small numbers: index by id rather than hash. The same pass notes the kinds present.
         let max_id = t.lanes.iter().map(|l| l.id as usize).max().unwrap_or(0).min(1 << 16);
         let mut index = vec![usize::MAX; max_id + 1];
-        for (i, l) in t.lanes.iter().take(shown).enumerate() {
-            if let Some(slot) = index.get_mut(l.id as usize) {
-                *slot = i;
+        for (row, &i) in order.iter().take(shown).enumerate() {
+            if let Some(slot) = index.get_mut(t.lanes[i].id as usize) {
+                *slot = row;
             }
         }
         let mut present = [false; SPAN_KINDS.len()];
@@ -223,18 +314,17 @@ impl Gantt<'_> {
             if let Some(k) = SPAN_KINDS.iter().position(|k| *k == s.kind) {
                 present[k] = true;
             }
-            let i = match index.get(s.lane as usize) {
-                Some(&i) => i,
-                None => t.lanes.iter().take(shown).position(|l| l.id == s.lane).unwrap_or(usize::MAX),
+            let row = match index.get(s.lane as usize) {
+                Some(&row) => row,
+                None => order.iter().take(shown).position(|&i| t.lanes[i].id == s.lane).unwrap_or(usize::MAX),
             };
-            if let Some(v) = by_lane.get_mut(i) {
+            if let Some(v) = by_lane.get_mut(row) {
                 v.push(s);
             }
         }
-        for (i, spans) in by_lane.iter().enumerate() {
-            let y = y0 + i as u16;
-            let label: String = labels[i].chars().take(label_w as usize).collect();
-            buf.set_string(x, y, &label, theme.text());
+        for (row, spans) in by_lane.iter().enumerate() {
+            let y = y0 + row as u16;
+            buf.set_string(x, y, &labels[row], theme.text());
             let (cov, centre) = coverage(spans, from, cell_ns, cells as usize);
             paint(buf, &cov, &centre, x0, y, cell_ns, theme);
         }
@@ -354,14 +444,15 @@ mod tests {
     use crate::timeline::{LabEvent, Lane};
     use crate::ui::digest::Digest;
 
+    /// Two threads of one process taking turns under the GIL; the lab announced t2 before t1.
     fn two_lane_gil() -> Timeline {
         let mut t = Timeline::new();
         t.ingest(LabEvent::Started { lab_pid: 100, t0_ns: 0, cores: 2 });
-        for id in 0..2 {
-            t.ingest(LabEvent::Lane(Lane { id, pid: 100, tid: 200 + id, label: format!("t{}", id + 1) }));
+        for (id, n) in [(0, 2), (1, 1)] {
+            t.ingest(LabEvent::Lane(Lane { id, pid: 100, tid: 199 + n, label: format!("t{n}") }));
         }
         for i in 0..4u64 {
-            let (run, wait) = if i % 2 == 0 { (0, 1) } else { (1, 0) };
+            let (run, wait) = if i % 2 == 0 { (1, 0) } else { (0, 1) };
             t.ingest(LabEvent::Span(span(run, SpanKind::Run, i * 10, i * 10 + 10, run as i32)));
             t.ingest(LabEvent::Span(span(wait, SpanKind::GilWait, i * 10, i * 10 + 10, wait as i32)));
         }
@@ -371,16 +462,57 @@ mod tests {
     #[test]
     fn gantt_draws_alternating_gil_lanes_with_axis_and_legend() {
         let t = two_lane_gil();
-        let lines = to_text(&t, 48, Some((0, 40_000_000)), false);
+        let mut buf = Buffer::empty(Rect::new(0, 0, 52, 4));
+        Gantt::new(&t, Theme::plain(false)).window(0, 40_000_000).render(buf.area, &mut buf);
+        // Both threads show their one pid and their own tid, t1 first though the lab announced t2 first.
         assert_eq!(
-            lines,
-            vec![
-                "       0ms       10ms      20ms      30ms",
-                "t1 200 ██████████▒▒▒▒▒▒▒▒▒▒██████████▒▒▒▒▒▒▒▒▒▒",
-                "t2 201 ▒▒▒▒▒▒▒▒▒▒██████████▒▒▒▒▒▒▒▒▒▒██████████",
-                "█ run  ▒ gil-wait",
-            ]
+            buf,
+            Buffer::with_lines([
+                "           0ms       10ms      20ms      30ms       ",
+                "t1 100/200 ██████████▒▒▒▒▒▒▒▒▒▒██████████▒▒▒▒▒▒▒▒▒▒ ",
+                "t2 100/201 ▒▒▒▒▒▒▒▒▒▒██████████▒▒▒▒▒▒▒▒▒▒██████████ ",
+                "█ run  ▒ gil-wait                                   ",
+            ])
         );
+    }
+
+    #[test]
+    fn process_lanes_show_their_pid_and_lanes_are_in_natural_order() {
+        let mut t = Timeline::new();
+        t.ingest(LabEvent::Started { lab_pid: 100, t0_ns: 0, cores: 2 });
+        let lanes = [("p10", 4130), ("p2", 4122), ("p1", 4121)];
+        for (id, (label, pid)) in lanes.iter().enumerate() {
+            t.ingest(LabEvent::Lane(Lane { id: id as u32, pid: *pid, tid: *pid, label: label.to_string() }));
+            t.ingest(LabEvent::Span(span(id as u32, SpanKind::Run, 0, 10, 0)));
+        }
+        let lines = to_text(&t, 24, Some((0, 10_000_000)), false);
+        assert_eq!(&lines[1..4], ["p1 4121  ██████████████", "p2 4122  ██████████████", "p10 4130 ██████████████"]);
+    }
+
+    #[test]
+    fn lanes_named_alike_stay_together_in_number_order() {
+        let mut t = Timeline::new();
+        let labels = ["loop", "task 10", "task 2", "parent", "task 1", "child 2", "child 1"];
+        for (id, label) in labels.iter().enumerate() {
+            t.ingest(LabEvent::Lane(Lane { id: id as u32, pid: 1, tid: 1, label: label.to_string() }));
+        }
+        let order: Vec<&str> = lane_order(&t).into_iter().map(|i| labels[i]).collect();
+        assert_eq!(order, ["loop", "task 1", "task 2", "task 10", "parent", "child 1", "child 2"]);
+    }
+
+    #[test]
+    fn long_lane_names_give_way_but_keep_their_ids() {
+        let mut t = Timeline::new();
+        t.ingest(LabEvent::Lane(Lane { id: 0, pid: 23001, tid: 23001, label: "child writes 1 byte per page".into() }));
+        t.ingest(LabEvent::Lane(Lane { id: 1, pid: 23002, tid: 23002, label: "parent".into() }));
+        let mut buf = Buffer::empty(Rect::new(0, 0, 60, 4));
+        Gantt::new(&t, Theme::plain(false)).window(0, 1_000_000).legend(false).render(buf.area, &mut buf);
+        let lines = buffer_lines(&buf);
+        assert_eq!(lines[1], "child writes… 23001");
+        assert_eq!(lines[2], "parent 23002");
+        let mut buf = Buffer::empty(Rect::new(0, 0, 60, 4));
+        Gantt::new(&t, Theme::plain(true)).window(0, 1_000_000).legend(false).render(buf.area, &mut buf);
+        assert_eq!(buffer_lines(&buf)[1], "child writes~ 23001", "ASCII marks the cut with '~'");
     }
 
     #[test]
@@ -430,7 +562,7 @@ mod tests {
         }
         add(&mut t, span(0, SpanKind::Run, 6_000, 9_000, 0));
         assert!(d.lane(0).unwrap().exact(&t).is_none());
-        let area = Rect::new(0, 0, 90, 4);
+        let area = Rect::new(0, 0, 92, 4);
         let draw = |digest: Option<&Digest>| {
             let mut buf = Buffer::empty(area);
             let mut g = Gantt::new(&t, Theme::plain(false)).window(0, 8_300_000_000);
@@ -442,8 +574,8 @@ mod tests {
         };
         let (exact, binned) = (draw(None), draw(Some(&d)));
         assert_eq!(exact, binned);
-        assert!(exact[1].starts_with("t0 10 ████▒▒▒▒████"), "{exact:?}");
-        assert!(exact[2].starts_with("t1 11 ▒▒▒▒████▒▒▒▒"), "{exact:?}");
+        assert!(exact[1].starts_with("t0 1/10 ████▒▒▒▒████"), "{exact:?}");
+        assert!(exact[2].starts_with("t1 1/11 ▒▒▒▒████▒▒▒▒"), "{exact:?}");
         assert!(exact[1].ends_with("████████████████████"), "{exact:?}");
     }
 

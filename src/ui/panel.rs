@@ -17,6 +17,7 @@ use crate::timeline::Overhead;
 
 use super::cores::{CoreBars, RunWindow};
 use super::gantt::{Gantt, format_ns};
+use super::markdown::{self, Laid, TableLook};
 use super::theme::Theme;
 
 /// The time window a run is drawn on: from its first span to now (live) or its end.
@@ -111,69 +112,35 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     }
 }
 
-/// A demo's table fitted to `width` columns: figures (cells starting with a digit) right-aligned, two spaces
-/// between columns (one when that is too wide). Columns that would not fit even cut are left off from the right (the
-/// second value says how many); then text columns are cut (with `…`, down to 8 characters), widest first and the
-/// first column (which names the row) last. Figures are never cut: a cut number reads as another number.
-pub(crate) fn fit_table(columns: &[String], rows: &[Vec<String>], width: usize) -> (Vec<String>, usize) {
-    const MIN: usize = 8;
-    let len = |s: &str| s.chars().count();
+/// A demo's table in `width` columns, nothing cut: figure columns (every cell starts with a digit or is "—") are
+/// never broken, since a number broken in two reads as two numbers, and are right-aligned after the first column;
+/// text cells wrap inside their columns, two spaces apart (one when two do not fit); a table that cannot keep its
+/// columns even so shows each row as a record (see `markdown::layout`).
+pub(crate) fn fit_table(columns: &[String], rows: &[Vec<String>], width: usize, theme: Theme) -> Laid {
     let numeric = |c: &str| c.chars().next().is_some_and(|ch| ch.is_ascii_digit());
-    let mut widths: Vec<usize> = columns.iter().map(|c| len(c)).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate().take(widths.len()) {
-            widths[i] = widths[i].max(len(cell));
-        }
-    }
-    let figures: Vec<bool> = (0..widths.len())
+    let cols = rows.iter().map(Vec::len).chain([columns.len()]).max().unwrap_or(0);
+    let figures: Vec<bool> = (0..cols)
         .map(|i| !rows.is_empty() && rows.iter().all(|r| r.get(i).is_none_or(|c| numeric(c) || c == "—")))
         .collect();
-    let total = |widths: &[usize], gap: usize| widths.iter().sum::<usize>() + gap * widths.len().saturating_sub(1);
-    let gap = if total(&widths, 2) <= width { 2 } else { 1 };
-    let least: Vec<usize> = widths.iter().zip(&figures).map(|(w, fig)| if *fig { *w } else { (*w).min(MIN) }).collect();
-    let mut hidden = 0;
-    while widths.len() > 1 && total(&least[..widths.len()], gap) > width {
-        widths.pop();
-        hidden += 1;
-    }
-    // The first column names the row: the others give way first, widest first.
-    while total(&widths, gap) > width {
-        let other = (1..widths.len()).filter(|&i| widths[i] > least[i]).max_by_key(|&i| widths[i]);
-        match other.or((widths[0] > least[0]).then_some(0)) {
-            Some(i) => widths[i] -= 1,
-            None => break,
-        }
-    }
-    let cut = |s: &str, w: usize| -> String {
-        if len(s) <= w {
-            return s.to_string();
-        }
-        let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
-        t.push('…');
-        t
+    let look = |gap: &'static str| TableLook {
+        indent: Span::raw(""),
+        gap: Span::styled(gap, theme.dim()),
+        cross: gap,
+        rule: if theme.ascii { "-" } else { "─" },
+        head: theme.dim(),
+        body: theme.text(),
+        label: theme.dim(),
+        right: figures.iter().enumerate().map(|(i, f)| *f && i > 0).collect(),
+        keep: figures.clone(),
+        row_rules: false,
+        inline_records: Some("; "),
     };
-    let line = |cells: &[String], header: bool| {
-        let mut out = String::new();
-        for (i, w) in widths.iter().enumerate() {
-            let cell = cut(cells.get(i).map_or("", String::as_str), *w);
-            if i > 0 {
-                out.push_str(&" ".repeat(gap));
-            }
-            let pad = " ".repeat(w - len(&cell));
-            if !header && i > 0 && numeric(&cell) {
-                out.push_str(&pad);
-                out.push_str(&cell);
-            } else {
-                out.push_str(&cell);
-                out.push_str(&pad);
-            }
-        }
-        out.trim_end().to_string()
-    };
-    let mut out = vec![line(columns, true)];
-    out.push(line(&widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>(), true));
-    out.extend(rows.iter().map(|r| line(r, false)));
-    (out, hidden)
+    let wide = look("  ");
+    if markdown::fits(columns, rows, width, &wide) {
+        markdown::layout(columns, rows, width, &wide)
+    } else {
+        markdown::layout(columns, rows, width, &look(" "))
+    }
 }
 
 /// Wraps plain text to the panel's width.
@@ -193,11 +160,28 @@ fn elapsed_ns(app: &App, t: &crate::timeline::Timeline) -> u64 {
 }
 
 /// A process-internals demo: what `r` does; while it runs, its lanes live; when it ends, its table, the reading
-/// of its figures and its lanes.
+/// of its figures and its lanes. The reading is the demo's point: when room is short the table's rows give way to
+/// it and say how many are left off, and whatever else does not fit ends in a "→ more" line, never a silent cut.
 fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer) {
+    /// At most `h` lines: when there are more, the last one says how many are left off.
+    fn clip(mut lines: Vec<Line<'static>>, h: usize, theme: Theme, w: u16) -> Vec<Line<'static>> {
+        if lines.len() <= h {
+            return lines;
+        }
+        let keep = h.saturating_sub(1);
+        let left = lines.len() - keep;
+        lines.truncate(keep);
+        let note = format!("{}: {left} more lines at a taller terminal", markdown::more(theme));
+        lines.extend(wrapped(note, theme.dim(), w).into_iter().take(h - keep));
+        lines
+    }
     let theme = app.theme;
     let sep = theme.sep();
     let w = inner.width;
+    let more = markdown::more(theme);
+    let wrap = |runs: &[(String, Style)], first: Span<'static>, rest: Span<'static>| {
+        markdown::wrap_marked(runs, w as usize, first, rest, more)
+    };
     // Only a run of this demo belongs here (a live run of an earlier section may still be going).
     let run = app.panel.run.as_ref().filter(|r| r.demo().is_some_and(|d| d.name.name() == name));
     let note =
@@ -214,9 +198,8 @@ fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer
                     String::new()
                 }
             };
-            top.extend(super::markdown::wrap(
+            top.extend(wrap(
                 &[("r".into(), theme.key()), (format!(" runs the {name} demo in a lab process{size}"), theme.text())],
-                w as usize,
                 Span::raw(""),
                 Span::raw(""),
             ));
@@ -231,17 +214,21 @@ fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer
             top.append(&mut bottom);
         }
         Some(r) if r.live => {
-            top.push(Line::from(vec![
-                Span::styled("running ", theme.accent()),
-                Span::styled(
-                    format!(
-                        "the {name} demo{sep}{}{sep}{} lanes{sep}Esc cancels",
-                        format_ns(elapsed_ns(app, &r.timeline) as i128),
-                        r.timeline.lanes.len()
+            top.extend(wrap(
+                &[
+                    ("running ".into(), theme.accent()),
+                    (
+                        format!(
+                            "the {name} demo{sep}{}{sep}{} lanes{sep}Esc cancels",
+                            format_ns(elapsed_ns(app, &r.timeline) as i128),
+                            r.timeline.lanes.len()
+                        ),
+                        theme.text(),
                     ),
-                    theme.text(),
-                ),
-            ]));
+                ],
+                Span::raw(""),
+                Span::raw("  "),
+            ));
             gantt = true;
         }
         Some(r) => match (r.error(), &r.timeline.demo) {
@@ -255,60 +242,70 @@ fn draw_demo(app: &App, setup: &Setup, name: &str, inner: Rect, buf: &mut Buffer
                 gantt = true;
             }
             (None, Some(report)) => {
-                top.extend(super::markdown::wrap(
+                top.extend(wrap(
                     &[
                         (report.title.clone(), theme.accent()),
                         (format!("{sep}{}", fmt_ms(r.wall_ms())), theme.text()),
                         (format!("{sep}r runs it again"), theme.dim()),
                     ],
-                    w as usize,
                     Span::raw(""),
                     Span::raw("  "),
                 ));
                 top.push(Line::default());
-                let (table, hidden) = fit_table(&report.columns, &report.rows, w as usize);
-                for (i, l) in table.into_iter().enumerate() {
-                    let style = if i < 2 { theme.dim() } else { theme.text() };
-                    top.push(Line::styled(l, style));
-                }
-                if hidden > 0 {
-                    let more = if hidden == 1 { "1 more column" } else { "more columns" };
-                    top.extend(wrapped(
-                        format!("{more} at a wider terminal, or all of it with `parlab demo {name}`"),
-                        theme.dim(),
-                        w,
-                    ));
-                }
-                top.push(Line::default());
-                top.extend(super::markdown::wrap(
+                let mut after = vec![Line::default()];
+                after.extend(wrap(
                     &[(report.reading.clone(), theme.text())],
-                    w as usize,
                     Span::styled("reading: ", theme.accent()),
                     Span::raw("  "),
                 ));
                 for n in &r.timeline.notes {
-                    top.extend(wrapped(format!("note: {n}"), theme.dim(), w));
+                    after.extend(wrapped(format!("note: {n}"), theme.dim(), w));
                 }
-                top.push(Line::default());
+                after.push(Line::default());
+                let table = fit_table(&report.columns, &report.rows, w as usize, theme);
+                let room = inner.height.saturating_sub((bottom.len() as u16).min(inner.height / 3)) as usize;
+                let rows_room = room.saturating_sub(top.len() + table.head.len() + after.len());
+                let rows = table.rows.len();
+                let marker = |left: usize| {
+                    wrapped(format!("{more}: {left} more rows (`parlab demo {name}` prints them all)"), theme.dim(), w)
+                };
+                let (mut shown, mut used) = (0, 0);
+                while shown < rows && used + table.rows[shown].len() <= rows_room {
+                    used += table.rows[shown].len();
+                    shown += 1;
+                }
+                while shown > 0 && shown < rows && used + marker(rows - shown).len() > rows_room {
+                    shown -= 1;
+                    used -= table.rows[shown].len();
+                }
+                top.extend(table.head);
+                top.extend(table.rows.into_iter().take(shown).flatten());
+                if shown < rows {
+                    top.extend(marker(rows - shown));
+                }
+                top.extend(after);
                 gantt = true;
             }
             (None, None) => top.extend(wrapped("the demo ended without its report".into(), theme.bad(), w)),
         },
     }
     let bottom_h = (bottom.len() as u16).min(inner.height / 3);
+    let bottom = clip(bottom, bottom_h as usize, theme, w);
     let top_h = (top.len() as u16).min(inner.height - bottom_h);
-    for (i, l) in top.iter().take(top_h as usize).enumerate() {
+    let top = clip(top, top_h as usize, theme, w);
+    for (i, l) in top.iter().enumerate() {
         put(buf, inner, inner.y + i as u16, l);
     }
     let by = inner.y + inner.height - bottom_h;
-    for (i, l) in bottom.iter().take(bottom_h as usize).enumerate() {
+    for (i, l) in bottom.iter().enumerate() {
         put(buf, inner, by + i as u16, l);
     }
     let Some(r) = run.filter(|r| gantt && !r.timeline.lanes.is_empty()) else {
         return;
     };
+    // Room for the axis, a lane and the legend; an axis over "… N more lanes" alone would say nothing.
     let room = inner.height - top_h - bottom_h;
-    if room < 3 {
+    if room < 3 + u16::from(r.timeline.lanes.len() > 1) {
         return;
     }
     let (from, to) = run_window(r, app.now_ns);
@@ -499,6 +496,10 @@ pub(crate) fn pane(
     let mut title = format!(" {mode} — {} ", mode.python());
     if let Some(r) = run.filter(|r| r.succeeded()) {
         title = format!(" {mode} · {} — {} ", fmt_ms(r.wall_ms()), mode.python());
+    }
+    // The Python counterpart gives way rather than being cut (the lesson and the help name it too).
+    if markdown::text_width(&title) + 2 > area.width as usize {
+        title = title.split(" — ").next().unwrap_or_default().to_string() + " ";
     }
     let block = panel_block(title, theme);
     let inner = block.inner(area);

@@ -161,16 +161,18 @@ fn a_live_demo_streams_its_lanes() {
 }
 
 #[test]
-fn demo_tables_fit_the_panel_without_cutting_figures() {
+fn demo_tables_wrap_their_text_and_never_break_a_figure() {
     let cols: Vec<String> = ["child", "faults", "private memory"].map(String::from).to_vec();
     let rows = vec![
         ["writes one byte per page", "16,402", "64.1 MiB"].map(String::from).to_vec(),
         ["does nothing", "12", "0.1 MiB"].map(String::from).to_vec(),
     ];
-    let (wide, hidden) = super::panel::fit_table(&cols, &rows, 60);
-    assert_eq!(hidden, 0);
+    let text = |width: usize| -> Vec<String> {
+        let laid = super::panel::fit_table(&cols, &rows, width, Theme::plain(false));
+        laid.lines().iter().map(|l| l.to_string().trim_end().to_string()).collect()
+    };
     assert_eq!(
-        wide,
+        text(60),
         vec![
             "child                     faults  private memory",
             "────────────────────────  ──────  ──────────────",
@@ -178,14 +180,33 @@ fn demo_tables_fit_the_panel_without_cutting_figures() {
             "does nothing                  12         0.1 MiB",
         ]
     );
-    // Narrower: the text column is cut, the figures are whole.
-    let (narrow, hidden) = super::panel::fit_table(&cols, &rows, 31);
-    assert_eq!(hidden, 0);
-    assert_eq!(narrow[2], "writes o… 16,402       64.1 MiB");
-    // Narrower still: a figure column is left off rather than cut.
-    let (narrowest, hidden) = super::panel::fit_table(&cols, &rows, 20);
-    assert_eq!(hidden, 1);
-    assert_eq!(narrowest[2], "writes one b… 16,402", "the room left goes to the first column");
+    // Narrower: the text wraps inside its column (a row starts where its first cell has text); figures are whole.
+    assert_eq!(
+        text(31),
+        vec![
+            "child          faults   private",
+            "                         memory",
+            "─────────────  ──────  ────────",
+            "writes one     16,402  64.1 MiB",
+            "byte per page",
+            "does nothing       12   0.1 MiB",
+        ]
+    );
+    // Too narrow for its columns: a record per row, its fields run on, nothing left off.
+    assert_eq!(
+        text(20),
+        vec![
+            "child: writes one",
+            "  byte per page;",
+            "  faults: 16,402;",
+            "  private memory:",
+            "  64.1 MiB",
+            "child: does nothing;",
+            "  faults: 12;",
+            "  private memory:",
+            "  0.1 MiB",
+        ]
+    );
 }
 
 #[test]
@@ -336,4 +357,252 @@ fn colours_follow_the_theme_and_vanish_without_colour() {
         .filter(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset)
         .count();
     assert_eq!(coloured, 0, "NO_COLOR: no colour at all");
+}
+
+// ---- Nothing cut, lanes that read right (issue 15 items 4-7): compare lanes at every size, wrapped lesson
+// tables and code, honest ceilings, pid/tid lane labels in natural order.
+
+mod uiwrap {
+    use super::*;
+    use crate::experiment::{Knobs, Mode, Workload};
+    use crate::lesson::{Block, ExperimentKind, ExperimentSpec, Lesson, Section};
+
+    /// A decision table too wide for most panes and a code line longer than any.
+    const WIDE: &str = "The decision table:\n\n\
+        | the time goes into... | use | watch out for |\n|---|---|---|\n\
+        | waiting (I/O-bound) | asyncio, or threads: waiting needs no core, and a waiting thread releases the GIL | \
+        asyncio needs async libraries; one blocking call stalls it |\n\
+        | computing in Python code (CPU-bound) | processes (`ProcessPoolExecutor`, `Pool`): one GIL each | \
+        start-up, pickling, copying data |\n\
+        | waiting, then computing | asyncio for the waits, `run_in_executor` with a process pool for the computing | \
+        moving results between them |\n";
+    const LONG_CODE: &str = "def profile(label, work):\n    \
+        print(f\"{label:>8}: wall {wall * 1000:5.0f} ms, CPU {cpu * 1000:5.0f} ms -> {kind} (this line is long)\")\n";
+
+    /// The app on a one-section lesson whose experiment compares `modes` on `workload`.
+    fn app_on(workload: &str, modes: Vec<Mode>) -> App {
+        let mut app = app();
+        app.lessons.push(Lesson {
+            id: "choosing".into(),
+            title: "Choosing a model".into(),
+            minutes: 15,
+            summary: "A decision table.".into(),
+            covers: vec!["decision table".into()],
+            path: "lessons/10-choosing-a-model.md".into(),
+            sections: vec![Section {
+                title: "The decision table".into(),
+                blocks: vec![
+                    Block::Markdown(WIDE.into()),
+                    Block::Code { lang: "python".into(), text: LONG_CODE.into(), runnable: false },
+                    Block::Experiment(ExperimentSpec {
+                        id: Some("all-models".into()),
+                        kind: ExperimentKind::Run {
+                            workload: workload.parse::<Workload>().unwrap(),
+                            tasks: 8,
+                            modes,
+                            knobs: Knobs { workers: Some(2), ..Knobs::default() },
+                        },
+                        expect: Vec::new(),
+                        note: None,
+                    }),
+                ],
+            }],
+        });
+        keys(&mut app, &[Key::End, Key::Enter]);
+        assert_eq!(app.lesson().unwrap().id, "choosing");
+        app
+    }
+
+    /// Feeds the compare's current run, to its end: `lanes` as (label, pid, tid), announced in this order, each running `wall_ms`
+    /// (gil lanes take turns instead).
+    fn feed(app: &mut App, lab_pid: u32, lanes: &[(&str, u32, u32)], wall_ms: u64, gil: bool) {
+        let id = next_run(app);
+        let t0 = 5_000 * MS * id;
+        app.update(AppEvent::Lab(id, LabEvent::Started { lab_pid, t0_ns: t0, cores: 2 }));
+        for (i, (label, pid, tid)) in lanes.iter().enumerate() {
+            let lane = Lane { id: i as u32, pid: *pid, tid: *tid, label: label.to_string() };
+            app.update(AppEvent::Lab(id, LabEvent::Lane(lane)));
+        }
+        let mut span = |lane: usize, kind: SpanKind, a: u64, b: u64| {
+            let sp = Span {
+                lane: lane as u32,
+                task: 0,
+                count: 1,
+                kind,
+                start_ns: t0 + a * MS,
+                end_ns: t0 + b * MS,
+                cpu_start: 0,
+                cpu_end: 0,
+            };
+            app.update(AppEvent::Lab(id, LabEvent::Span(sp)));
+        };
+        for i in 0..lanes.len() {
+            if gil {
+                for k in 0..wall_ms / 5 {
+                    let run = (k as usize + i).is_multiple_of(2);
+                    span(i, if run { SpanKind::Run } else { SpanKind::GilWait }, k * 5, k * 5 + 5);
+                }
+            } else {
+                span(i, SpanKind::Run, 0, wall_ms);
+            }
+        }
+        let end = RunEnd { t0_ns: t0, t_end_ns: t0 + wall_ms * MS, checksum: 7, tasks_done: 8, error: None };
+        app.update(AppEvent::Lab(id, LabEvent::Finished(end)));
+        app.update(AppEvent::LabExited { run: id, error: None, now_ns: t0 + wall_ms * MS });
+    }
+
+    fn next_run(app: &App) -> u64 {
+        app.compare.as_ref().unwrap().runs.last().unwrap().id
+    }
+
+    /// Compares sequential, gil, async and processes, every run done; each mode announces its lanes out of order.
+    fn four_modes() -> App {
+        let mut app = app_on("fib:20", vec![Mode::Sequential, Mode::Gil, Mode::Async, Mode::Processes]);
+        cores(&mut app);
+        started(&keys(&mut app, &[Key::Char('c')]));
+        feed(&mut app, 500, &[("main", 500, 501)], 80, false);
+        feed(&mut app, 600, &[("t2", 600, 602), ("t1", 600, 601)], 80, true);
+        feed(&mut app, 700, &[("loop", 700, 701), ("task 2", 700, 701), ("task 1", 700, 701)], 82, false);
+        feed(&mut app, 800, &[("p2", 812, 812), ("p1", 811, 811)], 42, false);
+        assert!(app.compare.as_ref().unwrap().done());
+        app
+    }
+
+    /// The text of a compare view's lanes: every mode and every one of its lanes, whatever the layout.
+    fn assert_every_lane_drawn(text: &str) {
+        for lane in [
+            "main 500/501",
+            "t1 600/601",
+            "t2 600/602",
+            "loop 700/701",
+            "task 1 700/701",
+            "task 2 700/701",
+            "p1 811",
+            "p2 812",
+        ] {
+            assert!(text.contains(lane), "lane '{lane}' is drawn:\n{text}");
+        }
+        for mode in ["sequential", "gil", "async", "processes"] {
+            assert!(text.matches(mode).count() >= 2, "{mode} has lanes and a table row:\n{text}");
+        }
+        assert!(text.contains("speedup") && text.contains("checksums equal"), "the table is visible:\n{text}");
+    }
+
+    #[test]
+    fn compare_of_four_modes_at_80x24_stacks_every_lane_on_one_axis() {
+        let mut app = four_modes();
+        let t = draw(&mut app, 80, 24);
+        let text = format!("{}", t.backend());
+        assert_every_lane_drawn(&text);
+        let at = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap();
+        assert!(at("t1 600/601") < at("t2 600/602"), "t1 before t2:\n{text}");
+        assert!(at("p1 811") < at("p2 812"), "p1 before p2:\n{text}");
+        assert!(at("loop 700/701") < at("task 1 700/701"), "the loop before its tasks:\n{text}");
+        assert!(at("task 1 700/701") < at("task 2 700/701"), "task 1 before task 2:\n{text}");
+        insta::assert_snapshot!(t.backend());
+    }
+
+    #[test]
+    fn compare_of_four_modes_at_100x30() {
+        let mut app = four_modes();
+        let t = draw(&mut app, 100, 30);
+        assert_every_lane_drawn(&format!("{}", t.backend()));
+        insta::assert_snapshot!(t.backend());
+    }
+
+    #[test]
+    fn compare_of_four_modes_at_200x50() {
+        let mut app = four_modes();
+        let t = draw(&mut app, 200, 50);
+        assert_every_lane_drawn(&format!("{}", t.backend()));
+        insta::assert_snapshot!(t.backend());
+    }
+
+    #[test]
+    fn compare_with_more_lanes_than_rows_says_how_many_more() {
+        let mut app = app_on("fib:20", vec![Mode::Sequential, Mode::Gil, Mode::Async, Mode::Processes]);
+        started(&keys(&mut app, &[Key::Char('c')]));
+        let threads: Vec<(String, u32, u32)> = (1..=8).map(|i| (format!("t{i}"), 600, 600 + i)).collect();
+        let threads: Vec<(&str, u32, u32)> = threads.iter().map(|(l, p, t)| (l.as_str(), *p, *t)).collect();
+        let procs: Vec<(String, u32, u32)> = (1..=8).map(|i| (format!("p{i}"), 810 + i, 810 + i)).collect();
+        let procs: Vec<(&str, u32, u32)> = procs.iter().map(|(l, p, t)| (l.as_str(), *p, *t)).collect();
+        feed(&mut app, 500, &[("main", 500, 501)], 80, false);
+        feed(&mut app, 600, &threads, 80, true);
+        feed(&mut app, 700, &[("loop", 700, 701)], 82, false);
+        feed(&mut app, 800, &procs, 42, false);
+        let text = format!("{}", draw(&mut app, 80, 24).backend());
+        for lane in ["main 500/501", "t1 600/601", "loop 700/701", "p1 811"] {
+            assert!(text.contains(lane), "every mode shows its first lane '{lane}':\n{text}");
+        }
+        assert!(text.matches("more lanes").count() == 2, "gil and processes say how many lanes are left:\n{text}");
+    }
+
+    #[test]
+    fn the_ceiling_is_said_to_hold_for_cpu_work_and_io_efficiency_is_not_shown() {
+        let mut app = app_on("sleep:50", vec![Mode::Sequential, Mode::Threads, Mode::Async]);
+        started(&keys(&mut app, &[Key::Char('c')]));
+        feed(&mut app, 500, &[("main", 500, 501)], 400, false);
+        feed(&mut app, 600, &[("t1", 600, 601), ("t2", 600, 602)], 200, false);
+        feed(&mut app, 700, &[("loop", 700, 701)], 50, false);
+        let text = format!("{}", draw(&mut app, 100, 30).backend());
+        assert!(!text.contains("ceiling 2×"), "no bare ceiling on I/O work:\n{text}");
+        assert!(text.contains("waiting needs no core"), "{text}");
+        assert!(text.contains("ceiling holds for CPU work"), "{text}");
+        let row = text.lines().find(|l| l.contains("async ") && l.contains("8.00×")).expect("the async row");
+        assert!(row.contains('—') && !row.contains("400%"), "efficiency is not shown for I/O: {row}");
+    }
+
+    #[test]
+    fn an_efficiency_over_the_cores_on_cpu_work_is_flagged_and_explained() {
+        let mut app = app_on("fib:20", vec![Mode::Sequential, Mode::Processes]);
+        started(&keys(&mut app, &[Key::Char('c')]));
+        feed(&mut app, 500, &[("main", 500, 501)], 100, false);
+        feed(&mut app, 800, &[("p1", 811, 811), ("p2", 812, 812)], 40, false);
+        let text = format!("{}", draw(&mut app, 100, 30).backend());
+        assert!(text.contains("the ceiling for CPU work on 2 cores is 2×"), "{text}");
+        let row = text.lines().find(|l| l.contains("processes ") && l.contains("2.50×")).expect("the row");
+        assert!(row.contains("125%*"), "{row}");
+        assert!(text.contains("* above 100% of 2 cores"), "{text}");
+    }
+
+    /// The lesson page: the table wraps or becomes records, the code line goes on in marked rows; no word and
+    /// no character of either is lost.
+    fn lesson_page(w: u16, h: u16) -> String {
+        let mut app = app_on("fib:20", vec![Mode::Sequential, Mode::Gil, Mode::Async, Mode::Processes]);
+        // Tall enough to hold the whole section, so every word can be looked for.
+        let full = format!("{}", draw(&mut app, w, 200).backend());
+        for word in WIDE.split(|c: char| c.is_whitespace() || c == '|' || c == '`').filter(|w| w.len() > 1) {
+            if !word.starts_with("--") {
+                assert!(full.contains(word), "'{word}' of the table is on screen at {w} columns:\n{full}");
+            }
+        }
+        let code: String = full
+            .lines()
+            .filter_map(|l| l.split('│').nth(1))
+            .map(|l| l.trim_end())
+            .filter(|l| l.starts_with("   ") || l.starts_with(" ↪ "))
+            .map(|l| &l[l.char_indices().nth(3).map_or(l.len(), |(i, _)| i)..])
+            .collect();
+        assert!(code.contains("(this line is long)\")"), "the end of the long line is kept:\n{full}");
+        assert!(full.contains(" ↪ "), "its continuation is marked:\n{full}");
+        // The top of the section, then its end.
+        let top = format!("{}", draw(&mut app, w, h).backend());
+        keys(&mut app, &[Key::End]);
+        format!("{top}\n{}", draw(&mut app, w, h).backend())
+    }
+
+    #[test]
+    fn lesson_with_a_wide_table_and_a_long_code_line_at_80x24() {
+        insta::assert_snapshot!(lesson_page(80, 24));
+    }
+
+    #[test]
+    fn lesson_with_a_wide_table_and_a_long_code_line_at_100x30() {
+        insta::assert_snapshot!(lesson_page(100, 30));
+    }
+
+    #[test]
+    fn lesson_with_a_wide_table_and_a_long_code_line_at_200x50() {
+        insta::assert_snapshot!(lesson_page(200, 50));
+    }
 }
