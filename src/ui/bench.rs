@@ -70,6 +70,12 @@ fn frame_ms(quick: bool) -> Result<f64> {
     let mut app = App::new(set.lessons, Vec::new(), progress, Theme::default(), cores);
     app.update(AppEvent::Resize(W, H));
     app.open_by_id(&id);
+    // The section with the experiment (an introduction shows none).
+    while app.panel.setup.as_ref().is_none_or(|s| s.demo.is_some())
+        && app.view.section + 1 < app.lesson().map_or(0, |l| l.sections.len())
+    {
+        app.update(AppEvent::Key(Key::Right));
+    }
     let setup = app.panel.setup.as_mut().ok_or_else(|| anyhow!("lesson '{id}' opened without an experiment panel"))?;
     setup.workload = Workload::Tiny;
     setup.tasks = 3_000;
