@@ -1012,8 +1012,8 @@ impl App {
         if self.view.lesson != i {
             self.view = LessonView { lesson: i, ..LessonView::default() };
             // Another lesson's blocks share no panels with this one (ids may repeat across lessons).
-            self.stash.clear();
             self.switch_panel(None);
+            self.stash.clear();
         }
         self.screen = Screen::Lesson;
         if let Some(pos) = self.visible().iter().position(|&v| v == i) {
@@ -2874,6 +2874,23 @@ pub(crate) mod block_tests {
         assert_eq!(r.cpu.per_core_ns, vec![10, 20, 5]);
         assert_eq!(r.cpu.samples.len(), 2);
         assert!((r.others_cores().unwrap() - 0.6).abs() < 1e-6, "only samples taken while it ran");
+    }
+
+    #[test]
+    fn a_block_id_used_in_two_lessons_does_not_bring_one_lessons_knobs_into_the_other() {
+        let mut other = blocks_lesson();
+        other.id = "blocks-again".into();
+        let mut app = App::new(vec![blocks_lesson(), other], Vec::new(), progress(), Theme::plain(false), 2);
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
+        ch(&mut app, 'm');
+        assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Threads);
+        key(&mut app, Key::Esc);
+        key(&mut app, Key::Down);
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
+        assert_eq!(panel_id(&app).as_deref(), Some("waits"));
+        assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Sequential, "the other lesson's own knobs");
     }
 
     #[test]

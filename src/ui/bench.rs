@@ -427,7 +427,10 @@ fn live_cpu(scratch: &Scratch, secs: f64) -> Result<f64> {
     let mut tmux = Tmux::start()?;
     let args = format!("--lessons {} --lesson bench-live", quote(&lessons));
     let pid = tmux.launch(scratch, &args)?;
-    tmux.wait(10.0, "the lesson view", |s| s.contains("experiment: fib:34"))?;
+    // The experiment is in the second section (an introduction shows none).
+    tmux.wait(10.0, "the lesson view", |s| s.contains("1 of 2 sections"))?;
+    tmux.keys(&["Right"])?;
+    tmux.wait(10.0, "the experiment's section", |s| s.contains("experiment: fib:34"))?;
     check_is_parlab(pid)?;
     tmux.keys(&["r"])?;
     tmux.wait(20.0, "the live run's lanes", |s| s.contains("running") && s.contains("t1 "))?;

@@ -225,7 +225,12 @@ fn exercise_lines(app: &App, lesson: &Lesson, e: &ExerciseSpec, w: usize, theme:
     let mut out = wrap(&head, w, Span::raw(""), Span::raw("  "));
     let threshold = e.goal.threshold(app.cores);
     let goal = if e.goal.per_core {
-        format!("{} (= {} on your {} cores)", e.goal.text, fmt_num(threshold), app.cores)
+        format!(
+            "{} (= {} on your {})",
+            e.goal.text,
+            fmt_num(threshold),
+            crate::experiment::plural(u64::from(app.cores), "core")
+        )
     } else {
         e.goal.text.clone()
     };

@@ -98,7 +98,14 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
     let (left, right) = match app.screen {
         Screen::List => {
             let done = (0..app.lessons.len()).filter(|&i| app.lesson_mark(i) == crate::progress::Mark::Done).count();
-            ("lessons".to_string(), format!("{done} of {} done{sep}{} cores", app.lessons.len(), app.cores))
+            (
+                "lessons".to_string(),
+                format!(
+                    "{done} of {} done{sep}{}",
+                    app.lessons.len(),
+                    crate::experiment::plural(u64::from(app.cores), "core")
+                ),
+            )
         }
         Screen::Lesson | Screen::Compare => match app.lesson() {
             Some(l) => {
