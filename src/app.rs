@@ -1486,6 +1486,10 @@ impl App {
             if !rep.stopped && !rep.done() {
                 next_repeat = Some(rep.exp.clone());
             }
+            if rep.done() && succeeded {
+                let n = rep.walls_ns.len();
+                self.info(format!("{n} runs of this setup done: the panel shows their median"));
+            }
         }
         let repeat_median = self.panel.repeat.as_ref().filter(|_| in_panel).and_then(Repeat::spread).map(|s| s.0);
         if let Some(e) = exp.as_ref().filter(|e| e.mode == Mode::Sequential && succeeded) {

@@ -536,8 +536,9 @@ pub(crate) fn summary(app: &App, run: Option<&Run>) -> Vec<Line<'static>> {
     }
     let mut out = vec![Line::from(first), overhead_line(r.digest.overhead_ms(), theme)];
     if let Some(o) = r.others_cores().filter(|o| *o > OTHERS_WARN_CORES) {
+        let tip = if spread.is_some() { "" } else { " (R repeats it)" };
         out.push(Line::styled(
-            format!("other programs used {o:.1} cores during this run: figures may be low (R repeats it)"),
+            format!("other programs used {o:.1} cores during this run: figures may be low{tip}"),
             theme.warn(),
         ));
     }
