@@ -483,4 +483,18 @@ fn sigterm_while_a_frame_is_slow_restores_the_terminal_at_once() {
     assert_restored(&t);
     assert!(sent.elapsed() < Duration::from_secs(8), "the signal waited for drawing: {:?}", sent.elapsed());
     assert_none_left(&tag);
+    drop(t);
+
+    // Ctrl-C in the terminal, during the same slow first frame.
+    let tag = unique_tag("tui-slow-c");
+    let cmd = format!("{} --lesson slow", command(&tag, lessons.path(), data.path()));
+    let t = Tmux::start(&tag, &cmd);
+    tui_pid(&tag);
+    t.wait(5.0, "the alternate screen", |_| t.flag("alternate_on") == "1");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    t.keys(&["C-c"]);
+    assert_restored(&t);
+    assert!(sent.elapsed() < Duration::from_secs(8), "Ctrl-C waited for drawing: {:?}", sent.elapsed());
+    assert_none_left(&tag);
 }
