@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use crate::exercise::CheckOutcome;
 
 use crate::experiment::{
-    Experiment, Fit, Knobs, MAX_WORKERS, MODES, Mode, START_METHODS, Workload, format_interval_us,
+    Experiment, Fit, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload, format_bytes,
+    format_interval_us, plural,
 };
 use crate::lab::demos::DemoSpec;
-use crate::lesson::{Block, ExerciseSpec, ExperimentKind, Knob, Lesson, Metric, Quiz};
+use crate::lesson::{Block, ExerciseSpec, ExperimentKind, Knob, Lesson, Metric, Quiz, Section};
 use crate::progress::{Mark, Progress};
-use crate::timeline::{LabEvent, RunEnd, Timeline};
+use crate::timeline::{LabEvent, RunEnd, Timeline, median};
 use crate::ui::digest::Digest;
 use crate::ui::theme::{Palette, Theme};
 
@@ -24,8 +25,16 @@ pub(crate) const MIN_H: u16 = 24;
 pub(crate) const MAX_COMPARE: usize = 4;
 /// Switch intervals the `i` key steps through, in microseconds.
 const INTERVALS_US: [u64; 7] = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000];
+/// Payloads per task the `b`/`B` keys step through, in bytes.
+const PAYLOADS: [u64; 7] = [0, 1 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20, 256 << 20];
 /// System core samples kept for the history sparklines.
 pub(crate) const HISTORY: usize = 120;
+/// Runs `R` makes of one setup before it shows their median.
+pub(crate) const REPEATS: usize = 3;
+/// Other programs using more than this many cores on average during a run make its figures suspect.
+pub(crate) const OTHERS_WARN_CORES: f64 = 0.3;
+/// Measured CPU samples a run keeps (adjacent ones are merged beyond this).
+const MAX_CPU_SAMPLES: usize = 2_048;
 
 /// A key, already decoded from the terminal's encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +51,9 @@ pub(crate) enum Key {
     PageDown,
     Home,
     End,
+    Tab,
+    /// Shift-Tab.
+    BackTab,
     CtrlC,
 }
 
@@ -59,6 +71,16 @@ pub(crate) enum AppEvent {
     Tick(u64),
     /// System-wide per-core utilization, 0..=100 per core.
     Cores(Vec<f32>),
+    /// Cores' worth of CPU that programs other than parlab used over the monitor's last interval.
+    Others(f32),
+    /// CPU time measured for a run's processes (its lab and workers): ns per core over the `interval_ns` that ended
+    /// at `at_ns` (CLOCK_MONOTONIC).
+    RunCpu {
+        run: u64,
+        per_core_ns: Vec<u64>,
+        interval_ns: u64,
+        at_ns: u64,
+    },
     Lab(u64, LabEvent),
     /// A lab's event stream ended (or it never started): `error` explains an early end.
     LabExited {
@@ -125,30 +147,62 @@ pub(crate) enum StatusKind {
     Error,
 }
 
-/// Keys and what they do, for the help overlay: (keys, ASCII spelling, meaning).
+/// Keys and what they do, for the help overlay: (keys, ASCII spelling, meaning). The knobs follow, from
+/// `KNOB_KEYS`.
 pub(crate) const KEYS: &[(&str, &str, &str)] = &[
     ("↑/↓", "Up/Down", "move, scroll the lesson"),
     ("PgUp/PgDn", "PgUp/PgDn", "scroll a page"),
     ("Enter", "Enter", "open (resumes a lesson)"),
     ("←/→", "Left/Right", "previous / next section"),
+    ("Tab / S-Tab", "Tab / S-Tab", "next / previous block"),
     ("/", "/", "search the lessons"),
     ("r", "r", "run the experiment"),
+    ("R", "R", "run 3 times: median"),
     ("c", "c", "compare modes"),
     ("Esc", "Esc", "cancel a run, or go back"),
-    ("m", "m", "mode"),
-    ("w / W", "w / W", "workers - / +"),
-    ("k / K", "k / K", "chunksize - / +"),
-    ("s", "s", "start method"),
-    ("i", "i", "GIL switch interval"),
-    ("- / +", "- / +", "workload size - / +"),
-    ("1-9", "1-9", "answer the quiz"),
+    ("1-9", "1-9", "answer the selected quiz"),
     ("p", "p", "predict, then measure"),
     ("h", "h", "next hint"),
     ("x", "x", "check the exercise"),
-    ("t", "t", "theme"),
+    ("t", "t", "theme (remembered)"),
     ("?", "?", "this help"),
     ("q / Ctrl-C", "q / Ctrl-C", "quit"),
 ];
+
+/// One knob's keys: the single table the key handling, the help overlay and the panel's knob line read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KnobKey {
+    pub knob: Knob,
+    /// As the help shows them.
+    pub keys: &'static str,
+    /// The characters that turn it (down, then up, for a pair).
+    pub chars: &'static [char],
+    pub what: &'static str,
+}
+
+impl KnobKey {
+    /// The keys for the panel's knob line: `w/W`.
+    pub(crate) fn short(&self) -> String {
+        self.keys.replace(' ', "")
+    }
+}
+
+pub(crate) const KNOB_KEYS: &[KnobKey] = &[
+    KnobKey { knob: Knob::Mode, keys: "m", chars: &['m'], what: "mode" },
+    KnobKey { knob: Knob::Workers, keys: "w / W", chars: &['w', 'W'], what: "workers - / +" },
+    KnobKey { knob: Knob::Chunksize, keys: "k / K", chars: &['k', 'K'], what: "chunksize - / +" },
+    KnobKey { knob: Knob::Start, keys: "s", chars: &['s'], what: "start method (processes)" },
+    KnobKey { knob: Knob::Warm, keys: "u", chars: &['u'], what: "warm pool (processes)" },
+    KnobKey { knob: Knob::SwitchInterval, keys: "i", chars: &['i'], what: "switch interval (gil)" },
+    KnobKey { knob: Knob::Payload, keys: "b / B", chars: &['b', 'B'], what: "payload per task - / +" },
+    KnobKey { knob: Knob::Size, keys: "- / +", chars: &['-', '+', '_', '='], what: "workload size - / +" },
+    KnobKey { knob: Knob::Tasks, keys: "[ / ]", chars: &['[', ']'], what: "tasks - / +" },
+];
+
+/// The knob a key turns.
+fn knob_of(c: char) -> Option<&'static KnobKey> {
+    KNOB_KEYS.iter().find(|k| k.chars.contains(&c))
+}
 
 /// What a run runs.
 #[derive(Clone, Debug, PartialEq)]
@@ -157,21 +211,88 @@ pub(crate) enum Job {
     Demo(DemoSpec),
 }
 
+/// CPU time the monitor measured for a run's own processes, per core.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RunCpu {
+    /// Per core, the CPU time measured so far, in ns.
+    pub per_core_ns: Vec<u64>,
+    /// The samples, in order of arrival.
+    pub samples: Vec<CpuSample>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct CpuSample {
+    /// When the sample's interval ended (CLOCK_MONOTONIC ns) and how long it was.
+    pub at_ns: u64,
+    pub interval_ns: u64,
+    pub per_core_ns: Vec<u64>,
+}
+
+impl RunCpu {
+    pub(crate) fn add(&mut self, s: CpuSample) {
+        if self.per_core_ns.len() < s.per_core_ns.len() {
+            self.per_core_ns.resize(s.per_core_ns.len(), 0);
+        }
+        for (t, v) in self.per_core_ns.iter_mut().zip(&s.per_core_ns) {
+            *t += v;
+        }
+        self.samples.push(s);
+        if self.samples.len() > MAX_CPU_SAMPLES {
+            // Merge neighbours: the history keeps its shape at half the resolution.
+            let old = std::mem::take(&mut self.samples);
+            for pair in old.chunks(2) {
+                let mut m = pair[0].clone();
+                if let Some(b) = pair.get(1) {
+                    m.at_ns = b.at_ns;
+                    m.interval_ns += b.interval_ns;
+                    if m.per_core_ns.len() < b.per_core_ns.len() {
+                        m.per_core_ns.resize(b.per_core_ns.len(), 0);
+                    }
+                    for (x, y) in m.per_core_ns.iter_mut().zip(&b.per_core_ns) {
+                        *x += y;
+                    }
+                }
+                self.samples.push(m);
+            }
+        }
+    }
+
+    pub(crate) fn measured(&self) -> bool {
+        !self.samples.is_empty()
+    }
+}
+
 /// One run the app started: what it runs and what the lab has told us so far.
 #[derive(Clone, Debug)]
 pub(crate) struct Run {
     pub id: u64,
     pub job: Job,
+    /// The id of the setup it was started for (`Setup::id`).
+    pub origin: String,
     pub timeline: Timeline,
     /// The timeline's totals and bins, kept up to date by `ingest` so drawing never walks every span.
     pub digest: Digest,
+    /// Its processes' CPU, measured by the monitor.
+    pub cpu: RunCpu,
+    /// Cores used by other programs, summed over the monitor's samples during the run, and how many samples.
+    pub others: (f64, u32),
     pub live: bool,
     pub cancelled: bool,
 }
 
 impl Run {
-    fn new(id: u64, job: Job) -> Run {
-        Run { id, job, timeline: Timeline::new(), digest: Digest::default(), live: true, cancelled: false }
+    fn new(id: u64, job: Job, origin: &str) -> Run {
+        Run {
+            id,
+            job,
+            origin: origin.to_string(),
+            timeline: Timeline::new(),
+            digest: Digest::default(),
+            cpu: RunCpu::default(),
+            others: (0.0, 0),
+            live: true,
+            cancelled: false,
+        }
     }
 
     /// The experiment, unless this run is a demo.
@@ -231,16 +352,25 @@ impl Run {
     pub(crate) fn tasks_done(&self) -> u64 {
         match &self.timeline.end {
             Some(e) if e.error.is_none() => e.tasks_done,
-            _ => self.digest.run_tasks(),
+            _ => self.digest.tasks_done(),
         }
+    }
+
+    /// Cores other programs used on average while the run went, when the monitor sampled during it.
+    pub(crate) fn others_cores(&self) -> Option<f64> {
+        let (sum, n) = self.others;
+        (n > 0).then(|| sum / f64::from(n))
     }
 }
 
 /// What the experiment panel is set up to run: a lesson's experiment or exercise, with the learner's knobs.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Setup {
-    /// The experiment's id (or `lesson#N`), or the exercise id.
+    /// The experiment's id (or `lesson#S.B` for one without), or the exercise id.
     pub id: String,
+    /// Where its block is: section and block index within the section.
+    pub section: usize,
+    pub block: usize,
     pub workload: Workload,
     pub tasks: u64,
     pub mode: Mode,
@@ -254,7 +384,7 @@ pub(crate) struct Setup {
 }
 
 impl Setup {
-    fn may_change(&self, knob: Knob) -> bool {
+    pub(crate) fn may_change(&self, knob: Knob) -> bool {
         self.exercise.as_ref().is_none_or(|e| e.may_change.contains(&knob))
     }
 
@@ -262,14 +392,80 @@ impl Setup {
     pub(crate) fn experiment(&self, mode: Mode, cores: u32) -> Result<Experiment, String> {
         Experiment::build(self.workload, self.tasks, mode, &self.knobs, Fit::Lenient, cores)
     }
+
+    /// What kind of block it is, for titles: experiment, demo or exercise.
+    pub(crate) fn kind(&self) -> &'static str {
+        if self.exercise.is_some() {
+            "exercise"
+        } else if self.demo.is_some() {
+            "demo"
+        } else {
+            "experiment"
+        }
+    }
+
+    /// Whether the knobs that apply to the mode include `knob` (the panel shows only those).
+    pub(crate) fn applies(&self, knob: Knob) -> bool {
+        match knob {
+            Knob::Workers => self.mode.uses_workers(),
+            Knob::Chunksize => matches!(self.mode, Mode::Processes | Mode::Threads),
+            Knob::Start | Knob::Warm => self.mode == Mode::Processes,
+            Knob::SwitchInterval => self.mode == Mode::Gil,
+            // Messages to worker processes carry it; other modes share it in memory, so it shows there once set.
+            Knob::Payload => {
+                self.knobs.payload.unwrap_or(0) > 0
+                    || match &self.exercise {
+                        Some(e) => e.may_change.contains(&Knob::Payload),
+                        None => self.mode == Mode::Processes,
+                    }
+            }
+            Knob::Mode | Knob::Size | Knob::Tasks => true,
+        }
+    }
 }
 
 /// The state of an exercise check.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Check {
-    Running { run: u64 },
+    Running { run: u64, exercise: String, setup: Experiment },
     Done(CheckOutcome),
     Failed(String),
+}
+
+/// A prediction waiting for its measurement: it belongs to the setup it was made for.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Prediction {
+    pub value: f64,
+    pub exp: Experiment,
+    /// An exercise's prediction is of its goal's metric, which only its check measures.
+    pub by_check: bool,
+}
+
+/// `R`: the same setup run several times, one after another.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Repeat {
+    pub exp: Experiment,
+    pub want: usize,
+    /// Wall times of the runs that succeeded so far.
+    pub walls_ns: Vec<u64>,
+    /// A run failed or was cancelled: no more are started.
+    pub stopped: bool,
+}
+
+impl Repeat {
+    pub(crate) fn done(&self) -> bool {
+        self.walls_ns.len() >= self.want
+    }
+
+    /// (median, min, max) wall in ns, once every run is in.
+    pub(crate) fn spread(&self) -> Option<(u64, u64, u64)> {
+        if !self.done() {
+            return None;
+        }
+        let mut v: Vec<f64> = self.walls_ns.iter().map(|w| *w as f64).collect();
+        let med = median(&mut v) as u64;
+        Some((med, *self.walls_ns.iter().min()?, *self.walls_ns.iter().max()?))
+    }
 }
 
 /// The right-hand panel of the lesson view.
@@ -277,11 +473,12 @@ pub(crate) enum Check {
 pub(crate) struct Panel {
     pub setup: Option<Setup>,
     pub run: Option<Run>,
-    /// The learner's prediction for the next measurement, waiting for it.
-    pub prediction: Option<f64>,
+    /// The learner's prediction, waiting for a measurement of its setup.
+    pub prediction: Option<Prediction>,
     /// (predicted, measured) of the last prediction that met its measurement.
     pub predicted: Option<(f64, f64)>,
     pub check: Option<Check>,
+    pub repeat: Option<Repeat>,
 }
 
 /// A compare in progress or done: modes run one after another.
@@ -316,6 +513,8 @@ pub(crate) struct LessonView {
     pub lesson: usize,
     pub section: usize,
     pub scroll: u16,
+    /// The selected block of the section (an index into its blocks: an experiment, exercise or quiz).
+    pub block: Option<usize>,
     /// Quiz answers given this session, by quiz number within the lesson.
     pub answers: HashMap<usize, usize>,
     /// Hints revealed, by exercise id.
@@ -345,6 +544,62 @@ pub(crate) struct CoreSamples {
     pub history: std::collections::VecDeque<Vec<f32>>,
 }
 
+/// The blocks of a section a learner can select (experiments, demos, exercises, quizzes), by index.
+pub(crate) fn selectable(section: &Section) -> Vec<usize> {
+    section
+        .blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, Block::Experiment(_) | Block::Exercise(_) | Block::Quiz(_)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The blocks of a section the panel can show (experiments, demos, exercises), by index.
+pub(crate) fn panel_blocks(section: &Section) -> Vec<usize> {
+    section
+        .blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, Block::Experiment(_) | Block::Exercise(_)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// How a run's experiment differs from another (the current knobs), in the run's own values: ["processes",
+/// "2 workers"]. Empty when they are the same.
+pub(crate) fn differences(run: &Experiment, now: &Experiment) -> Vec<String> {
+    let mut out = Vec::new();
+    if run.mode != now.mode {
+        out.push(run.mode.name().to_string());
+    }
+    if run.workload != now.workload {
+        out.push(run.workload.to_string());
+    }
+    if run.tasks != now.tasks {
+        out.push(plural(run.tasks, "task"));
+    }
+    if run.workers != now.workers {
+        out.push(plural(u64::from(run.workers), "worker"));
+    }
+    if run.chunksize != now.chunksize {
+        out.push(format!("chunksize {}", run.chunksize));
+    }
+    if run.start != now.start {
+        out.push(run.start.name().to_string());
+    }
+    if run.switch_interval_us != now.switch_interval_us {
+        out.push(format!("switch interval {}", format_interval_us(run.switch_interval_us)));
+    }
+    if run.payload != now.payload {
+        out.push(if run.payload == 0 { "no payload".into() } else { format!("payload {}", format_bytes(run.payload)) });
+    }
+    if run.warm != now.warm {
+        out.push(if run.warm { "warm pool".into() } else { "cold pool".into() });
+    }
+    out
+}
+
 pub(crate) struct App {
     pub lessons: Vec<Lesson>,
     /// One line per lesson file that failed to load.
@@ -358,6 +613,9 @@ pub(crate) struct App {
     pub list: ListState,
     pub view: LessonView,
     pub panel: Panel,
+    /// Panels of the lesson's other blocks, by setup id: knobs, runs and predictions wait there while the
+    /// learner looks at another block.
+    pub stash: HashMap<String, Panel>,
     pub compare: Option<Compare>,
     pub sys: CoreSamples,
     pub status: Option<(StatusKind, String)>,
@@ -385,6 +643,7 @@ impl App {
             list: ListState::default(),
             view: LessonView::default(),
             panel: Panel::default(),
+            stash: HashMap::new(),
             compare: None,
             sys: CoreSamples::default(),
             status: None,
@@ -435,6 +694,37 @@ impl App {
         self.lessons.get(self.view.lesson)
     }
 
+    /// The section being read.
+    pub(crate) fn section(&self) -> Option<&Section> {
+        self.lesson()?.sections.get(self.view.section)
+    }
+
+    /// Which of the section's panel blocks the panel shows, and how many there are: (1-based, of).
+    pub(crate) fn panel_position(&self) -> Option<(usize, usize)> {
+        let setup = self.panel.setup.as_ref()?;
+        if setup.section != self.view.section {
+            return None;
+        }
+        let blocks = panel_blocks(self.section()?);
+        let i = blocks.iter().position(|b| *b == setup.block)?;
+        Some((i + 1, blocks.len()))
+    }
+
+    /// The experiment the panel's knobs describe now.
+    pub(crate) fn current_experiment(&self) -> Option<Experiment> {
+        let s = self.panel.setup.as_ref().filter(|s| s.demo.is_none())?;
+        s.experiment(s.mode, self.cores).ok()
+    }
+
+    /// When the panel shows a run of another setup than its knobs describe now: how that run differed, in its own
+    /// values (["processes", "2 workers"]).
+    pub(crate) fn stale_run(&self) -> Option<Vec<String>> {
+        let run = self.panel.run.as_ref()?.exp()?;
+        let now = self.current_experiment()?;
+        let d = differences(run, &now);
+        (!d.is_empty()).then_some(d)
+    }
+
     /// Indices of the lessons the search shows, in order.
     pub(crate) fn visible(&self) -> Vec<usize> {
         let q = self.list.query.trim().to_lowercase();
@@ -463,6 +753,16 @@ impl App {
         Some((i, section.min(self.lessons[i].sections.len().saturating_sub(1))))
     }
 
+    /// The wall time a run's speedup is taken from: the median of a repeat it ended, else its own.
+    pub(crate) fn wall_for(&self, run: &Run) -> u64 {
+        match &self.panel.repeat {
+            Some(rep) if self.panel.run.as_ref().is_some_and(|r| r.id == run.id) && run.exp() == Some(&rep.exp) => {
+                rep.spread().map_or(run.wall_ns(), |(m, _, _)| m)
+            }
+            _ => run.wall_ns(),
+        }
+    }
+
     /// The speedup of a single run against the last sequential run of the same workload, when one is known.
     pub(crate) fn speedup_of(&self, run: &Run) -> Option<f64> {
         let exp = run.exp()?;
@@ -470,7 +770,7 @@ impl App {
             return None;
         }
         let base = self.baseline(exp)?;
-        let wall = run.wall_ns();
+        let wall = self.wall_for(run);
         (wall > 0).then(|| base as f64 / wall as f64)
     }
 
@@ -510,6 +810,12 @@ impl App {
                     self.sys.history.pop_front();
                 }
                 self.sys.latest = v;
+            }
+            AppEvent::Others(cores) => self.on_others(cores),
+            AppEvent::RunCpu { run, per_core_ns, interval_ns, at_ns } => {
+                if let Some(r) = self.any_run_mut(run) {
+                    r.cpu.add(CpuSample { at_ns, interval_ns, per_core_ns });
+                }
             }
             AppEvent::Lab(id, ev) => self.on_lab(id, ev),
             AppEvent::LabExited { run, error, now_ns } => self.on_lab_exit(run, error, now_ns, &mut fx),
@@ -554,6 +860,9 @@ impl App {
             r.cancelled = true;
             fx.push(Effect::Cancel { run: r.id });
         }
+        if let Some(rep) = self.panel.repeat.as_mut() {
+            rep.stopped = rep.stopped || !rep.done();
+        }
         if let Some(c) = self.compare.as_mut() {
             if let Some(r) = c.runs.last_mut().filter(|r| r.live) {
                 r.live = false;
@@ -562,7 +871,7 @@ impl App {
             }
             c.cancelled = !c.done() || c.cancelled;
         }
-        if let Some(Check::Running { run }) = self.panel.check {
+        if let Some(Check::Running { run, .. }) = self.panel.check {
             fx.push(Effect::CancelCheck { run });
             self.panel.check = Some(Check::Failed("cancelled".into()));
         }
@@ -594,8 +903,11 @@ impl App {
             Key::Char('t') => {
                 let i = Palette::ALL.iter().position(|p| *p == self.theme.palette).unwrap_or(0);
                 self.theme.palette = Palette::ALL[(i + 1) % Palette::ALL.len()];
+                let name = self.theme.palette.name();
+                self.progress.set_theme(name);
+                fx.push(Effect::SaveProgress);
                 let note = if self.theme.color { "" } else { " (colours are off: NO_COLOR is set)" };
-                self.info(format!("theme: {}{note}", self.theme.palette.name()));
+                self.info(format!("theme: {name}{note}; remembered for next time (--theme overrides it)"));
                 return;
             }
             _ => {}
@@ -622,12 +934,16 @@ impl App {
                 match text.parse::<f64>() {
                     Ok(v) if v.is_finite() && v > 0.0 && v <= 1e6 => {
                         self.prompt = None;
-                        self.panel.prediction = Some(v);
+                        let Some(exp) = self.current_experiment() else {
+                            return self.error("these knobs do not make a valid experiment: change them first");
+                        };
+                        let by_check = self.panel.setup.as_ref().is_some_and(|s| s.exercise.is_some());
+                        self.panel.prediction = Some(Prediction { value: v, exp, by_check });
                         self.panel.predicted = None;
-                        let what = if self.panel.setup.as_ref().is_some_and(|s| s.exercise.is_some()) {
-                            "x checks the exercise"
+                        let what = if by_check {
+                            "x checks the exercise with these knobs"
                         } else {
-                            "r runs it (the speedup needs a sequential run of the same workload: c compares)"
+                            "r runs this setup (the speedup needs a sequential run of the same workload: c compares)"
                         };
                         self.info(format!("prediction {} noted; {what}", fmt_num(v)));
                     }
@@ -695,6 +1011,9 @@ impl App {
         };
         if self.view.lesson != i {
             self.view = LessonView { lesson: i, ..LessonView::default() };
+            // Another lesson's blocks share no panels with this one (ids may repeat across lessons).
+            self.switch_panel(None);
+            self.stash.clear();
         }
         self.screen = Screen::Lesson;
         if let Some(pos) = self.visible().iter().position(|&v| v == i) {
@@ -710,8 +1029,12 @@ impl App {
         let last = lesson.sections.len().saturating_sub(1);
         let section = section.min(last);
         let id = lesson.id.clone();
+        let changed = self.view.section != section || self.view.block.is_none();
         self.view.section = section;
         self.view.scroll = 0;
+        if changed {
+            self.view.block = lesson.sections.get(section).and_then(|s| selectable(s).first().copied());
+        }
         self.progress.mark_section(&id, section);
         if section == last {
             self.progress.lesson_done(&id);
@@ -720,51 +1043,138 @@ impl App {
         vec![Effect::SaveProgress]
     }
 
-    /// Chooses what the panel runs: the section's exercise, else its first experiment, else the closest earlier
-    /// experiment, else the lesson's first. Knobs the learner turned are kept while the source stays the same.
+    /// Chooses what the panel shows: the selected block when it is an experiment or exercise; with a quiz
+    /// selected, the section's panel block already shown, else its first; a section without any shows none (never
+    /// another section's). Knobs the learner turned are kept per block while they stay in the lesson.
     fn pick_setup(&mut self) {
         let Some(lesson) = self.lessons.get(self.view.lesson) else {
             return;
         };
         let s = self.view.section;
-        let find_in = |sec: usize| -> Option<Setup> {
-            let blocks = &lesson.sections.get(sec)?.blocks;
-            blocks.iter().find_map(|b| match b {
-                Block::Exercise(e) => Some(exercise_setup(e)),
-                _ => None,
-            })
+        let Some(section) = lesson.sections.get(s) else {
+            return;
         };
-        let experiment_in = |sec: usize| -> Option<Setup> {
-            lesson.sections.get(sec)?.blocks.iter().find_map(|b| match b {
-                Block::Experiment(e) => Some(experiment_setup(lesson, sec, e)),
+        let setup_of = |b: usize| -> Option<Setup> {
+            match section.blocks.get(b)? {
+                Block::Exercise(e) => Some(exercise_setup(e, s, b)),
+                Block::Experiment(e) => Some(experiment_setup(lesson, s, b, e)),
                 _ => None,
-            })
+            }
         };
-        let chosen = find_in(s)
-            .or_else(|| experiment_in(s))
-            .or_else(|| (0..s).rev().find_map(experiment_in))
-            .or_else(|| (s + 1..lesson.sections.len()).find_map(experiment_in));
+        let here = self.panel.setup.as_ref().filter(|p| p.section == s).map(|p| p.block);
+        let chosen = self
+            .view
+            .block
+            .and_then(setup_of)
+            .or_else(|| here.and_then(setup_of))
+            .or_else(|| panel_blocks(section).first().copied().and_then(setup_of));
+        self.switch_panel(chosen);
+    }
+
+    /// Shows another setup in the panel. The panel it leaves waits in the stash; a live run or a running check
+    /// goes on and stays in view; a finished run shown away from its own setup goes back to it.
+    fn switch_panel(&mut self, chosen: Option<Setup>) {
         let same = match (&chosen, &self.panel.setup) {
             (Some(a), Some(b)) => a.id == b.id,
             (None, None) => true,
             _ => false,
         };
-        if !same {
-            // A live run goes on across sections; a demo that ended elsewhere is shown again back in its section.
-            let demo = chosen.as_ref().and_then(|s| s.demo.as_deref());
-            let keep = self
-                .panel
-                .run
-                .as_ref()
-                .is_some_and(|r| r.live || (demo.is_some() && r.demo().map(|d| d.name.name()) == demo));
-            let checking = matches!(self.panel.check, Some(Check::Running { .. }));
-            self.panel = Panel {
-                setup: chosen,
-                run: if keep { self.panel.run.take() } else { None },
-                check: if checking { self.panel.check.take() } else { None },
-                ..Panel::default()
-            };
+        if same {
+            return;
         }
+        let mut old = std::mem::take(&mut self.panel);
+        let carried = old.run.take_if(|r| r.live);
+        let repeat = if carried.is_some() { old.repeat.take() } else { None };
+        let check = old.check.take_if(|c| matches!(c, Check::Running { .. }));
+        let old_id = old.setup.as_ref().map(|s| s.id.clone());
+        let away = old.run.take_if(|r| old_id.as_deref() != Some(r.origin.as_str()));
+        if let Some(id) = old_id {
+            self.stash.insert(id, old);
+        }
+        let mut panel = match &chosen {
+            Some(s) => self.stash.remove(&s.id).unwrap_or_else(|| Panel { setup: chosen.clone(), ..Panel::default() }),
+            None => Panel::default(),
+        };
+        if let Some(r) = away {
+            if panel.setup.as_ref().is_some_and(|s| s.id == r.origin) {
+                if panel.run.as_ref().is_none_or(|p| p.id < r.id) {
+                    panel.run = Some(r);
+                }
+            } else if let Some(home) = self.stash.get_mut(&r.origin)
+                && home.run.as_ref().is_none_or(|p| p.id < r.id)
+            {
+                home.run = Some(r);
+            }
+        }
+        if let Some(r) = carried {
+            panel.run = Some(r);
+            panel.repeat = repeat;
+        }
+        if check.is_some() {
+            panel.check = check;
+        }
+        self.panel = panel;
+    }
+
+    /// Tab / Shift-Tab: the next or previous selectable block of the section (round the end).
+    fn step_block(&mut self, forward: bool) {
+        let Some(section) = self.section() else { return };
+        let blocks = selectable(section);
+        if blocks.is_empty() {
+            return self.info("this section has no experiment, exercise or quiz to select");
+        }
+        let n = blocks.len();
+        let at = self.view.block.and_then(|b| blocks.iter().position(|x| *x == b));
+        let next = match (at, forward) {
+            (None, true) => 0,
+            (None, false) => n - 1,
+            (Some(i), true) => (i + 1) % n,
+            (Some(i), false) => (i + n - 1) % n,
+        };
+        let block = blocks[next];
+        let what = match &section.blocks[block] {
+            Block::Quiz(_) => {
+                let quizzes: Vec<usize> = section
+                    .blocks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| matches!(b, Block::Quiz(_)))
+                    .map(|x| x.0)
+                    .collect();
+                let k = quizzes.iter().position(|q| *q == block).unwrap_or(0);
+                let of = if quizzes.len() > 1 { format!(" {} of {}", k + 1, quizzes.len()) } else { String::new() };
+                format!("quiz{of} selected: 1-9 answers it")
+            }
+            _ => String::new(),
+        };
+        self.view.block = Some(block);
+        self.pick_setup();
+        self.scroll_to_block(block);
+        if what.is_empty() {
+            if let (Some(s), Some((i, of))) = (self.panel.setup.as_ref(), self.panel_position()) {
+                let text = format!("{} {i} of {of}: {}", s.kind(), s.id);
+                self.info(text);
+            }
+        } else {
+            self.info(what);
+        }
+    }
+
+    /// Scrolls the prose so the block's first lines are in view.
+    fn scroll_to_block(&mut self, block: usize) {
+        let Some(range) = crate::ui::lesson::block_range(self, block) else { return };
+        let h = crate::ui::lesson::prose_height(self) as usize;
+        let top = self.view.scroll as usize;
+        let max = crate::ui::lesson::max_scroll(self) as usize;
+        let want = if range.start < top {
+            range.start.saturating_sub(1)
+        } else if range.end > top + h {
+            // Its end into view, but never its start out of it.
+            (range.end - h).min(range.start.saturating_sub(1))
+        } else {
+            top
+        };
+        self.view.scroll = want.min(max) as u16;
     }
 
     fn on_scroll(&mut self, up: bool, _column: u16) {
@@ -796,6 +1206,8 @@ impl App {
             Key::PageDown | Key::Char(' ') => self.scroll_by(page),
             Key::Home => self.view.scroll = 0,
             Key::End => self.scroll_by(i32::MAX / 2),
+            Key::Tab => self.step_block(true),
+            Key::BackTab => self.step_block(false),
             Key::Left if self.view.section > 0 => fx.extend(self.goto_section(self.view.section - 1)),
             Key::Right => {
                 let n = self.lesson().map_or(0, |l| l.sections.len());
@@ -812,6 +1224,7 @@ impl App {
                 }
             }
             Key::Char('r') => self.run(fx),
+            Key::Char('R') => self.repeat(fx),
             Key::Char('c') => self.start_compare(fx),
             Key::Char('x') => self.check(fx),
             Key::Char('h') => self.hint(fx),
@@ -827,16 +1240,34 @@ impl App {
             Key::Esc => {
                 let cancelled = self.cancel_runs(fx);
                 if !cancelled {
+                    self.adopt_compare_run();
                     self.screen = Screen::Lesson;
                 }
             }
             Key::Char('c') => self.start_compare(fx),
             Key::Char('r') => {
+                self.adopt_compare_run();
                 self.screen = Screen::Lesson;
                 self.run(fx);
             }
-            Key::Char(c) if c != 'p' && c != 'x' && c != 'h' => self.knob(c),
+            Key::Char(c) if knob_of(c).is_some() => self.knob(c),
             _ => {}
+        }
+    }
+
+    /// Back from a compare: its run of the panel's current setup becomes the panel's run, so the panel's title,
+    /// lanes and figures all describe one run.
+    fn adopt_compare_run(&mut self) {
+        let Some(exp) = self.current_experiment() else { return };
+        let Some(c) = &self.compare else { return };
+        let Some(r) = c.runs.iter().rev().find(|r| r.succeeded() && r.exp() == Some(&exp)) else { return };
+        if self.panel.run.as_ref().is_none_or(|p| !p.live && p.id < r.id) {
+            let mut r = r.clone();
+            if let Some(s) = &self.panel.setup {
+                r.origin = s.id.clone();
+            }
+            self.panel.run = Some(r);
+            self.panel.repeat = None;
         }
     }
 
@@ -862,7 +1293,7 @@ impl App {
 
     fn runnable_setup(&mut self) -> Option<Setup> {
         let Some(setup) = self.panel.setup.clone() else {
-            self.error("this lesson has no experiment to run");
+            self.error("this section has no experiment to run");
             return None;
         };
         if let Some(m) = self.busy_message() {
@@ -887,7 +1318,7 @@ impl App {
             match DemoSpec::new(name, None) {
                 Ok(demo) => {
                     let id = self.next_id();
-                    self.panel.run = Some(Run::new(id, Job::Demo(demo.clone())));
+                    self.panel.run = Some(Run::new(id, Job::Demo(demo.clone()), &setup.id));
                     fx.push(Effect::StartDemo { run: id, demo });
                 }
                 Err(e) => self.error(e),
@@ -896,9 +1327,33 @@ impl App {
         }
         match setup.experiment(setup.mode, self.cores) {
             Ok(exp) => {
-                let id = self.next_id();
-                self.panel.run = Some(Run::new(id, Job::Experiment(exp.clone())));
-                fx.push(Effect::Start { run: id, exp });
+                self.panel.repeat = None;
+                self.start_panel_run(exp, &setup.id, fx);
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    fn start_panel_run(&mut self, exp: Experiment, origin: &str, fx: &mut Vec<Effect>) {
+        let id = self.next_id();
+        self.panel.run = Some(Run::new(id, Job::Experiment(exp.clone()), origin));
+        fx.push(Effect::Start { run: id, exp });
+    }
+
+    /// `R`: the setup `REPEATS` times, one run after another; the panel then shows their median with min and max.
+    fn repeat(&mut self, fx: &mut Vec<Effect>) {
+        let Some(setup) = self.runnable_setup() else {
+            return;
+        };
+        if setup.demo.is_some() {
+            return self.info("a demo repeats its own measurements: r runs it");
+        }
+        match setup.experiment(setup.mode, self.cores) {
+            Ok(exp) => {
+                self.panel.repeat =
+                    Some(Repeat { exp: exp.clone(), want: REPEATS, walls_ns: Vec::new(), stopped: false });
+                self.info(format!("running this setup {REPEATS} times, one after another (Esc cancels)"));
+                self.start_panel_run(exp, &setup.id, fx);
             }
             Err(e) => self.error(e),
         }
@@ -932,8 +1387,11 @@ impl App {
             Ok(exps) => {
                 let id = self.next_id();
                 let first = exps[0].clone();
-                self.compare =
-                    Some(Compare { exps, runs: vec![Run::new(id, Job::Experiment(first.clone()))], cancelled: false });
+                self.compare = Some(Compare {
+                    exps,
+                    runs: vec![Run::new(id, Job::Experiment(first.clone()), &setup.id)],
+                    cancelled: false,
+                });
                 self.screen = Screen::Compare;
                 fx.push(Effect::Start { run: id, exp: first });
             }
@@ -946,6 +1404,28 @@ impl App {
             return Some(r);
         }
         self.compare.as_mut()?.runs.iter_mut().find(|r| r.id == id)
+    }
+
+    /// A run wherever it is now: the panel, the compare, or a panel waiting in the stash.
+    fn any_run_mut(&mut self, id: u64) -> Option<&mut Run> {
+        let here = self.panel.run.as_ref().is_some_and(|r| r.id == id)
+            || self.compare.as_ref().is_some_and(|c| c.runs.iter().any(|r| r.id == id));
+        if here {
+            return self.run_mut(id);
+        }
+        self.stash.values_mut().filter_map(|p| p.run.as_mut()).find(|r| r.id == id)
+    }
+
+    fn on_others(&mut self, cores: f32) {
+        let v = f64::from(cores.max(0.0));
+        if let Some(r) = self.panel.run.as_mut().filter(|r| r.live) {
+            r.others.0 += v;
+            r.others.1 += 1;
+        }
+        if let Some(r) = self.compare.as_mut().and_then(|c| c.runs.last_mut()).filter(|r| r.live) {
+            r.others.0 += v;
+            r.others.1 += 1;
+        }
     }
 
     fn on_lab(&mut self, id: u64, ev: LabEvent) {
@@ -985,21 +1465,52 @@ impl App {
         }
         // What follows needs a few figures of the run, not a copy of its (possibly huge) timeline.
         let failed = r.error().map(|e| format!("the {} failed: {e}", r.what()));
-        let baseline = r
-            .exp()
-            .filter(|e| e.mode == Mode::Sequential && r.succeeded())
-            .map(|e| ((e.workload, e.tasks, e.payload), r.wall_ns()));
-        if let Some((key, wall)) = baseline {
-            self.remember_baseline(key, wall);
+        let succeeded = r.succeeded();
+        let wall = r.wall_ns();
+        let exp = r.exp().cloned();
+        let origin = r.origin.clone();
+        let in_compare = self.compare.as_ref().is_some_and(|c| c.runs.iter().any(|x| x.id == id));
+        let in_panel = self.panel.run.as_ref().is_some_and(|r| r.id == id);
+
+        // A repeat goes on with its next run, or ends with the median.
+        let mut next_repeat = None;
+        if in_panel
+            && let Some(rep) = self.panel.repeat.as_mut()
+            && exp.as_ref() == Some(&rep.exp)
+        {
+            if succeeded {
+                rep.walls_ns.push(wall);
+            } else {
+                rep.stopped = true;
+            }
+            if !rep.stopped && !rep.done() {
+                next_repeat = Some(rep.exp.clone());
+            }
+            if rep.done() && succeeded {
+                let n = rep.walls_ns.len();
+                self.info(format!("{n} runs of this setup done: the panel shows their median"));
+            }
+        }
+        let repeat_median = self.panel.repeat.as_ref().filter(|_| in_panel).and_then(Repeat::spread).map(|s| s.0);
+        if let Some(e) = exp.as_ref().filter(|e| e.mode == Mode::Sequential && succeeded) {
+            self.remember_baseline((e.workload, e.tasks, e.payload), repeat_median.unwrap_or(wall));
         }
         if let Some(msg) = failed {
             self.error(msg);
         }
-        let in_compare = self.compare.as_ref().is_some_and(|c| c.runs.iter().any(|x| x.id == id));
+        if let Some(exp) = next_repeat {
+            let n = self.panel.repeat.as_ref().map_or(0, |r| r.walls_ns.len());
+            self.info(format!("run {} of {REPEATS} of this setup (Esc cancels)", n + 1));
+            return self.start_panel_run(exp, &origin, fx);
+        }
         if in_compare {
             self.compare_next(fx);
-        } else if let Some(sp) = self.panel.run.as_ref().filter(|r| r.id == id).and_then(|r| self.speedup_of(r)) {
-            self.prediction_met(sp);
+        } else if in_panel
+            && self.panel.repeat.as_ref().is_none_or(|r| r.done() && Some(&r.exp) == exp.as_ref())
+            && let Some(sp) = self.panel.run.as_ref().and_then(|r| self.speedup_of(r))
+            && let Some(exp) = exp
+        {
+            self.prediction_met(sp, &exp, false);
         }
     }
 
@@ -1013,39 +1524,44 @@ impl App {
         }
         if c.runs.len() < c.exps.len() {
             let exp = c.exps[c.runs.len()].clone();
-            c.runs.push(Run::new(id, Job::Experiment(exp.clone())));
+            let origin = c.runs[0].origin.clone();
+            c.runs.push(Run::new(id, Job::Experiment(exp.clone()), &origin));
             self.next_run += 1;
             fx.push(Effect::Start { run: id, exp });
             return;
         }
-        // All done: the panel's mode's speedup meets a waiting prediction.
-        let mode = self.panel.setup.as_ref().map(|s| s.mode);
+        // All done: the run of the predicted setup meets a waiting prediction.
+        let Some(want) = self.panel.prediction.as_ref().map(|p| p.exp.clone()) else { return };
         let sp = self
             .compare
             .as_ref()
-            .and_then(|c| c.runs.iter().position(|r| r.exp().map(|e| e.mode) == mode).and_then(|i| c.speedup(i)));
+            .and_then(|c| c.runs.iter().position(|r| r.exp() == Some(&want)).and_then(|i| c.speedup(i)));
         if let Some(sp) = sp {
-            self.prediction_met(sp);
+            self.prediction_met(sp, &want, false);
         }
     }
 
-    fn prediction_met(&mut self, measured: f64) {
+    /// A measurement of `exp`: it meets the waiting prediction only if that was made for this very setup.
+    fn prediction_met(&mut self, measured: f64, exp: &Experiment, by_check: bool) {
+        if !self.panel.prediction.as_ref().is_some_and(|p| p.exp == *exp && p.by_check == by_check) {
+            return;
+        }
         let Some(p) = self.panel.prediction.take() else {
             return;
         };
-        self.panel.predicted = Some((p, measured));
+        self.panel.predicted = Some((p.value, measured));
         if let Some(setup) = &self.panel.setup {
             let id = setup.id.clone();
-            self.progress.record_prediction(&id, p, measured);
+            self.progress.record_prediction(&id, p.value, measured);
         }
     }
 
     fn check(&mut self, fx: &mut Vec<Effect>) {
         let Some(setup) = self.panel.setup.clone() else {
-            return;
+            return self.info("x checks an exercise; this section has none");
         };
         let Some(spec) = setup.exercise.clone() else {
-            self.info("x checks an exercise; this section has none");
+            self.info("x checks an exercise; the selected block is not one (Tab selects another)");
             return;
         };
         if let Some(m) = self.busy_message() {
@@ -1054,7 +1570,7 @@ impl App {
         match setup.experiment(setup.mode, self.cores) {
             Ok(exp) => {
                 let id = self.next_id();
-                self.panel.check = Some(Check::Running { run: id });
+                self.panel.check = Some(Check::Running { run: id, exercise: spec.id.clone(), setup: exp.clone() });
                 fx.push(Effect::Check { run: id, spec: Box::new(spec), setup: exp });
             }
             Err(e) => self.error(e),
@@ -1062,19 +1578,30 @@ impl App {
     }
 
     fn on_check_done(&mut self, run: u64, result: Result<CheckOutcome, String>, fx: &mut Vec<Effect>) {
-        if self.panel.check != Some(Check::Running { run }) {
+        let Some(Check::Running { run: r, exercise, setup }) = self.panel.check.clone() else {
+            return;
+        };
+        if r != run {
             return;
         }
-        let id = self.panel.setup.as_ref().and_then(|s| s.exercise.as_ref()).map(|e| e.id.clone());
         match result {
             Ok(outcome) => {
-                if let Some(id) = id {
-                    self.progress.record_exercise(&id, outcome.passed, outcome.measured);
-                    fx.push(Effect::SaveProgress);
-                }
+                self.progress.record_exercise(&exercise, outcome.passed, outcome.measured);
+                fx.push(Effect::SaveProgress);
                 let measured = outcome.measured;
-                self.panel.check = Some(Check::Done(outcome));
-                self.prediction_met(measured);
+                let here = self.panel.setup.as_ref().is_some_and(|s| s.id == exercise);
+                if here {
+                    self.panel.check = Some(Check::Done(outcome));
+                    self.prediction_met(measured, &setup, true);
+                } else {
+                    // The learner moved on: the verdict waits with its exercise.
+                    self.panel.check = None;
+                    if let Some(p) = self.stash.get_mut(&exercise) {
+                        p.check = Some(Check::Done(outcome));
+                    }
+                    let verdict = if self.progress.exercise_passed(&exercise) { "passed" } else { "not passed yet" };
+                    self.info(format!("the check of {exercise} is done: {verdict}"));
+                }
             }
             Err(e) => self.panel.check = Some(Check::Failed(e)),
         }
@@ -1082,7 +1609,7 @@ impl App {
 
     fn hint(&mut self, fx: &mut Vec<Effect>) {
         let Some(spec) = self.panel.setup.as_ref().and_then(|s| s.exercise.clone()) else {
-            self.info("h shows hints of an exercise; this section has none");
+            self.info("h shows hints of an exercise; the panel shows none (Tab selects another block)");
             return;
         };
         let shown = self.hints_shown(&spec.id);
@@ -1097,7 +1624,7 @@ impl App {
 
     fn predict(&mut self) {
         let Some(setup) = &self.panel.setup else {
-            return self.info("nothing to predict here: this lesson has no experiment");
+            return self.info("nothing to predict here: this section has no experiment");
         };
         if setup.demo.is_some() {
             return self.info("demos measure several things; predictions are for experiments and exercises");
@@ -1111,44 +1638,56 @@ impl App {
         self.prompt = Some(Prompt { label: label.into(), text: String::new() });
     }
 
+    /// A number key answers the selected quiz; with another block selected, the section's first unanswered quiz,
+    /// which becomes the selected one (so the next number re-answers it, and Tab moves to the next quiz).
     fn answer(&mut self, choice: usize, fx: &mut Vec<Effect>) {
         let Some(lesson) = self.lessons.get(self.view.lesson) else {
             return;
         };
+        let Some(section) = lesson.sections.get(self.view.section) else { return };
         let base = App::quiz_base(lesson, self.view.section);
-        let quizzes: Vec<&Quiz> = lesson.sections[self.view.section]
+        let quizzes: Vec<(usize, &Quiz)> = section
             .blocks
             .iter()
-            .filter_map(|b| if let Block::Quiz(q) = b { Some(q) } else { None })
+            .enumerate()
+            .filter_map(|(i, b)| if let Block::Quiz(q) = b { Some((i, q)) } else { None })
             .collect();
         if quizzes.is_empty() {
             return self.info("number keys answer a quiz; this section has none");
         }
-        let k = (0..quizzes.len()).find(|k| !self.view.answers.contains_key(&(base + k))).unwrap_or(quizzes.len() - 1);
-        let quiz = quizzes[k];
+        let k = match self.view.block.and_then(|b| quizzes.iter().position(|(i, _)| *i == b)) {
+            Some(k) => k,
+            None => (0..quizzes.len()).find(|k| !self.view.answers.contains_key(&(base + k))).unwrap_or(0),
+        };
+        let (block, quiz) = quizzes[k];
         if choice >= quiz.choices.len() {
             return self.error(format!("choose 1 to {}", quiz.choices.len()));
         }
         let correct = choice == quiz.answer;
         let id = lesson.id.clone();
+        let n = quizzes.len();
         self.view.answers.insert(base + k, choice);
         self.progress.record_quiz(&id, base + k, choice, correct);
         fx.push(Effect::SaveProgress);
+        if self.view.block != Some(block) {
+            self.view.block = Some(block);
+            self.scroll_to_block(block);
+        }
+        if n > 1 {
+            let verdict = if correct { "right" } else { "not quite" };
+            self.info(format!(
+                "quiz {} of {n}: {verdict} (a number answers it again; Tab selects the next block)",
+                k + 1
+            ));
+        }
     }
 
     fn knob(&mut self, c: char) {
         let Some(mut setup) = self.panel.setup.clone() else {
             return;
         };
-        let knob = match c {
-            'm' => Knob::Mode,
-            'w' | 'W' => Knob::Workers,
-            'k' | 'K' => Knob::Chunksize,
-            's' => Knob::Start,
-            'i' => Knob::SwitchInterval,
-            '-' | '_' | '+' | '=' => Knob::Size,
-            _ => return,
-        };
+        let Some(row) = knob_of(c) else { return };
+        let knob = row.knob;
         if let Some(name) = &setup.demo {
             return self.info(format!(
                 "a demo has no knobs here: r runs {name} at its default size (`parlab demo {name} --size N` for others)"
@@ -1169,12 +1708,12 @@ impl App {
         let cores = self.cores;
         let current = setup.experiment(setup.mode, cores).ok();
         let mode = setup.mode;
-        match c {
-            'm' => {
+        match knob {
+            Knob::Mode => {
                 let i = MODES.iter().position(|(_, m)| *m == mode).unwrap_or(0);
                 setup.mode = MODES[(i + 1) % MODES.len()].1;
             }
-            'w' | 'W' => {
+            Knob::Workers => {
                 if !mode.uses_workers() {
                     return self.error(format!("{mode} runs on one thread: workers apply to other modes (m)"));
                 }
@@ -1182,7 +1721,7 @@ impl App {
                 let w = if c == 'w' { w.saturating_sub(1).max(1) } else { (w + 1).min(MAX_WORKERS.min(64)) };
                 setup.knobs.workers = Some(w);
             }
-            'k' | 'K' => {
+            Knob::Chunksize => {
                 if !matches!(mode, Mode::Processes | Mode::Threads) {
                     return self.error("chunksize applies to processes and threads (m changes the mode)");
                 }
@@ -1190,7 +1729,7 @@ impl App {
                 let k = if c == 'k' { (k / 2).max(1) } else { (k * 2).min(setup.tasks) };
                 setup.knobs.chunksize = Some(k);
             }
-            's' => {
+            Knob::Start => {
                 if mode != Mode::Processes {
                     return self.error("the start method applies to processes (m changes the mode)");
                 }
@@ -1198,7 +1737,13 @@ impl App {
                 let i = START_METHODS.iter().position(|(_, s)| Some(*s) == now).unwrap_or(0);
                 setup.knobs.start = Some(START_METHODS[(i + 1) % START_METHODS.len()].1);
             }
-            'i' => {
+            Knob::Warm => {
+                if mode != Mode::Processes {
+                    return self.error("a warm pool applies to processes (m changes the mode)");
+                }
+                setup.knobs.warm = !setup.knobs.warm;
+            }
+            Knob::SwitchInterval => {
                 if mode != Mode::Gil {
                     return self.error("the switch interval applies to gil (m changes the mode)");
                 }
@@ -1206,7 +1751,20 @@ impl App {
                 let next = INTERVALS_US.iter().copied().find(|v| *v > now).unwrap_or(INTERVALS_US[0]);
                 setup.knobs.switch_interval_us = Some(next);
             }
-            _ => {
+            Knob::Payload => {
+                let now = setup.knobs.payload.unwrap_or(0);
+                let next = if c == 'b' {
+                    PAYLOADS.iter().rev().copied().find(|p| *p < now)
+                } else {
+                    PAYLOADS.iter().copied().find(|p| *p > now)
+                };
+                let Some(next) = next else {
+                    let end = if c == 'b' { "no payload is the least" } else { "that is the largest payload" };
+                    return self.info(end);
+                };
+                setup.knobs.payload = (next > 0).then_some(next);
+            }
+            Knob::Size => {
                 let up = matches!(c, '+' | '=');
                 let w = setup.workload.step_size(up);
                 if w == setup.workload {
@@ -1214,10 +1772,25 @@ impl App {
                 }
                 setup.workload = w;
             }
+            Knob::Tasks => {
+                let t = if c == '[' { (setup.tasks / 2).max(1) } else { setup.tasks.saturating_mul(2).min(MAX_TASKS) };
+                if t == setup.tasks {
+                    return self.info(format!(
+                        "{} is as {} as it goes",
+                        plural(t, "task"),
+                        if c == '[' { "few" } else { "many" }
+                    ));
+                }
+                setup.tasks = t;
+            }
         }
         match setup.experiment(setup.mode, cores) {
             Ok(exp) => {
-                self.info(knob_message(c, &exp));
+                let mut msg = knob_message(knob, &exp);
+                if self.panel.run.as_ref().is_some_and(|r| !r.live && r.exp().is_some_and(|e| *e != exp)) {
+                    msg.push_str(" · the run shown is of the previous setup: r runs this one");
+                }
+                self.info(msg);
                 self.panel.setup = Some(setup);
             }
             Err(e) => self.error(e),
@@ -1225,14 +1798,19 @@ impl App {
     }
 }
 
-fn knob_message(c: char, exp: &Experiment) -> String {
-    match c {
-        'm' => format!("mode {} ({})", exp.mode, exp.mode.python()),
-        'w' | 'W' => format!("{} workers", exp.workers),
-        'k' | 'K' => format!("chunksize {}", exp.chunksize),
-        's' => format!("start method {}", exp.start),
-        'i' => format!("switch interval {}", format_interval_us(exp.switch_interval_us)),
-        _ => format!("workload {}", exp.workload),
+fn knob_message(knob: Knob, exp: &Experiment) -> String {
+    match knob {
+        Knob::Mode => format!("mode {} ({})", exp.mode, exp.mode.python()),
+        Knob::Workers => plural(u64::from(exp.workers), "worker"),
+        Knob::Chunksize => format!("chunksize {}", exp.chunksize),
+        Knob::Start => format!("start method {}", exp.start),
+        Knob::Warm if exp.warm => "warm pool: the workers start before the clock".into(),
+        Knob::Warm => "cold pool: starting the workers is part of the measured time".into(),
+        Knob::SwitchInterval => format!("switch interval {}", format_interval_us(exp.switch_interval_us)),
+        Knob::Payload if exp.payload == 0 => "no payload".into(),
+        Knob::Payload => format!("payload {} per task, there and back", format_bytes(exp.payload)),
+        Knob::Size => format!("workload {}", exp.workload),
+        Knob::Tasks => plural(exp.tasks, "task"),
     }
 }
 
@@ -1256,11 +1834,13 @@ pub(crate) fn fmt_num(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-fn experiment_setup(lesson: &Lesson, section: usize, e: &crate::lesson::ExperimentSpec) -> Setup {
-    let id = e.id.clone().unwrap_or_else(|| format!("{}#{section}", lesson.id));
+fn experiment_setup(lesson: &Lesson, section: usize, block: usize, e: &crate::lesson::ExperimentSpec) -> Setup {
+    let id = e.id.clone().unwrap_or_else(|| format!("{}#{section}.{block}", lesson.id));
     match &e.kind {
         ExperimentKind::Run { workload, tasks, modes, knobs } => Setup {
             id,
+            section,
+            block,
             workload: *workload,
             tasks: *tasks,
             mode: modes.first().copied().unwrap_or(Mode::Sequential),
@@ -1272,6 +1852,8 @@ fn experiment_setup(lesson: &Lesson, section: usize, e: &crate::lesson::Experime
         },
         ExperimentKind::Demo(name) => Setup {
             id,
+            section,
+            block,
             workload: Workload::Tiny,
             tasks: 1,
             mode: Mode::Sequential,
@@ -1284,13 +1866,15 @@ fn experiment_setup(lesson: &Lesson, section: usize, e: &crate::lesson::Experime
     }
 }
 
-fn exercise_setup(e: &ExerciseSpec) -> Setup {
+fn exercise_setup(e: &ExerciseSpec, section: usize, block: usize) -> Setup {
     let mut modes = vec![e.baseline];
     if !modes.contains(&e.mode) {
         modes.push(e.mode);
     }
     Setup {
         id: e.id.clone(),
+        section,
+        block,
         workload: e.workload,
         tasks: e.tasks,
         mode: e.mode,
@@ -1588,9 +2172,11 @@ pub(crate) mod tests {
         assert_eq!(app.screen, Screen::Lesson);
         assert!(fx.contains(&Effect::SaveProgress));
         assert_eq!(app.progress.lesson_mark("gil"), Mark::Started);
-        // The panel is set up from the first experiment even in the introduction.
-        assert_eq!(app.panel.setup.as_ref().unwrap().id, "gil-threads");
+        // The introduction has no experiment: the panel shows none, not another section's.
+        assert!(app.panel.setup.is_none());
         assert!(fx.contains(&Effect::Monitor(MonitorRate::Slow)));
+        key(&mut app, Key::Right);
+        assert_eq!(app.panel.setup.as_ref().unwrap().id, "gil-threads");
     }
 
     #[test]
@@ -1627,6 +2213,7 @@ pub(crate) mod tests {
     fn r_starts_a_run_whose_events_build_the_timeline() {
         let mut app = app();
         key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
         let fx = ch(&mut app, 'r');
         let runs = started(&fx);
         assert_eq!(runs.len(), 1);
@@ -1650,6 +2237,7 @@ pub(crate) mod tests {
     fn esc_cancels_a_live_run_and_late_events_are_ignored() {
         let mut app = app();
         key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
         let (id, _) = started(&ch(&mut app, 'r'))[0].clone();
         let fx = key(&mut app, Key::Esc);
         assert!(fx.contains(&Effect::Cancel { run: id }));
@@ -1664,6 +2252,7 @@ pub(crate) mod tests {
     fn knobs_change_the_next_run_and_respect_the_mode() {
         let mut app = app();
         key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
         ch(&mut app, 'W');
         ch(&mut app, 'i');
         ch(&mut app, '+');
@@ -1686,6 +2275,7 @@ pub(crate) mod tests {
     fn compare_runs_modes_one_after_another_with_a_sequential_baseline() {
         let mut app = app();
         key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
         let fx = ch(&mut app, 'c');
         assert_eq!(app.screen, Screen::Compare);
         let first = started(&fx);
@@ -1721,6 +2311,7 @@ pub(crate) mod tests {
     fn a_lab_that_dies_early_shows_as_a_failed_run_and_the_next_run_works() {
         let mut app = app();
         key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
         let (id, _) = started(&ch(&mut app, 'r'))[0].clone();
         app.update(AppEvent::LabExited { run: id, error: Some("worker killed (signal 9)".into()), now_ns: 5 });
         let run = app.panel.run.as_ref().unwrap();
@@ -1840,13 +2431,13 @@ pub(crate) mod tests {
         ch(&mut app, 'h');
         ch(&mut app, 'h');
         assert_eq!(app.hints_shown("beat-the-gil"), 2);
+        ch(&mut app, 'm');
         ch(&mut app, 'p');
         for c in "1.8".chars() {
             ch(&mut app, c);
         }
         key(&mut app, Key::Enter);
-        assert_eq!(app.panel.prediction, Some(1.8));
-        ch(&mut app, 'm');
+        assert_eq!(app.panel.prediction.as_ref().map(|p| p.value), Some(1.8));
         let fx = ch(&mut app, 'x');
         let Some(Effect::Check { run, setup, .. }) = fx.iter().find(|e| matches!(e, Effect::Check { .. })).cloned()
         else {
@@ -1865,6 +2456,7 @@ pub(crate) mod tests {
     fn quit_cancels_live_runs_and_signals_quit() {
         let mut app = app();
         key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
         let (id, _) = started(&ch(&mut app, 'r'))[0].clone();
         let fx = app.update(AppEvent::Signal);
         assert!(fx.contains(&Effect::Cancel { run: id }));
@@ -1890,6 +2482,7 @@ pub(crate) mod tests {
         let mut setup = experiment_setup(
             &app.lessons[0],
             1,
+            2,
             match &app.lessons[0].sections[1].blocks[2] {
                 Block::Experiment(e) => e,
                 _ => unreachable!(),
@@ -1900,5 +2493,434 @@ pub(crate) mod tests {
         assert_eq!(App::compare_modes(&setup), vec![Mode::Sequential, Mode::Threads, Mode::Processes]);
         setup.modes = MODES.iter().map(|m| m.1).collect();
         assert_eq!(App::compare_modes(&setup).len(), MAX_COMPARE);
+    }
+}
+
+/// Tests of block stepping, per-block panels, quizzes, knob keys, repeats, stale runs and predictions.
+#[cfg(test)]
+pub(crate) mod block_tests {
+    use super::tests::{feed_run, outcome, progress, quiz};
+    use super::*;
+    use crate::lesson::{ExperimentSpec, Section};
+
+    fn experiment(id: Option<&str>, workload: &str, modes: Vec<Mode>) -> Block {
+        Block::Experiment(ExperimentSpec {
+            id: id.map(String::from),
+            kind: ExperimentKind::Run {
+                workload: workload.parse().unwrap(),
+                tasks: 8,
+                modes,
+                knobs: Knobs { workers: Some(2), ..Knobs::default() },
+            },
+            expect: Vec::new(),
+            note: Some(format!("note of {}", id.unwrap_or("the second"))),
+        })
+    }
+
+    /// A lesson whose second section has two experiments (one without an id), two quizzes and an exercise, between
+    /// two sections of prose only.
+    fn blocks_lesson() -> Lesson {
+        let mut ex = super::tests::exercise();
+        ex.id = "warm-it".into();
+        ex.mode = Mode::Processes;
+        ex.may_change = vec![Knob::Warm, Knob::Payload, Knob::Tasks];
+        let mut q2 = quiz();
+        q2.question = "Second question?".into();
+        q2.answer = 0;
+        Lesson {
+            id: "blocks".into(),
+            title: "Blocks".into(),
+            minutes: 5,
+            summary: "Many blocks in one section.".into(),
+            covers: vec!["tab".into()],
+            path: "lessons/99-blocks.md".into(),
+            sections: vec![
+                Section { title: "Blocks".into(), blocks: vec![Block::Markdown("Intro.".into())] },
+                Section {
+                    title: "See it live".into(),
+                    blocks: vec![
+                        Block::Markdown("First the waits.".into()),
+                        experiment(Some("waits"), "sleep:100", vec![Mode::Sequential, Mode::Threads]),
+                        Block::Markdown("Then the work.".into()),
+                        experiment(None, "fib:20", vec![Mode::Threads, Mode::Sequential]),
+                        Block::Quiz(quiz()),
+                        Block::Quiz(q2),
+                        Block::Exercise(ex),
+                    ],
+                },
+                Section { title: "Summing up".into(), blocks: vec![Block::Markdown("Done.".into())] },
+            ],
+        }
+    }
+
+    /// The app on the blocks lesson's second section.
+    pub(crate) fn on_blocks() -> App {
+        let mut app = App::new(vec![blocks_lesson()], Vec::new(), progress(), Theme::plain(false), 2);
+        app.update(AppEvent::Resize(100, 30));
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
+        app
+    }
+
+    fn key(app: &mut App, k: Key) -> Vec<Effect> {
+        app.update(AppEvent::Key(k))
+    }
+
+    fn ch(app: &mut App, c: char) -> Vec<Effect> {
+        key(app, Key::Char(c))
+    }
+
+    fn started(fx: &[Effect]) -> Option<(u64, Experiment)> {
+        fx.iter().find_map(|e| if let Effect::Start { run, exp } = e { Some((*run, exp.clone())) } else { None })
+    }
+
+    fn panel_id(app: &App) -> Option<String> {
+        app.panel.setup.as_ref().map(|s| s.id.clone())
+    }
+
+    #[test]
+    fn tab_steps_through_every_block_of_a_section_and_the_panel_shows_each_experiment() {
+        let mut app = on_blocks();
+        assert_eq!(app.view.block, Some(1), "the section opens on its first block");
+        assert_eq!(panel_id(&app).as_deref(), Some("waits"));
+        assert_eq!(app.panel_position(), Some((1, 3)));
+        key(&mut app, Key::Tab);
+        assert_eq!(panel_id(&app).as_deref(), Some("blocks#1.3"), "the second experiment, which has no id");
+        assert_eq!(app.panel_position(), Some((2, 3)));
+        assert_eq!(app.status.as_ref().unwrap().1, "experiment 2 of 3: blocks#1.3");
+        // A quiz is selected in the prose; the panel keeps the experiment it showed.
+        key(&mut app, Key::Tab);
+        assert_eq!(app.view.block, Some(4));
+        assert_eq!(panel_id(&app).as_deref(), Some("blocks#1.3"));
+        key(&mut app, Key::Tab);
+        assert_eq!(app.view.block, Some(5));
+        key(&mut app, Key::Tab);
+        assert_eq!(panel_id(&app).as_deref(), Some("warm-it"));
+        assert_eq!(app.panel_position(), Some((3, 3)));
+        // Round the end, and back.
+        key(&mut app, Key::Tab);
+        assert_eq!(panel_id(&app).as_deref(), Some("waits"));
+        key(&mut app, Key::BackTab);
+        assert_eq!(panel_id(&app).as_deref(), Some("warm-it"));
+    }
+
+    #[test]
+    fn a_section_without_an_experiment_shows_none_of_another_sections() {
+        let mut app = on_blocks();
+        key(&mut app, Key::Right);
+        assert_eq!(app.view.section, 2);
+        assert!(app.panel.setup.is_none(), "no experiment and no note of section 2");
+        key(&mut app, Key::Tab);
+        assert!(app.status.as_ref().unwrap().1.contains("no experiment, exercise or quiz"));
+        assert!(ch(&mut app, 'r').is_empty());
+        assert_eq!(app.status.as_ref().unwrap().1, "this section has no experiment to run");
+    }
+
+    #[test]
+    fn a_live_run_stays_in_view_in_a_section_without_an_experiment() {
+        let mut app = on_blocks();
+        let (id, _) = started(&ch(&mut app, 'r')).unwrap();
+        key(&mut app, Key::Right);
+        assert!(app.panel.setup.is_none());
+        assert!(app.panel.run.as_ref().is_some_and(|r| r.id == id && r.live), "the run goes on and is shown");
+        assert!(key(&mut app, Key::Esc).contains(&Effect::Cancel { run: id }), "and Esc still cancels it");
+    }
+
+    #[test]
+    fn each_block_keeps_its_knobs_and_its_last_run_while_another_is_shown() {
+        let mut app = on_blocks();
+        ch(&mut app, 'm');
+        let (id, exp) = started(&ch(&mut app, 'r')).unwrap();
+        assert_eq!(exp.workload.to_string(), "sleep:100");
+        feed_run(&mut app, id, 50);
+        key(&mut app, Key::Tab);
+        assert!(app.panel.run.is_none(), "the second experiment has no run yet");
+        assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Threads, "its own first mode");
+        key(&mut app, Key::BackTab);
+        let setup = app.panel.setup.as_ref().unwrap();
+        assert_eq!(setup.mode, Mode::Threads, "the first experiment's turned knob came back");
+        assert_eq!(app.panel.run.as_ref().map(|r| r.id), Some(id), "with its run");
+    }
+
+    #[test]
+    fn number_keys_answer_the_selected_quiz_so_each_can_be_answered_again() {
+        let mut app = on_blocks();
+        // With an experiment selected, a number answers the first quiz not answered yet and selects it.
+        ch(&mut app, '1');
+        assert_eq!(app.view.answers.get(&0), Some(&0), "quiz 1 answered wrong");
+        assert_eq!(app.view.block, Some(4));
+        ch(&mut app, '2');
+        assert_eq!(app.view.answers.get(&0), Some(&1), "the wrong first answer is corrected");
+        assert_eq!(app.view.answers.get(&1), None, "quiz 2 was not answered by the correction");
+        key(&mut app, Key::Tab);
+        ch(&mut app, '2');
+        assert_eq!(app.view.answers.get(&1), Some(&1));
+        ch(&mut app, '1');
+        assert_eq!(app.view.answers.get(&1), Some(&0), "quiz 2 answered again");
+        assert_eq!(app.view.answers.get(&0), Some(&1), "quiz 1 keeps its answer");
+        let saved = app.progress.data().lessons["blocks"].quizzes.clone();
+        assert!(saved[&0].correct && saved[&1].correct);
+    }
+
+    #[test]
+    fn warm_payload_and_tasks_have_keys_and_an_exercise_still_limits_knobs() {
+        let mut app = on_blocks();
+        // The first experiment: no limits.
+        ch(&mut app, 'u');
+        assert_eq!(app.status.as_ref().unwrap().0, StatusKind::Error, "warm needs processes");
+        while app.panel.setup.as_ref().unwrap().mode != Mode::Processes {
+            ch(&mut app, 'm');
+        }
+        ch(&mut app, 'u');
+        ch(&mut app, 'B');
+        ch(&mut app, 'B');
+        ch(&mut app, ']');
+        let (_, exp) = started(&ch(&mut app, 'r')).unwrap();
+        assert!(exp.warm);
+        assert_eq!(exp.payload, 64 << 10);
+        assert_eq!(exp.tasks, 16);
+        ch(&mut app, 'b');
+        assert_eq!(app.panel.setup.as_ref().unwrap().knobs.payload, Some(1 << 10));
+        ch(&mut app, '[');
+        assert_eq!(app.panel.setup.as_ref().unwrap().tasks, 8);
+        // The exercise allows warm, payload and tasks, and nothing else.
+        for _ in 0..4 {
+            key(&mut app, Key::Tab);
+        }
+        assert_eq!(panel_id(&app).as_deref(), Some("warm-it"));
+        app.update(AppEvent::LabExited { run: 1, error: Some("stop".into()), now_ns: 1 });
+        ch(&mut app, 'u');
+        assert!(app.panel.setup.as_ref().unwrap().knobs.warm);
+        ch(&mut app, ']');
+        assert_eq!(app.panel.setup.as_ref().unwrap().tasks, 16);
+        ch(&mut app, 'W');
+        let (kind, msg) = app.status.clone().unwrap();
+        assert_eq!(kind, StatusKind::Error);
+        assert_eq!(msg, "this exercise fixes the workers (you may change: warm, payload, tasks)");
+    }
+
+    /// Every knob, spelled out so a new one fails to compile here until it has a key.
+    fn every_knob() -> Vec<Knob> {
+        let all = [
+            Knob::Mode,
+            Knob::Workers,
+            Knob::Chunksize,
+            Knob::Start,
+            Knob::SwitchInterval,
+            Knob::Payload,
+            Knob::Warm,
+            Knob::Size,
+            Knob::Tasks,
+        ];
+        for k in all {
+            match k {
+                Knob::Mode
+                | Knob::Workers
+                | Knob::Chunksize
+                | Knob::Start
+                | Knob::SwitchInterval
+                | Knob::Payload
+                | Knob::Warm
+                | Knob::Size
+                | Knob::Tasks => {}
+            }
+        }
+        all.to_vec()
+    }
+
+    #[test]
+    fn every_knob_an_exercise_may_allow_is_turned_by_a_key_the_help_lists() {
+        let help = crate::ui::help_rows();
+        for knob in every_knob() {
+            let row = KNOB_KEYS.iter().find(|k| k.knob == knob).unwrap_or_else(|| panic!("{knob:?} has no key"));
+            assert!(help.iter().any(|h| h.0 == row.keys), "{knob:?}'s keys are in the help");
+            // An exercise that allows only this knob, in the mode the knob applies to.
+            let mut app = on_blocks();
+            for _ in 0..4 {
+                key(&mut app, Key::Tab);
+            }
+            let setup = app.panel.setup.as_mut().unwrap();
+            setup.exercise.as_mut().unwrap().may_change = vec![knob];
+            setup.mode = if knob == Knob::SwitchInterval { Mode::Gil } else { Mode::Processes };
+            let before = app.panel.setup.clone().unwrap();
+            // The last key of a row turns its knob up (or round).
+            ch(&mut app, *row.chars.last().unwrap());
+            assert_ne!(app.panel.setup.clone().unwrap(), before, "{knob:?}: the keys {} change it", row.keys);
+            assert_ne!(app.status.as_ref().map(|s| s.0), Some(StatusKind::Error), "{knob:?}: {:?}", app.status);
+        }
+    }
+
+    #[test]
+    fn a_knob_turned_after_a_run_marks_that_run_as_the_previous_setup() {
+        let mut app = on_blocks();
+        let (id, _) = started(&ch(&mut app, 'r')).unwrap();
+        feed_run(&mut app, id, 40);
+        assert_eq!(app.stale_run(), None);
+        ch(&mut app, 'm');
+        assert_eq!(app.stale_run(), Some(vec!["sequential".to_string(), "1 worker".to_string()]));
+        assert!(app.status.as_ref().unwrap().1.contains("the run shown is of the previous setup"));
+        ch(&mut app, '+');
+        assert_eq!(app.stale_run().unwrap().len(), 3, "mode, workers and workload differ now");
+    }
+
+    #[test]
+    fn back_from_a_compare_the_panel_shows_the_compare_run_of_its_setup() {
+        let mut app = on_blocks();
+        key(&mut app, Key::Tab);
+        // A gil run first, then the knobs say threads and a compare runs sequential and threads.
+        let (id, _) = started(&ch(&mut app, 'r')).unwrap();
+        feed_run(&mut app, id, 90);
+        ch(&mut app, 'm');
+        assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Gil);
+        let mut fx = ch(&mut app, 'c');
+        while let Some((id, _)) = started(&fx) {
+            feed_run(&mut app, id, 30);
+            fx = Vec::new();
+            if let Some(r) = app.compare.as_ref().and_then(|c| c.runs.last()).filter(|r| r.live) {
+                fx.push(Effect::Start { run: r.id, exp: r.exp().unwrap().clone() });
+            }
+        }
+        assert!(app.compare.as_ref().unwrap().done());
+        key(&mut app, Key::Esc);
+        assert_eq!(app.screen, Screen::Lesson);
+        let run = app.panel.run.as_ref().unwrap();
+        assert_eq!(run.exp().unwrap().mode, Mode::Gil, "the lanes are the gil run's, like the knobs");
+        assert_eq!(app.stale_run(), None);
+        assert!(app.speedup_of(run).is_some(), "and its speedup comes from the compare's sequential run");
+    }
+
+    #[test]
+    fn a_prediction_is_scored_only_against_a_run_of_the_setup_it_was_made_for() {
+        let mut app = on_blocks();
+        key(&mut app, Key::Tab);
+        // A sequential baseline, then a prediction for threads.
+        while app.panel.setup.as_ref().unwrap().mode != Mode::Sequential {
+            ch(&mut app, 'm');
+        }
+        let (id, _) = started(&ch(&mut app, 'r')).unwrap();
+        feed_run(&mut app, id, 100);
+        ch(&mut app, 'm');
+        assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Threads);
+        ch(&mut app, 'p');
+        ch(&mut app, '2');
+        key(&mut app, Key::Enter);
+        // A gil run is not the threads setup: the prediction waits.
+        ch(&mut app, 'm');
+        let (id, _) = started(&ch(&mut app, 'r')).unwrap();
+        feed_run(&mut app, id, 100);
+        assert!(app.panel.predicted.is_none(), "a gil run does not score a threads prediction");
+        assert!(app.panel.prediction.is_some());
+        // Back to threads: its run scores it.
+        for _ in 0..5 {
+            ch(&mut app, 'm');
+        }
+        assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Threads);
+        let (id, _) = started(&ch(&mut app, 'r')).unwrap();
+        feed_run(&mut app, id, 50);
+        assert_eq!(app.panel.predicted, Some((2.0, 2.0)));
+    }
+
+    #[test]
+    fn capital_r_runs_the_setup_three_times_and_keeps_the_median_with_min_and_max() {
+        let mut app = on_blocks();
+        ch(&mut app, 'm');
+        ch(&mut app, 'm');
+        assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Gil);
+        let mut fx = ch(&mut app, 'R');
+        let mut exps = Vec::new();
+        for wall in [100, 300, 200] {
+            let (id, exp) = started(&fx).expect("the next run of the repeat starts");
+            exps.push(exp);
+            assert!(app.is_live());
+            feed_run(&mut app, id, wall);
+            fx = app.update(AppEvent::Tick(0));
+            // The next run was started by the last run's exit: find it in the panel.
+            if let Some(r) = app.panel.run.as_ref().filter(|r| r.live) {
+                fx.push(Effect::Start { run: r.id, exp: r.exp().unwrap().clone() });
+            }
+        }
+        assert!(started(&fx).is_none(), "three runs, then it stops");
+        assert!(exps.windows(2).all(|w| w[0] == w[1]), "all of the same setup");
+        let rep = app.panel.repeat.as_ref().unwrap();
+        assert_eq!(rep.spread(), Some((200_000_000, 100_000_000, 300_000_000)));
+        assert!(!app.is_live());
+    }
+
+    #[test]
+    fn esc_stops_a_repeat_and_a_single_run_leaves_it() {
+        let mut app = on_blocks();
+        let (id, _) = started(&ch(&mut app, 'R')).unwrap();
+        feed_run(&mut app, id, 100);
+        let live = app.panel.run.as_ref().unwrap();
+        assert!(live.live, "the second run started");
+        let second = live.id;
+        assert!(key(&mut app, Key::Esc).contains(&Effect::Cancel { run: second }));
+        assert!(app.panel.repeat.as_ref().unwrap().stopped);
+        app.update(AppEvent::LabExited { run: second, error: None, now_ns: 1 });
+        assert!(!app.is_live(), "no third run after a cancel");
+        let (id, _) = started(&ch(&mut app, 'r')).unwrap();
+        assert!(app.panel.repeat.is_none(), "r is one run again");
+        feed_run(&mut app, id, 100);
+    }
+
+    #[test]
+    fn measured_cpu_and_other_programs_load_reach_the_run_they_belong_to() {
+        let mut app = on_blocks();
+        let (id, _) = started(&ch(&mut app, 'r')).unwrap();
+        app.update(AppEvent::Others(0.8));
+        app.update(AppEvent::Others(0.4));
+        app.update(AppEvent::RunCpu { run: id, per_core_ns: vec![10, 20], interval_ns: 100, at_ns: 1_000 });
+        feed_run(&mut app, id, 50);
+        // A sample that arrives after the end still belongs to the run (the last reading comes late).
+        app.update(AppEvent::RunCpu { run: id, per_core_ns: vec![0, 0, 5], interval_ns: 100, at_ns: 2_000 });
+        app.update(AppEvent::Others(3.0));
+        let r = app.panel.run.as_ref().unwrap();
+        assert_eq!(r.cpu.per_core_ns, vec![10, 20, 5]);
+        assert_eq!(r.cpu.samples.len(), 2);
+        assert!((r.others_cores().unwrap() - 0.6).abs() < 1e-6, "only samples taken while it ran");
+    }
+
+    #[test]
+    fn a_block_id_used_in_two_lessons_does_not_bring_one_lessons_knobs_into_the_other() {
+        let mut other = blocks_lesson();
+        other.id = "blocks-again".into();
+        let mut app = App::new(vec![blocks_lesson(), other], Vec::new(), progress(), Theme::plain(false), 2);
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
+        ch(&mut app, 'm');
+        assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Threads);
+        key(&mut app, Key::Esc);
+        key(&mut app, Key::Down);
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
+        assert_eq!(panel_id(&app).as_deref(), Some("waits"));
+        assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Sequential, "the other lesson's own knobs");
+    }
+
+    #[test]
+    fn t_cycles_the_theme_and_remembers_it_in_the_progress_file() {
+        let mut app = on_blocks();
+        assert_eq!(app.progress.theme(), None);
+        let fx = ch(&mut app, 't');
+        assert_eq!(app.theme.palette, Palette::Light);
+        assert!(fx.contains(&Effect::SaveProgress));
+        assert_eq!(app.progress.theme().as_deref(), Some("light"));
+        assert!(app.status.as_ref().unwrap().1.contains("remembered"));
+    }
+
+    #[test]
+    fn a_check_that_ends_after_the_learner_moved_on_is_recorded_for_its_own_exercise() {
+        let mut app = on_blocks();
+        key(&mut app, Key::BackTab);
+        assert_eq!(panel_id(&app).as_deref(), Some("warm-it"));
+        let fx = ch(&mut app, 'x');
+        let run = fx.iter().find_map(|e| if let Effect::Check { run, .. } = e { Some(*run) } else { None }).unwrap();
+        key(&mut app, Key::Tab);
+        assert_eq!(panel_id(&app).as_deref(), Some("waits"));
+        app.update(AppEvent::CheckDone { run, result: Ok(outcome(true, 1.9)) });
+        assert!(app.progress.exercise_passed("warm-it"));
+        assert!(app.status.as_ref().unwrap().1.contains("warm-it"));
+        key(&mut app, Key::BackTab);
+        assert!(matches!(app.panel.check, Some(Check::Done(_))), "its verdict waits with it");
     }
 }

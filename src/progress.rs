@@ -95,6 +95,21 @@ pub(crate) struct Position {
     pub section: usize,
 }
 
+/// The learner's choices in the TUI.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Settings {
+    /// The theme last chosen with `t` (dark, light, contrast).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
+}
+
+impl Settings {
+    fn is_empty(&self) -> bool {
+        self.theme.is_none()
+    }
+}
+
 /// The file's content.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -104,6 +119,9 @@ pub(crate) struct ProgressData {
     pub exercises: BTreeMap<String, ExerciseProgress>,
     pub predictions: Vec<Prediction>,
     pub last: Option<Position>,
+    /// Left out while empty, so a file without settings stays readable by builds that predate them.
+    #[serde(skip_serializing_if = "Settings::is_empty")]
+    pub settings: Settings,
 }
 
 impl Default for ProgressData {
@@ -114,6 +132,7 @@ impl Default for ProgressData {
             exercises: BTreeMap::new(),
             predictions: Vec::new(),
             last: None,
+            settings: Settings::default(),
         }
     }
 }
@@ -127,6 +146,7 @@ enum Op {
     Hint { exercise: String, n: usize },
     Prediction(Prediction),
     Exercise { id: String, passed: bool, figure: f64 },
+    Theme(String),
 }
 
 impl ProgressData {
@@ -154,6 +174,7 @@ impl ProgressData {
                 let extra = self.predictions.len().saturating_sub(MAX_PREDICTIONS);
                 self.predictions.drain(..extra);
             }
+            Op::Theme(name) => self.settings.theme = Some(name.clone()),
             Op::Exercise { id, passed, figure } => {
                 let e = self.exercises.entry(id.clone()).or_default();
                 e.attempts = e.attempts.saturating_add(1);
@@ -650,6 +671,17 @@ impl Progress {
         self.push(Op::Exercise { id: id.to_string(), passed, figure });
     }
 
+    /// The theme the learner chose last in the TUI.
+    pub(crate) fn theme(&self) -> Option<String> {
+        self.state().data.settings.theme.clone()
+    }
+
+    pub(crate) fn set_theme(&mut self, name: &str) {
+        if self.theme().as_deref() != Some(name) {
+            self.push(Op::Theme(name.to_string()));
+        }
+    }
+
     /// Where the learner stopped: the lesson and section shown last.
     pub(crate) fn last_position(&self) -> Option<(String, usize)> {
         self.state().data.last.as_ref().map(|p| (p.lesson.clone(), p.section))
@@ -740,6 +772,21 @@ mod tests {
         let e = &d.exercises["x"];
         assert!(e.passed);
         assert_eq!((e.highest, e.lowest, e.last), (Some(1.7), Some(1.7), Some(0.9)));
+    }
+
+    #[test]
+    fn the_chosen_theme_is_remembered_and_a_file_without_one_has_no_settings() {
+        let dir = temp();
+        let (mut p, _) = Progress::load_from(dir.path());
+        p.mark_section("gil", 0);
+        p.save().unwrap();
+        let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert!(!text.contains("settings"), "older builds read a file without settings: {text}");
+        p.set_theme("contrast");
+        p.save().unwrap();
+        let (again, warning) = Progress::load_from(dir.path());
+        assert_eq!(warning, None);
+        assert_eq!(again.theme().as_deref(), Some("contrast"));
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //!
 //! Frames are drawn only when something changed; while a run is live the loop ticks at ~15 fps, otherwise it
 //! blocks on its channel (no polling, so an idle UI uses no CPU).
+//!
+//! The way out never waits for drawing: a signal (or Ctrl-C) reaches the loop as an event, and if the loop has not
+//! left within `STOP_GRACE` (a frame is slow), the thread that saw it kills the labs, restores the terminal and
+//! exits by itself.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
@@ -26,7 +30,7 @@ use crate::clock;
 use crate::experiment::available_cores;
 use crate::lab::client::LabRun;
 use crate::lesson;
-use crate::monitor::Monitor;
+use crate::monitor::{Monitor, Sample, Watcher};
 use crate::progress::Progress;
 use crate::ui::theme::{Palette, Theme};
 
@@ -59,8 +63,52 @@ impl FirstFrame {
     }
 }
 
-/// Process groups of the labs this UI started, for the panic hook to kill.
+/// Process groups of the labs this UI started, for the panic hook and a forced stop to kill.
 static LAB_GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Set once the event loop has left: the normal shutdown is under way and a forced stop stands down.
+static LEFT_LOOP: AtomicBool = AtomicBool::new(false);
+
+/// How long a quit request (a signal, Ctrl-C) waits for the event loop before the UI is stopped from outside it.
+const STOP_GRACE: Duration = Duration::from_millis(750);
+
+/// After a quit request was sent to the loop: if the loop does not leave within `STOP_GRACE` (it is stuck in a
+/// slow frame), stop from this thread: kill the labs, restore the terminal, exit. Progress saved so far stays.
+fn stop_unless_the_loop_leaves(what: &str) {
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline {
+        if LEFT_LOOP.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if LEFT_LOOP.load(Ordering::SeqCst) {
+        return;
+    }
+    kill_labs();
+    // Holding stdout's lock keeps the drawing thread from writing between the restore and the exit.
+    let out = std::io::stdout();
+    let mut lock = out.lock();
+    let _ = crossterm::execute!(
+        lock,
+        DisableMouseCapture,
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = lock.flush();
+    eprintln!("parlab: stopped by {what} while a frame was still being drawn");
+    std::process::exit(0);
+}
+
+fn kill_labs() {
+    if let Ok(groups) = LAB_GROUPS.try_lock() {
+        for g in groups.iter() {
+            // SAFETY: killing a process group this process created (the lab leads it); no memory is touched.
+            unsafe { libc::killpg(*g as i32, libc::SIGKILL) };
+        }
+    }
+}
 
 /// What reaches the event loop.
 enum Msg {
@@ -75,10 +123,7 @@ enum Msg {
 /// The terminal UI: `parlab` with no sub-command.
 pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: Option<&str>) -> Result<u8> {
     // Everything that can fail with a message fails here, before the terminal changes.
-    let palette = match theme {
-        Some(t) => Palette::parse(t).map_err(|e| anyhow!(e))?,
-        None => Palette::Dark,
-    };
+    let chosen = theme.map(Palette::parse).transpose().map_err(|e| anyhow!(e))?;
     let set = lesson::load(lessons_dir)?;
     let broken: Vec<String> = set
         .broken
@@ -111,6 +156,8 @@ pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, 
         bail!("the lessons UI needs a terminal; for output to a pipe or file use `parlab run`, `compare` or `lessons`");
     }
     let (progress, warning) = Progress::load();
+    // `--theme` for this session, else the one chosen last with `t` (a name this build does not know is ignored).
+    let palette = chosen.or_else(|| progress.theme().and_then(|t| Palette::parse(&t).ok())).unwrap_or_default();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme { palette, color: !no_color, ascii };
     let mut app = App::new(set.lessons, broken, progress, theme, available_cores());
@@ -128,14 +175,32 @@ pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, 
     let signal_handle = signals.handle();
     let stx = tx.clone();
     std::thread::Builder::new().name("signals".into()).spawn(move || {
-        for _ in signals.forever() {
+        for sig in signals.forever() {
             if stx.send(Msg::App(AppEvent::Signal)).is_err() {
                 break;
             }
+            let name = match sig {
+                signal_hook::consts::SIGTERM => "SIGTERM",
+                signal_hook::consts::SIGHUP => "SIGHUP",
+                _ => "SIGINT",
+            };
+            stop_unless_the_loop_leaves(name);
         }
     })?;
     let mtx = tx.clone();
-    let monitor = Monitor::start(move |v| mtx.send(Msg::App(AppEvent::Cores(v))).is_ok())?;
+    let monitor = Monitor::start_sampling(move |s| {
+        let events = match s {
+            Sample::System { cores, others } => {
+                let mut v = vec![AppEvent::Cores(cores)];
+                v.extend(others.map(AppEvent::Others));
+                v
+            }
+            Sample::Run { tag, per_core_ns, interval_ns, at_ns } => {
+                vec![AppEvent::RunCpu { run: tag, per_core_ns, interval_ns, at_ns }]
+            }
+        };
+        events.into_iter().all(|e| mtx.send(Msg::App(e)).is_ok())
+    })?;
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     install_panic_hook();
@@ -143,9 +208,10 @@ pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, 
     let itx = tx.clone();
     std::thread::Builder::new().name("input".into()).spawn(move || read_input(itx))?;
 
-    let mut runner = Runner { tx, labs: HashMap::new(), checks: HashMap::new() };
+    let mut runner = Runner { tx, labs: HashMap::new(), checks: HashMap::new(), watcher: monitor.watcher() };
     let first_frame = FirstFrame::from_env();
     let result = event_loop(&mut terminal, &mut app, &rx, &mut runner, &monitor, open, first_frame);
+    LEFT_LOOP.store(true, Ordering::SeqCst);
     runner.shutdown();
     restore();
     signal_handle.close();
@@ -167,12 +233,7 @@ fn restore() {
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if let Ok(groups) = LAB_GROUPS.try_lock() {
-            for g in groups.iter() {
-                // SAFETY: killing a process group this process created (the lab leads it); no memory is touched.
-                unsafe { libc::killpg(*g as i32, libc::SIGKILL) };
-            }
-        }
+        kill_labs();
         let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture, crossterm::cursor::Show);
         previous(info);
         let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
@@ -186,7 +247,15 @@ fn read_input(tx: Sender<Msg>) {
             Event::Key(k) if k.kind != KeyEventKind::Release => {
                 let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
                 let key = match k.code {
-                    KeyCode::Char('c') | KeyCode::Char('C') if ctrl => Key::CtrlC,
+                    KeyCode::Char('c') | KeyCode::Char('C') if ctrl => {
+                        // Quit even while a frame is slow: the loop gets the key, and this thread stops the UI
+                        // itself if the loop does not leave in time.
+                        if tx.send(Msg::App(AppEvent::Key(Key::CtrlC))).is_err() {
+                            break;
+                        }
+                        stop_unless_the_loop_leaves("Ctrl-C");
+                        continue;
+                    }
                     KeyCode::Char(_) if ctrl => continue,
                     KeyCode::Char(c) => Key::Char(c),
                     KeyCode::Up => Key::Up,
@@ -200,6 +269,8 @@ fn read_input(tx: Sender<Msg>) {
                     KeyCode::PageDown => Key::PageDown,
                     KeyCode::Home => Key::Home,
                     KeyCode::End => Key::End,
+                    KeyCode::Tab => Key::Tab,
+                    KeyCode::BackTab => Key::BackTab,
                     _ => continue,
                 };
                 AppEvent::Key(key)
@@ -223,6 +294,8 @@ struct Runner {
     tx: Sender<Msg>,
     labs: HashMap<u64, LabRun>,
     checks: HashMap<u64, (Arc<AtomicBool>, JoinHandle<()>)>,
+    /// Tells the monitor which processes each run has, so their CPU is measured.
+    watcher: Watcher,
 }
 
 impl Runner {
@@ -286,16 +359,28 @@ impl Runner {
         if let Ok(mut g) = LAB_GROUPS.lock() {
             g.push(lab.pid());
         }
+        self.watcher.watch(run, lab.pid());
         self.labs.insert(run, lab);
         let tx = self.tx.clone();
+        let watcher = self.watcher.clone();
         let spawned = std::thread::Builder::new().name("lab-events".into()).spawn(move || {
             let mut got_end = false;
             for ev in events.iter() {
-                got_end |= matches!(ev, crate::timeline::LabEvent::Finished(_));
+                match &ev {
+                    // Worker processes are measured too (threads are read with their process).
+                    crate::timeline::LabEvent::Lane(l) => watcher.watch(run, l.pid),
+                    // A last reading before the lab and its workers exit and are reaped.
+                    crate::timeline::LabEvent::Finished(_) => {
+                        got_end = true;
+                        watcher.finish(run);
+                    }
+                    _ => {}
+                }
                 if tx.send(Msg::App(AppEvent::Lab(run, ev))).is_err() {
                     return;
                 }
             }
+            watcher.finish(run);
             let _ = tx.send(Msg::LabClosed { run, got_end });
         });
         if let Err(e) = spawned {
@@ -310,6 +395,7 @@ impl Runner {
     }
 
     fn cancel(&mut self, run: u64) {
+        self.watcher.finish(run);
         if let Some(mut lab) = self.labs.remove(&run) {
             lab.cancel();
             forget_group(lab.pid());

@@ -1,6 +1,6 @@
 //! End to end: the real binary's TUI driven in tmux — open a lesson, run, see lanes and core bars, compare,
-//! cancel a run, resize below the minimum, quit with q and with SIGTERM — and afterwards the terminal is restored
-//! and no parlab process is left.
+//! cancel a run, resize below the minimum, quit with q and with SIGTERM (also while a frame is slow), step through
+//! every block of every embedded lesson — and afterwards the terminal is restored and no parlab process is left.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,24 +25,15 @@ impl Tmux {
 
     /// Starts `cmd` in a 100x30 session; the shell keeps the pane open after parlab exits.
     fn start(tag: &str, cmd: &str) -> Tmux {
+        Tmux::start_sized(tag, cmd, 100, 30)
+    }
+
+    fn start_sized(tag: &str, cmd: &str, w: u16, h: u16) -> Tmux {
         let t = Tmux { socket: format!("parlab-e2e-{tag}") };
+        let (w, h) = (w.to_string(), h.to_string());
         let shell = format!("{cmd}; echo EXITED $?; sleep 120");
         let out = Command::new("tmux")
-            .args([
-                "-L",
-                &t.socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                "100",
-                "-y",
-                "30",
-                "sh",
-                "-c",
-                &shell,
-            ])
+            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d", "-x", &w, "-y", &h, "sh", "-c", &shell])
             .output()
             .expect("tmux starts");
         assert!(out.status.success(), "tmux new-session failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -184,7 +175,8 @@ fn tui_runs_compares_cancels_and_quits_cleanly() {
     t.wait(10.0, "the lesson list", |s| s.contains("End to end") && s.contains("1 min"));
     assert_eq!(t.flag("alternate_on"), "1");
     t.keys(&["Enter"]);
-    t.wait(5.0, "the lesson view", |s| s.contains("Intro text for the test") && s.contains("experiment: fib:20"));
+    // The introduction has no experiment, and the panel says so rather than show another section's.
+    t.wait(5.0, "the lesson view", |s| s.contains("Intro text for the test") && s.contains("no experiment"));
     t.keys(&["Right"]);
     t.wait(5.0, "section 2", |s| s.contains("Two modes on small work"));
 
@@ -294,6 +286,8 @@ fn a_demo_runs_in_a_lab_from_the_panel_and_shows_its_table() {
     let t = Tmux::start(&tag, &cmd);
     // Wide enough for the demo's table, its reading and its lanes.
     t.tmux(&["resize-window", "-x", "200", "-y", "50"]);
+    t.wait(10.0, "the introduction", |s| s.contains("1 of 2 sections"));
+    t.keys(&["Right"]);
     t.wait(10.0, "the demo panel", |s| s.contains("r runs the isolation demo in a lab process"));
     t.keys(&["r"]);
     let s = t.wait(30.0, "the demo's table and reading", |s| s.contains("reading:"));
@@ -304,5 +298,203 @@ fn a_demo_runs_in_a_lab_from_the_panel_and_shows_its_table() {
     assert!(only_ui, "the demo's lab and children are gone: {:?}", tagged_processes(&tag));
     t.keys(&["q"]);
     assert_restored(&t);
+    assert_none_left(&tag);
+}
+
+/// A block the panel or the prose can select, as a lesson file spells it.
+#[derive(Debug)]
+enum Selectable {
+    /// `experiment` (or `demo`) / `exercise`, with its id when it has one.
+    Panel {
+        kind: &'static str,
+        id: Option<String>,
+        run: bool,
+    },
+    Quiz,
+}
+
+/// Sections of a lesson file (the introduction first), each with its selectable blocks in order. A plain reading
+/// of the format (front matter, `## ` headings outside fences, fenced blocks), so lesson edits need no test edits.
+fn lesson_blocks(text: &str) -> Vec<Vec<Selectable>> {
+    let body = text.splitn(3, "+++").nth(2).expect("front matter between +++ lines");
+    let mut sections: Vec<Vec<Selectable>> = vec![Vec::new()];
+    let mut fence: Option<(String, String, Vec<String>)> = None;
+    for line in body.lines() {
+        match &mut fence {
+            None => {
+                let t = line.trim_start();
+                let marker: String = t.chars().take_while(|c| *c == '`' || *c == '~').collect();
+                if marker.len() >= 3 {
+                    let info = t[marker.len()..].trim().to_string();
+                    fence = Some((marker, info, Vec::new()));
+                } else if line.starts_with("## ") {
+                    sections.push(Vec::new());
+                }
+            }
+            Some((marker, info, lines)) => {
+                if line.trim() == marker.as_str() {
+                    let field = |name: &str| {
+                        lines.iter().find_map(|l| {
+                            let (k, v) = l.split_once('=')?;
+                            (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
+                        })
+                    };
+                    let block = match info.as_str() {
+                        "experiment" => {
+                            let demo = field("demo").is_some();
+                            let kind = if demo { "demo" } else { "experiment" };
+                            Some(Selectable::Panel { kind, id: field("id"), run: !demo })
+                        }
+                        "exercise" => Some(Selectable::Panel { kind: "exercise", id: field("id"), run: false }),
+                        "quiz" => Some(Selectable::Quiz),
+                        _ => None,
+                    };
+                    sections.last_mut().unwrap().extend(block);
+                    fence = None;
+                } else {
+                    lines.push(line.to_string());
+                }
+            }
+        }
+    }
+    sections
+}
+
+#[test]
+fn every_block_of_every_embedded_lesson_can_be_reached_in_the_panel() {
+    if skip() {
+        return;
+    }
+    let tag = unique_tag("tui-walk");
+    let data = tempfile::tempdir().unwrap();
+    let list = std::process::Command::new(bin())
+        .args(["lessons", "--json"])
+        .env("PARLAB_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let lessons = list.as_array().expect("a list of lessons");
+    assert!(lessons.len() >= 2, "{list}");
+    let cmd = format!(
+        "env {TAG_ENV}={tag} PARLAB_DATA_DIR='{}' TERM=xterm-256color '{}'",
+        data.path().display(),
+        bin().display()
+    );
+    // Wide enough for every panel title.
+    let t = Tmux::start_sized(&tag, &cmd, 160, 45);
+    t.wait(10.0, "the lesson list", |s| s.contains("lessons ("));
+    let mut blocks_seen = 0;
+    let mut ran = false;
+    for (i, lesson) in lessons.iter().enumerate() {
+        let file = lesson["file"].as_str().unwrap();
+        let title = lesson["title"].as_str().unwrap();
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let sections = lesson_blocks(&text);
+        t.keys(&["Home"]);
+        for _ in 0..i {
+            t.keys(&["Down"]);
+        }
+        t.keys(&["Enter"]);
+        let header = format!("{}/{} ", i + 1, lessons.len());
+        t.wait(5.0, &format!("lesson {title}"), |s| s.lines().next().is_some_and(|l| l.contains(&header)));
+        for (si, blocks) in sections.iter().enumerate() {
+            if si > 0 {
+                t.keys(&["Right"]);
+            }
+            let marker = format!("{} of {} sections", si + 1, sections.len());
+            t.wait(5.0, &format!("{title}: section {}", si + 1), |s| s.contains(&marker));
+            if blocks.is_empty() {
+                t.wait(5.0, "an empty panel", |s| s.contains("This section has no experiment."));
+                continue;
+            }
+            let panels: Vec<usize> =
+                blocks.iter().enumerate().filter(|b| matches!(b.1, Selectable::Panel { .. })).map(|b| b.0).collect();
+            for (bi, block) in blocks.iter().enumerate() {
+                if bi > 0 {
+                    t.keys(&["Tab"]);
+                }
+                let what = format!("{title}: section {}, block {}", si + 1, bi + 1);
+                match block {
+                    Selectable::Panel { kind, id, run } => {
+                        let k = panels.iter().position(|p| *p == bi).unwrap() + 1;
+                        let at = if panels.len() > 1 { format!(" {k} of {}", panels.len()) } else { String::new() };
+                        let want = format!("{kind}{at}: {}", id.as_deref().unwrap_or(""));
+                        let s = t.wait(5.0, &what, |s| s.contains(&want));
+                        blocks_seen += 1;
+                        // Run one experiment that only Tab reaches (shrunk, so it takes moments).
+                        if !ran && *run && k > 1 {
+                            t.keys(&["-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "r"]);
+                            let s = t.wait(60.0, "the stepped-to experiment's run", |s| {
+                                s.contains("wall ") && s.contains("overhead")
+                            });
+                            assert!(s.contains(&want), "the run is shown under its own block:\n{s}");
+                            ran = true;
+                        }
+                        let _ = s;
+                    }
+                    Selectable::Quiz => {
+                        let _ = t.wait(5.0, &what, |s| s.contains("selected: 1-9 answers it") || bi == 0);
+                        blocks_seen += 1;
+                    }
+                }
+            }
+        }
+        t.keys(&["Escape"]);
+        t.wait(5.0, "the lesson list again", |s| s.contains("lessons ("));
+    }
+    assert!(blocks_seen > 20, "only {blocks_seen} blocks walked");
+    assert!(ran, "no lesson has a second runnable experiment in a section to run");
+    t.keys(&["q"]);
+    assert_restored(&t);
+    assert_none_left(&tag);
+}
+
+#[test]
+fn sigterm_while_a_frame_is_slow_restores_the_terminal_at_once() {
+    if skip() {
+        return;
+    }
+    // A section with one unbroken megabyte-long word: wrapping it makes the first frame slow.
+    let lessons = tempfile::tempdir().unwrap();
+    let word = "a".repeat(1 << 20);
+    let text = format!(
+        "+++\nid = \"slow\"\ntitle = \"Slow\"\nminutes = 1\nsummary = \"A slow frame.\"\ncovers = [\"x\"]\n+++\n\n{word}\n\n## Next\n\nMore.\n"
+    );
+    std::fs::write(lessons.path().join("01-slow.md"), text).unwrap();
+    let lint = std::process::Command::new(bin()).arg("lint").arg(lessons.path()).output().unwrap();
+    if !lint.status.success() {
+        // The only acceptable reason: a size limit on lesson files that keeps such a word out altogether.
+        let out = String::from_utf8_lossy(&lint.stdout).to_string() + &String::from_utf8_lossy(&lint.stderr);
+        let first: String = out.chars().take(300).collect();
+        assert!(out.contains("large") || out.contains("MiB") || out.contains("long"), "lint refused: {first}");
+        eprintln!("note: the lesson loader refuses the slow lesson now; nothing to draw slowly");
+        return;
+    }
+    let tag = unique_tag("tui-slow");
+    let data = tempfile::tempdir().unwrap();
+    let cmd = format!("{} --lesson slow", command(&tag, lessons.path(), data.path()));
+    let t = Tmux::start(&tag, &cmd);
+    let ui = tui_pid(&tag);
+    t.wait(5.0, "the alternate screen", |_| t.flag("alternate_on") == "1");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    // SAFETY: signalling a process this test started (found by its tag).
+    unsafe { libc::kill(ui as i32, libc::SIGTERM) };
+    assert_restored(&t);
+    assert!(sent.elapsed() < Duration::from_secs(8), "the signal waited for drawing: {:?}", sent.elapsed());
+    assert_none_left(&tag);
+    drop(t);
+
+    // Ctrl-C in the terminal, during the same slow first frame.
+    let tag = unique_tag("tui-slow-c");
+    let cmd = format!("{} --lesson slow", command(&tag, lessons.path(), data.path()));
+    let t = Tmux::start(&tag, &cmd);
+    tui_pid(&tag);
+    t.wait(5.0, "the alternate screen", |_| t.flag("alternate_on") == "1");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    t.keys(&["C-c"]);
+    assert_restored(&t);
+    assert!(sent.elapsed() < Duration::from_secs(8), "Ctrl-C waited for drawing: {:?}", sent.elapsed());
     assert_none_left(&tag);
 }

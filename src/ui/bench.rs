@@ -70,6 +70,12 @@ fn frame_ms(quick: bool) -> Result<f64> {
     let mut app = App::new(set.lessons, Vec::new(), progress, Theme::default(), cores);
     app.update(AppEvent::Resize(W, H));
     app.open_by_id(&id);
+    // The section with the experiment (an introduction shows none).
+    while app.panel.setup.as_ref().is_none_or(|s| s.demo.is_some())
+        && app.view.section + 1 < app.lesson().map_or(0, |l| l.sections.len())
+    {
+        app.update(AppEvent::Key(Key::Right));
+    }
     let setup = app.panel.setup.as_mut().ok_or_else(|| anyhow!("lesson '{id}' opened without an experiment panel"))?;
     setup.workload = Workload::Tiny;
     setup.tasks = 3_000;
@@ -421,7 +427,10 @@ fn live_cpu(scratch: &Scratch, secs: f64) -> Result<f64> {
     let mut tmux = Tmux::start()?;
     let args = format!("--lessons {} --lesson bench-live", quote(&lessons));
     let pid = tmux.launch(scratch, &args)?;
-    tmux.wait(10.0, "the lesson view", |s| s.contains("experiment: fib:34"))?;
+    // The experiment is in the second section (an introduction shows none).
+    tmux.wait(10.0, "the lesson view", |s| s.contains("1 of 2 sections"))?;
+    tmux.keys(&["Right"])?;
+    tmux.wait(10.0, "the experiment's section", |s| s.contains("experiment: fib:34"))?;
     check_is_parlab(pid)?;
     tmux.keys(&["r"])?;
     tmux.wait(20.0, "the live run's lanes", |s| s.contains("running") && s.contains("t1 "))?;

@@ -1,24 +1,27 @@
 //! Per-core utilization: for every core a bar with a short history, once for the whole system (sampled by the
-//! monitor) and once for parlab's own lanes (exact, from the run's spans). The gap between the two is other
-//! programs' load. Labels and histories are dropped as the width shrinks; many cores are grouped into rows.
+//! monitor) and once for parlab's own run (its lab and worker processes, whose CPU time per thread the monitor
+//! measures from /proc and puts on the core each thread last ran on). The gap between the two is other programs'
+//! load. Labels and histories are dropped as the width shrinks; many cores are grouped into rows.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::widgets::Widget;
 
-use crate::app::CoreSamples;
+use crate::app::{CoreSamples, RunCpu};
 use crate::timeline::Timeline;
 
-use super::digest::{Digest, EXACT_RUN_SPANS};
+use super::digest::Digest;
 use super::theme::Theme;
 
-/// A run to show parlab's share of: its timeline and the window `[from, to)` drawn; `live` when still going.
+/// A run to show parlab's share of: its timeline, its measured CPU, and the window `[from, to)` drawn; `live` when
+/// still going.
 #[derive(Clone, Copy)]
 pub(crate) struct RunWindow<'a> {
     pub timeline: &'a Timeline,
-    /// The timeline's digest: a run with many spans is read from its bins rather than span by span.
     pub digest: Option<&'a Digest>,
+    /// The CPU the monitor measured for the run's processes (`None`: not measured, nothing is shown).
+    pub cpu: Option<&'a RunCpu>,
     pub from: u64,
     pub to: u64,
     pub live: bool,
@@ -37,13 +40,7 @@ const RECENT_NS: u64 = 500_000_000;
 
 impl<'a> CoreBars<'a> {
     pub(crate) fn new(sys: &'a CoreSamples, run: Option<RunWindow<'a>>, cores: u32, theme: Theme) -> CoreBars<'a> {
-        let seen = run
-            .map(|r| match r.digest {
-                Some(d) => d.cores_seen() as i32,
-                None => r.timeline.spans.iter().map(|s| s.cpu_start.max(s.cpu_end) + 1).max().unwrap_or(0),
-            })
-            .unwrap_or(0)
-            .max(0) as usize;
+        let seen = run.and_then(|r| r.cpu).map_or(0, |c| c.per_core_ns.len());
         let cores = sys.latest.len().max(cores as usize).max(seen).max(1);
         CoreBars { sys, run, cores, theme, show_system: true }
     }
@@ -59,67 +56,69 @@ impl<'a> CoreBars<'a> {
         1 + (self.cores as u16).min(max_rows.max(1))
     }
 
-    /// The digest to read instead of the spans: only for a run too big to read span by span every frame.
-    fn binned(&self) -> Option<&'a Digest> {
-        let r = self.run?;
-        r.digest.filter(|_| r.timeline.spans.len() > EXACT_RUN_SPANS)
+    fn measured(&self) -> Option<&'a RunCpu> {
+        self.run?.cpu.filter(|c| c.measured())
     }
 
+    /// Per core, the share of the core the run's processes used: over the last half second of a live run, over
+    /// the whole of a finished one.
     fn parlab_now(&self) -> Vec<f64> {
-        let Some(r) = self.run else {
-            return vec![0.0; self.cores];
+        let mut out = vec![0.0; self.cores];
+        let (Some(r), Some(cpu)) = (self.run, self.measured()) else {
+            return out;
         };
-        let t = r.timeline;
-        let (from, to) = if r.live {
-            (r.to.saturating_sub(RECENT_NS).max(r.from), r.to)
+        if r.live {
+            let recent: Vec<_> = cpu.samples.iter().rev().take_while(|s| s.at_ns + RECENT_NS >= r.to).collect();
+            let span: u64 = recent.iter().map(|s| s.interval_ns).sum();
+            if span == 0 {
+                return out;
+            }
+            for s in recent {
+                for (o, v) in out.iter_mut().zip(&s.per_core_ns) {
+                    *o += *v as f64 / span as f64;
+                }
+            }
         } else {
+            let t = r.timeline;
             let last = r.digest.map_or_else(|| t.last_ns(), |d| d.last_ns(t));
-            (t.t0_ns.max(r.from), last.min(r.to).max(t.t0_ns + 1))
-        };
-        match self.binned() {
-            Some(d) => d.core_busy(self.cores, from, to),
-            None => t.core_busy(self.cores, from, to),
+            let wall = last.saturating_sub(t.t0_ns.max(r.from)).max(1);
+            for (o, v) in out.iter_mut().zip(&cpu.per_core_ns) {
+                *o = *v as f64 / wall as f64;
+            }
         }
+        out.iter_mut().for_each(|v| *v = v.min(1.0));
+        out
     }
 
-    /// Per core, parlab's busy share in `bins` equal slices of the window, from one pass over the spans (or from
-    /// the digest's bins for a big run). The same attribution as `Timeline::core_busy`.
+    /// Per core, the measured share in `bins` equal slices of the window: each sample's CPU spread evenly over the
+    /// interval it covers.
     fn parlab_history(&self, bins: usize) -> Vec<Vec<f64>> {
         let mut out = vec![vec![0.0; bins]; self.cores];
-        let Some(r) = self.run else { return out };
+        let (Some(r), Some(cpu)) = (self.run, self.measured()) else { return out };
         if bins == 0 || r.to <= r.from {
             return out;
         }
-        if let Some(d) = self.binned() {
-            return d.core_history(self.cores, r.from, r.to, bins);
-        }
         let step = (r.to - r.from) as f64 / bins as f64;
-        let mut add = |core: i32, a: f64, b: f64, share: f64| {
-            let Some(row) = usize::try_from(core).ok().and_then(|c| out.get_mut(c)) else {
-                return;
-            };
-            let first = ((a / step) as usize).min(bins - 1);
-            let last = ((b / step) as usize).min(bins - 1);
-            for (k, cell) in row.iter_mut().enumerate().take(last + 1).skip(first) {
-                let lo = a.max(k as f64 * step);
-                let hi = b.min((k + 1) as f64 * step);
-                if hi > lo {
-                    *cell += (hi - lo) * share / step;
-                }
-            }
-        };
-        for s in r.timeline.spans.iter().filter(|s| s.kind.is_busy()) {
-            let a = s.start_ns.max(r.from);
-            let b = s.end_ns.min(r.to);
-            if b <= a {
+        for s in &cpu.samples {
+            let a = s.at_ns.saturating_sub(s.interval_ns).max(r.from);
+            let b = s.at_ns.min(r.to);
+            if b <= a || s.interval_ns == 0 {
                 continue;
             }
+            let share = (b - a) as f64 / s.interval_ns as f64;
             let (a, b) = ((a - r.from) as f64, (b - r.from) as f64);
-            if s.cpu_start >= 0 && s.cpu_end >= 0 && s.cpu_start != s.cpu_end {
-                add(s.cpu_start, a, b, 0.5);
-                add(s.cpu_end, a, b, 0.5);
-            } else {
-                add(s.cpu_start.max(s.cpu_end), a, b, 1.0);
+            let first = ((a / step) as usize).min(bins - 1);
+            let last = ((b / step) as usize).min(bins - 1);
+            for (core, ns) in s.per_core_ns.iter().enumerate() {
+                let Some(row) = out.get_mut(core) else { break };
+                let rate = *ns as f64 * share / (b - a);
+                for (k, cell) in row.iter_mut().enumerate().take(last + 1).skip(first) {
+                    let lo = a.max(k as f64 * step);
+                    let hi = b.min((k + 1) as f64 * step);
+                    if hi > lo {
+                        *cell += rate * (hi - lo) / step;
+                    }
+                }
             }
         }
         for row in out.iter_mut() {
@@ -206,9 +205,12 @@ impl Widget for CoreBars<'_> {
             let t = if self.sys.latest.is_empty() { "system (sampling…)" } else { "system" };
             buf.set_string(x_sys, y, fit(t, group_w), theme.dim());
         }
+        let measured = self.measured().is_some();
         let t = match self.run {
+            Some(r) if r.live && !measured => "parlab (measuring…)",
             Some(r) if r.live => "parlab (live)",
-            Some(_) => "parlab (this run)",
+            Some(_) if measured => "parlab (this run)",
+            Some(_) => "parlab (not sampled)",
             None => "parlab (no run yet)",
         };
         buf.set_string(x_par, y, fit(t, group_w), theme.dim());
@@ -240,13 +242,13 @@ impl Widget for CoreBars<'_> {
             let now = mean(cores.iter().map(|c| now_parlab[*c]));
             let mut x = x_par;
             if h > 0 {
-                if self.run.is_some() {
+                if measured {
                     spark(buf, x, y, &hist, run_style, theme);
                 }
                 x += h + 1;
             }
             bar(buf, x, y, b, now, run_style, theme);
-            if self.run.is_some() {
+            if measured {
                 buf.set_string(x + b, y, pct(now), theme.text());
             }
         }
@@ -260,31 +262,76 @@ fn fit(s: &str, w: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::CpuSample;
     use crate::timeline::tests::span;
-    use crate::timeline::{LabEvent, SpanKind};
+    use crate::timeline::{LabEvent, RunEnd, SpanKind};
     use crate::ui::gantt::buffer_lines;
 
-    #[test]
-    fn bars_show_system_and_parlab_load_per_core() {
-        let mut t = Timeline::new();
-        t.ingest(LabEvent::Span(span(0, SpanKind::Run, 0, 100, 0)));
-        t.ingest(LabEvent::Span(span(1, SpanKind::Run, 0, 50, 1)));
+    const MS: u64 = 1_000_000;
+
+    /// Two samples of 50 ms each: core 0 busy in both, core 1 in the first only.
+    fn measured() -> RunCpu {
+        let mut cpu = RunCpu::default();
+        cpu.add(CpuSample { at_ns: 50 * MS, interval_ns: 50 * MS, per_core_ns: vec![50 * MS, 50 * MS] });
+        cpu.add(CpuSample { at_ns: 100 * MS, interval_ns: 50 * MS, per_core_ns: vec![50 * MS, 0] });
+        cpu
+    }
+
+    fn draw(t: &Timeline, cpu: Option<&RunCpu>, live: bool, to: u64) -> Vec<String> {
         let mut sys = CoreSamples::default();
         for v in [[10.0, 0.0], [100.0, 50.0]] {
             sys.history.push_back(v.to_vec());
             sys.latest = v.to_vec();
         }
-        let run = RunWindow { timeline: &t, digest: None, from: 0, to: 100_000_000, live: false };
+        let run = RunWindow { timeline: t, digest: None, cpu, from: 0, to, live };
         let area = Rect::new(0, 0, 60, 3);
         let mut buf = Buffer::empty(area);
         CoreBars::new(&sys, Some(run), 2, Theme::plain(false)).render(area, &mut buf);
-        let lines = buffer_lines(&buf);
+        buffer_lines(&buf)
+    }
+
+    #[test]
+    fn bars_show_system_load_and_parlabs_measured_cpu_per_core() {
+        let mut t = Timeline::new();
+        t.ingest(LabEvent::Started { lab_pid: 1, t0_ns: 0, cores: 2 });
+        t.ingest(LabEvent::Span(span(0, SpanKind::Run, 0, 100, 0)));
+        t.ingest(LabEvent::Finished(RunEnd { t0_ns: 0, t_end_ns: 100 * MS, checksum: 0, tasks_done: 1, error: None }));
+        let lines = draw(&t, Some(&measured()), false, 100 * MS);
         assert_eq!(lines[0], "cores system                     parlab (this run)");
-        // cpu0: system 100% now, parlab busy the whole run; cpu1: 50% and half the run.
+        // cpu0: system 100% now, parlab measured busy the whole run; cpu1: 50% and half the run.
         assert!(lines[1].starts_with("cpu0"), "{lines:?}");
         assert!(lines[1].contains("100%"), "{lines:?}");
-        assert!(lines[2].contains(" 50%"), "{lines:?}");
+        assert!(lines[2].ends_with(" 50%"), "{lines:?}");
         assert!(lines[1].contains("▁█"), "system history ends at 100%: {lines:?}");
+    }
+
+    #[test]
+    fn parlabs_column_follows_measured_cpu_not_where_spans_started() {
+        // Every span says it started on cpu0, yet the measured CPU time was all on cpu1.
+        let mut t = Timeline::new();
+        t.ingest(LabEvent::Started { lab_pid: 1, t0_ns: 0, cores: 2 });
+        t.ingest(LabEvent::Span(span(0, SpanKind::Run, 0, 100, 0)));
+        t.ingest(LabEvent::Span(span(1, SpanKind::Run, 0, 100, 0)));
+        t.ingest(LabEvent::Finished(RunEnd { t0_ns: 0, t_end_ns: 100 * MS, checksum: 0, tasks_done: 2, error: None }));
+        let mut cpu = RunCpu::default();
+        cpu.add(CpuSample { at_ns: 100 * MS, interval_ns: 100 * MS, per_core_ns: vec![0, 100 * MS] });
+        let lines = draw(&t, Some(&cpu), false, 100 * MS);
+        assert!(lines[1].ends_with("  0%"), "cpu0 did none of the measured work: {lines:?}");
+        assert!(lines[2].ends_with("100%"), "cpu1 did all of it: {lines:?}");
+        // Without a measurement nothing is made up from the spans.
+        let lines = draw(&t, None, false, 100 * MS);
+        assert!(lines[0].contains("parlab (not sampled)"), "{lines:?}");
+        assert_eq!(lines[1].matches('%').count(), 1, "only the system's figure: {lines:?}");
+    }
+
+    #[test]
+    fn a_live_run_shows_its_latest_measured_half_second() {
+        let t = Timeline::new();
+        let lines = draw(&t, Some(&measured()), true, 100 * MS);
+        assert!(lines[0].contains("parlab (live)"), "{lines:?}");
+        assert!(lines[1].ends_with("100%") && lines[2].ends_with(" 50%"), "{lines:?}");
+        let lines = draw(&t, Some(&RunCpu::default()), true, 100 * MS);
+        assert!(lines[0].contains("parlab (measuring"), "{lines:?}");
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! A run's timeline digested for drawing, kept up to date as events arrive so that a frame costs what is on
 //! screen, not what was recorded: running totals (span time per kind, tasks done, first and last instants, cores
-//! seen), and per lane and per core the covered time in bins of a shared time grid. `app::Run::ingest` feeds it;
-//! the Gantt, the core bars and the summaries read it.
+//! seen), and per lane the covered time in bins of a shared time grid. `app::Run::ingest` feeds it; the Gantt and
+//! the summaries read it. (The core bars show CPU the monitor measured, not spans.)
 //!
 //! Small runs are still drawn exactly from their spans: a lane keeps the indices of its spans until it has more
-//! than `EXACT_LANE_SPANS`, and the core bars read the spans while a run has at most `EXACT_RUN_SPANS`. Beyond that
-//! the bins take over; there are at most `MAX_BINS` of them over the run (the grid doubles its bin width when the
+//! than `EXACT_LANE_SPANS`. Beyond that the bins take over; there are at most `MAX_BINS` of them over the run (the grid doubles its bin width when the
 //! run outgrows it), so a window the width of the run gets about ten bins per character cell.
 
 use std::collections::HashMap;
@@ -15,8 +14,6 @@ use crate::timeline::{Overhead, SPAN_KINDS, Span, SpanKind, Timeline, ratio};
 pub(crate) const KINDS: usize = SPAN_KINDS.len();
 /// A lane with at most this many spans is drawn exactly from them.
 pub(crate) const EXACT_LANE_SPANS: usize = 512;
-/// A run with at most this many spans has its core shares computed exactly from them.
-pub(crate) const EXACT_RUN_SPANS: usize = 8_192;
 /// Bins on the grid, at most.
 const MAX_BINS: usize = 2_048;
 /// The grid's first bin width; it doubles as the run outgrows `MAX_BINS` bins.
@@ -44,6 +41,8 @@ pub(crate) struct LaneDigest {
     exact: Vec<u32>,
     /// Covered time per kind per bin of the grid, in ns.
     bins: Vec<[f32; KINDS]>,
+    /// The chunk (first task, tasks) the lane's latest run span belongs to.
+    chunk: Option<(u64, u64)>,
 }
 
 impl LaneDigest {
@@ -69,13 +68,11 @@ pub(crate) struct Digest {
     min_start: u64,
     max_end: u64,
     kind_ns: [u64; KINDS],
-    run_tasks: u64,
-    max_cpu: i32,
+    /// Tasks of chunks known to be finished: a lane has moved on to another chunk since.
+    tasks_done: u64,
     present: [bool; KINDS],
     grid: Option<Grid>,
     lanes: HashMap<u32, LaneDigest>,
-    /// Busy time per core per bin, in ns.
-    cores: Vec<Vec<f32>>,
 }
 
 impl Default for Digest {
@@ -85,12 +82,10 @@ impl Default for Digest {
             min_start: u64::MAX,
             max_end: 0,
             kind_ns: [0; KINDS],
-            run_tasks: 0,
-            max_cpu: -1,
+            tasks_done: 0,
             present: [false; KINDS],
             grid: None,
             lanes: HashMap::new(),
-            cores: Vec::new(),
         }
     }
 }
@@ -141,10 +136,18 @@ impl Digest {
         self.max_end = self.max_end.max(b);
         self.kind_ns[k] += b - a;
         self.present[k] = true;
-        if s.kind == SpanKind::Run {
-            self.run_tasks += s.count;
+        let lane = self.lanes.entry(s.lane).or_default();
+        if s.kind == SpanKind::Run && s.count > 0 {
+            // A chunk is recorded as several spans when it waits or hands the GIL over (run, idle, run...); its
+            // tasks count once, when its lane starts on another chunk (a lane's spans arrive in order).
+            let chunk = (s.task, s.count);
+            if lane.chunk != Some(chunk) {
+                if let Some((_, n)) = lane.chunk {
+                    self.tasks_done += n;
+                }
+                lane.chunk = Some(chunk);
+            }
         }
-        self.max_cpu = self.max_cpu.max(s.cpu_start).max(s.cpu_end);
         let g = self.fit(a);
         let (ra, rb) = (a.max(g.origin) - g.origin, b.max(g.origin) - g.origin);
 
@@ -156,26 +159,6 @@ impl Digest {
             lane.exact = Vec::new();
         }
         spread(g.bin_ns, &mut lane.bins, ra, rb, |c, d| c[k] += d);
-
-        if s.kind.is_busy() {
-            // The same attribution as `Timeline::core_busy`: the core it started on, split when it ended elsewhere.
-            let cs = usize::try_from(s.cpu_start).ok();
-            let ce = usize::try_from(s.cpu_end).ok();
-            let parts: [(Option<usize>, f32); 2] = match (cs, ce) {
-                (Some(x), Some(y)) if x != y => [(Some(x), 0.5), (Some(y), 0.5)],
-                (Some(x), _) | (None, Some(x)) => [(Some(x), 1.0), (None, 0.0)],
-                (None, None) => [(None, 0.0), (None, 0.0)],
-            };
-            for (core, share) in parts {
-                let Some(c) = core.filter(|c| *c < 4096) else {
-                    continue;
-                };
-                if self.cores.len() <= c {
-                    self.cores.resize(c + 1, Vec::new());
-                }
-                spread(g.bin_ns, &mut self.cores[c], ra, rb, |v, d| *v += d * share);
-            }
-        }
     }
 
     /// Makes the grid cover `a` and everything seen so far; returns it.
@@ -190,9 +173,6 @@ impl Digest {
             for lane in self.lanes.values_mut() {
                 prepend(&mut lane.bins, k);
             }
-            for c in &mut self.cores {
-                prepend(c, k);
-            }
             g.origin -= (k as u64 * g.bin_ns).min(g.origin);
         }
         // Every bin in use lies before the latest end seen, so this bounds them all.
@@ -201,18 +181,13 @@ impl Digest {
             for lane in self.lanes.values_mut() {
                 coarsen(&mut lane.bins, |x, y| std::array::from_fn(|k| x[k] + y[k]));
             }
-            for c in &mut self.cores {
-                coarsen(c, |x, y| x + y);
-            }
         }
         self.grid = Some(g);
         g
     }
 
     fn used_bins(&self) -> usize {
-        let lanes = self.lanes.values().map(|l| l.bins.len()).max().unwrap_or(0);
-        let cores = self.cores.iter().map(Vec::len).max().unwrap_or(0);
-        lanes.max(cores)
+        self.lanes.values().map(|l| l.bins.len()).max().unwrap_or(0)
     }
 
     pub(crate) fn lane(&self, id: u32) -> Option<&LaneDigest> {
@@ -224,14 +199,9 @@ impl Digest {
         self.present
     }
 
-    /// The highest core any span ran on, plus one (0 when none is known).
-    pub(crate) fn cores_seen(&self) -> usize {
-        (self.max_cpu + 1).max(0) as usize
-    }
-
-    /// Tasks the `run` spans cover.
-    pub(crate) fn run_tasks(&self) -> u64 {
-        self.run_tasks
+    /// Tasks of the chunks the lanes have finished so far (each lane's current chunk is not counted yet).
+    pub(crate) fn tasks_done(&self) -> u64 {
+        self.tasks_done
     }
 
     pub(crate) fn kind_ns(&self, kind: SpanKind) -> u64 {
@@ -271,44 +241,6 @@ impl Digest {
     /// `Timeline::parallelism`, from the totals.
     pub(crate) fn parallelism(&self, t: &Timeline) -> f64 {
         ratio(self.kind_ns(SpanKind::Run) as f64, self.wall_ns(t) as f64)
-    }
-
-    /// Per-core busy share in `[from, to)` (`Timeline::core_busy`), from the bins.
-    pub(crate) fn core_busy(&self, cores: usize, from: u64, to: u64) -> Vec<f64> {
-        let cores = cores.max(1);
-        if to <= from {
-            return vec![0.0; cores];
-        }
-        let len = (to - from) as f64;
-        (0..cores)
-            .map(|c| {
-                let v = self.cores.get(c).map_or(&[][..], Vec::as_slice);
-                (self.sum(v, from, to, 1)[0] / len).min(1.0)
-            })
-            .collect()
-    }
-
-    /// Per core, the busy share in each of `n` equal slices of `[from, to)`, from the bins.
-    pub(crate) fn core_history(&self, cores: usize, from: u64, to: u64, n: usize) -> Vec<Vec<f64>> {
-        if n == 0 || to <= from {
-            return vec![vec![0.0; n]; cores];
-        }
-        let step = (to - from) as f64 / n as f64;
-        (0..cores)
-            .map(|c| {
-                let v = self.cores.get(c).map_or(&[][..], Vec::as_slice);
-                self.sum(v, from, to, n).into_iter().map(|x| (x / step).min(1.0)).collect()
-            })
-            .collect()
-    }
-
-    /// Bins (taken as evenly covered) summed into `n` equal slices of `[from, to)`.
-    fn sum(&self, v: &[f32], from: u64, to: u64, n: usize) -> Vec<f64> {
-        let mut out = vec![0.0; n];
-        self.each_bin(v.len(), from, to, n, |s, i, w, _| {
-            out[s] += v[i] as f64 * w;
-        });
-        out
     }
 
     /// Per slice of a lane's window, the covered time per kind and the run time weighted by where in the slice it
@@ -416,30 +348,40 @@ mod tests {
         assert_eq!(d.last_ns(&t), t.last_ns());
         assert_eq!(d.wall_ns(&t), t.wall_ns());
         assert_eq!(d.parallelism(&t), t.parallelism());
-        assert_eq!(d.run_tasks(), 2);
-        assert_eq!(d.cores_seen(), 2);
+        assert_eq!(d.tasks_done(), 0, "each lane is still on its first chunk");
         assert_eq!(d.lane(0).unwrap().exact(&t).unwrap().len(), 2);
     }
 
     #[test]
-    fn core_shares_from_bins_match_the_exact_ones_as_the_grid_coarsens() {
-        // Ten thousand 1 ms spans alternating cores, with a warm-pool start-up that comes in last but began first:
-        // the grid grows to the right, coarsens, and extends to the left.
+    fn lane_bins_keep_their_time_as_the_grid_coarsens_and_grows_left() {
+        // Ten thousand 1 ms spans on two lanes, with a warm-pool start-up that comes in last but began first: the
+        // grid grows to the right, coarsens, and extends to the left, and every lane keeps its time.
         let mut spans: Vec<Span> =
             (0..10_000u64).map(|i| span((i % 2) as u32, SpanKind::Run, 100 + i, 101 + i, (i % 2) as i32)).collect();
         spans.push(span(2, SpanKind::Startup, 10, 60, 1));
         let (t, d) = timeline(&spans);
-        for (from, to) in [(0, 10_100), (100, 5_000), (20, 400), (7_000, 7_500)] {
-            let (from, to) = (from * 1_000_000, to * 1_000_000);
-            let exact = t.core_busy(2, from, to);
-            let binned = d.core_busy(2, from, to);
-            for c in 0..2 {
-                assert!((exact[c] - binned[c]).abs() < 0.01, "{from}..{to}: {exact:?} vs {binned:?}");
+        for lane in 0..3u32 {
+            let exact: u64 = t.spans.iter().filter(|s| s.lane == lane).map(|s| s.dur_ns()).sum();
+            let (cov, _) = d.lane_cells(d.lane(lane).unwrap(), 0, 10_200 * 1_000_000, 50);
+            let binned: f64 = cov.iter().map(|c| c.iter().sum::<f64>()).sum();
+            assert!((binned - exact as f64).abs() / (exact as f64) < 0.01, "lane {lane}: {binned} vs {exact}");
+        }
+        assert!(d.lane(0).unwrap().exact(&t).is_none(), "a big lane is drawn from bins");
+    }
+
+    #[test]
+    fn a_chunk_split_by_waits_counts_its_tasks_once() {
+        // A sleep task recorded as run, idle, run on one lane (as threads and gil record waits), 8 tasks on 2 lanes.
+        let mut spans = Vec::new();
+        for task in 0..8u64 {
+            let lane = (task % 2) as u32;
+            let at = task / 2 * 30;
+            for (kind, a, b) in [(SpanKind::Run, 0, 1), (SpanKind::Idle, 1, 29), (SpanKind::Run, 29, 30)] {
+                spans.push(Span { task, count: 1, ..span(lane, kind, at + a, at + b, 0) });
             }
         }
-        let hist = d.core_history(2, 0, 10_100_000_000, 4);
-        assert!((hist[0][1] - 0.5).abs() < 0.01, "{hist:?}");
-        assert!(d.lane(0).unwrap().exact(&t).is_none(), "a big lane is drawn from bins");
+        let (_, d) = timeline(&spans);
+        assert_eq!(d.tasks_done(), 6, "8 tasks, the last one of each lane still going: never 16 for 8");
     }
 
     #[test]

@@ -20,42 +20,116 @@ pub(crate) fn split(body: Rect) -> (Rect, Rect) {
     (Rect::new(body.x, body.y, left, body.height), Rect::new(body.x + left, body.y, body.width - left, body.height))
 }
 
-/// Lines of prose the current section has at this width.
-pub(crate) fn prose_lines(app: &App, width: u16) -> Vec<Line<'static>> {
+/// A section's prose at one width: the wrapped Markdown and code come shared from the markdown cache (never
+/// copied per frame), the rest (quizzes, exercises, experiment lines) is built fresh, as it changes with answers
+/// and hints.
+#[derive(Default)]
+pub(crate) struct Prose {
+    parts: Vec<Part>,
+    len: usize,
+    /// Each block's lines: (block index in the section, first line, end line).
+    pub blocks: Vec<(usize, usize, usize)>,
+}
+
+enum Part {
+    Shared(markdown::Lines),
+    Own(Vec<Line<'static>>),
+}
+
+impl Part {
+    fn lines(&self) -> &[Line<'static>] {
+        match self {
+            Part::Shared(l) => l,
+            Part::Own(l) => l,
+        }
+    }
+}
+
+impl Prose {
+    fn push(&mut self, part: Part) {
+        self.len += part.lines().len();
+        self.parts.push(part);
+    }
+
+    fn own(&mut self, lines: Vec<Line<'static>>) {
+        self.push(Part::Own(lines));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Lines `skip..skip + take`.
+    pub(crate) fn window(&self, skip: usize, take: usize) -> impl Iterator<Item = &Line<'static>> {
+        self.parts.iter().flat_map(|p| p.lines().iter()).skip(skip).take(take)
+    }
+
+    /// The lines of block `b`, when the section has it.
+    pub(crate) fn block(&self, b: usize) -> Option<std::ops::Range<usize>> {
+        self.blocks.iter().find(|x| x.0 == b).map(|x| x.1..x.2)
+    }
+}
+
+/// The prose of the current section at this width.
+pub(crate) fn prose(app: &App, width: u16) -> Prose {
+    let mut out = Prose::default();
     let Some(lesson) = app.lesson() else {
-        return Vec::new();
+        return out;
     };
     let s = app.view.section.min(lesson.sections.len().saturating_sub(1));
     let Some(section) = lesson.sections.get(s) else {
-        return Vec::new();
+        return out;
     };
     let theme = app.theme;
     let w = width as usize;
-    let mut out: Vec<Line<'static>> = Vec::new();
-    let heading = wrap(&[(section.title.clone(), theme.heading())], w, Span::raw(""), Span::raw(""));
-    out.extend(heading);
+    out.own(wrap(&[(section.title.clone(), theme.heading())], w, Span::raw(""), Span::raw("")));
     let mut quiz_no = App::quiz_base(lesson, s);
-    for block in &section.blocks {
-        out.push(Line::default());
+    let quizzes = section.blocks.iter().filter(|b| matches!(b, Block::Quiz(_))).count();
+    for (i, block) in section.blocks.iter().enumerate() {
+        out.own(vec![Line::default()]);
+        let first = out.len;
+        let selected = app.view.block == Some(i);
         match block {
             Block::Markdown(text) => {
                 let text = strip_heading(text, &section.title);
-                out.extend(markdown::markdown(text, width, theme).iter().cloned());
+                out.push(Part::Shared(markdown::markdown(text, width, theme)));
             }
             Block::Code { lang, text, .. } => {
                 let label = if lang.is_empty() { "code".to_string() } else { lang.clone() };
-                out.push(Line::styled(format!("  {label}"), theme.dim()));
-                out.extend(markdown::code(lang, text, width, theme).iter().cloned());
+                out.own(vec![Line::styled(format!("  {label}"), theme.dim())]);
+                out.push(Part::Shared(markdown::code(lang, text, width, theme)));
             }
-            Block::Experiment(e) => out.extend(experiment_lines(e, w, theme)),
+            Block::Experiment(e) => out.own(experiment_lines(e, selected, w, theme)),
             Block::Quiz(q) => {
-                out.extend(quiz_lines(q, app.view.answers.get(&quiz_no).copied(), w, theme));
+                let answer = app.view.answers.get(&quiz_no).copied();
+                out.own(quiz_lines(q, answer, selected || quizzes == 1, w, theme));
                 quiz_no += 1;
             }
-            Block::Exercise(e) => out.extend(exercise_lines(app, lesson, e, w, theme)),
+            Block::Exercise(e) => out.own(exercise_lines(app, lesson, e, w, theme)),
         }
+        out.blocks.push((i, first, out.len));
     }
     out
+}
+
+/// The rows the prose has on screen at the current terminal size.
+pub(crate) fn prose_height(app: &App) -> u16 {
+    let (w, h) = app.size;
+    let body = super::body_area(Rect::new(0, 0, w, h));
+    let (left, _) = split(body);
+    left.height.saturating_sub(2)
+}
+
+fn prose_width(app: &App) -> u16 {
+    let (w, h) = app.size;
+    let body = super::body_area(Rect::new(0, 0, w, h));
+    let (left, _) = split(body);
+    left.width.saturating_sub(4)
+}
+
+/// Where block `b` of the current section is in its prose at the current terminal size.
+pub(crate) fn block_range(app: &App, b: usize) -> Option<std::ops::Range<usize>> {
+    prose(app, prose_width(app)).block(b)
 }
 
 /// The section's Markdown may repeat its `## ` heading, which is already drawn as the title.
@@ -70,14 +144,23 @@ fn strip_heading<'t>(text: &'t str, title: &str) -> &'t str {
     text
 }
 
-fn experiment_lines(e: &ExperimentSpec, w: usize, theme: Theme) -> Vec<Line<'static>> {
+fn experiment_lines(e: &ExperimentSpec, selected: bool, w: usize, theme: Theme) -> Vec<Line<'static>> {
     let arrow = if theme.ascii { ">" } else { "▶" };
+    let keys = if selected { "r run, c compare" } else { "Tab selects it" };
+    let name = e.id.as_deref().map_or(String::new(), |id| format!(" {id}"));
     let text = match &e.kind {
         ExperimentKind::Run { workload, tasks, modes, .. } => {
             let modes: Vec<&str> = modes.iter().map(|m| m.name()).collect();
-            format!("experiment: {workload} × {tasks} in {} (r run, c compare)", modes.join(", "))
+            format!("experiment{name}: {workload} × {tasks} in {} ({keys})", modes.join(", "))
         }
-        ExperimentKind::Demo(name) => format!("demo: {name} (r runs it in a lab process)"),
+        ExperimentKind::Demo(demo) => {
+            let keys = if selected { "r runs it in a lab process" } else { keys };
+            if e.id.as_deref() == Some(demo.as_str()) {
+                format!("demo: {demo} ({keys})")
+            } else {
+                format!("demo{name}: {demo} ({keys})")
+            }
+        }
     };
     let mut out =
         wrap(&[(text, theme.accent())], w, Span::styled(format!("{arrow} "), theme.accent()), Span::raw("  "));
@@ -92,7 +175,7 @@ fn experiment_lines(e: &ExperimentSpec, w: usize, theme: Theme) -> Vec<Line<'sta
     out
 }
 
-fn quiz_lines(q: &Quiz, answer: Option<usize>, w: usize, theme: Theme) -> Vec<Line<'static>> {
+fn quiz_lines(q: &Quiz, answer: Option<usize>, selected: bool, w: usize, theme: Theme) -> Vec<Line<'static>> {
     let (right, wrong) = theme.right_wrong();
     let mut out = wrap(
         &[("Quiz: ".into(), theme.accent()), (q.question.clone(), theme.text())],
@@ -116,7 +199,8 @@ fn quiz_lines(q: &Quiz, answer: Option<usize>, w: usize, theme: Theme) -> Vec<Li
         out.extend(wrap(&[(c.clone(), style)], w, first, Span::raw("      ")));
     }
     match answer {
-        None => out.push(Line::styled(format!("  press 1-{} to answer", q.choices.len()), theme.dim())),
+        None if selected => out.push(Line::styled(format!("  press 1-{} to answer", q.choices.len()), theme.dim())),
+        None => out.push(Line::styled(format!("  Tab selects it, then 1-{} answers", q.choices.len()), theme.dim())),
         Some(a) => {
             let verdict = if a == q.answer {
                 ("Right. ".to_string(), theme.good())
@@ -141,7 +225,12 @@ fn exercise_lines(app: &App, lesson: &Lesson, e: &ExerciseSpec, w: usize, theme:
     let mut out = wrap(&head, w, Span::raw(""), Span::raw("  "));
     let threshold = e.goal.threshold(app.cores);
     let goal = if e.goal.per_core {
-        format!("{} (= {} on your {} cores)", e.goal.text, fmt_num(threshold), app.cores)
+        format!(
+            "{} (= {} on your {})",
+            e.goal.text,
+            fmt_num(threshold),
+            crate::experiment::plural(u64::from(app.cores), "core")
+        )
     } else {
         e.goal.text.clone()
     };
@@ -191,13 +280,8 @@ fn exercise_lines(app: &App, lesson: &Lesson, e: &ExerciseSpec, w: usize, theme:
 
 /// How far the prose can scroll at the current terminal size.
 pub(crate) fn max_scroll(app: &App) -> u16 {
-    let (w, h) = app.size;
-    let body = super::body_area(Rect::new(0, 0, w, h));
-    let (left, _) = split(body);
-    let inner_w = left.width.saturating_sub(4);
-    let inner_h = left.height.saturating_sub(2);
-    let n = prose_lines(app, inner_w).len() as u16;
-    n.saturating_sub(inner_h)
+    let n = prose(app, prose_width(app)).len();
+    (n as u16).saturating_sub(prose_height(app))
 }
 
 pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
@@ -207,9 +291,9 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
     let n = lesson.sections.len();
     let title = format!(" {}/{} {} ", app.view.section + 1, n, lesson.sections[app.view.section.min(n - 1)].title);
     let inner_w = left.width.saturating_sub(4);
-    let lines = prose_lines(app, inner_w);
+    let prose = prose(app, inner_w);
     let inner_h = left.height.saturating_sub(2);
-    let max = (lines.len() as u16).saturating_sub(inner_h);
+    let max = (prose.len() as u16).saturating_sub(inner_h);
     let scroll = app.view.scroll.min(max);
     let [_, _, up, down] = theme.arrows();
     let mut block = panel_block(title, theme);
@@ -221,10 +305,18 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
     }
     let inner = block.inner(left);
     block.render(left, buf);
-    // A column of margin on each side of the prose.
-    let inner = Rect::new(inner.x + 1, inner.y, inner.width.saturating_sub(2), inner.height);
-    for (i, line) in lines.iter().skip(scroll as usize).take(inner.height as usize).enumerate() {
-        put(buf, inner, inner.y + i as u16, line);
+    // A column of margin on each side of the prose; the left one marks the selected block.
+    let text = Rect::new(inner.x + 1, inner.y, inner.width.saturating_sub(2), inner.height);
+    for (i, line) in prose.window(scroll as usize, text.height as usize).enumerate() {
+        put(buf, text, text.y + i as u16, line);
+    }
+    let several = app.section().is_some_and(|s| crate::app::selectable(s).len() > 1);
+    if let Some(range) = app.view.block.filter(|_| several).and_then(|b| prose.block(b)) {
+        let bar = if theme.ascii { ">" } else { "▌" };
+        let top = scroll as usize;
+        for row in range.start.max(top)..range.end.min(top + text.height as usize) {
+            buf.set_string(inner.x, inner.y + (row - top) as u16, bar, theme.accent());
+        }
     }
     panel::draw(app, right, buf);
 }

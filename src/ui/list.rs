@@ -26,7 +26,9 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
     } else {
         format!(" lessons ({}) ", app.lessons.len())
     };
-    let block = panel_block(title, theme);
+    let marks = theme.marks();
+    let legend = format!(" {} done  {} started  {} not started ", marks[2], marks[1], marks[0]);
+    let block = panel_block(title, theme).title_bottom(Line::styled(legend, theme.dim()).right_aligned());
     let inner = block.inner(list_area);
     block.render(list_area, buf);
     if inner.height == 0 {
@@ -34,7 +36,6 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
     }
     let rows = inner.height as usize;
     let offset = app.list.selected.saturating_sub(rows.saturating_sub(1));
-    let marks = theme.marks();
     let resume = app.resume();
     for (row, (pos, &i)) in visible.iter().enumerate().skip(offset).take(rows).enumerate() {
         let l = &app.lessons[i];

@@ -18,7 +18,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Widget};
 
-use crate::app::{App, KEYS, MIN_H, MIN_W, Screen, StatusKind};
+use crate::app::{App, KEYS, KNOB_KEYS, MIN_H, MIN_W, Screen, StatusKind};
 
 use panel::{panel_block, put};
 
@@ -98,7 +98,14 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
     let (left, right) = match app.screen {
         Screen::List => {
             let done = (0..app.lessons.len()).filter(|&i| app.lesson_mark(i) == crate::progress::Mark::Done).count();
-            ("lessons".to_string(), format!("{done} of {} done{sep}{} cores", app.lessons.len(), app.cores))
+            (
+                "lessons".to_string(),
+                format!(
+                    "{done} of {} done{sep}{}",
+                    app.lessons.len(),
+                    crate::experiment::plural(u64::from(app.cores), "core")
+                ),
+            )
         }
         Screen::Lesson | Screen::Compare => match app.lesson() {
             Some(l) => {
@@ -155,22 +162,44 @@ fn footer(app: &App, area: Rect, buf: &mut Buffer) {
             vec![(&ud, "move"), ("Enter", "open"), ("/", "search"), ("t", "theme"), ("?", "help"), ("q", "quit")]
         }
         Screen::Lesson if app.is_live() => {
-            vec![("Esc", "cancel run"), (&ud, "scroll"), (&lr, "section"), ("?", "help"), ("q", "quit")]
+            let mut k: Vec<(&str, &str)> = vec![("Esc", "cancel run"), (&ud, "scroll"), (&lr, "section")];
+            if several_blocks(app) {
+                k.push(("Tab", "next block"));
+            }
+            k.extend([("?", "help"), ("q", "quit")]);
+            k
         }
-        Screen::Lesson if app.panel.setup.as_ref().is_some_and(|s| s.demo.is_some()) => vec![
-            ("r", "run the demo"),
-            (&ud, "scroll"),
-            (&lr, "section"),
-            ("Esc", "back"),
-            ("?", "help"),
-            ("q", "quit"),
-        ],
+        Screen::Lesson if app.panel.setup.as_ref().is_some_and(|s| s.demo.is_some()) => {
+            let mut k = vec![("r", "run the demo")];
+            if several_blocks(app) {
+                k.push(("Tab", "next block"));
+            }
+            k.extend([
+                (ud.as_str(), "scroll"),
+                (lr.as_str(), "section"),
+                ("Esc", "back"),
+                ("?", "help"),
+                ("q", "quit"),
+            ]);
+            k
+        }
+        Screen::Lesson if app.panel.setup.is_none() => {
+            let mut k: Vec<(&str, &str)> = vec![(&lr, "section"), (&ud, "scroll")];
+            if several_blocks(app) {
+                k.push(("Tab", "next block"));
+            }
+            k.extend([("Esc", "back"), ("?", "help"), ("q", "quit")]);
+            k
+        }
         Screen::Lesson => {
-            let mut k = vec![("r", "run"), ("c", "compare"), ("m", "mode"), ("w/W", "workers"), (&lr, "section")];
+            let mut k = vec![("r", "run"), ("c", "compare")];
+            if several_blocks(app) {
+                k.push(("Tab", "next block"));
+            }
             if app.panel.setup.as_ref().is_some_and(|s| s.exercise.is_some()) {
                 k.extend([("x", "check"), ("h", "hint"), ("p", "predict")]);
             }
-            k.extend([("Esc", "back"), ("?", "help"), ("q", "quit")]);
+            k.extend([("R", "run ×3"), ("m", "mode"), (&lr, "section"), ("Esc", "back"), ("?", "help"), ("q", "quit")]);
             k
         }
         Screen::Compare if app.is_live() => vec![("Esc", "cancel"), ("?", "help"), ("q", "quit")],
@@ -190,11 +219,22 @@ fn footer(app: &App, area: Rect, buf: &mut Buffer) {
     buf.set_line(area.x, area.y, &Line::from(spans), area.width);
 }
 
+/// Whether the section has more than one block to select (Tab then matters).
+fn several_blocks(app: &App) -> bool {
+    app.section().is_some_and(|s| crate::app::selectable(s).len() > 1)
+}
+
+/// Every key the help lists: the general ones, then the knobs.
+pub(crate) fn help_rows() -> Vec<(&'static str, &'static str, &'static str)> {
+    KEYS.iter().copied().chain(KNOB_KEYS.iter().map(|k| (k.keys, k.keys, k.what))).collect()
+}
+
 fn help(app: &App, body: Rect, buf: &mut Buffer) {
     let theme = app.theme;
+    let rows = help_rows();
     let w = body.width.saturating_sub(4).min(100);
     let two = w >= 76;
-    let per_col = if two { KEYS.len().div_ceil(2) } else { KEYS.len() };
+    let per_col = if two { rows.len().div_ceil(2) } else { rows.len() };
     let h = (per_col as u16 + 3).min(body.height);
     let area = Rect::new(body.x + (body.width - w) / 2, body.y + (body.height - h) / 2, w, h);
     Clear.render(area, buf);
@@ -203,8 +243,8 @@ fn help(app: &App, body: Rect, buf: &mut Buffer) {
     let inner = block.inner(area);
     block.render(area, buf);
     let col_w = if two { inner.width / 2 } else { inner.width };
-    let key_w = KEYS.iter().map(|k| if theme.ascii { k.1 } else { k.0 }.chars().count()).max().unwrap_or(8) + 1;
-    for (i, (uni, ascii, what)) in KEYS.iter().enumerate() {
+    let key_w = rows.iter().map(|k| if theme.ascii { k.1 } else { k.0 }.chars().count()).max().unwrap_or(8) + 1;
+    for (i, (uni, ascii, what)) in rows.iter().enumerate() {
         let (col, row) = (i / per_col, i % per_col);
         let key = if theme.ascii { ascii } else { uni };
         let x = inner.x + col as u16 * col_w;

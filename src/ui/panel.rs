@@ -8,9 +8,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Widget};
 
-use crate::app::{App, Check, Run, Setup, fmt_num};
+use crate::app::{App, Check, KNOB_KEYS, OTHERS_WARN_CORES, REPEATS, Run, Setup, fmt_num};
 pub(crate) use crate::experiment::fmt_ms;
-use crate::experiment::{Mode, format_interval_us};
+use crate::experiment::{Mode, format_bytes, format_interval_us, plural};
 use crate::lab::demos::DemoSpec;
 use crate::lesson::Knob;
 use crate::timeline::Overhead;
@@ -48,37 +48,44 @@ pub(crate) fn put(buf: &mut Buffer, area: Rect, y: u16, line: &Line<'_>) {
     }
 }
 
+/// The panel's title: which block of the section it shows ("experiment 2 of 3: computing-needs-cores").
+pub(crate) fn title(app: &App) -> String {
+    let Some(s) = app.panel.setup.as_ref() else {
+        return " experiment ".into();
+    };
+    let at = match app.panel_position() {
+        Some((i, n)) if n > 1 => format!(" {i} of {n}"),
+        _ => String::new(),
+    };
+    format!(" {}{at}: {} ", s.kind(), s.id)
+}
+
 pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = app.theme;
     let setup = app.panel.setup.as_ref();
-    let title = match setup {
-        Some(s) if s.demo.is_some() => format!(" demo: {} ", s.demo.as_deref().unwrap_or_default()),
-        Some(s) => match s.experiment(s.mode, app.cores) {
-            Ok(e) => format!(" experiment: {} ", e.title()),
-            Err(_) => format!(" experiment: {} × {} · {} ", s.workload, s.tasks, s.mode),
-        },
-        None => " experiment ".into(),
-    };
-    let block = panel_block(title, theme);
+    let block = panel_block(title(app), theme);
     let inner = block.inner(area);
     block.render(area, buf);
     if inner.height < 4 || inner.width < 20 {
         return;
     }
     let Some(setup) = setup else {
-        put(buf, inner, inner.y, &Line::styled("This lesson has no experiment.", theme.dim()));
-        return;
+        return draw_empty(app, inner, buf);
     };
     if let Some(demo) = &setup.demo {
         return draw_demo(app, setup, demo, inner, buf);
     }
 
     let mut y = inner.y;
-    put(buf, inner, y, &knob_line(setup, app));
-    y += 1;
+    let knobs = super::markdown::wrap_line(&knob_line(setup, app), inner.width as usize);
+    for l in knobs.iter().take(2) {
+        put(buf, inner, y, l);
+        y += 1;
+    }
 
     // The bottom: summary rows, then check, prediction and note lines, as room allows.
-    let mut bottom: Vec<Line> = summary(app, app.panel.run.as_ref());
+    let mut bottom: Vec<Line> = stale_lines(app);
+    bottom.extend(summary(app, app.panel.run.as_ref()));
     bottom.extend(extra_lines(app, setup));
     let bottom: Vec<Line> = bottom.iter().flat_map(|l| super::markdown::wrap_line(l, inner.width as usize)).collect();
     let mut bottom = bottom;
@@ -90,12 +97,14 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     let rw = run.zip(window).map(|(r, (from, to))| RunWindow {
         timeline: &r.timeline,
         digest: Some(&r.digest),
+        cpu: Some(&r.cpu),
         from,
         to,
         live: r.live,
     });
     let bars = CoreBars::new(&app.sys, rw, app.cores, theme);
-    let space_left = inner.height.saturating_sub(1 + bottom.len() as u16);
+    let top = y - inner.y;
+    let space_left = inner.height.saturating_sub(top + bottom.len() as u16);
     let lanes = run.map_or(2, |r| r.timeline.lanes.len().max(1) as u16);
     // Cores get up to a third of the room; the Gantt the rest.
     let core_rows = bars.wanted_height((space_left / 3).clamp(1, 8)).min(space_left.saturating_sub(3));
@@ -104,12 +113,53 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         bars.render(Rect::new(inner.x, y, inner.width, core_rows), buf);
         y += core_rows + 1;
     }
-    let gantt_area = Rect::new(inner.x, y, inner.width, gantt_h.min(inner.y + inner.height - y));
+    let gantt_area = Rect::new(inner.x, y, inner.width, gantt_h.min((inner.y + inner.height).saturating_sub(y)));
     draw_run(app, run, window, gantt_area, buf, setup);
     let by = inner.y + inner.height - bottom.len() as u16;
     for (i, l) in bottom.iter().enumerate() {
         put(buf, inner, by + i as u16, l);
     }
+}
+
+/// A section without an experiment or exercise: say so and where the nearest one is, and keep a run that is
+/// still going in view.
+fn draw_empty(app: &App, inner: Rect, buf: &mut Buffer) {
+    let theme = app.theme;
+    let w = inner.width;
+    let mut lines = wrapped("This section has no experiment.".into(), theme.dim(), w);
+    if let Some(lesson) = app.lesson() {
+        let s = app.view.section;
+        let has = |i: usize| lesson.sections.get(i).is_some_and(|sec| !crate::app::panel_blocks(sec).is_empty());
+        let next = (s + 1..lesson.sections.len()).find(|i| has(*i));
+        let prev = (0..s).rev().find(|i| has(*i));
+        let [l, r, _, _] = theme.arrows();
+        let hint = match (next, prev) {
+            (Some(n), _) => Some(format!("The next one is in section {} ({r}).", n + 1)),
+            (None, Some(p)) => Some(format!("The last one was in section {} ({l}).", p + 1)),
+            (None, None) => None,
+        };
+        if let Some(h) = hint {
+            lines.extend(wrapped(h, theme.dim(), w));
+        }
+    }
+    if let Some(r) = app.panel.run.as_ref() {
+        lines.push(Line::default());
+        lines.extend(wrapped(format!("The {} started in another section:", r.what()), theme.text(), w));
+        for l in summary(app, Some(r)) {
+            lines.extend(super::markdown::wrap_line(&l, w as usize));
+        }
+    }
+    for (i, l) in lines.iter().take(inner.height as usize).enumerate() {
+        put(buf, inner, inner.y + i as u16, l);
+    }
+}
+
+/// A run shown under knobs that no longer describe it: say which setup it was.
+fn stale_lines(app: &App) -> Vec<Line<'static>> {
+    let Some(d) = app.stale_run() else { return Vec::new() };
+    let live = app.panel.run.as_ref().is_some_and(|r| r.live);
+    let end = if live { "it is still going" } else { "press r to run this setup" };
+    vec![Line::styled(format!("previous run: {}; {end}", d.join(", ")), app.theme.warn())]
 }
 
 /// A demo's table in `width` columns, nothing cut: figure columns (every cell starts with a digit or is "—") are
@@ -327,7 +377,11 @@ fn draw_run(app: &App, run: Option<&Run>, window: Option<(u64, u64)>, area: Rect
         }
         _ => {
             let modes: Vec<&str> = App::compare_modes(setup).iter().map(Mode::name).collect();
-            let text = format!("r runs {}; c compares {} one after another.", setup.mode, modes.join(", "));
+            let text = format!(
+                "r runs {}; R runs it {REPEATS} times (median); c compares {} one after another.",
+                setup.mode,
+                modes.join(", ")
+            );
             let lines =
                 super::markdown::wrap(&[(text, theme.dim())], area.width as usize, Span::raw(""), Span::raw(""));
             for (i, l) in lines.iter().enumerate() {
@@ -337,37 +391,38 @@ fn draw_run(app: &App, run: Option<&Run>, window: Option<(u64, u64)>, area: Rect
     }
 }
 
+/// The knobs that apply to the setup's mode, each with its keys (left out where an exercise fixes the knob).
 fn knob_line(setup: &Setup, app: &App) -> Line<'static> {
     let theme = app.theme;
     let exp = setup.experiment(setup.mode, app.cores).ok();
-    let may = |k: Knob| setup.exercise.as_ref().is_none_or(|e| e.may_change.contains(&k));
     let mut spans: Vec<Span<'static>> = Vec::new();
-    let mut item = |keys: &str, k: Knob, value: String| {
+    for row in KNOB_KEYS {
+        let k = row.knob;
+        if !setup.applies(k) {
+            continue;
+        }
+        let value = match (k, &exp) {
+            (Knob::Mode, _) => setup.mode.name().to_string(),
+            (Knob::Workers, Some(e)) => plural(u64::from(e.workers), "worker"),
+            (Knob::Chunksize, Some(e)) => format!("chunk {}", e.chunksize),
+            (Knob::Start, Some(e)) => e.start.name().to_string(),
+            (Knob::Warm, Some(e)) => if e.warm { "warm pool" } else { "cold pool" }.to_string(),
+            (Knob::SwitchInterval, Some(e)) => format_interval_us(e.switch_interval_us),
+            (Knob::Payload, Some(e)) if e.payload == 0 => "no payload".into(),
+            (Knob::Payload, Some(e)) => format!("payload {}", format_bytes(e.payload)),
+            (Knob::Size, _) => setup.workload.to_string(),
+            (Knob::Tasks, _) => plural(setup.tasks, "task"),
+            (_, None) => continue,
+        };
         if !spans.is_empty() {
             spans.push(Span::raw("  "));
         }
-        if may(k) {
-            spans.push(Span::styled(keys.to_string(), theme.key()));
+        if setup.may_change(k) {
+            spans.push(Span::styled(row.short(), theme.key()));
             spans.push(Span::raw(" "));
         }
         spans.push(Span::styled(value, theme.text()));
-    };
-    item("m", Knob::Mode, setup.mode.name().to_string());
-    if let Some(e) = &exp {
-        if e.mode.uses_workers() {
-            item("w/W", Knob::Workers, format!("{} workers", e.workers));
-        }
-        if matches!(e.mode, Mode::Processes | Mode::Threads) {
-            item("k/K", Knob::Chunksize, format!("chunk {}", e.chunksize));
-        }
-        if e.mode == Mode::Processes {
-            item("s", Knob::Start, e.start.name().to_string());
-        }
-        if e.mode == Mode::Gil {
-            item("i", Knob::SwitchInterval, format_interval_us(e.switch_interval_us));
-        }
     }
-    item("-/+", Knob::Size, format!("{} × {}", setup.workload, setup.tasks));
     Line::from(spans)
 }
 
@@ -377,20 +432,30 @@ pub(crate) fn summary(app: &App, run: Option<&Run>) -> Vec<Line<'static>> {
     let sep = theme.sep();
     let Some(r) = run else { return Vec::new() };
     let t = &r.timeline;
+    let repeat = app
+        .panel
+        .repeat
+        .as_ref()
+        .filter(|rep| app.panel.run.as_ref().is_some_and(|p| p.id == r.id) && r.exp() == Some(&rep.exp));
     if r.live {
         let elapsed = match app.now_ns {
             0 if t.t0_ns != 0 => r.wall_ns(),
             _ => elapsed_ns(app, t),
         };
         let what = match (r.exp(), r.demo()) {
-            (Some(e), _) => format!("{}/{} tasks", r.tasks_done(), e.tasks),
+            (Some(e), _) => format!("{}/{}", r.tasks_done(), plural(e.tasks, "task")),
             (None, Some(d)) => format!("the {} demo", d.name),
             (None, None) => String::new(),
         };
+        let round = repeat.map_or(String::new(), |rep| format!("run {} of {}{sep}", rep.walls_ns.len() + 1, rep.want));
         return vec![Line::from(vec![
             Span::styled("running ", theme.accent()),
             Span::styled(
-                format!("{}{sep}{what}{sep}{} lanes{sep}Esc cancels", format_ns(elapsed as i128), t.lanes.len()),
+                format!(
+                    "{round}{}{sep}{what}{sep}{}{sep}Esc cancels",
+                    format_ns(elapsed as i128),
+                    plural(t.lanes.len() as u64, "lane")
+                ),
                 theme.text(),
             ),
         ])];
@@ -401,7 +466,14 @@ pub(crate) fn summary(app: &App, run: Option<&Run>) -> Vec<Line<'static>> {
         } else {
             format!("FAILED: {err}")
         };
-        return vec![Line::styled(what, if r.cancelled { theme.warn() } else { theme.bad() })];
+        let mut out = vec![Line::styled(what, if r.cancelled { theme.warn() } else { theme.bad() })];
+        if let Some(rep) = repeat.filter(|rep| !rep.walls_ns.is_empty()) {
+            out.push(Line::styled(
+                format!("the repeat stopped after {} of {} runs", rep.walls_ns.len(), rep.want),
+                theme.dim(),
+            ));
+        }
+        return out;
     }
     if let Some(d) = r.demo() {
         // A demo that ended after the learner moved on: its table is drawn in its own section.
@@ -415,21 +487,58 @@ pub(crate) fn summary(app: &App, run: Option<&Run>) -> Vec<Line<'static>> {
         )];
     }
     let cores = app.cores;
-    let mut first = vec![Span::styled(format!("wall {}", fmt_ms(r.wall_ms())), theme.accent())];
+    let io = r.exp().is_some_and(|e| e.workload.is_io());
+    let spread = repeat.and_then(|rep| rep.spread());
+    let wall = match spread {
+        Some((m, lo, hi)) => format!(
+            "median wall {} ({}–{}, {} runs)",
+            fmt_ms(m as f64 / 1e6),
+            fmt_ms(lo as f64 / 1e6),
+            fmt_ms(hi as f64 / 1e6),
+            repeat.map_or(0, |rep| rep.walls_ns.len())
+        ),
+        None => format!("wall {}", fmt_ms(r.wall_ms())),
+    };
+    let mut first = vec![Span::styled(wall, theme.accent())];
     if r.exp().is_some_and(|e| e.mode == Mode::Sequential) {
         first.push(Span::styled(format!("{sep}the sequential baseline"), theme.text()));
     } else if let Some(sp) = app.speedup_of(r) {
+        let tail = if io {
+            format!("{sep}waits overlap: the {cores}-core ceiling holds for CPU work only")
+        } else if sp > f64::from(cores) * 1.05 {
+            format!("{sep}above the {cores}-core ceiling: a noisy baseline? R repeats")
+        } else {
+            format!("{sep}efficiency {:.0}% of {}", sp / f64::from(cores) * 100.0, plural(u64::from(cores), "core"))
+        };
+        first.push(Span::styled(format!("{sep}speedup {sp:.2}×{tail}"), theme.text()));
+    } else if io {
+        // Waiting is not CPU work: what overlapped is the time the lanes spent on tasks, waits included.
+        let busy = r.digest.kind_ns(crate::timeline::SpanKind::Run) + r.digest.kind_ns(crate::timeline::SpanKind::Idle);
+        let overlap = busy as f64 / r.wall_ns().max(1) as f64;
         first.push(Span::styled(
-            format!("{sep}speedup {sp:.2}×{sep}efficiency {:.0}% of {cores} cores", sp / cores as f64 * 100.0),
+            format!("{sep}overlap {overlap:.1}× (task time, waits included, per wall second){sep}c compares"),
             theme.text(),
         ));
     } else {
-        first.push(Span::styled(
-            format!("{sep}parallelism {:.2}× (run/wall){sep}press c to measure speedup", r.digest.parallelism(t)),
-            theme.text(),
-        ));
+        let p = r.digest.parallelism(t);
+        let text = if p > f64::from(cores) * 1.05 {
+            // Run spans are wall time: lanes waiting for a core still count as running.
+            format!("{sep}lanes running at once {p:.2}× on {cores} cores: they took turns{sep}c measures speedup")
+        } else if p >= 0.01 {
+            format!("{sep}parallelism {p:.2}× (run/wall){sep}press c to measure speedup")
+        } else {
+            format!("{sep}task work under 1% of the wall time: the rest is overhead{sep}c compares")
+        };
+        first.push(Span::styled(text, theme.text()));
     }
     let mut out = vec![Line::from(first), overhead_line(r.digest.overhead_ms(), theme)];
+    if let Some(o) = r.others_cores().filter(|o| *o > OTHERS_WARN_CORES) {
+        let tip = if spread.is_some() { "" } else { " (R repeats it)" };
+        out.push(Line::styled(
+            format!("other programs used {o:.1} cores during this run: figures may be low{tip}"),
+            theme.warn(),
+        ));
+    }
     if let Some(n) = t.notes.first() {
         out.push(Line::styled(format!("note: {n}"), theme.dim()));
     }
@@ -473,8 +582,17 @@ fn extra_lines(app: &App, setup: &Setup) -> Vec<Line<'static>> {
             format!("you predicted {}, measured {} (off by {off:.0}%)", fmt_num(p), fmt_num(m)),
             theme.accent(),
         ));
-    } else if let Some(p) = app.panel.prediction {
-        out.push(Line::styled(format!("your prediction: {} (waiting for a measurement)", fmt_num(p)), theme.dim()));
+    } else if let Some(p) = &app.panel.prediction {
+        let how = if p.by_check { "x checks it" } else { "r or c measures it" };
+        let text = match app.current_experiment().filter(|e| *e != p.exp) {
+            Some(now) => format!(
+                "your prediction {} is for another setup ({}): it waits for a run of that one",
+                fmt_num(p.value),
+                crate::app::differences(&p.exp, &now).join(", ")
+            ),
+            None => format!("your prediction: {} (waiting for a measurement: {how})", fmt_num(p.value)),
+        };
+        out.push(Line::styled(text, theme.dim()));
     }
     if let Some(n) = &setup.note {
         out.push(Line::styled(n.clone(), theme.dim().add_modifier(ratatui::style::Modifier::ITALIC)));
@@ -526,7 +644,8 @@ pub(crate) fn pane(
     // Core history only when the lanes still fit beside it.
     let core_rows = app.cores.min(4) as u16 + 1;
     if room >= core_rows + lanes + 2 + u16::from(legend) && inner.width >= 30 {
-        let rw = RunWindow { timeline: &r.timeline, digest: Some(&r.digest), from, to, live: r.live };
+        let rw =
+            RunWindow { timeline: &r.timeline, digest: Some(&r.digest), cpu: Some(&r.cpu), from, to, live: r.live };
         CoreBars::new(&app.sys, Some(rw), app.cores, theme)
             .system(false)
             .render(Rect::new(inner.x, y, inner.width, core_rows), buf);

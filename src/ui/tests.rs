@@ -76,6 +76,13 @@ fn feed_gil(app: &mut App, id: u64, upto_ms: u64, finish: bool) {
     }
     app.update(AppEvent::Tick(t0 + upto_ms * MS));
     if finish {
+        // The monitor's readings of the lab: both threads' CPU, one core at a time as the GIL allows.
+        let half = t / 2;
+        for (i, core) in [(1u64, 0usize), (2, 1)] {
+            let mut per_core_ns = vec![0; 2];
+            per_core_ns[core] = half * 9 / 10;
+            app.update(AppEvent::RunCpu { run: id, per_core_ns, interval_ns: half, at_ns: t0 + i * half });
+        }
         app.update(AppEvent::Lab(id, LabEvent::Note("gil is a simulation of CPython's GIL".into())));
         let end = RunEnd { t0_ns: t0, t_end_ns: t0 + t, checksum: 9, tasks_done: 8, error: None };
         app.update(AppEvent::Lab(id, LabEvent::Finished(end)));
@@ -220,6 +227,7 @@ fn a_finished_demo_shows_its_table_and_reading() {
 #[test]
 fn lesson_with_an_answered_quiz_scrolled_down() {
     let mut app = app();
+    app.update(AppEvent::Resize(80, 24));
     keys(&mut app, &[Key::Enter, Key::Right, Key::Char('1')]);
     keys(&mut app, &[Key::End]);
     insta::assert_snapshot!(draw(&mut app, 80, 24).backend());
@@ -229,7 +237,7 @@ fn lesson_with_an_answered_quiz_scrolled_down() {
 fn exercise_with_hints_a_prediction_and_a_passed_check() {
     let mut app = app();
     keys(&mut app, &[Key::Down, Key::Enter, Key::Char('h')]);
-    keys(&mut app, &[Key::Char('p'), Key::Char('2'), Key::Enter, Key::Char('m')]);
+    keys(&mut app, &[Key::Char('m'), Key::Char('p'), Key::Char('2'), Key::Enter]);
     let run = keys(&mut app, &[Key::Char('x')])
         .iter()
         .find_map(|e| if let Effect::Check { run, .. } = e { Some(*run) } else { None })
@@ -241,7 +249,7 @@ fn exercise_with_hints_a_prediction_and_a_passed_check() {
 #[test]
 fn a_failed_run_says_why() {
     let mut app = app();
-    keys(&mut app, &[Key::Enter]);
+    keys(&mut app, &[Key::Enter, Key::Right]);
     let id = started(&keys(&mut app, &[Key::Char('r')]));
     feed_gil(&mut app, id, 12, false);
     app.update(AppEvent::LabExited {
@@ -604,5 +612,193 @@ mod uiwrap {
     #[test]
     fn lesson_with_a_wide_table_and_a_long_code_line_at_200x50() {
         insta::assert_snapshot!(lesson_page(200, 50));
+    }
+}
+
+/// The experiment panel and prose as issue 15 found them: block stepping, honest figures, stale runs, repeats.
+mod panel_blocks {
+    use super::*;
+    use crate::app::block_tests::on_blocks;
+    use crate::experiment::Mode;
+
+    /// The screen, wide enough that the panel's lines are not wrapped.
+    fn text(app: &mut App) -> String {
+        format!("{}", draw(app, 160, 40).backend())
+    }
+
+    fn run(app: &mut App, wall_ms: u64) {
+        let id = started(&keys(app, &[Key::Char('r')]));
+        feed_run(app, id, wall_ms);
+    }
+
+    fn set_mode(app: &mut App, mode: Mode) {
+        while app.panel.setup.as_ref().unwrap().mode != mode {
+            keys(app, &[Key::Char('m')]);
+        }
+    }
+
+    #[test]
+    fn the_panel_title_names_the_selected_block_and_the_prose_marks_it() {
+        let mut app = on_blocks();
+        // Tab, then a key that only clears the message it left in the footer.
+        keys(&mut app, &[Key::Tab, Key::Up]);
+        let t = draw(&mut app, 100, 30);
+        let s = format!("{}", t.backend());
+        assert!(s.contains("experiment 2 of 3: blocks#1.3"), "{s}");
+        assert!(s.contains("Tab next block"), "the footer names the key: {s}");
+        // The selected block's rows carry the bar in the prose's left margin, the others do not.
+        let buf = t.backend().buffer();
+        let marked: Vec<String> = (0..30u16)
+            .filter(|y| buf[(1, *y)].symbol() == "▌")
+            .map(|y| (2..44u16).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>())
+            .collect();
+        assert!(marked.iter().any(|l| l.contains("experiment: fib:20 × 8")), "{marked:?}");
+        assert!(!marked.iter().any(|l| l.contains("waits")), "{marked:?}");
+    }
+
+    #[test]
+    fn a_section_without_an_experiment_says_so_and_where_one_is() {
+        let mut app = on_blocks();
+        keys(&mut app, &[Key::Right]);
+        let s = text(&mut app);
+        assert!(s.contains("This section has no experiment."), "{s}");
+        assert!(s.contains("The last one was in section 2"), "{s}");
+        assert!(!s.contains("note of"), "no other section's note: {s}");
+    }
+
+    #[test]
+    fn an_io_speedup_says_the_core_ceiling_holds_for_cpu_work_only() {
+        let mut app = on_blocks();
+        set_mode(&mut app, Mode::Sequential);
+        run(&mut app, 800);
+        set_mode(&mut app, Mode::Threads);
+        run(&mut app, 100);
+        let s = text(&mut app);
+        assert!(s.contains("speedup 8.00×"), "{s}");
+        assert!(s.contains("the 2-core ceiling holds for CPU work"), "{s}");
+        assert!(!s.contains("efficiency"), "no 400% efficiency for waiting: {s}");
+    }
+
+    #[test]
+    fn a_run_with_almost_no_task_work_does_not_read_parallelism_zero() {
+        let mut app = on_blocks();
+        keys(&mut app, &[Key::Tab]);
+        let id = started(&keys(&mut app, &[Key::Char('r')]));
+        app.update(AppEvent::Lab(id, LabEvent::Started { lab_pid: 9, t0_ns: 0, cores: 2 }));
+        app.update(AppEvent::Lab(id, LabEvent::Lane(Lane { id: 0, pid: 9, tid: 9, label: "p1".into() })));
+        let sp = |kind, a: u64, b: u64| Span {
+            lane: 0,
+            task: 0,
+            count: 8,
+            kind,
+            start_ns: a,
+            end_ns: b,
+            cpu_start: 0,
+            cpu_end: 0,
+        };
+        app.update(AppEvent::Lab(id, LabEvent::Span(sp(SpanKind::Ipc, 0, 280 * MS))));
+        app.update(AppEvent::Lab(id, LabEvent::Span(sp(SpanKind::Run, 280 * MS, 280 * MS + 1_000))));
+        let end = RunEnd { t0_ns: 0, t_end_ns: 284 * MS, checksum: 1, tasks_done: 8, error: None };
+        app.update(AppEvent::Lab(id, LabEvent::Finished(end)));
+        app.update(AppEvent::LabExited { run: id, error: None, now_ns: 284 * MS });
+        let s = text(&mut app);
+        assert!(!s.contains("0.00×"), "{s}");
+        assert!(s.contains("task work under 1% of the wall time"), "{s}");
+    }
+
+    #[test]
+    fn a_run_taken_while_other_programs_loaded_the_cores_is_flagged() {
+        let mut app = on_blocks();
+        let id = started(&keys(&mut app, &[Key::Char('r')]));
+        app.update(AppEvent::Others(1.2));
+        feed_run(&mut app, id, 100);
+        let s = text(&mut app);
+        assert!(s.contains("other programs used 1.2 cores during this run"), "{s}");
+        // A quiet machine: no flag.
+        let id = started(&keys(&mut app, &[Key::Char('r')]));
+        app.update(AppEvent::Others(0.1));
+        feed_run(&mut app, id, 100);
+        assert!(!text(&mut app).contains("other programs used"));
+    }
+
+    #[test]
+    fn one_worker_is_one_worker() {
+        let mut app = on_blocks();
+        keys(&mut app, &[Key::Tab, Key::Char('w'), Key::Char('w')]);
+        assert_eq!(app.status.as_ref().unwrap().1, "1 worker");
+        let s = text(&mut app);
+        assert!(s.contains("w/W 1 worker "), "{s}");
+        assert!(!s.contains("1 workers"), "{s}");
+    }
+
+    #[test]
+    fn a_run_of_a_previous_setup_is_marked_with_what_it_was() {
+        let mut app = on_blocks();
+        keys(&mut app, &[Key::Tab]);
+        run(&mut app, 40);
+        keys(&mut app, &[Key::Char('m')]);
+        let s = text(&mut app);
+        assert!(s.contains("previous run: threads; press r to run this setup"), "{s}");
+        keys(&mut app, &[Key::Char('W')]);
+        assert!(text(&mut app).contains("previous run: threads, 2 workers; press r"), "the run's own values");
+        run(&mut app, 40);
+        assert!(!text(&mut app).contains("previous run"));
+    }
+
+    #[test]
+    fn a_repeat_shows_its_progress_then_the_median_with_min_and_max() {
+        let mut app = on_blocks();
+        keys(&mut app, &[Key::Tab]);
+        let mut id = started(&keys(&mut app, &[Key::Char('R')]));
+        for (i, wall) in [100u64, 300, 200].into_iter().enumerate() {
+            app.update(AppEvent::Lab(id, LabEvent::Started { lab_pid: 1, t0_ns: 0, cores: 2 }));
+            app.update(AppEvent::Tick(1));
+            assert!(text(&mut app).contains(&format!("run {} of 3", i + 1)));
+            feed_run(&mut app, id, wall);
+            if let Some(r) = app.panel.run.as_ref().filter(|r| r.live) {
+                id = r.id;
+            }
+        }
+        let s = text(&mut app);
+        assert!(s.contains("median wall 200 ms (100 ms–300 ms, 3 runs)"), "{s}");
+    }
+
+    #[test]
+    fn the_live_task_count_counts_tasks_not_spans() {
+        let mut app = on_blocks();
+        let id = started(&keys(&mut app, &[Key::Char('r')]));
+        app.update(AppEvent::Lab(id, LabEvent::Started { lab_pid: 9, t0_ns: 0, cores: 2 }));
+        app.update(AppEvent::Lab(id, LabEvent::Lane(Lane { id: 0, pid: 9, tid: 9, label: "main".into() })));
+        // Sleep tasks recorded as run, idle, run each: 5 tasks begun, 4 of them done.
+        for task in 0..5u64 {
+            for (kind, a, b) in [(SpanKind::Run, 0, 1), (SpanKind::Idle, 1, 99), (SpanKind::Run, 99, 100)] {
+                let at = task * 100;
+                let sp = Span {
+                    lane: 0,
+                    task,
+                    count: 1,
+                    kind,
+                    start_ns: (at + a) * MS,
+                    end_ns: (at + b) * MS,
+                    cpu_start: 0,
+                    cpu_end: 0,
+                };
+                app.update(AppEvent::Lab(id, LabEvent::Span(sp)));
+            }
+        }
+        app.update(AppEvent::Tick(500 * MS));
+        let s = text(&mut app);
+        assert!(s.contains("4/8 tasks"), "{s}");
+    }
+
+    #[test]
+    fn ascii_marks_done_lessons_with_a_star_and_the_legend_says_so() {
+        let mut app = app();
+        app.theme = Theme::plain(true);
+        keys(&mut app, &[Key::Enter, Key::Right, Key::Esc]);
+        let s = text(&mut app);
+        assert!(s.contains(" *  1 "), "{s}");
+        assert!(s.contains("* done  ~ started  . not started"), "{s}");
+        assert!(!s.contains(" x  1 "), "{s}");
     }
 }

@@ -190,9 +190,9 @@ impl Theme {
         }
     }
 
-    /// Progress marks: not started, started, done.
+    /// Progress marks: not started, started, done ("x" would read as failed, so ASCII done is "*").
     pub(crate) fn marks(&self) -> [&'static str; 3] {
-        if self.ascii { [" ", "~", "x"] } else { ["·", "◐", "✓"] }
+        if self.ascii { [".", "~", "*"] } else { ["·", "◐", "✓"] }
     }
 
     /// Right and wrong answers.
