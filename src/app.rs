@@ -196,7 +196,7 @@ pub(crate) const KNOB_KEYS: &[KnobKey] = &[
     KnobKey { knob: Knob::SwitchInterval, keys: "i", chars: &['i'], what: "switch interval (gil)" },
     KnobKey { knob: Knob::Payload, keys: "b / B", chars: &['b', 'B'], what: "payload per task - / +" },
     KnobKey { knob: Knob::Size, keys: "- / +", chars: &['-', '+', '_', '='], what: "workload size - / +" },
-    KnobKey { knob: Knob::Tasks, keys: "[ / ]", chars: &['[', ']'], what: "tasks - / +" },
+    KnobKey { knob: Knob::Tasks, keys: "n / N", chars: &['n', 'N'], what: "tasks - / +" },
 ];
 
 /// The knob a key turns.
@@ -1773,12 +1773,12 @@ impl App {
                 setup.workload = w;
             }
             Knob::Tasks => {
-                let t = if c == '[' { (setup.tasks / 2).max(1) } else { setup.tasks.saturating_mul(2).min(MAX_TASKS) };
+                let t = if c == 'n' { (setup.tasks / 2).max(1) } else { setup.tasks.saturating_mul(2).min(MAX_TASKS) };
                 if t == setup.tasks {
                     return self.info(format!(
                         "{} is as {} as it goes",
                         plural(t, "task"),
-                        if c == '[' { "few" } else { "many" }
+                        if c == 'n' { "few" } else { "many" }
                     ));
                 }
                 setup.tasks = t;
@@ -2674,14 +2674,14 @@ pub(crate) mod block_tests {
         ch(&mut app, 'u');
         ch(&mut app, 'B');
         ch(&mut app, 'B');
-        ch(&mut app, ']');
+        ch(&mut app, 'N');
         let (_, exp) = started(&ch(&mut app, 'r')).unwrap();
         assert!(exp.warm);
         assert_eq!(exp.payload, 64 << 10);
         assert_eq!(exp.tasks, 16);
         ch(&mut app, 'b');
         assert_eq!(app.panel.setup.as_ref().unwrap().knobs.payload, Some(1 << 10));
-        ch(&mut app, '[');
+        ch(&mut app, 'n');
         assert_eq!(app.panel.setup.as_ref().unwrap().tasks, 8);
         // The exercise allows warm, payload and tasks, and nothing else.
         for _ in 0..4 {
@@ -2691,7 +2691,7 @@ pub(crate) mod block_tests {
         app.update(AppEvent::LabExited { run: 1, error: Some("stop".into()), now_ns: 1 });
         ch(&mut app, 'u');
         assert!(app.panel.setup.as_ref().unwrap().knobs.warm);
-        ch(&mut app, ']');
+        ch(&mut app, 'N');
         assert_eq!(app.panel.setup.as_ref().unwrap().tasks, 16);
         ch(&mut app, 'W');
         let (kind, msg) = app.status.clone().unwrap();
