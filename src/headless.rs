@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 
 use crate::cli::{ExperimentArgs, OutputArgs};
 use crate::experiment::{
-    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, fmt_ms, parse_bytes, parse_interval_us,
+    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, fmt_ms, parse_bytes,
+    parse_interval_us, plural,
 };
 use crate::lab::client::run_to_end;
-use crate::timeline::{RunReport, Timeline};
+use crate::timeline::{Parallelism, RunReport, Timeline, ceiling_note};
 use crate::ui::gantt;
 
 pub(crate) const MAX_REPEAT: u32 = 50;
@@ -229,8 +230,11 @@ pub(crate) fn run_json(r: &RunReport) -> Value {
         "walls_ms": r.walls_ns.iter().map(|w| *w as f64 / 1e6).collect::<Vec<_>>(),
         "cpu_ms": t.cpu_ns() as f64 / 1e6,
         "parallelism": t.parallelism(),
+        "waits_in_flight": t.waits_in_flight(),
         "speedup": r.speedup,
-        "efficiency": r.efficiency(),
+        // Null where a share of the cores means nothing (tasks that wait); the note says why.
+        "efficiency": r.efficiency().and_then(|e| e.value()),
+        "efficiency_note": r.efficiency().and_then(|e| e.note(t.cores)),
         "parent_pid": r.parent_pid,
         "lab_pid": t.lab_pid,
         "lanes": lanes_json(t),
@@ -248,7 +252,7 @@ pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
     let t = &r.timeline;
     let e = &r.experiment;
     let mut s = String::new();
-    s.push_str(&format!("parlab run · {} · {} cores\n", e.title(), t.cores));
+    s.push_str(&format!("parlab run · {} · {}\n", e.title(), plural(t.cores as u64, "core")));
     s.push_str(&format!("  python counterpart: {}\n", e.mode.python()));
     if e.mode == Mode::Gil {
         s.push_str("  (gil is parlab's simulation of CPython's GIL, running native Rust kernels)\n");
@@ -257,16 +261,19 @@ pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
     let walls = if r.walls_ns.len() > 1 { format!(" (median of {})", r.walls_ns.len()) } else { String::new() };
     s.push_str(&format!("  wall         {}{walls}\n", fmt_ms(r.wall_ms())));
     s.push_str(&format!("  cpu (run)    {}\n", fmt_ms(t.cpu_ns() as f64 / 1e6)));
-    s.push_str(&format!(
-        "  parallelism  {:.2}× (run time / wall; `parlab compare` measures speedup against sequential)\n",
-        t.parallelism()
-    ));
-    if let Some(sp) = r.speedup {
-        s.push_str(&format!(
-            "  speedup      {sp:.2}×  efficiency {:.0}% of {} cores\n",
-            r.efficiency().unwrap_or(0.0) * 100.0,
-            t.cores
-        ));
+    let par = t.parallelism_reading();
+    s.push_str(&format!("  parallelism  {}", par.describe()));
+    s.push_str(if matches!(par, Parallelism::Running(_)) {
+        "; `parlab compare` measures speedup against sequential\n"
+    } else {
+        "\n"
+    });
+    if let (Some(sp), Some(eff)) = (r.speedup, r.efficiency()) {
+        let cores = plural(t.cores as u64, "core");
+        s.push_str(&format!("  speedup      {sp:.2}×  efficiency {} of {cores}\n", eff.cell()));
+        if let Some(note) = eff.note(t.cores) {
+            s.push_str(&format!("               {note}\n"));
+        }
     }
     let o = t.overhead_ms();
     s.push_str(&format!(
@@ -276,11 +283,12 @@ pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
         fmt_ms(o.serialize),
         fmt_ms(o.gil_wait)
     ));
+    let pids = distinct_pids(t);
     s.push_str(&format!(
-        "  lanes        {} ({} distinct pids: {})\n",
+        "  lanes        {} ({}: {})\n",
         t.lanes.len(),
-        distinct_pids(t).len(),
-        distinct_pids(t).iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+        plural(pids.len() as u64, "distinct pid"),
+        pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
     ));
     s.push_str(&format!("  checksum     {:#018x}\n", r.checksum()));
     for n in &t.notes {
@@ -311,20 +319,29 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
     };
     let cores = first.timeline.cores;
     s.push_str(&format!(
-        "parlab compare · {} × {} · {} cores (the ceiling is {}×)\n\n",
-        first.experiment.workload, first.experiment.tasks, cores, cores
+        "parlab compare · {} × {} · {} ({})\n\n",
+        first.experiment.workload,
+        first.experiment.tasks,
+        plural(cores as u64, "core"),
+        ceiling_note(&first.experiment.workload, cores)
     ));
     s.push_str(&format!(
         "  {:<14} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}  {}\n",
         "mode", "wall", "speedup", "efficiency", "start-up", "ipc", "gil-wait", "setup"
     ));
+    let mut notes: Vec<String> = Vec::new();
     for r in reports {
         let o = r.timeline.overhead_ms();
         let setup = r.experiment.title();
         let setup = setup.split_once(" · ").map_or(setup.as_str(), |x| x.1).to_string();
         let setup = setup.split_once(' ').map_or(String::new(), |x| x.1.to_string());
         let (speed, eff) = match (r.speedup, r.efficiency()) {
-            (Some(sp), Some(ef)) => (format!("{sp:.2}×"), format!("{:.0}%", ef * 100.0)),
+            (Some(sp), Some(ef)) => {
+                if let Some(note) = ef.note(cores).filter(|n| !notes.contains(n)) {
+                    notes.push(note);
+                }
+                (format!("{sp:.2}×"), ef.cell())
+            }
             _ => ("—".to_string(), "—".to_string()),
         };
         s.push_str(&format!(
@@ -339,6 +356,12 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
             setup,
             if r.error().is_some() { "  FAILED" } else { "" }
         ));
+    }
+    if !notes.is_empty() {
+        s.push('\n');
+    }
+    for n in &notes {
+        s.push_str(&format!("  {n}\n"));
     }
     let sums: Vec<u64> = reports.iter().map(RunReport::checksum).collect();
     if sums.windows(2).all(|w| w[0] == w[1]) {
@@ -421,4 +444,88 @@ pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
         offset_ns += to - from + 1_000_000;
     }
     json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::tests::span;
+    use crate::timeline::{LabEvent, Lane, RunEnd, SpanKind};
+
+    /// A finished run of `workload` in `mode` on `cores` cores whose lanes each waited or ran `ms`.
+    fn report(workload: &str, mode: Mode, workers: u32, cores: u32, kind: SpanKind, ms: u64) -> RunReport {
+        let knobs = Knobs { workers: mode.uses_workers().then_some(workers), ..Knobs::default() };
+        let exp = Experiment::build(workload.parse().unwrap(), 4, mode, &knobs, Fit::Strict, cores).unwrap();
+        let mut t = Timeline::new();
+        t.ingest(LabEvent::Started { lab_pid: 10, t0_ns: 0, cores });
+        for id in 0..workers {
+            t.ingest(LabEvent::Lane(Lane { id, pid: 10, tid: 11 + id, label: format!("t{}", id + 1) }));
+            t.ingest(LabEvent::Span(span(id, kind, 0, ms, 0)));
+        }
+        t.ingest(LabEvent::Finished(RunEnd {
+            t0_ns: 0,
+            t_end_ns: ms * 1_000_000,
+            checksum: 3,
+            tasks_done: 4,
+            error: None,
+        }));
+        RunReport { experiment: exp, timeline: t, parent_pid: 1, walls_ns: vec![ms * 1_000_000], speedup: None }
+    }
+
+    fn percents(text: &str) -> Vec<u32> {
+        text.split_whitespace().filter_map(|w| w.strip_suffix('%').and_then(|n| n.parse().ok())).collect()
+    }
+
+    #[test]
+    fn compare_of_waiting_tasks_prints_no_efficiency_above_the_cores_and_says_why() {
+        // Sequential waits 400 ms; async waits the same four sleeps at once in 101 ms: 3.96× on one core.
+        let mut reports = vec![
+            report("sleep:100", Mode::Sequential, 1, 1, SpanKind::Idle, 400),
+            report("sleep:100", Mode::Async, 4, 1, SpanKind::Idle, 101),
+        ];
+        apply_speedups(&mut reports);
+        let text = compare_text(&reports, true);
+        assert!(text.contains("3.96×"), "{text}");
+        assert!(!text.contains("396%") && percents(&text).iter().all(|p| *p <= 100), "{text}");
+        assert!(text.contains("1 core (the 1× ceiling holds for CPU work only"), "{text}");
+        assert!(text.contains("waits overlap beyond the core count, so a share of the cores means nothing"), "{text}");
+        let json = run_json(&reports[1]);
+        assert_eq!(json["efficiency"], Value::Null);
+        assert!(json["efficiency_note"].as_str().unwrap().contains("waits overlap"));
+    }
+
+    #[test]
+    fn compare_of_cpu_work_above_the_cores_marks_the_efficiency_and_explains_it() {
+        let mut reports = vec![
+            report("fib:20", Mode::Sequential, 1, 2, SpanKind::Run, 420),
+            report("fib:20", Mode::Threads, 2, 2, SpanKind::Run, 200),
+        ];
+        apply_speedups(&mut reports);
+        let text = compare_text(&reports, true);
+        assert!(text.contains("105%*"), "{text}");
+        assert!(text.contains("* above 100% of 2 cores: the sequential baseline ran slower"), "{text}");
+        assert!(text.contains("(the ceiling is 2× for CPU work)"), "{text}");
+    }
+
+    #[test]
+    fn run_of_sleeps_shows_the_waits_in_flight_instead_of_zero_parallelism() {
+        let r = report("sleep:100", Mode::Threads, 2, 2, SpanKind::Idle, 100);
+        let text = run_text(&r, true);
+        assert!(!text.contains("0.00×"), "{text}");
+        assert!(text.contains("the tasks only waited (2.00× waits in flight"), "{text}");
+    }
+
+    #[test]
+    fn headless_text_never_says_one_workers_or_one_cores() {
+        let mut reports = vec![
+            report("fib:20", Mode::Sequential, 1, 1, SpanKind::Run, 100),
+            report("fib:20", Mode::Threads, 1, 1, SpanKind::Run, 100),
+        ];
+        apply_speedups(&mut reports);
+        let text = run_text(&reports[1], true) + &compare_text(&reports, true);
+        for bad in ["1 workers", "1 cores", "1 distinct pids"] {
+            assert!(!text.contains(bad), "'{bad}' in:\n{text}");
+        }
+        assert!(text.contains("(1 worker)") && text.contains("1 core") && text.contains("1 distinct pid:"), "{text}");
+    }
 }
