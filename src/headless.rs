@@ -1,18 +1,22 @@
 //! Headless `run` and `compare`: build experiments from the command line, run them through the lab, and print a
 //! table with an ASCII Gantt, JSON, or a Chrome / Perfetto trace.
 
+use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::cli::{ExperimentArgs, OutputArgs};
 use crate::experiment::{
-    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, fmt_ms, parse_bytes,
-    parse_interval_us, plural,
+    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, check_knobs_apply_to_some, fmt_ms,
+    parse_bytes, parse_interval_us, plural,
 };
 use crate::lab::client::run_to_end;
 use crate::timeline::{Parallelism, RunReport, Timeline, ceiling_note};
@@ -51,12 +55,35 @@ fn check_repeat(out: &OutputArgs) -> Result<()> {
     Ok(())
 }
 
+/// How long an interrupted command has to stop by itself before it is ended from outside.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// Ctrl-C, SIGTERM and SIGHUP set this flag; runs poll it and cancel (killing every lab and worker process).
+/// Whatever the command is stuck in when the signal comes (a write to a pipe nobody reads, ...), it ends within
+/// `STOP_GRACE`: a watcher then kills the labs and exits.
 pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&flag)).context("cannot install signal handlers")?;
     }
+    let watched = Arc::clone(&flag);
+    std::thread::Builder::new()
+        .name("stop-watch".into())
+        .spawn(move || {
+            while !watched.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(STOP_GRACE);
+            crate::lab::client::kill_all_labs();
+            let msg = b"error: interrupted: the command was stuck and has been stopped with its processes\n";
+            // SAFETY: write(2) of a static buffer to stderr, then _exit: no lock is taken (the stuck thread may
+            // hold stdout's or stderr's), no destructor runs.
+            unsafe {
+                libc::write(2, msg.as_ptr().cast(), msg.len());
+                libc::_exit(2);
+            }
+        })
+        .context("cannot start the signal watcher")?;
     Ok(flag)
 }
 
@@ -89,10 +116,11 @@ pub(crate) fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Re
     check_repeat(out)?;
     let cores = available_cores();
     let exp = Experiment::build(workload, args.tasks, mode, &knobs, Fit::Strict, cores).map_err(|e| anyhow!(e))?;
+    let trace = out.trace.as_deref().map(TraceOut::open).transpose()?;
     let stop = stop_flag()?;
     let report = measure(&exp, out.repeat, &stop)?;
-    if let Some(path) = &out.trace {
-        write_trace(path, std::slice::from_ref(&report))?;
+    if let Some(trace) = trace {
+        trace.write(std::slice::from_ref(&report))?;
     }
     let text =
         if out.json { serde_json::to_string_pretty(&run_json(&report))? + "\n" } else { run_text(&report, out.ascii) };
@@ -123,12 +151,14 @@ pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputA
     if !list.contains(&Mode::Sequential) {
         list.insert(0, Mode::Sequential);
     }
+    check_knobs_apply_to_some(&knobs, &list).map_err(|e| anyhow!(e))?;
     let cores = available_cores();
     let exps: Vec<Experiment> = list
         .iter()
         .map(|m| Experiment::build(workload, args.tasks, *m, &knobs, Fit::Lenient, cores))
         .collect::<Result<_, String>>()
         .map_err(|e| anyhow!(e))?;
+    let trace = out.trace.as_deref().map(TraceOut::open).transpose()?;
     let stop = stop_flag()?;
     let mut reports = Vec::new();
     for exp in &exps {
@@ -141,8 +171,8 @@ pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputA
         eprint!("{:40}\r", "");
     }
     apply_speedups(&mut reports);
-    if let Some(path) = &out.trace {
-        write_trace(path, &reports)?;
+    if let Some(trace) = trace {
+        trace.write(&reports)?;
     }
     let text = if out.json {
         let runs: Vec<Value> = reports.iter().map(run_json).collect();
@@ -380,11 +410,51 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
     s
 }
 
-/// Writes a Chrome Trace Event Format file (opens in Perfetto and chrome://tracing).
-pub(crate) fn write_trace(path: &Path, reports: &[RunReport]) -> Result<()> {
-    let trace = trace_json(reports);
-    let text = serde_json::to_string(&trace)?;
-    std::fs::write(path, text).with_context(|| format!("cannot write the trace to '{}'", path.display()))
+/// Where `--trace` goes, opened before the run so that a path that cannot take it fails at once, before minutes of
+/// measuring. A regular file keeps its old content until the trace is written.
+pub(crate) struct TraceOut {
+    file: File,
+    path: PathBuf,
+}
+
+impl TraceOut {
+    /// Opens `path` for writing without ever blocking: a FIFO nobody reads is refused with a message instead of
+    /// waiting forever for a reader.
+    pub(crate) fn open(path: &Path) -> Result<TraceOut> {
+        let shown = path.display();
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENXIO) => anyhow!(
+                    "cannot write the trace to '{shown}': it is a FIFO that no process is reading (start the \
+                     reader first, or give a regular file)"
+                ),
+                _ => anyhow!("cannot write the trace to '{shown}': {e}"),
+            })?;
+        // Opened: from now on writes may wait for a reader that is there (the signal watcher bounds the wait).
+        // SAFETY: fcntl on a descriptor we own, changing only its O_NONBLOCK status flag.
+        unsafe {
+            let fd = file.as_raw_fd();
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        Ok(TraceOut { file, path: path.to_path_buf() })
+    }
+
+    /// Writes a Chrome Trace Event Format file (opens in Perfetto and chrome://tracing).
+    pub(crate) fn write(mut self, reports: &[RunReport]) -> Result<()> {
+        let text = serde_json::to_string(&trace_json(reports))?;
+        let regular = self.file.metadata().is_ok_and(|m| m.is_file());
+        let written = if regular { self.file.set_len(0) } else { Ok(()) }
+            .and_then(|_| self.file.write_all(text.as_bytes()))
+            .and_then(|_| self.file.flush());
+        written.with_context(|| format!("cannot write the trace to '{}'", self.path.display()))
+    }
 }
 
 pub(crate) fn trace_json(reports: &[RunReport]) -> Value {

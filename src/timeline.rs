@@ -112,6 +112,9 @@ pub(crate) enum LabEvent {
     /// A process-internals demo's measured summary (sent just before `Finished`).
     Demo(DemoReport),
     Finished(RunEnd),
+    /// Said by the caller's side, never by a lab: the run has sent nothing for a while and some of its processes
+    /// are stopped (what, which pids, how to continue them). Shown to the user at once; the run keeps a note.
+    Stalled(String),
 }
 
 /// What a demo measured: a short table, a one-line reading of what it means, and its key figures.
@@ -184,6 +187,12 @@ impl Timeline {
             LabEvent::Finished(end) => {
                 self.t0_ns = end.t0_ns;
                 self.end = Some(end);
+            }
+            LabEvent::Stalled(_) => {
+                let note = "this run stalled on a stopped process: its figures include the stall";
+                if !self.notes.iter().any(|n| n == note) {
+                    self.notes.push(note.to_string());
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ mod util;
 mod cli;
 mod demos;
 mod exercises;
+mod faults;
 mod lint;
 mod progress;
 mod snippets;
