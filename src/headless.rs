@@ -26,9 +26,6 @@ pub(crate) const MAX_REPEAT: u32 = 50;
 
 /// Parses the experiment arguments shared by `run` and `compare` into a workload and knobs.
 pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
-    if args.engine != "native" {
-        bail!("unknown engine '{}' (expected one of: native)", args.engine);
-    }
     let workload: Workload = args.workload.parse().map_err(|e: String| anyhow!(e))?;
     let start = match &args.start {
         Some(s) => Some(s.parse::<StartMethod>().map_err(|e| anyhow!(e))?),

@@ -205,6 +205,76 @@ fn compare_refuses_a_knob_none_of_its_modes_uses_and_keeps_one_that_a_mode_uses(
 }
 
 #[test]
+fn lessons_flag_is_refused_where_no_lessons_are_read() {
+    let message = "--lessons does nothing for 'demo': it is taken by the TUI (parlab without a command) and by \
+                   lessons, lint, exercises, check and progress";
+    refused(&["demo", "x", "--lessons", "d"], message);
+    refused(&["--lessons", "d", "demo", "x"], message);
+    refused(&["run", "--workload", "fib:5", "--lessons", "d"], "--lessons does nothing for 'run'");
+    refused(&["--theme", "dark", "run"], "--theme before a command is the TUI's");
+    let run_help = stdout(&parlab(&["run", "--help"]));
+    assert!(!run_help.contains("--lessons") && !run_help.contains("--engine"), "{run_help}");
+    refused(&["run", "--engine", "native"], "unexpected argument '--engine'");
+    // Where lessons are read, both places work.
+    for args in [&["lessons", "--lessons", "lessons", "--json"][..], &["--lessons", "lessons", "lessons", "--json"]] {
+        let o = Command::new(bin())
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("PARLAB_DATA_DIR", scratch_data_dir())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    }
+}
+
+/// Option and argument entries of a help text that have no description.
+fn undescribed(help: &str) -> Vec<String> {
+    let lines: Vec<&str> = help.lines().collect();
+    let mut missing = Vec::new();
+    let mut in_list = false;
+    for (i, line) in lines.iter().enumerate() {
+        if matches!(*line, "Options:" | "Arguments:") {
+            in_list = true;
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_list = false;
+            continue;
+        }
+        let entry = line.trim_start();
+        if !in_list || !(entry.starts_with('-') || entry.starts_with('<') || entry.starts_with('[')) {
+            continue;
+        }
+        let described = entry.split_once("  ").is_some_and(|(_, rest)| !rest.trim().is_empty());
+        let indent = line.len() - entry.len();
+        let next_described = lines.get(i + 1).is_some_and(|n| {
+            let t = n.trim_start();
+            !t.is_empty() && n.len() - t.len() > indent && !t.starts_with('-')
+        });
+        if !described && !next_described {
+            missing.push(entry.trim_end().to_string());
+        }
+    }
+    missing
+}
+
+#[test]
+fn every_option_of_every_command_is_described_in_help() {
+    // `check`'s knobs are documented with its own arguments (CheckArgs).
+    for cmd in ["", "lessons", "lint", "run", "compare", "demo", "exercises", "bench", "progress"] {
+        let args: Vec<&str> = if cmd.is_empty() { vec!["--help"] } else { vec![cmd, "--help"] };
+        let help = stdout(&parlab(&args));
+        assert!(help.contains("Options:"), "{help}");
+        assert_eq!(undescribed(&help), Vec::<String>::new(), "parlab {cmd} --help:\n{help}");
+    }
+    let undocumented = "Options:\n      --mode <MODE>        \n      --json  Print JSON\n";
+    assert_eq!(undescribed(undocumented), vec!["--mode <MODE>".to_string()], "the check itself can fail");
+}
+
+#[test]
 fn async_fib_through_the_binary_is_one_loop_lane_with_every_task() {
     let run = json(&["run", "--json", "--workload", "fib:15", "--tasks", "5", "--mode", "async"]);
     let lanes = run["lanes"].as_array().unwrap();
