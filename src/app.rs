@@ -1430,7 +1430,12 @@ impl App {
 
     fn on_lab(&mut self, id: u64, ev: LabEvent) {
         if let Some(r) = self.run_mut(id).filter(|r| r.live) {
+            // The lab client's watchdog: stopped processes stall the run; say so on the status line.
+            let stalled = if let LabEvent::Stalled(msg) = &ev { Some(msg.clone()) } else { None };
             r.ingest(ev);
+            if let Some(msg) = stalled {
+                self.status = Some((StatusKind::Error, msg));
+            }
         }
     }
 
@@ -2231,6 +2236,16 @@ pub(crate) mod tests {
         assert_eq!(run.timeline.lanes.len(), 2);
         assert!(!app.is_live());
         assert_eq!(app.speedup_of(run), None, "no sequential baseline yet");
+    }
+
+    #[test]
+    fn a_stalled_run_is_shown_on_the_status_line_and_goes_on() {
+        let mut app = app();
+        key(&mut app, Key::Enter);
+        let (id, _) = started(&ch(&mut app, 'r'))[0].clone();
+        app.update(AppEvent::Lab(id, LabEvent::Stalled("the lab 7 is stopped".into())));
+        assert_eq!(app.status, Some((StatusKind::Error, "the lab 7 is stopped".to_string())));
+        assert!(app.is_live(), "the run goes on when the process is continued");
     }
 
     #[test]

@@ -284,7 +284,8 @@ pub(crate) fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
         if crate::headless::progress_on_stderr() {
             eprint!("{:60}\r", "");
         }
-        println!("parlab bench · {cores} cores{}\n", if quick { " · quick" } else { "" });
+        let cores = crate::experiment::plural(cores as u64, "core");
+        println!("parlab bench · {cores}{}\n", if quick { " · quick" } else { "" });
         println!("  {:<26} {:>12}  {:<10} {:<4}  how", "figure", "value", "target", "met");
         for f in &figs {
             println!(

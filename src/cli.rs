@@ -1,6 +1,6 @@
 //! The command line (clap derive). Names here are the contract in DESIGN.md.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -16,8 +16,9 @@ use clap::{Args, Parser, Subcommand};
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Load lessons from this folder instead of the embedded ones.
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Load lessons from this folder instead of the embedded ones (lessons, lint, exercises, check and progress
+    /// take it too).
+    #[arg(long, value_name = "DIR")]
     pub lessons: Option<PathBuf>,
     /// Colour theme of the TUI.
     #[arg(long, value_name = "dark|light|contrast")]
@@ -34,15 +35,22 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// List lessons: id, title, minutes, progress.
     Lessons {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        dir: LessonsDir,
     },
     /// Validate lesson files or folders (default: the embedded set); exit 1 on errors.
     Lint {
+        /// Lesson files (.md) or folders of them to check.
+        #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
         /// Also run every experiment and check its `expect` lines on this machine.
         #[arg(long)]
         verify: bool,
+        #[command(flatten)]
+        dir: LessonsDir,
     },
     /// Run one experiment headless and print the figures and a Gantt.
     Run {
@@ -53,6 +61,8 @@ pub(crate) enum Command {
         mode: String,
         #[command(flatten)]
         out: OutputArgs,
+        #[command(flatten)]
+        stray: StrayLessons,
     },
     /// Run the same experiment in several modes, one after another, against a sequential baseline.
     Compare {
@@ -63,10 +73,14 @@ pub(crate) enum Command {
         modes: Vec<String>,
         #[command(flatten)]
         out: OutputArgs,
+        #[command(flatten)]
+        stray: StrayLessons,
     },
     /// Run a process-internals demo: start-cost, isolation, cow, ipc, queue-batching, race, shared-memory, convoy.
     Demo {
+        /// The demo to run (one of the names above).
         name: String,
+        /// Print JSON (the figures, lanes and spans) instead of a table.
         #[arg(long)]
         json: bool,
         /// How big: start-cost repetitions (1..=200), isolation children per start method (1..=16), cow buffer MiB
@@ -74,9 +88,12 @@ pub(crate) enum Command {
         /// worker (10000..=20000000), shared-memory array MiB (1..=1024), convoy I/O operations (10..=2000).
         #[arg(long, value_name = "N")]
         size: Option<u64>,
+        #[command(flatten)]
+        stray: StrayLessons,
     },
     /// List exercises and their state; --copy ID [DIR] copies an exercise's Python starter into DIR.
     Exercises {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
         /// Copy the Python starter of exercise ID into DIR (default: the current folder); never overwrites.
@@ -85,6 +102,8 @@ pub(crate) enum Command {
         /// Where --copy writes the starter.
         #[arg(requires = "copy", value_name = "DIR")]
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        lessons: LessonsDir,
     },
     /// Run an exercise's timing check headless (exit 0 pass, 1 fail); FILE is your Python solution.
     Check {
@@ -95,22 +114,30 @@ pub(crate) enum Command {
         /// The knob settings to check, like the TUI's (e.g. --mode processes --workers 2).
         #[command(flatten)]
         exp: CheckArgs,
+        #[command(flatten)]
+        dir: LessonsDir,
     },
     /// The performance suite: figures beside their targets (not pass/fail).
     Bench {
+        /// Print JSON (`{"cores", "figures": [...]}`) instead of a table.
         #[arg(long)]
         json: bool,
         /// Fewer repetitions and smaller sizes.
         #[arg(long)]
         quick: bool,
+        #[command(flatten)]
+        stray: StrayLessons,
     },
     /// Show saved progress (lessons, quizzes, exercises).
     Progress {
         /// Clear all progress (asks for confirmation unless --yes).
         #[arg(long)]
         reset: bool,
+        /// With --reset: clear without asking.
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        dir: LessonsDir,
     },
     #[command(hide = true, name = "__lab")]
     Lab,
@@ -119,7 +146,7 @@ pub(crate) enum Command {
 }
 
 /// EXPERIMENT = --workload W --tasks N [--workers N] [--chunksize N] [--start M] [--switch-interval D]
-/// [--payload BYTES] [--warm] [--engine native]
+/// [--payload BYTES] [--warm]
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ExperimentArgs {
     /// Workload NAME[:SIZE]: fib:N, fib:A..B, squares:N, count:N, pi:N, primes:N, tiny, sleep:MS, logs:N.
@@ -146,9 +173,102 @@ pub(crate) struct ExperimentArgs {
     /// Start the process pool before the clock starts.
     #[arg(long)]
     pub warm: bool,
-    /// Which engine runs the workloads (only `native` exists).
-    #[arg(long, default_value = "native")]
-    pub engine: String,
+}
+
+/// `--lessons DIR`, on the commands that read lessons (and only there: elsewhere it would do nothing).
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct LessonsDir {
+    /// Load lessons from this folder instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub lessons: Option<PathBuf>,
+}
+
+/// `--lessons` after a command that reads no lessons: not offered (hidden from help), only caught so that the
+/// refusal says why instead of clap's guess at a similar flag.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct StrayLessons {
+    #[arg(long = "lessons", hide = true, value_name = "DIR")]
+    pub lessons: Option<PathBuf>,
+}
+
+impl Cli {
+    /// `Some(its --lessons)` when the command reads lessons (the TUI does), `None` when it reads none.
+    fn command_lessons(&self) -> Option<Option<&Path>> {
+        match &self.command {
+            None => Some(None),
+            Some(
+                Command::Lessons { dir, .. }
+                | Command::Lint { dir, .. }
+                | Command::Check { dir, .. }
+                | Command::Progress { dir, .. }
+                | Command::Exercises { lessons: dir, .. },
+            ) => Some(dir.lessons.as_deref()),
+            Some(_) => None,
+        }
+    }
+
+    /// A `--lessons` given after a command that reads none.
+    fn stray_lessons(&self) -> bool {
+        match &self.command {
+            Some(
+                Command::Run { stray, .. }
+                | Command::Compare { stray, .. }
+                | Command::Demo { stray, .. }
+                | Command::Bench { stray, .. },
+            ) => stray.lessons.is_some(),
+            _ => false,
+        }
+    }
+
+    /// The lessons folder the command reads: `--lessons` given after the command's name, or before it (the TUI's
+    /// own flag, kept for `parlab --lessons DIR lint`). Before a command that reads no lessons it would do nothing,
+    /// so it is refused.
+    pub(crate) fn lessons_dir(&self) -> Result<Option<&Path>, String> {
+        let name = self.command.as_ref().map_or("parlab", Command::name);
+        match (self.lessons.as_deref(), self.command_lessons()) {
+            (_, None) if self.lessons.is_some() || self.stray_lessons() => Err(format!(
+                "--lessons does nothing for '{name}': it is taken by the TUI (parlab without a command) and by \
+                 lessons, lint, exercises, check and progress"
+            )),
+            (Some(a), Some(Some(b))) if a != b => {
+                Err(format!("--lessons is given twice ('{}' and '{}'): give it once", a.display(), b.display()))
+            }
+            (a, Some(b)) => Ok(b.or(a)),
+            (_, None) => Ok(None),
+        }
+    }
+
+    /// The TUI's flags before a command would do nothing for it: refused, naming the flag.
+    pub(crate) fn leading_flags_fit(&self) -> Result<(), String> {
+        let Some(cmd) = &self.command else { return Ok(()) };
+        let given = [("--theme", self.theme.is_some()), ("--ascii", self.ascii), ("--lesson", self.lesson.is_some())];
+        match given.iter().find(|(_, g)| *g) {
+            Some((flag, _)) => Err(format!(
+                "{flag} before a command is the TUI's (parlab without a command): it does nothing for '{}'",
+                cmd.name()
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Command {
+    /// The command's name as typed.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Command::Lessons { .. } => "lessons",
+            Command::Lint { .. } => "lint",
+            Command::Run { .. } => "run",
+            Command::Compare { .. } => "compare",
+            Command::Demo { .. } => "demo",
+            Command::Exercises { .. } => "exercises",
+            Command::Check { .. } => "check",
+            Command::Bench { .. } => "bench",
+            Command::Progress { .. } => "progress",
+            Command::Lab => "__lab",
+            Command::Worker => "__worker",
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -438,6 +438,32 @@ pub(crate) enum Fit {
     Lenient,
 }
 
+/// For `compare` (lenient: each mode ignores the knobs it has no use for): a knob that none of the compared modes
+/// uses would silently do nothing, so it is refused, naming the knob and the modes it applies to.
+pub(crate) fn check_knobs_apply_to_some(knobs: &Knobs, modes: &[Mode]) -> Result<(), String> {
+    type Applies = fn(&Mode) -> bool;
+    let knobs: [(&str, bool, Applies); 5] = [
+        ("--workers", knobs.workers.is_some(), Mode::uses_workers),
+        ("--chunksize", knobs.chunksize.is_some(), |m| matches!(m, Mode::Processes | Mode::Threads)),
+        ("--start", knobs.start.is_some(), |m| *m == Mode::Processes),
+        ("--warm", knobs.warm, |m| *m == Mode::Processes),
+        ("--switch-interval", knobs.switch_interval_us.is_some(), |m| *m == Mode::Gil),
+    ];
+    for (flag, given, applies) in knobs {
+        if given && !modes.iter().any(applies) {
+            let to: Vec<&str> = MODES.iter().filter(|(_, m)| applies(m)).map(|(n, _)| *n).collect();
+            let compared: Vec<&str> = modes.iter().map(Mode::name).collect();
+            return Err(format!(
+                "{flag} applies only to {}, and none of the compared modes ({}) is one: add one to --modes or leave \
+                 {flag} out",
+                to.join(", "),
+                compared.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Experiment {
     /// Validates one run. `cores` scales defaults (workers).
     pub(crate) fn build(
@@ -655,6 +681,33 @@ mod tests {
         assert_eq!(err, "--start applies only to --mode processes, not threads");
         let lenient = Experiment::build("fib:20".parse().unwrap(), 4, Mode::Threads, &start, Fit::Lenient, 2);
         assert!(lenient.is_ok());
+    }
+
+    #[test]
+    fn compare_refuses_a_knob_that_none_of_its_modes_uses() {
+        let start = Knobs { start: Some(StartMethod::Fork), ..Knobs::default() };
+        let err = check_knobs_apply_to_some(&start, &[Mode::Sequential, Mode::Threads]).unwrap_err();
+        assert_eq!(
+            err,
+            "--start applies only to processes, and none of the compared modes (sequential, threads) is one: add one \
+             to --modes or leave --start out"
+        );
+        assert_eq!(check_knobs_apply_to_some(&start, &[Mode::Sequential, Mode::Threads, Mode::Processes]), Ok(()));
+        let cases = [
+            (Knobs { warm: true, ..Knobs::default() }, "--warm applies only to processes,"),
+            (Knobs { switch_interval_us: Some(1_000), ..Knobs::default() }, "--switch-interval applies only to gil,"),
+            (Knobs { chunksize: Some(4), ..Knobs::default() }, "--chunksize applies only to threads, processes,"),
+            (
+                Knobs { workers: Some(2), ..Knobs::default() },
+                "--workers applies only to threads, gil, processes, async-offload,",
+            ),
+        ];
+        for (knobs, want) in cases {
+            let err = check_knobs_apply_to_some(&knobs, &[Mode::Sequential, Mode::Async]).unwrap_err();
+            assert!(err.starts_with(want), "{err}");
+        }
+        let gil = Knobs { switch_interval_us: Some(1_000), workers: Some(2), ..Knobs::default() };
+        assert_eq!(check_knobs_apply_to_some(&gil, &[Mode::Sequential, Mode::Gil]), Ok(()));
     }
 
     #[test]

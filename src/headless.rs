@@ -1,29 +1,31 @@
 //! Headless `run` and `compare`: build experiments from the command line, run them through the lab, and print a
 //! table with an ASCII Gantt, JSON, or a Chrome / Perfetto trace.
 
+use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::cli::{ExperimentArgs, OutputArgs};
 use crate::experiment::{
-    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, fmt_ms, parse_bytes, parse_interval_us,
+    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, check_knobs_apply_to_some, fmt_ms,
+    parse_bytes, parse_interval_us, plural,
 };
 use crate::lab::client::run_to_end;
-use crate::timeline::{RunReport, Timeline};
+use crate::timeline::{Parallelism, RunReport, Timeline, ceiling_note};
 use crate::ui::gantt;
 
 pub(crate) const MAX_REPEAT: u32 = 50;
 
 /// Parses the experiment arguments shared by `run` and `compare` into a workload and knobs.
 pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
-    if args.engine != "native" {
-        bail!("unknown engine '{}' (expected one of: native)", args.engine);
-    }
     let workload: Workload = args.workload.parse().map_err(|e: String| anyhow!(e))?;
     let start = match &args.start {
         Some(s) => Some(s.parse::<StartMethod>().map_err(|e| anyhow!(e))?),
@@ -50,12 +52,35 @@ fn check_repeat(out: &OutputArgs) -> Result<()> {
     Ok(())
 }
 
+/// How long an interrupted command has to stop by itself before it is ended from outside.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// Ctrl-C, SIGTERM and SIGHUP set this flag; runs poll it and cancel (killing every lab and worker process).
+/// Whatever the command is stuck in when the signal comes (a write to a pipe nobody reads, ...), it ends within
+/// `STOP_GRACE`: a watcher then kills the labs and exits.
 pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&flag)).context("cannot install signal handlers")?;
     }
+    let watched = Arc::clone(&flag);
+    std::thread::Builder::new()
+        .name("stop-watch".into())
+        .spawn(move || {
+            while !watched.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(STOP_GRACE);
+            crate::lab::client::kill_all_labs();
+            let msg = b"error: interrupted: the command was stuck and has been stopped with its processes\n";
+            // SAFETY: write(2) of a static buffer to stderr, then _exit: no lock is taken (the stuck thread may
+            // hold stdout's or stderr's), no destructor runs.
+            unsafe {
+                libc::write(2, msg.as_ptr().cast(), msg.len());
+                libc::_exit(2);
+            }
+        })
+        .context("cannot start the signal watcher")?;
     Ok(flag)
 }
 
@@ -88,10 +113,11 @@ pub(crate) fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Re
     check_repeat(out)?;
     let cores = available_cores();
     let exp = Experiment::build(workload, args.tasks, mode, &knobs, Fit::Strict, cores).map_err(|e| anyhow!(e))?;
+    let trace = out.trace.as_deref().map(TraceOut::open).transpose()?;
     let stop = stop_flag()?;
     let report = measure(&exp, out.repeat, &stop)?;
-    if let Some(path) = &out.trace {
-        write_trace(path, std::slice::from_ref(&report))?;
+    if let Some(trace) = trace {
+        trace.write(std::slice::from_ref(&report))?;
     }
     let text =
         if out.json { serde_json::to_string_pretty(&run_json(&report))? + "\n" } else { run_text(&report, out.ascii) };
@@ -122,12 +148,14 @@ pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputA
     if !list.contains(&Mode::Sequential) {
         list.insert(0, Mode::Sequential);
     }
+    check_knobs_apply_to_some(&knobs, &list).map_err(|e| anyhow!(e))?;
     let cores = available_cores();
     let exps: Vec<Experiment> = list
         .iter()
         .map(|m| Experiment::build(workload, args.tasks, *m, &knobs, Fit::Lenient, cores))
         .collect::<Result<_, String>>()
         .map_err(|e| anyhow!(e))?;
+    let trace = out.trace.as_deref().map(TraceOut::open).transpose()?;
     let stop = stop_flag()?;
     let mut reports = Vec::new();
     for exp in &exps {
@@ -140,8 +168,8 @@ pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputA
         eprint!("{:40}\r", "");
     }
     apply_speedups(&mut reports);
-    if let Some(path) = &out.trace {
-        write_trace(path, &reports)?;
+    if let Some(trace) = trace {
+        trace.write(&reports)?;
     }
     let text = if out.json {
         let runs: Vec<Value> = reports.iter().map(run_json).collect();
@@ -229,8 +257,11 @@ pub(crate) fn run_json(r: &RunReport) -> Value {
         "walls_ms": r.walls_ns.iter().map(|w| *w as f64 / 1e6).collect::<Vec<_>>(),
         "cpu_ms": t.cpu_ns() as f64 / 1e6,
         "parallelism": t.parallelism(),
+        "waits_in_flight": t.waits_in_flight(),
         "speedup": r.speedup,
-        "efficiency": r.efficiency(),
+        // Null where a share of the cores means nothing (tasks that wait); the note says why.
+        "efficiency": r.efficiency().and_then(|e| e.value()),
+        "efficiency_note": r.efficiency().and_then(|e| e.note(t.cores)),
         "parent_pid": r.parent_pid,
         "lab_pid": t.lab_pid,
         "lanes": lanes_json(t),
@@ -248,7 +279,7 @@ pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
     let t = &r.timeline;
     let e = &r.experiment;
     let mut s = String::new();
-    s.push_str(&format!("parlab run · {} · {} cores\n", e.title(), t.cores));
+    s.push_str(&format!("parlab run · {} · {}\n", e.title(), plural(t.cores as u64, "core")));
     s.push_str(&format!("  python counterpart: {}\n", e.mode.python()));
     if e.mode == Mode::Gil {
         s.push_str("  (gil is parlab's simulation of CPython's GIL, running native Rust kernels)\n");
@@ -257,16 +288,19 @@ pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
     let walls = if r.walls_ns.len() > 1 { format!(" (median of {})", r.walls_ns.len()) } else { String::new() };
     s.push_str(&format!("  wall         {}{walls}\n", fmt_ms(r.wall_ms())));
     s.push_str(&format!("  cpu (run)    {}\n", fmt_ms(t.cpu_ns() as f64 / 1e6)));
-    s.push_str(&format!(
-        "  parallelism  {:.2}× (run time / wall; `parlab compare` measures speedup against sequential)\n",
-        t.parallelism()
-    ));
-    if let Some(sp) = r.speedup {
-        s.push_str(&format!(
-            "  speedup      {sp:.2}×  efficiency {:.0}% of {} cores\n",
-            r.efficiency().unwrap_or(0.0) * 100.0,
-            t.cores
-        ));
+    let par = t.parallelism_reading();
+    s.push_str(&format!("  parallelism  {}", par.describe()));
+    s.push_str(if matches!(par, Parallelism::Running(_)) {
+        "; `parlab compare` measures speedup against sequential\n"
+    } else {
+        "\n"
+    });
+    if let (Some(sp), Some(eff)) = (r.speedup, r.efficiency()) {
+        let cores = plural(t.cores as u64, "core");
+        s.push_str(&format!("  speedup      {sp:.2}×  efficiency {} of {cores}\n", eff.cell()));
+        if let Some(note) = eff.note(t.cores) {
+            s.push_str(&format!("               {note}\n"));
+        }
     }
     let o = t.overhead_ms();
     s.push_str(&format!(
@@ -276,11 +310,12 @@ pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
         fmt_ms(o.serialize),
         fmt_ms(o.gil_wait)
     ));
+    let pids = distinct_pids(t);
     s.push_str(&format!(
-        "  lanes        {} ({} distinct pids: {})\n",
+        "  lanes        {} ({}: {})\n",
         t.lanes.len(),
-        distinct_pids(t).len(),
-        distinct_pids(t).iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+        plural(pids.len() as u64, "distinct pid"),
+        pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
     ));
     s.push_str(&format!("  checksum     {:#018x}\n", r.checksum()));
     for n in &t.notes {
@@ -311,20 +346,29 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
     };
     let cores = first.timeline.cores;
     s.push_str(&format!(
-        "parlab compare · {} × {} · {} cores (the ceiling is {}×)\n\n",
-        first.experiment.workload, first.experiment.tasks, cores, cores
+        "parlab compare · {} × {} · {} ({})\n\n",
+        first.experiment.workload,
+        first.experiment.tasks,
+        plural(cores as u64, "core"),
+        ceiling_note(&first.experiment.workload, cores)
     ));
     s.push_str(&format!(
         "  {:<14} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}  {}\n",
         "mode", "wall", "speedup", "efficiency", "start-up", "ipc", "gil-wait", "setup"
     ));
+    let mut notes: Vec<String> = Vec::new();
     for r in reports {
         let o = r.timeline.overhead_ms();
         let setup = r.experiment.title();
         let setup = setup.split_once(" · ").map_or(setup.as_str(), |x| x.1).to_string();
         let setup = setup.split_once(' ').map_or(String::new(), |x| x.1.to_string());
         let (speed, eff) = match (r.speedup, r.efficiency()) {
-            (Some(sp), Some(ef)) => (format!("{sp:.2}×"), format!("{:.0}%", ef * 100.0)),
+            (Some(sp), Some(ef)) => {
+                if let Some(note) = ef.note(cores).filter(|n| !notes.contains(n)) {
+                    notes.push(note);
+                }
+                (format!("{sp:.2}×"), ef.cell())
+            }
             _ => ("—".to_string(), "—".to_string()),
         };
         s.push_str(&format!(
@@ -339,6 +383,12 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
             setup,
             if r.error().is_some() { "  FAILED" } else { "" }
         ));
+    }
+    if !notes.is_empty() {
+        s.push('\n');
+    }
+    for n in &notes {
+        s.push_str(&format!("  {n}\n"));
     }
     let sums: Vec<u64> = reports.iter().map(RunReport::checksum).collect();
     if sums.windows(2).all(|w| w[0] == w[1]) {
@@ -357,11 +407,51 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
     s
 }
 
-/// Writes a Chrome Trace Event Format file (opens in Perfetto and chrome://tracing).
-pub(crate) fn write_trace(path: &Path, reports: &[RunReport]) -> Result<()> {
-    let trace = trace_json(reports);
-    let text = serde_json::to_string(&trace)?;
-    std::fs::write(path, text).with_context(|| format!("cannot write the trace to '{}'", path.display()))
+/// Where `--trace` goes, opened before the run so that a path that cannot take it fails at once, before minutes of
+/// measuring. A regular file keeps its old content until the trace is written.
+pub(crate) struct TraceOut {
+    file: File,
+    path: PathBuf,
+}
+
+impl TraceOut {
+    /// Opens `path` for writing without ever blocking: a FIFO nobody reads is refused with a message instead of
+    /// waiting forever for a reader.
+    pub(crate) fn open(path: &Path) -> Result<TraceOut> {
+        let shown = path.display();
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENXIO) => anyhow!(
+                    "cannot write the trace to '{shown}': it is a FIFO that no process is reading (start the \
+                     reader first, or give a regular file)"
+                ),
+                _ => anyhow!("cannot write the trace to '{shown}': {e}"),
+            })?;
+        // Opened: from now on writes may wait for a reader that is there (the signal watcher bounds the wait).
+        // SAFETY: fcntl on a descriptor we own, changing only its O_NONBLOCK status flag.
+        unsafe {
+            let fd = file.as_raw_fd();
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        Ok(TraceOut { file, path: path.to_path_buf() })
+    }
+
+    /// Writes a Chrome Trace Event Format file (opens in Perfetto and chrome://tracing).
+    pub(crate) fn write(mut self, reports: &[RunReport]) -> Result<()> {
+        let text = serde_json::to_string(&trace_json(reports))?;
+        let regular = self.file.metadata().is_ok_and(|m| m.is_file());
+        let written = if regular { self.file.set_len(0) } else { Ok(()) }
+            .and_then(|_| self.file.write_all(text.as_bytes()))
+            .and_then(|_| self.file.flush());
+        written.with_context(|| format!("cannot write the trace to '{}'", self.path.display()))
+    }
 }
 
 pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
@@ -421,4 +511,88 @@ pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
         offset_ns += to - from + 1_000_000;
     }
     json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::tests::span;
+    use crate::timeline::{LabEvent, Lane, RunEnd, SpanKind};
+
+    /// A finished run of `workload` in `mode` on `cores` cores whose lanes each waited or ran `ms`.
+    fn report(workload: &str, mode: Mode, workers: u32, cores: u32, kind: SpanKind, ms: u64) -> RunReport {
+        let knobs = Knobs { workers: mode.uses_workers().then_some(workers), ..Knobs::default() };
+        let exp = Experiment::build(workload.parse().unwrap(), 4, mode, &knobs, Fit::Strict, cores).unwrap();
+        let mut t = Timeline::new();
+        t.ingest(LabEvent::Started { lab_pid: 10, t0_ns: 0, cores });
+        for id in 0..workers {
+            t.ingest(LabEvent::Lane(Lane { id, pid: 10, tid: 11 + id, label: format!("t{}", id + 1) }));
+            t.ingest(LabEvent::Span(span(id, kind, 0, ms, 0)));
+        }
+        t.ingest(LabEvent::Finished(RunEnd {
+            t0_ns: 0,
+            t_end_ns: ms * 1_000_000,
+            checksum: 3,
+            tasks_done: 4,
+            error: None,
+        }));
+        RunReport { experiment: exp, timeline: t, parent_pid: 1, walls_ns: vec![ms * 1_000_000], speedup: None }
+    }
+
+    fn percents(text: &str) -> Vec<u32> {
+        text.split_whitespace().filter_map(|w| w.strip_suffix('%').and_then(|n| n.parse().ok())).collect()
+    }
+
+    #[test]
+    fn compare_of_waiting_tasks_prints_no_efficiency_above_the_cores_and_says_why() {
+        // Sequential waits 400 ms; async waits the same four sleeps at once in 101 ms: 3.96× on one core.
+        let mut reports = vec![
+            report("sleep:100", Mode::Sequential, 1, 1, SpanKind::Idle, 400),
+            report("sleep:100", Mode::Async, 4, 1, SpanKind::Idle, 101),
+        ];
+        apply_speedups(&mut reports);
+        let text = compare_text(&reports, true);
+        assert!(text.contains("3.96×"), "{text}");
+        assert!(!text.contains("396%") && percents(&text).iter().all(|p| *p <= 100), "{text}");
+        assert!(text.contains("1 core (the 1× ceiling holds for CPU work only"), "{text}");
+        assert!(text.contains("waits overlap beyond the core count, so a share of the cores means nothing"), "{text}");
+        let json = run_json(&reports[1]);
+        assert_eq!(json["efficiency"], Value::Null);
+        assert!(json["efficiency_note"].as_str().unwrap().contains("waits overlap"));
+    }
+
+    #[test]
+    fn compare_of_cpu_work_above_the_cores_marks_the_efficiency_and_explains_it() {
+        let mut reports = vec![
+            report("fib:20", Mode::Sequential, 1, 2, SpanKind::Run, 420),
+            report("fib:20", Mode::Threads, 2, 2, SpanKind::Run, 200),
+        ];
+        apply_speedups(&mut reports);
+        let text = compare_text(&reports, true);
+        assert!(text.contains("105%*"), "{text}");
+        assert!(text.contains("* above 100% of 2 cores: the sequential baseline ran slower"), "{text}");
+        assert!(text.contains("(the ceiling is 2× for CPU work)"), "{text}");
+    }
+
+    #[test]
+    fn run_of_sleeps_shows_the_waits_in_flight_instead_of_zero_parallelism() {
+        let r = report("sleep:100", Mode::Threads, 2, 2, SpanKind::Idle, 100);
+        let text = run_text(&r, true);
+        assert!(!text.contains("0.00×"), "{text}");
+        assert!(text.contains("the tasks only waited (2.00× waits in flight"), "{text}");
+    }
+
+    #[test]
+    fn headless_text_never_says_one_workers_or_one_cores() {
+        let mut reports = vec![
+            report("fib:20", Mode::Sequential, 1, 1, SpanKind::Run, 100),
+            report("fib:20", Mode::Threads, 1, 1, SpanKind::Run, 100),
+        ];
+        apply_speedups(&mut reports);
+        let text = run_text(&reports[1], true) + &compare_text(&reports, true);
+        for bad in ["1 workers", "1 cores", "1 distinct pids"] {
+            assert!(!text.contains(bad), "'{bad}' in:\n{text}");
+        }
+        assert!(text.contains("(1 worker)") && text.contains("1 core") && text.contains("1 distinct pid:"), "{text}");
+    }
 }

@@ -56,11 +56,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8> {
+    cli.leading_flags_fit().map_err(anyhow::Error::msg)?;
+    let lessons = cli.lessons_dir().map_err(anyhow::Error::msg)?.map(|p| p.to_path_buf());
+    let lessons = lessons.as_deref();
     match cli.command {
-        Some(Command::Run { exp, mode, out }) => headless::run_cmd(&exp, &mode, &out),
-        Some(Command::Compare { exp, modes, out }) => headless::compare_cmd(&exp, &modes, &out),
+        Some(Command::Run { exp, mode, out, .. }) => headless::run_cmd(&exp, &mode, &out),
+        Some(Command::Compare { exp, modes, out, .. }) => headless::compare_cmd(&exp, &modes, &out),
         Some(Command::Lab) | Some(Command::Worker) => bail!("internal command called out of place"),
-        Some(Command::Lessons { json }) => {
+        Some(Command::Lessons { json, .. }) => {
             let (progress, warning) = progress::Progress::load();
             if let Some(w) = warning {
                 eprintln!("warning: {w}");
@@ -70,23 +73,23 @@ fn run(cli: Cli) -> Result<u8> {
                 progress::Mark::Started => "started",
                 progress::Mark::Done => "done",
             };
-            lesson::cmd::lessons(cli.lessons.as_deref(), json, &mark)
+            lesson::cmd::lessons(lessons, json, &mark)
         }
-        Some(Command::Lint { paths, verify }) => {
+        Some(Command::Lint { paths, verify, .. }) => {
             let stop = if verify { headless::stop_flag()? } else { Default::default() };
-            lesson::cmd::lint(cli.lessons.as_deref(), &paths, verify, &mut |exps| {
+            lesson::cmd::lint(lessons, &paths, verify, &mut |exps| {
                 exps.iter().map(|exp| headless::measure(exp, 1, &stop)).collect()
             })
         }
-        Some(Command::Bench { json, quick }) => bench::bench_cmd(json, quick),
-        Some(Command::Demo { name, json, size }) => demo::demo_cmd(&name, size, json),
-        Some(Command::Exercises { json, copy, dir }) => {
-            exercise::commands::exercises_cmd(cli.lessons.as_deref(), json, copy.as_deref(), dir.as_deref())
+        Some(Command::Bench { json, quick, .. }) => bench::bench_cmd(json, quick),
+        Some(Command::Demo { name, json, size, .. }) => demo::demo_cmd(&name, size, json),
+        Some(Command::Exercises { json, copy, dir, .. }) => {
+            exercise::commands::exercises_cmd(lessons, json, copy.as_deref(), dir.as_deref())
         }
-        Some(Command::Check { exercise, file, exp }) => {
-            exercise::commands::check_cmd(cli.lessons.as_deref(), &exercise, file.as_deref(), &exp)
+        Some(Command::Check { exercise, file, exp, .. }) => {
+            exercise::commands::check_cmd(lessons, &exercise, file.as_deref(), &exp)
         }
-        Some(Command::Progress { reset, yes }) => exercise::commands::progress_cmd(cli.lessons.as_deref(), reset, yes),
-        None => tui::run(cli.lessons.as_deref(), cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
+        Some(Command::Progress { reset, yes, .. }) => exercise::commands::progress_cmd(lessons, reset, yes),
+        None => tui::run(lessons, cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
     }
 }

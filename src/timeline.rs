@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Mark;
-use crate::experiment::Experiment;
+use crate::experiment::{Experiment, Workload, plural};
 
 /// What a span of a lane's time was spent on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -112,6 +112,9 @@ pub(crate) enum LabEvent {
     /// A process-internals demo's measured summary (sent just before `Finished`).
     Demo(DemoReport),
     Finished(RunEnd),
+    /// Said by the caller's side, never by a lab: the run has sent nothing for a while and some of its processes
+    /// are stopped (what, which pids, how to continue them). Shown to the user at once; the run keeps a note.
+    Stalled(String),
 }
 
 /// What a demo measured: a short table, a one-line reading of what it means, and its key figures.
@@ -185,6 +188,12 @@ impl Timeline {
                 self.t0_ns = end.t0_ns;
                 self.end = Some(end);
             }
+            LabEvent::Stalled(_) => {
+                let note = "this run stalled on a stopped process: its figures include the stall";
+                if !self.notes.iter().any(|n| n == note) {
+                    self.notes.push(note.to_string());
+                }
+            }
         }
     }
 
@@ -222,6 +231,23 @@ impl Timeline {
     /// Run time divided by wall time: how many lanes were running at once on average.
     pub(crate) fn parallelism(&self) -> f64 {
         ratio(self.cpu_ns() as f64, self.wall_ns() as f64)
+    }
+
+    /// Wait time divided by wall time: how many waits (`idle` spans) were in flight at once on average.
+    pub(crate) fn waits_in_flight(&self) -> f64 {
+        ratio(self.kind_ns(SpanKind::Idle) as f64, self.wall_ns() as f64)
+    }
+
+    /// What `parallelism` means for this run. A run that only waited (sleep) has a parallelism of 0 because no
+    /// lane computed anything: the true figure is how many waits overlapped.
+    pub(crate) fn parallelism_reading(&self) -> Parallelism {
+        if self.cpu_ns() > 0 && self.wall_ns() > 0 {
+            Parallelism::Running(self.parallelism())
+        } else if self.kind_ns(SpanKind::Idle) > 0 && self.wall_ns() > 0 {
+            Parallelism::OnlyWaited(self.waits_in_flight())
+        } else {
+            Parallelism::Nothing
+        }
     }
 
     pub(crate) fn overhead_ms(&self) -> Overhead {
@@ -296,6 +322,119 @@ impl Timeline {
     }
 }
 
+/// What a run's lanes did at once, as `Timeline::parallelism_reading` found it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Parallelism {
+    /// Run time / wall: lanes computing at once on average.
+    Running(f64),
+    /// No lane computed anything; this many waits were in flight at once on average.
+    OnlyWaited(f64),
+    /// No run or wait was recorded (the run failed first, or took no time).
+    Nothing,
+}
+
+impl Parallelism {
+    /// The figure and what it means, for one line of a summary.
+    pub(crate) fn describe(&self) -> String {
+        match *self {
+            Parallelism::Running(p) => format!("{}× (run time / wall)", fmt_ratio(p)),
+            Parallelism::OnlyWaited(w) => format!(
+                "none: no lane computed, the tasks only waited ({}× waits in flight on average: wait time / wall)",
+                fmt_ratio(w)
+            ),
+            Parallelism::Nothing => "none: no run or wait was recorded".to_string(),
+        }
+    }
+}
+
+/// A ratio with two decimals, or two significant digits below 0.1 so a small figure never reads as 0.00.
+pub(crate) fn fmt_ratio(v: f64) -> String {
+    if v >= 0.1 || v == 0.0 || !v.is_finite() {
+        format!("{v:.2}")
+    } else {
+        let digits = (1.0 - v.log10().floor()).clamp(2.0, 9.0) as usize;
+        format!("{v:.digits$}")
+    }
+}
+
+/// Whether a workload's tasks wait (sleep; the reads of logs). Waits overlap beyond the core count, so the cores'
+/// ceiling bounds only the CPU part of such a run.
+pub(crate) fn workload_waits(w: &Workload) -> bool {
+    matches!(w, Workload::Sleep(_) | Workload::Logs(_))
+}
+
+/// The speedup ceiling of this machine, said so that it is true for the workload: `cores`× holds for CPU work only.
+pub(crate) fn ceiling_note(w: &Workload, cores: u32) -> String {
+    match w {
+        Workload::Sleep(_) => format!(
+            "the {cores}× ceiling holds for CPU work only: these tasks wait, and waits overlap beyond the core count"
+        ),
+        Workload::Logs(_) => format!(
+            "the {cores}× ceiling holds for the parsing only: the reads wait, and waits overlap beyond the core count"
+        ),
+        _ => format!("the ceiling is {cores}× for CPU work"),
+    }
+}
+
+/// How a speedup reads against the cores: "% of the cores" only means something for CPU work, and above 100% it
+/// needs its reason beside it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Efficiency {
+    /// CPU work: speedup / cores, at most 1.
+    Share(f64),
+    /// CPU work faster than the cores allow: the baseline ran slower than usual (noise, caches), not more cores.
+    AboveCeiling(f64),
+    /// The tasks wait: their speedup is not bounded by the cores, so a share of them means nothing.
+    WaitsOverlap,
+}
+
+impl Efficiency {
+    pub(crate) fn of(speedup: f64, cores: u32, workload: &Workload) -> Efficiency {
+        let e = speedup / cores.max(1) as f64;
+        if workload_waits(workload) {
+            Efficiency::WaitsOverlap
+        } else if e > 1.0 {
+            Efficiency::AboveCeiling(e)
+        } else {
+            Efficiency::Share(e)
+        }
+    }
+
+    /// The share of the cores, when it means one.
+    pub(crate) fn value(&self) -> Option<f64> {
+        match *self {
+            Efficiency::Share(e) | Efficiency::AboveCeiling(e) => Some(e),
+            Efficiency::WaitsOverlap => None,
+        }
+    }
+
+    /// A table cell: `49%`, `103%*` (see `note`), `—` (not bound by the cores).
+    pub(crate) fn cell(&self) -> String {
+        match *self {
+            Efficiency::Share(e) => format!("{:.0}%", e * 100.0),
+            Efficiency::AboveCeiling(e) => format!("{:.0}%*", e * 100.0),
+            Efficiency::WaitsOverlap => "—".to_string(),
+        }
+    }
+
+    /// Why the cell is not a plain share of the cores, for a footnote.
+    pub(crate) fn note(&self, cores: u32) -> Option<String> {
+        match self {
+            Efficiency::Share(_) => None,
+            Efficiency::AboveCeiling(_) => Some(format!(
+                "* above 100% of {}: the sequential baseline ran slower than usual this time (timing noise, caches), \
+                 not on more cores than you have; --repeat N takes medians",
+                plural(cores as u64, "core")
+            )),
+            Efficiency::WaitsOverlap => Some(
+                "— efficiency: the tasks wait, and waits overlap beyond the core count, so a share of the cores \
+                 means nothing here"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
 pub(crate) fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
@@ -338,9 +477,9 @@ impl RunReport {
         self.timeline.end.as_ref().and_then(|e| e.error.as_deref())
     }
 
-    /// Speedup divided by the cores this machine has.
-    pub(crate) fn efficiency(&self) -> Option<f64> {
-        self.speedup.map(|s| s / self.timeline.cores.max(1) as f64)
+    /// The speedup against the cores this machine has (see `Efficiency`).
+    pub(crate) fn efficiency(&self) -> Option<Efficiency> {
+        self.speedup.map(|s| Efficiency::of(s, self.timeline.cores, &self.experiment.workload))
     }
 }
 
@@ -412,6 +551,69 @@ pub(crate) mod tests {
             t.ingest(LabEvent::Span(ev));
         }
         assert_eq!(t.gil_handoffs_ns(100_000), vec![5_000_000, 5_000_000]);
+    }
+
+    #[test]
+    fn efficiency_of_tasks_that_wait_is_not_a_share_of_the_cores() {
+        // An async gather of sleeps 3.96× faster than sequential on one core: not "396% of 1 core".
+        let e = Efficiency::of(3.96, 1, &Workload::Sleep(50));
+        assert_eq!(e, Efficiency::WaitsOverlap);
+        assert_eq!(e.value(), None);
+        assert_eq!(e.cell(), "—");
+        assert!(e.note(1).unwrap().contains("waits overlap beyond the core count"), "{:?}", e.note(1));
+        assert_eq!(Efficiency::of(1.5, 2, &Workload::Logs(1000)), Efficiency::WaitsOverlap);
+    }
+
+    #[test]
+    fn efficiency_above_the_cores_on_cpu_work_says_why() {
+        let e = Efficiency::of(2.1, 2, &Workload::Fib { lo: 30, hi: 30 });
+        assert_eq!(e.cell(), "105%*");
+        let note = e.note(2).unwrap();
+        assert!(note.starts_with("* above 100% of 2 cores: the sequential baseline ran slower"), "{note}");
+        let within = Efficiency::of(1.9, 2, &Workload::Fib { lo: 30, hi: 30 });
+        assert_eq!((within.cell(), within.note(2)), ("95%".to_string(), None));
+        assert_eq!(
+            Efficiency::of(1.2, 1, &Workload::Tiny).note(1).unwrap()[..22].to_string(),
+            "* above 100% of 1 core"
+        );
+    }
+
+    #[test]
+    fn the_core_ceiling_is_said_to_hold_for_cpu_work_only() {
+        assert_eq!(ceiling_note(&Workload::Fib { lo: 30, hi: 30 }, 2), "the ceiling is 2× for CPU work");
+        let sleep = ceiling_note(&Workload::Sleep(10), 2);
+        assert!(sleep.starts_with("the 2× ceiling holds for CPU work only"), "{sleep}");
+        assert!(ceiling_note(&Workload::Logs(10), 2).contains("parsing only"));
+    }
+
+    #[test]
+    fn a_run_that_only_waited_reports_its_waits_in_flight_not_zero_parallelism() {
+        let mut t = Timeline::new();
+        t.ingest(LabEvent::Started { lab_pid: 7, t0_ns: 0, cores: 2 });
+        for lane in 0..4 {
+            t.ingest(LabEvent::Span(span(lane, SpanKind::Idle, 0, 50, 0)));
+        }
+        t.ingest(LabEvent::Finished(RunEnd {
+            t0_ns: 0,
+            t_end_ns: 50_000_000,
+            checksum: 1,
+            tasks_done: 4,
+            error: None,
+        }));
+        assert_eq!(t.parallelism(), 0.0);
+        assert_eq!(t.parallelism_reading(), Parallelism::OnlyWaited(4.0));
+        let text = t.parallelism_reading().describe();
+        assert!(text.contains("4.00× waits in flight") && !text.contains("0.00"), "{text}");
+        assert_eq!(Timeline::new().parallelism_reading(), Parallelism::Nothing);
+    }
+
+    #[test]
+    fn small_ratios_keep_two_significant_digits() {
+        assert_eq!(fmt_ratio(1.953), "1.95");
+        assert_eq!(fmt_ratio(0.0013), "0.0013");
+        assert_eq!(fmt_ratio(0.05), "0.050");
+        assert_eq!(fmt_ratio(0.0), "0.00");
+        assert_eq!(Parallelism::Running(0.0013).describe(), "0.0013× (run time / wall)");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod cli;
 mod demos;
 mod exercises;
 mod hostile;
+mod faults;
 mod lint;
 mod progress;
 mod snippets;

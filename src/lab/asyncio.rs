@@ -3,8 +3,12 @@
 //! runs inside the coroutine and blocks the loop (`async`), or is handed to a blocking pool of `workers` threads
 //! (`async-offload`, like `loop.run_in_executor`).
 //!
-//! Lanes: a coroutine's spans go on the lowest-numbered "task slot" free when it starts, so the number of task
-//! lanes is the number of coroutines that were in flight at once. Offloaded CPU work goes on executor threads.
+//! Lanes are what asyncio really does. The loop is one thread, so everything a coroutine computes is a `run` span on
+//! the one `loop` lane, labelled with its task id: coroutines with no await run back to back there and never
+//! overlap. A wait is not on any thread: the coroutine is parked on a timer while the loop runs others, so a
+//! wait is an `idle` span on an `await N` lane (the lowest-numbered one free when the coroutine starts waiting;
+//! their count is how many waits were in flight at once). They carry the loop's pid and tid, because that is the
+//! thread the waits belong to. In `async-offload` the CPU work runs on `exec N` lanes, one per executor thread.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -23,7 +27,7 @@ thread_local! {
     static EXEC_LANE: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
-/// Coroutine lanes, reused lowest-first.
+/// The lanes of waiting coroutines, reused lowest-first.
 struct Slots {
     lanes: Vec<u32>,
     busy: Vec<bool>,
@@ -35,12 +39,34 @@ impl Slots {
             self.busy[i] = true;
             return i;
         }
-        self.lanes.push(rec.lane(format!("task {}", self.lanes.len() + 1)));
+        self.lanes.push(rec.lane(format!("await {}", self.lanes.len() + 1)));
         self.busy.push(true);
         self.lanes.len() - 1
     }
     fn release(&mut self, i: usize) {
         self.busy[i] = false;
+    }
+}
+
+/// What every coroutine of a run shares: where its spans go.
+struct Lanes {
+    rec: Recorder,
+    /// The event loop's thread.
+    main: u32,
+    waits: RefCell<Slots>,
+    /// Executor threads started so far (`async-offload`).
+    execs: Arc<AtomicU32>,
+}
+
+impl Lanes {
+    /// Waits `ms` on a timer, recorded on a free `await` lane.
+    async fn wait(&self, task: u64, ms: u64) {
+        let slot = self.waits.borrow_mut().acquire(&self.rec);
+        let lane = self.waits.borrow().lanes[slot];
+        let t = Mark::now();
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        self.rec.span(lane, task, 1, SpanKind::Idle, t, Mark::now());
+        self.waits.borrow_mut().release(slot);
     }
 }
 
@@ -62,18 +88,24 @@ pub(crate) fn run(exp: &Experiment, rec: &Recorder) -> RunEnd {
             return end;
         }
     };
-    let loop_lane = rec.lane("loop".into());
-    rec.span(loop_lane, 0, 0, SpanKind::Startup, start, Mark::now());
-    let slots = Rc::new(RefCell::new(Slots { lanes: Vec::new(), busy: Vec::new() }));
+    // This thread is the event loop (current_thread runtime): its lane is the one coroutines run on.
+    let main = rec.lane("loop".into());
+    rec.span(main, 0, 0, SpanKind::Startup, start, Mark::now());
+    let lanes = Rc::new(Lanes {
+        rec: rec.clone(),
+        main,
+        waits: RefCell::new(Slots { lanes: Vec::new(), busy: Vec::new() }),
+        execs: Arc::new(AtomicU32::new(0)),
+    });
     let local = tokio::task::LocalSet::new();
     let sum = local.block_on(&rt, async {
         let mut handles = Vec::new();
         for c in 0..exp.chunks() {
             let (first, count) = exp.chunk_range(c);
-            let (slots, payload, rec) = (Rc::clone(&slots), Arc::clone(&payload), rec.clone());
+            let (lanes, payload) = (Rc::clone(&lanes), Arc::clone(&payload));
             let exp = exp.clone();
             handles.push(tokio::task::spawn_local(async move {
-                coroutine(&exp, first, count, &slots, &payload, &rec, offload).await
+                coroutine(&exp, first, count, &lanes, &payload, offload).await
             }));
         }
         let mut sum = 0u64;
@@ -89,42 +121,33 @@ async fn coroutine(
     exp: &Experiment,
     first: u64,
     count: u64,
-    slots: &RefCell<Slots>,
+    lanes: &Lanes,
     payload: &Arc<Vec<u8>>,
-    rec: &Recorder,
     offload: bool,
 ) -> u64 {
+    let rec = &lanes.rec;
     let mut sum = 0u64;
     match exp.workload {
         Workload::Sleep(ms) => {
-            let slot = slots.borrow_mut().acquire(rec);
-            let lane = slots.borrow().lanes[slot];
             for i in first..first + count {
-                let t = Mark::now();
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                rec.span(lane, i, 1, SpanKind::Idle, t, Mark::now());
+                lanes.wait(i, ms).await;
                 // The same checksum the sleep kernel gives, without sleeping again.
                 sum = sum.wrapping_add(workload::mix(i, ms));
                 sum = sum.wrapping_add(payload_sum(payload));
             }
-            slots.borrow_mut().release(slot);
         }
         Workload::Logs(n) => {
-            let slot = slots.borrow_mut().acquire(rec);
-            let lane = slots.borrow().lanes[slot];
             for i in first..first + count {
                 let mut scan = LogScan::default();
                 let mut from = 0;
                 while from < n {
-                    let t = Mark::now();
-                    tokio::time::sleep(Duration::from_millis(LOG_READ_MS)).await;
-                    rec.span(lane, i, 1, SpanKind::Idle, t, Mark::now());
+                    lanes.wait(i, LOG_READ_MS).await;
                     let to = (from + LOG_LINES_PER_READ).min(n);
                     if offload {
-                        let rec2 = rec.clone();
+                        let (rec2, execs) = (rec.clone(), Arc::clone(&lanes.execs));
                         scan = tokio::task::spawn_blocking(move || {
                             let submitted = Mark::now();
-                            let lane = exec_lane(&rec2, submitted);
+                            let lane = exec_lane(&rec2, &execs, submitted);
                             let t = Mark::now();
                             scan.feed(i, from, to, &mut Plain);
                             rec2.span(lane, i, 1, SpanKind::Run, t, Mark::now());
@@ -135,31 +158,26 @@ async fn coroutine(
                     } else {
                         let t = Mark::now();
                         scan.feed(i, from, to, &mut Plain);
-                        rec.span(lane, i, 1, SpanKind::Run, t, Mark::now());
+                        rec.span(lanes.main, i, 1, SpanKind::Run, t, Mark::now());
                     }
                     from = to;
                 }
                 sum = sum.wrapping_add(workload::mix(i, scan.checksum()));
                 sum = sum.wrapping_add(payload_sum(payload));
             }
-            slots.borrow_mut().release(slot);
         }
         _ if offload => {
-            let (exp, payload, rec) = (exp.clone(), Arc::clone(payload), rec.clone());
+            let (exp, payload, rec, execs) = (exp.clone(), Arc::clone(payload), rec.clone(), Arc::clone(&lanes.execs));
             let submitted = Mark::now();
             sum = tokio::task::spawn_blocking(move || {
-                let lane = exec_lane(&rec, submitted);
+                let lane = exec_lane(&rec, &execs, submitted);
                 Tracker::new(&rec, lane, None).run_chunk(&exp, first, count, &payload)
             })
             .await
             .unwrap_or(0);
         }
-        _ => {
-            let slot = slots.borrow_mut().acquire(rec);
-            let lane = slots.borrow().lanes[slot];
-            sum = Tracker::new(rec, lane, None).run_chunk(exp, first, count, payload);
-            slots.borrow_mut().release(slot);
-        }
+        // No await inside: the coroutine holds the loop until its work is done, as in asyncio.
+        _ => sum = Tracker::new(rec, lanes.main, None).run_chunk(exp, first, count, payload),
     }
     sum
 }
@@ -169,9 +187,9 @@ fn payload_sum(payload: &[u8]) -> u64 {
 }
 
 /// The calling executor thread's lane; its first use records the thread's start-up.
-fn exec_lane(rec: &Recorder, submitted: Mark) -> u32 {
+fn exec_lane(rec: &Recorder, execs: &AtomicU32, submitted: Mark) -> u32 {
     EXEC_LANE.get().unwrap_or_else(|| {
-        let n = EXEC_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = execs.fetch_add(1, Ordering::Relaxed) + 1;
         let lane = rec.lane(format!("exec {n}"));
         rec.span(lane, 0, 0, SpanKind::Startup, submitted, Mark::now());
         EXEC_LANE.set(Some(lane));
@@ -179,4 +197,79 @@ fn exec_lane(rec: &Recorder, submitted: Mark) -> u32 {
     })
 }
 
-static EXEC_COUNT: AtomicU32 = AtomicU32::new(0);
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::experiment::{Fit, Knobs};
+    use crate::timeline::{LabEvent, Span, Timeline};
+
+    /// Runs `mode` in this process and returns its timeline (the test thread is the event loop).
+    fn run_here(workload: &str, tasks: u64, mode: Mode, workers: Option<u32>) -> Timeline {
+        let knobs = Knobs { workers, ..Knobs::default() };
+        let exp = Experiment::build(workload.parse().unwrap(), tasks, mode, &knobs, Fit::Strict, 2).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let end = run(&exp, &Recorder::new(tx));
+        let mut t = Timeline::new();
+        for ev in rx.try_iter() {
+            t.ingest(ev);
+        }
+        t.ingest(LabEvent::Finished(end));
+        t
+    }
+
+    fn spans_on(t: &Timeline, lane: u32, kind: SpanKind) -> Vec<Span> {
+        let mut v: Vec<Span> = t.spans.iter().filter(|s| s.lane == lane && s.kind == kind).copied().collect();
+        v.sort_by_key(|s| s.start_ns);
+        v
+    }
+
+    fn tasks_of(spans: &[Span]) -> Vec<u64> {
+        let mut v: Vec<u64> = spans.iter().flat_map(|s| s.task..s.task + s.count).collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn async_cpu_coroutines_run_back_to_back_on_the_one_loop_lane() {
+        let t = run_here("fib:18", 6, Mode::Async, None);
+        assert_eq!(t.lanes.len(), 1, "one event-loop thread, one lane: {:?}", t.lanes);
+        let lp = &t.lanes[0];
+        assert_eq!((lp.label.as_str(), lp.pid, lp.tid), ("loop", std::process::id(), clock::tid()));
+        let runs = spans_on(&t, lp.id, SpanKind::Run);
+        assert_eq!(runs.len(), t.spans.iter().filter(|s| s.kind == SpanKind::Run).count());
+        for w in runs.windows(2) {
+            assert!(w[0].end_ns <= w[1].start_ns, "coroutines overlapped: {w:?}");
+        }
+        assert_eq!(tasks_of(&runs), (0..6).collect::<Vec<_>>(), "every task is a span labelled with its id");
+    }
+
+    #[test]
+    fn async_offload_runs_the_cpu_work_on_executor_lanes_beside_the_loop() {
+        let t = run_here("fib:18", 6, Mode::AsyncOffload, Some(2));
+        let lp = t.lanes.iter().find(|l| l.label == "loop").expect("a loop lane");
+        assert_eq!(lp.tid, clock::tid());
+        let execs: Vec<_> = t.lanes.iter().filter(|l| l.label.starts_with("exec ")).collect();
+        assert!(!execs.is_empty() && execs.len() <= 2, "one lane per executor thread, at most 2: {:?}", t.lanes);
+        assert_eq!(t.lanes.len(), 1 + execs.len(), "{:?}", t.lanes);
+        assert!(execs.iter().all(|l| l.tid != lp.tid && l.pid == lp.pid));
+        assert!(spans_on(&t, lp.id, SpanKind::Run).is_empty(), "no CPU work on the loop");
+        let runs: Vec<Span> = execs.iter().flat_map(|l| spans_on(&t, l.id, SpanKind::Run)).collect();
+        assert_eq!(tasks_of(&runs), (0..6).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn async_sleeps_overlap_as_waits_on_await_lanes_of_the_loop_thread() {
+        let t = run_here("sleep:200", 4, Mode::Async, None);
+        let waits: Vec<&Span> = t.spans.iter().filter(|s| s.kind == SpanKind::Idle).collect();
+        assert_eq!(tasks_of(&waits.iter().map(|s| **s).collect::<Vec<_>>()), vec![0, 1, 2, 3]);
+        assert!(t.spans.iter().all(|s| s.kind != SpanKind::Run), "sleeping is not running");
+        let first_end = waits.iter().map(|s| s.end_ns).min().unwrap();
+        let last_start = waits.iter().map(|s| s.start_ns).max().unwrap();
+        assert!(last_start < first_end, "the four waits were in flight at once");
+        let awaits: Vec<_> = t.lanes.iter().filter(|l| l.label.starts_with("await ")).collect();
+        assert_eq!(awaits.len(), 4, "{:?}", t.lanes);
+        assert!(t.lanes.iter().all(|l| l.tid == clock::tid()), "waits belong to the loop's thread");
+    }
+}

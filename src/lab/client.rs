@@ -4,10 +4,10 @@
 use std::io::{BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 
@@ -58,10 +58,16 @@ impl LabRun {
         stdin.flush()?;
 
         let (tx, rx) = mpsc::channel();
+        // The watchdog's way into the stream; the reader empties it when the stream ends, so the channel closes
+        // as soon as the lab is done.
+        let watch_tx = Arc::new(Mutex::new(Some(tx.clone())));
+        let seen = Arc::new(AtomicU64::new(0));
+        let (reader_tx, reader_seen) = (Arc::clone(&watch_tx), Arc::clone(&seen));
         std::thread::Builder::new().name("lab-reader".into()).spawn(move || {
             let mut r = BufReader::with_capacity(256 * 1024, stdout);
             let mut body = Vec::new();
             while let Ok(Some(tag)) = wire::read_frame(&mut r, &mut body) {
+                reader_seen.fetch_add(1, Ordering::Relaxed);
                 match wire::decode_event(tag, &body) {
                     Ok(ev) => {
                         if tx.send(ev).is_err() {
@@ -71,7 +77,12 @@ impl LabRun {
                     Err(_) => break,
                 }
             }
+            reader_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
         })?;
+        let lab = child.id();
+        std::thread::Builder::new()
+            .name("lab-watchdog".into())
+            .spawn(move || watch_for_stalls(lab, &seen, &watch_tx))?;
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
         std::thread::Builder::new().name("lab-stderr".into()).spawn(move || {
@@ -129,6 +140,86 @@ impl LabRun {
             msg.push_str(err.trim());
         }
         Some(msg)
+    }
+}
+
+/// How long a live run may send nothing before the watchdog looks for stopped processes.
+pub(crate) const STALL_AFTER: Duration = Duration::from_secs(3);
+
+/// Watches a lab's event stream: after `STALL_AFTER` with no event, if a process of the run (the lab's process
+/// group) is stopped, says so once with `LabEvent::Stalled`; an event re-arms it. A long task with no event while
+/// every process runs or sleeps is normal and is not reported. Ends when the stream does.
+fn watch_for_stalls(lab: u32, seen: &AtomicU64, tx: &Mutex<Option<mpsc::Sender<LabEvent>>>) {
+    let mut last = seen.load(Ordering::Relaxed);
+    let mut quiet_since = Instant::now();
+    let mut told = false;
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let Some(tx) = tx.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
+        let now = seen.load(Ordering::Relaxed);
+        if now != last {
+            (last, quiet_since, told) = (now, Instant::now(), false);
+            continue;
+        }
+        if told || quiet_since.elapsed() < STALL_AFTER {
+            continue;
+        }
+        if let Some(msg) = stall_message(lab, &stopped_in_group(lab), quiet_since.elapsed()) {
+            told = tx.send(LabEvent::Stalled(msg)).is_ok();
+        }
+    }
+}
+
+/// Processes of process group `pgid` that are stopped, with their /proc state letter (`T` or `t`).
+fn stopped_in_group(pgid: u32) -> Vec<(u32, char)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        // After the command name: state, ppid, pgrp.
+        let mut f = rest.split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let pgrp: u32 = f.nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        if pgrp == pgid && matches!(state, 'T' | 't') {
+            out.push((pid, state));
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The one line the user reads when a run stalls on stopped processes, or None when none is stopped.
+fn stall_message(lab: u32, stopped: &[(u32, char)], quiet: Duration) -> Option<String> {
+    if stopped.is_empty() {
+        return None;
+    }
+    let who: Vec<String> = stopped
+        .iter()
+        .map(|&(pid, state)| {
+            let role = if pid == lab { "the lab" } else { "worker" };
+            let how =
+                if state == 't' { "stopped by a debugger (tracing stop)" } else { "stopped (SIGSTOP or SIGTSTP)" };
+            format!("{role} {pid} is {how}")
+        })
+        .collect();
+    let pids: Vec<String> = stopped.iter().map(|(p, _)| p.to_string()).collect();
+    Some(format!(
+        "the run has sent nothing for {} s: {}; it goes on when continued (kill -CONT {})",
+        quiet.as_secs(),
+        who.join(", "),
+        pids.join(" ")
+    ))
+}
+
+/// Kills every lab this process started, with its workers (the last resort of an interrupted headless run that
+/// is stuck elsewhere, e.g. writing to a pipe nobody reads).
+pub(crate) fn kill_all_labs() {
+    let labs = LABS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for pid in labs {
+        // SAFETY: signalling a process group a lab of ours leads, which holds only our processes.
+        unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
     }
 }
 
@@ -235,6 +326,10 @@ fn follow(mut lab: LabRun, stop: &AtomicBool, mut on_event: impl FnMut(&LabEvent
         }
         match lab.events.recv_timeout(Duration::from_millis(50)) {
             Ok(ev) => {
+                if let LabEvent::Stalled(msg) = &ev {
+                    // Headless: one line on stderr (the watchdog says it once per stall).
+                    eprintln!("parlab: {msg}");
+                }
                 on_event(&ev);
                 timeline.ingest(ev);
             }
@@ -253,4 +348,38 @@ fn follow(mut lab: LabRun, stop: &AtomicBool, mut on_event: impl FnMut(&LabEvent
         }));
     }
     Ok(timeline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_process_of_the_run_is_named_with_its_state() {
+        let mut child = Command::new("sleep").arg("30").process_group(0).spawn().expect("sleep runs");
+        let pid = child.id();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut stopped = Vec::new();
+        while Instant::now() < deadline {
+            stopped = stopped_in_group(pid);
+            if !stopped.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(stopped, vec![(pid, 'T')]);
+        let msg = stall_message(pid, &stopped, Duration::from_secs(3)).unwrap();
+        assert_eq!(
+            msg,
+            format!(
+                "the run has sent nothing for 3 s: the lab {pid} is stopped (SIGSTOP or SIGTSTP); it goes on when \
+                 continued (kill -CONT {pid})"
+            )
+        );
+        assert_eq!(stall_message(pid, &[], Duration::from_secs(3)), None, "a quiet run that runs is not a stall");
+    }
 }

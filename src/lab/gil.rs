@@ -96,8 +96,8 @@ pub(crate) fn run(exp: &Experiment, rec: &Recorder) -> RunEnd {
     let next = AtomicU64::new(0);
     let chunks = exp.chunks();
     rec.note(format!(
-        "gil is a simulation of CPython's GIL: {} threads, one lock, switch interval {}",
-        exp.workers,
+        "gil is a simulation of CPython's GIL: {}, one lock, switch interval {}",
+        crate::experiment::plural(exp.workers as u64, "thread"),
         crate::experiment::format_interval_us(exp.switch_interval_us)
     ));
     let sum = std::thread::scope(|s| {
