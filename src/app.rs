@@ -2242,6 +2242,7 @@ pub(crate) mod tests {
     fn a_stalled_run_is_shown_on_the_status_line_and_goes_on() {
         let mut app = app();
         key(&mut app, Key::Enter);
+        key(&mut app, Key::Right);
         let (id, _) = started(&ch(&mut app, 'r'))[0].clone();
         app.update(AppEvent::Lab(id, LabEvent::Stalled("the lab 7 is stopped".into())));
         assert_eq!(app.status, Some((StatusKind::Error, "the lab 7 is stopped".to_string())));
