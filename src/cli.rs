@@ -146,7 +146,7 @@ pub(crate) enum Command {
 }
 
 /// EXPERIMENT = --workload W --tasks N [--workers N] [--chunksize N] [--start M] [--switch-interval D]
-/// [--payload BYTES] [--warm]
+/// [--payload BYTES] [--warm] [--api A]
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ExperimentArgs {
     /// Workload NAME[:SIZE]: fib:N, fib:A..B, squares:N, count:N, pi:N, primes:N, tiny, sleep:MS, logs:N.
@@ -173,6 +173,10 @@ pub(crate) struct ExperimentArgs {
     /// Start the process pool before the clock starts.
     #[arg(long)]
     pub warm: bool,
+    /// The Python pool API the processes mode models: map (Pool.map, the default), imap, imap_unordered (chunksize 1
+    /// by default), executor (ProcessPoolExecutor.map: chunksize 1, a call queue of workers + 1).
+    #[arg(long, value_name = "map|imap|imap_unordered|executor")]
+    pub api: Option<String>,
 }
 
 /// `--lessons DIR`, on the commands that read lessons (and only there: elsewhere it would do nothing).

@@ -305,6 +305,50 @@ named_enum!(
 );
 
 named_enum!(
+    /// The Python pool API the processes mode models: its default chunksize and its task queue.
+    Api, "api", APIS {
+        Map = "map",
+        Imap = "imap",
+        ImapUnordered = "imap_unordered",
+        Executor = "executor",
+    }
+);
+
+impl Api {
+    /// What the API is called in Python, for titles and notes.
+    pub(crate) fn python(&self) -> &'static str {
+        match self {
+            Api::Map => "Pool.map",
+            Api::Imap => "Pool.imap",
+            Api::ImapUnordered => "Pool.imap_unordered",
+            Api::Executor => "ProcessPoolExecutor.map",
+        }
+    }
+
+    /// The chunksize Python picks when none is given: Pool.map about four chunks per worker, the others 1.
+    pub(crate) fn default_chunksize(&self, tasks: u64, workers: u32) -> u64 {
+        match self {
+            Api::Map => default_chunksize(tasks, workers),
+            Api::Imap | Api::ImapUnordered | Api::Executor => 1,
+        }
+    }
+
+    /// Chunks queued for the workers but not yet taken, at most (`None`: as many as the queue's pipe holds).
+    /// ProcessPoolExecutor keeps its call queue at `max_workers + 1` items; Pool's task queue is unbounded.
+    pub(crate) fn queue_limit(&self, workers: u32) -> Option<u64> {
+        match self {
+            Api::Executor => Some(u64::from(workers) + 1),
+            Api::Map | Api::Imap | Api::ImapUnordered => None,
+        }
+    }
+
+    /// Whether results are handed back in input order (imap_unordered: as they complete).
+    pub(crate) fn ordered(&self) -> bool {
+        !matches!(self, Api::ImapUnordered)
+    }
+}
+
+named_enum!(
     /// How worker processes are created (processes mode).
     StartMethod, "start method", START_METHODS {
         Spawn = "spawn",
@@ -396,6 +440,25 @@ pub(crate) fn default_chunksize(tasks: u64, workers: u32) -> u64 {
     tasks.div_ceil(4 * workers as u64).max(1)
 }
 
+/// Most spans a lane of an in-process mode records for one run's tasks.
+pub(crate) const MAX_RECORDED_CHUNKS: u64 = 4096;
+/// The work one recorded chunk of an in-process mode aims at: long enough that reading the clock twice and keeping
+/// a span costs well under 0.1% of it, short enough that threads still share unequal work out finely.
+pub(crate) const RECORD_TARGET_NS: u64 = 100_000;
+
+/// Tasks per chunk for the modes that run in the lab's own threads (sequential, threads without a chunksize,
+/// gil, async, async-offload): one task per chunk when a task takes about 100 µs or more (so sleeps and
+/// ThreadPoolExecutor-style work are dispatched one by one, as Python does), otherwise about 100 µs of tasks per
+/// chunk (a sequential loop over a million `tiny` tasks records a few dozen spans, not a million), never fewer than
+/// four chunks per worker, and never more than 4096 chunks. The task cost is the workload's own estimate
+/// (`Workload::estimated_ns`), so the chunking, and with it the number of recorded spans, is the same on every run.
+pub(crate) fn record_chunk(workload: Workload, tasks: u64, workers: u32) -> u64 {
+    let by_count = tasks.div_ceil(MAX_RECORDED_CHUNKS);
+    let by_time = (RECORD_TARGET_NS / workload.estimated_ns().max(1)).max(1);
+    let fair = tasks.div_ceil(4 * u64::from(workers.max(1)));
+    by_count.max(by_time.min(fair)).clamp(1, tasks.max(1))
+}
+
 /// The cores this process may really use (affinity and cgroup limits respected).
 pub(crate) fn available_cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
@@ -410,6 +473,7 @@ pub(crate) struct Knobs {
     pub switch_interval_us: Option<u64>,
     pub payload: Option<u64>,
     pub warm: bool,
+    pub api: Option<Api>,
 }
 
 /// One validated run: everything the lab needs.
@@ -419,7 +483,8 @@ pub(crate) struct Experiment {
     pub tasks: u64,
     pub mode: Mode,
     pub workers: u32,
-    /// Tasks per message to a worker process (processes) or per recorded span (other modes).
+    /// Tasks per message to a worker process (processes), per dispatch to a thread (threads), or per recorded
+    /// span (the other modes; see `record_chunk`).
     pub chunksize: u64,
     /// Whether `chunksize` was chosen by the user rather than by a default rule.
     pub chunksize_given: bool,
@@ -427,6 +492,8 @@ pub(crate) struct Experiment {
     pub switch_interval_us: u64,
     pub payload: u64,
     pub warm: bool,
+    /// The Python pool API modelled by the processes mode (`map` for the other modes, where it means nothing).
+    pub api: Api,
 }
 
 /// How strictly knobs that do not fit the mode are treated.
@@ -500,6 +567,9 @@ impl Experiment {
         if strict && knobs.warm && mode != Mode::Processes {
             return Err(format!("--warm applies only to --mode processes, not {mode}"));
         }
+        if strict && knobs.api.is_some() && mode != Mode::Processes {
+            return Err(format!("--api applies only to --mode processes, not {mode}"));
+        }
         if let Some(us) = knobs.switch_interval_us {
             if !(MIN_SWITCH_US..=MAX_SWITCH_US).contains(&us) {
                 return Err(format!(
@@ -528,11 +598,11 @@ impl Experiment {
             // Allowed, just pointless; no error.
         }
         let workers = if mode.uses_workers() { knobs.workers.unwrap_or(cores.max(1)) } else { 1 };
+        let api = if mode == Mode::Processes { knobs.api.unwrap_or(Api::Map) } else { Api::Map };
         let (chunksize, chunksize_given) = match (mode, knobs.chunksize) {
             (Mode::Processes | Mode::Threads, Some(c)) => (c.min(tasks), true),
-            (Mode::Processes, None) => (default_chunksize(tasks, workers), false),
-            // Other modes record one span per task, or per chunk when there are very many tasks.
-            _ => (tasks.div_ceil(4096).max(1), false),
+            (Mode::Processes, None) => (api.default_chunksize(tasks, workers).min(tasks), false),
+            _ => (record_chunk(workload, tasks, workers), false),
         };
         Ok(Experiment {
             workload,
@@ -545,6 +615,7 @@ impl Experiment {
             switch_interval_us: knobs.switch_interval_us.unwrap_or(DEFAULT_SWITCH_US),
             payload,
             warm: mode == Mode::Processes && knobs.warm,
+            api,
         })
     }
 
@@ -556,6 +627,9 @@ impl Experiment {
             Mode::Processes => {
                 extra.push(self.start.to_string());
                 extra.push(plural(self.workers as u64, "worker"));
+                if self.api != Api::Map {
+                    extra.push(format!("api {}", self.api));
+                }
                 extra.push(format!("chunksize {}", self.chunksize));
                 if self.warm {
                     extra.push("warm".into());

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{ExperimentArgs, OutputArgs};
 use crate::experiment::{
-    Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, check_knobs_apply_to_some, fmt_ms,
+    Api, Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, check_knobs_apply_to_some, fmt_ms,
     parse_bytes, parse_interval_us, plural,
 };
 use crate::lab::client::run_to_end;
@@ -39,9 +39,21 @@ pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
         Some(p) => Some(parse_bytes(p).map_err(|e| anyhow!(e))?),
         None => None,
     };
+    let api = match &args.api {
+        Some(a) => Some(a.parse::<Api>().map_err(|e| anyhow!(e))?),
+        None => None,
+    };
     Ok((
         workload,
-        Knobs { workers: args.workers, chunksize: args.chunksize, start, switch_interval_us, payload, warm: args.warm },
+        Knobs {
+            workers: args.workers,
+            chunksize: args.chunksize,
+            start,
+            switch_interval_us,
+            payload,
+            warm: args.warm,
+            api,
+        },
     ))
 }
 
@@ -252,6 +264,7 @@ pub(crate) fn run_json(r: &RunReport) -> Value {
         "switch_interval_us": if e.mode == Mode::Gil { Value::from(e.switch_interval_us) } else { Value::Null },
         "payload": e.payload,
         "warm": e.warm,
+        "api": if e.mode == Mode::Processes { Value::from(e.api.name()) } else { Value::Null },
         "cores": t.cores,
         "wall_ms": r.wall_ms(),
         "walls_ms": r.walls_ns.iter().map(|w| *w as f64 / 1e6).collect::<Vec<_>>(),

@@ -1,26 +1,36 @@
-//! The worker process side: read chunks of tasks from the lab, run the kernels, send back checksums, spans and
-//! the payload. Used by every start method: exec'd (`spawn`) workers enter through `worker_main`, forked ones call
-//! `serve` in the child.
+//! The worker process side: take chunks of tasks from the pool's shared task queue, run the kernels, send back
+//! checksums, spans and the payload. Used by every start method: exec'd (`spawn`) workers enter through
+//! `worker_main`, forked ones call `serve_fds` in the child.
+//!
+//! A worker has three descriptors: fd 0, its own pipe from the lab (the init frame, then the payloads of the
+//! chunks it claims); fd 1, its own pipe to the lab (hello, results, spans); fd 3, the queue every worker of the pool
+//! reads (`wire::Task` frames). An idle worker takes the next chunk from the queue, one at a time, as a
+//! `multiprocessing.Pool` worker calls `get()` on the pool's task queue: nobody decides in advance which worker runs
+//! which chunk.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::process::ExitCode;
 
 use crate::clock::{self, Mark};
 use crate::experiment::Workload;
-use crate::timeline::SpanKind;
-use crate::wire::{self, Reader, WorkerSpan, Writer};
+use crate::lab::record::Coalescer;
+use crate::timeline::{Span, SpanKind};
+use crate::wire::{self, Reader, Task, Writer};
 use crate::workload::{self, Plain};
 
 /// Set in tests: the worker panics when it reaches this task, to show a failed lane.
 pub(crate) const PANIC_AT_ENV: &str = "PARLAB_TEST_PANIC_AT_TASK";
 
-/// Entry point of `parlab __worker`: serve on stdin/stdout.
+/// The descriptor a worker reads its pool's shared task queue from.
+pub(crate) const QUEUE_FD: i32 = 3;
+
+/// Entry point of `parlab __worker`: serve on stdin, stdout and the queue on fd 3.
 pub(crate) fn worker_main() -> ExitCode {
     crate::lab::die_with_parent();
-    match serve_fds(0, 1) {
+    match serve_fds(0, 1, QUEUE_FD) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("parlab worker {}: {e}", std::process::id());
@@ -30,14 +40,81 @@ pub(crate) fn worker_main() -> ExitCode {
 }
 
 /// Serves on raw file descriptors (kept open: the process owns them).
-pub(crate) fn serve_fds(input: i32, output: i32) -> io::Result<()> {
-    // SAFETY: the caller hands over two open descriptors; ManuallyDrop keeps us from closing them twice.
-    let (inp, out) =
-        unsafe { (ManuallyDrop::new(File::from_raw_fd(input)), ManuallyDrop::new(File::from_raw_fd(output))) };
-    serve(&*inp, &*out)
+pub(crate) fn serve_fds(input: i32, output: i32, queue: i32) -> io::Result<()> {
+    // SAFETY: the caller hands over three open descriptors; ManuallyDrop keeps us from closing them twice.
+    let (inp, out, queue) = unsafe {
+        (
+            ManuallyDrop::new(File::from_raw_fd(input)),
+            ManuallyDrop::new(File::from_raw_fd(output)),
+            ManuallyDrop::new(File::from_raw_fd(queue)),
+        )
+    };
+    serve(&*inp, &*out, queue.as_raw_fd())
 }
 
-pub(crate) fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
+/// Takes one task frame from the queue: `None` when the lab closed it (the run is over).
+///
+/// The queue's read end is non-blocking (set once by the lab for every worker), and an idle worker waits in `poll`
+/// rather than in `read`: the kernel wakes one blocked pipe reader at a time, as a "sync" wake-up that puts it on
+/// the core of the worker that woke it, where it waits for that worker's time slice, milliseconds behind a free
+/// core. A write into the queue wakes every poller at once, as releasing Pool's queue lock wakes a waiting worker.
+fn take(queue: RawFd) -> io::Result<Option<Task>> {
+    let mut frame = [0u8; wire::TASK_FRAME];
+    loop {
+        // One read of exactly one frame, never more: a worker must not take a second chunk while it has one.
+        // SAFETY: reading into a local buffer of the given length from a descriptor this process owns.
+        let n = unsafe { libc::read(queue, frame.as_mut_ptr().cast(), frame.len()) };
+        if n == wire::TASK_FRAME as isize {
+            return Ok(Some(Task::decode(&frame)));
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        if n > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the task queue gave a partial frame ({n} bytes)"),
+            ));
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => {
+                let mut fd = libc::pollfd { fd: queue, events: libc::POLLIN, revents: 0 };
+                // SAFETY: polling one valid pollfd.
+                if unsafe { libc::poll(&mut fd, 1, -1) } < 0
+                    && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            _ => return Err(e),
+        }
+    }
+}
+
+/// The worker's spans, summed like every lane's (`Coalescer`), waiting to travel with the next frame.
+struct Spans {
+    coalesce: Coalescer,
+    ready: Vec<Span>,
+}
+
+impl Spans {
+    fn add(&mut self, kind: SpanKind, task: u64, count: u64, start: Mark, end: Mark) {
+        let ready = &mut self.ready;
+        self.coalesce.push(wire::span_of(kind, task, count, start, end), &mut |s| ready.push(s));
+    }
+
+    /// Appends the ready spans (count, then each) to a frame being built.
+    fn put(&mut self, w: &mut Writer) {
+        w.u32(self.ready.len() as u32);
+        for s in self.ready.drain(..) {
+            wire::put_worker_span(w, &s);
+        }
+    }
+}
+
+pub(crate) fn serve(input: impl Read, output: impl Write, queue: RawFd) -> io::Result<()> {
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let mut output = BufWriter::with_capacity(64 * 1024, output);
     let mut body = Vec::new();
@@ -63,68 +140,97 @@ pub(crate) fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
     output.write_all(&w.finish())?;
     output.flush()?;
 
-    let mut head = [0u8; 4];
+    let mut spans = Spans { coalesce: Coalescer::new(), ready: Vec::with_capacity(16) };
+    let mut waiting = Mark::now();
     loop {
-        match input.read_exact(&mut head) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        let arrived = Mark::now();
-        let len = u32::from_le_bytes(head) as usize;
-        if len == 0 || len > wire::MAX_FRAME {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad frame length {len}")));
-        }
-        wire::read_body(&mut input, &mut body, len)?;
-        let received = Mark::now();
-        if body[0] != wire::TAG_CHUNK {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected tag {}", body[0])));
-        }
-        let mut r = Reader::new(&body[1..]);
-        let chunk = r.u64()?;
-        let first = r.u64()?;
-        let count = r.u64()?;
-        let per_task = r.u64()? as usize;
-        let payloads = r.rest;
-        if payloads.len() != per_task * count as usize {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "payload length does not match"));
-        }
-
-        if let Some(p) = panic_at
-            && (first..first + count).contains(&p)
-        {
-            panic!("task {p} panicked (asked to by {PANIC_AT_ENV})");
-        }
-        let mut sum = workload::run_chunk(&workload, first, count, &mut Plain);
-        if per_task > 0 {
-            for p in payloads.chunks_exact(per_task) {
-                sum = sum.wrapping_add(workload::payload_checksum(p));
+        let Some(task) = take(queue)? else {
+            // The queue is closed: the run is over. What is still recorded goes to the lab, which reads until our
+            // output ends.
+            let ready = &mut spans.ready;
+            spans.coalesce.flush(&mut |s| ready.push(s));
+            if !spans.ready.is_empty() {
+                let mut w = Writer::frame(wire::TAG_SPAN, 4 + spans.ready.len() * wire::WORKER_SPAN_BYTES);
+                spans.put(&mut w);
+                output.write_all(&w.finish())?;
+                output.flush()?;
             }
-        }
-        let done = Mark::now();
+            return Ok(());
+        };
+        let took = Mark::now();
+        let (chunk, first, count) = (task.chunk, task.first, u64::from(task.count));
+        // Taking the frame is message cost from when both sides were there: time before the lab wrote it was idle.
+        let from = if task.sent_ns > waiting.ns { Mark { ns: task.sent_ns, cpu: waiting.cpu } } else { waiting };
+        spans.add(SpanKind::Ipc, first, count, from, took);
 
-        let mut spans = Vec::with_capacity(2);
-        if per_task > 0 {
-            spans.push(WorkerSpan { kind: SpanKind::Ipc, start: arrived, end: received });
+        let mut received = took;
+        let mut payloads: &[u8] = &[];
+        let mut per_task = 0usize;
+        if task.flags & wire::TASK_HAS_PAYLOAD != 0 {
+            // Claim the chunk; the lab answers on our own pipe with its payloads.
+            let mut w = Writer::frame(wire::TAG_CLAIM, 8);
+            w.u64(chunk);
+            output.write_all(&w.finish())?;
+            output.flush()?;
+            match wire::read_frame(&mut input, &mut body)? {
+                Some(wire::TAG_PAYLOAD) => {}
+                Some(tag) => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected tag {tag}"))),
+                None => return Ok(()),
+            }
+            let mut r = Reader::new(&body);
+            if r.u64()? != chunk {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "payloads came for another chunk"));
+            }
+            per_task = (r.u64()?) as usize;
+            payloads = r.rest;
+            if payloads.len() != per_task * count as usize {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "payload length does not match"));
+            }
+            received = Mark::now();
+            spans.add(SpanKind::Ipc, first, count, took, received);
         }
-        spans.push(WorkerSpan { kind: SpanKind::Run, start: received, end: done });
-        let mut w = Writer::frame(wire::TAG_RESULT, 32 + spans.len() * 25);
-        w.u64(chunk).u64(sum).u32(spans.len() as u32);
-        for s in &spans {
-            wire::put_worker_span(&mut w, s);
-        }
+
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Some(p) = panic_at
+                && (first..first + count).contains(&p)
+            {
+                panic!("task {p} panicked (asked to by {PANIC_AT_ENV})");
+            }
+            let mut sum = workload::run_chunk(&workload, first, count, &mut Plain);
+            if per_task > 0 {
+                for p in payloads.chunks_exact(per_task) {
+                    sum = sum.wrapping_add(workload::payload_checksum(p));
+                }
+            }
+            sum
+        }));
+        let sum = match ran {
+            Ok(sum) => sum,
+            Err(panic) => {
+                // Say which chunk it was before dying of it (status 101, as any panic).
+                let mut w = Writer::frame(wire::TAG_FAILED, 8);
+                w.u64(chunk);
+                let _ = output.write_all(&w.finish()).and_then(|_| output.flush());
+                std::panic::resume_unwind(panic);
+            }
+        };
+        let done = Mark::now();
+        spans.add(SpanKind::Run, first, count, received, done);
+
+        let mut w = Writer::frame(wire::TAG_RESULT, 24 + (spans.ready.len() + 2) * wire::WORKER_SPAN_BYTES);
+        w.u64(chunk).u64(sum);
+        spans.put(&mut w);
         // The payloads go back as they came (a round trip, like returning the data from a pool task).
-        output.write_all(&w.finish_with(payloads.len()))?;
+        let frame = w.finish_with(payloads.len());
+        let encoded = Mark::now();
+        output.write_all(&frame)?;
         if !payloads.is_empty() {
             output.write_all(payloads)?;
         }
         output.flush()?;
-        if per_task > 0 {
-            let sent = Mark::now();
-            let mut w = Writer::frame(wire::TAG_SPAN, 25);
-            wire::put_worker_span(&mut w, &WorkerSpan { kind: SpanKind::Ipc, start: done, end: sent });
-            output.write_all(&w.finish())?;
-            output.flush()?;
-        }
+        let sent = Mark::now();
+        // These two travel with the next result (or at the end): this one is already on its way.
+        spans.add(SpanKind::Serialize, first, count, done, encoded);
+        spans.add(SpanKind::Ipc, first, count, encoded, sent);
+        waiting = sent;
     }
 }

@@ -4,6 +4,7 @@ mod util;
 
 mod cli;
 mod demos;
+mod dispatch;
 mod exercises;
 mod hostile;
 mod faults;

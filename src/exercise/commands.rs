@@ -210,6 +210,7 @@ pub(crate) fn setup_from_args(spec: &ExerciseSpec, args: &CheckArgs, cores: u32)
         switch_interval_us: switch,
         payload,
         warm: args.warm,
+        api: None,
     };
     // The flags themselves must fit the mode (`--start` with threads means nothing).
     Experiment::build(workload, tasks, mode, &given, Fit::Strict, cores).map_err(|e| anyhow!(e))?;

@@ -203,6 +203,7 @@ mod tests {
 
     use super::*;
     use crate::experiment::{Fit, Knobs};
+    use crate::lab::Rec;
     use crate::timeline::{LabEvent, Span, Timeline};
 
     /// Runs `mode` in this process and returns its timeline (the test thread is the event loop).
@@ -212,8 +213,11 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let end = run(&exp, &Recorder::new(tx));
         let mut t = Timeline::new();
-        for ev in rx.try_iter() {
-            t.ingest(ev);
+        for rec in rx.try_iter() {
+            match rec {
+                Rec::Event(ev) => t.ingest(ev),
+                Rec::Spans(spans) => spans.into_iter().for_each(|s| t.ingest(LabEvent::Span(s))),
+            }
         }
         t.ingest(LabEvent::Finished(end));
         t

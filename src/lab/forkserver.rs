@@ -19,7 +19,8 @@ use super::Out;
 /// What a child forked by the server runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// A pool worker serving chunks on its pipes (`crate::worker::serve_fds`).
+    /// A pool worker serving chunks on its pipes (`crate::worker::serve_fds`); the request carries the pool's
+    /// shared task queue, which the worker gets as its fd 3.
     Worker,
     /// A demo's child (`crate::lab::demos::child_main`).
     Demo(String),
@@ -191,7 +192,13 @@ impl ForkServer {
     /// Asks the server for a child running `role`: returns its pid, the write end of its input and the read end
     /// of its output.
     pub(crate) fn fork(&mut self, role: &Role) -> io::Result<(i32, OwnedFd, OwnedFd)> {
-        send(self.sock()?, &role.encode(), &[])?;
+        self.fork_with(role, None)
+    }
+
+    /// `fork`, handing the child `extra` as its fd 3 as well (a worker's shared task queue).
+    pub(crate) fn fork_with(&mut self, role: &Role, extra: Option<RawFd>) -> io::Result<(i32, OwnedFd, OwnedFd)> {
+        let fds: Vec<RawFd> = extra.into_iter().collect();
+        send(self.sock()?, &role.encode(), &fds)?;
         loop {
             let Some((msg, mut fds)) = self.recv()? else { return Err(gone(self.pid)) };
             if self.keep_exit(&msg) {
@@ -307,8 +314,9 @@ fn serve(sock: RawFd) {
         }
         if n > 0 && fds[0].revents != 0 {
             match recv(sock) {
-                Ok(Some((msg, _))) => match Role::decode(&msg) {
-                    Some(role) => match fork_child(&role) {
+                Ok(Some((msg, fds))) => match Role::decode(&msg) {
+                    // The descriptors that came with the request are the child's; ours close when `fds` drops.
+                    Some(role) => match fork_child(&role, fds.first().map(|f| f.as_raw_fd())) {
                         Ok((pid, to, from)) => {
                             if send(
                                 sock,
@@ -354,21 +362,21 @@ fn serve(sock: RawFd) {
     }
 }
 
-/// Forks one child of the server, wired to two fresh pipes: returns its pid, its input's write end and its
-/// output's read end.
-fn fork_child(role: &Role) -> io::Result<(i32, OwnedFd, OwnedFd)> {
+/// Forks one child of the server, wired to two fresh pipes (and `extra` as its fd 3): returns its pid, its input's
+/// write end and its output's read end.
+fn fork_child(role: &Role, extra: Option<RawFd>) -> io::Result<(i32, OwnedFd, OwnedFd)> {
     let (task_r, task_w) = pipe()?;
     let (res_r, res_w) = pipe()?;
     // SAFETY: the server is single-threaded. Nothing of the server's (its socket, other children's pidfds) stays
     // open in the child.
-    let pid = unsafe { super::fork_child(task_r.as_raw_fd(), res_w.as_raw_fd(), || run_role(role))? };
+    let pid = unsafe { super::fork_child_with(task_r.as_raw_fd(), res_w.as_raw_fd(), extra, || run_role(role))? };
     Ok((pid, task_w, res_r))
 }
 
 /// What a forked child does, by role; returns its exit code.
 fn run_role(role: &Role) -> i32 {
     match role {
-        Role::Worker => match crate::worker::serve_fds(0, 1) {
+        Role::Worker => match crate::worker::serve_fds(0, 1, crate::worker::QUEUE_FD) {
             Ok(()) => 0,
             Err(_) => 2,
         },

@@ -1,9 +1,10 @@
 //! The `threads` mode: a rayon pool of `workers` threads running tasks truly in parallel (what free-threaded
 //! Python 3.13t aims for, and what C extensions that release the GIL get). Pool creation is inside the timed run.
+//! Every pool thread takes the next chunk from one shared counter when it is free (as ThreadPoolExecutor's workers
+//! take the next work item) and records its lane with one `Tracker` for the whole run.
 
 use std::cell::Cell;
-
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::{self, Mark};
 use crate::experiment::Experiment;
@@ -37,20 +38,24 @@ pub(crate) fn run(exp: &Experiment, rec: &Recorder) -> RunEnd {
             return end;
         }
     };
-    let sum = pool.install(|| {
-        (0..exp.chunks() as usize)
-            .into_par_iter()
-            .with_max_len(1)
-            .map(|c| {
-                let lane = LANE.get().unwrap_or_else(|| {
-                    let lane = rec.lane("caller".into());
-                    LANE.set(Some(lane));
-                    lane
-                });
-                let (first, count) = exp.chunk_range(c as u64);
-                Tracker::new(rec, lane, None).run_chunk(exp, first, count, &payload)
-            })
-            .reduce(|| 0u64, u64::wrapping_add)
+    let next = AtomicU64::new(0);
+    let chunks = exp.chunks();
+    let sums = pool.broadcast(|_| {
+        let lane = LANE.get().unwrap_or_else(|| {
+            let lane = rec.lane("caller".into());
+            LANE.set(Some(lane));
+            lane
+        });
+        let mut tracker = Tracker::new(rec, lane, None);
+        let mut sum = 0u64;
+        loop {
+            let c = next.fetch_add(1, Ordering::Relaxed);
+            if c >= chunks {
+                break sum;
+            }
+            let (first, count) = exp.chunk_range(c);
+            sum = sum.wrapping_add(tracker.run_chunk(exp, first, count, &payload));
+        }
     });
-    finished(t0, sum, exp.tasks)
+    finished(t0, sums.into_iter().fold(0u64, u64::wrapping_add), exp.tasks)
 }

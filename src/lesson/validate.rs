@@ -9,7 +9,7 @@ use super::goal::{Claim, parse_claim};
 use super::raw::{Fields, Issue, Sp, inner_span};
 use super::{DEMOS, ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Quiz};
 use crate::experiment::{
-    Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload, parse_bytes,
+    Api, Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload, parse_bytes,
     parse_interval_us, suggest,
 };
 use crate::lesson::error::split_suggestion;
@@ -145,6 +145,8 @@ pub(crate) fn front_matter(f: &mut Fields) -> Option<Front> {
 struct GivenKnobs {
     knobs: Knobs,
     given: Vec<(Knob, Range<usize>)>,
+    /// Where `api` was given: a fixed field (not a knob a learner turns), for processes only.
+    api: Option<Range<usize>>,
 }
 
 fn mark(f: &Fields, knob: Knob, key: &str, given: &mut Vec<(Knob, Range<usize>)>) {
@@ -193,7 +195,25 @@ fn knob_fields(f: &mut Fields) -> GivenKnobs {
             mark(f, Knob::Warm, "warm", &mut given);
         }
     }
-    GivenKnobs { knobs, given }
+    let api = f.string("api");
+    let api = named(f, api, |s| s.parse::<Api>()).map(|a| {
+        knobs.api = Some(a.value);
+        a.span
+    });
+    GivenKnobs { knobs, given, api: api.and_then(|_| f.key_span("api")) }
+}
+
+/// Reports an `api` given where no mode is processes.
+fn check_api_fit(f: &mut Fields, knobs: &GivenKnobs, modes: &[Mode]) {
+    if let Some(span) = &knobs.api
+        && !modes.contains(&Mode::Processes)
+    {
+        let names: Vec<&str> = modes.iter().map(Mode::name).collect();
+        f.issues.push(Issue::at(
+            span.clone(),
+            format!("'api' has no effect here: it applies to processes, and the modes are {}", names.join(", ")),
+        ));
+    }
 }
 
 /// Reports every given knob that fits none of `modes`.
@@ -260,7 +280,7 @@ fn workload_and_tasks(f: &mut Fields) -> (Option<Sp<Workload>>, Option<u64>) {
     (workload, tasks)
 }
 
-const EXPERIMENT_FIELDS: [&str; 13] = [
+const EXPERIMENT_FIELDS: [&str; 14] = [
     "id",
     "demo",
     "workload",
@@ -272,6 +292,7 @@ const EXPERIMENT_FIELDS: [&str; 13] = [
     "switch_interval",
     "payload",
     "warm",
+    "api",
     "expect",
     "note",
 ];
@@ -352,6 +373,7 @@ pub(crate) fn experiment(f: &mut Fields, raw: &str) -> Option<(ExperimentSpec, O
         return None;
     }
     check_fit(f, &knobs.given, &modes, workload.value);
+    check_api_fit(f, &knobs, &modes);
     check_build(f, workload.value, tasks, &modes, &knobs.knobs);
     check_cost(f, "experiment", workload.value, tasks);
     let kind = ExperimentKind::Run { workload: workload.value, tasks, modes, knobs: knobs.knobs };
@@ -415,6 +437,7 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
         "switch_interval",
         "payload",
         "warm",
+        "api",
         "knobs",
         "goal",
         "hints",
@@ -489,6 +512,7 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
     let reachable: Vec<Mode> =
         if may_change.iter().any(|(k, _)| *k == Knob::Mode) { MODES.iter().map(|m| m.1).collect() } else { vec![mode] };
     check_fit(f, &knobs.given, &reachable, workload.value);
+    check_api_fit(f, &knobs, &reachable);
     check_fit(f, &may_change, &reachable, workload.value);
     check_build(f, workload.value, tasks, &[baseline, mode], &knobs.knobs);
     check_cost(f, "exercise", workload.value, tasks);

@@ -77,7 +77,8 @@ fn frame_ms(quick: bool) -> Result<f64> {
         app.update(AppEvent::Key(Key::Right));
     }
     let setup = app.panel.setup.as_mut().ok_or_else(|| anyhow!("lesson '{id}' opened without an experiment panel"))?;
-    setup.workload = Workload::Tiny;
+    // Tasks of ~50 µs: long enough that the lab records each chunk's spans one by one (it sums shorter ones).
+    setup.workload = Workload::Fib { lo: 20, hi: 20 };
     setup.tasks = 3_000;
     setup.mode = Mode::Processes;
     setup.knobs = Knobs { workers: Some(cores), chunksize: Some(1), warm: true, ..Knobs::default() };
