@@ -10,6 +10,7 @@
 //! stands for (`data-spans`) and shows them on hover (`<title>`); rects are drawn at least 0.5 px wide. So a lane
 //! never has more than about two rects per pixel, whatever the number of spans.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::{Kind, RecordedRun, Recording};
@@ -82,9 +83,12 @@ fn lane_order(t: &Timeline) -> Vec<usize> {
         (stem.trim_end().to_string(), num.parse().ok())
     };
     let keys: Vec<(String, Option<u64>)> = t.lanes.iter().map(|l| split(&l.label)).collect();
-    let first = |stem: &str| keys.iter().position(|k| k.0 == stem).unwrap_or(0);
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, (stem, _)) in keys.iter().enumerate() {
+        first.entry(stem.as_str()).or_insert(i);
+    }
     let mut order: Vec<usize> = (0..t.lanes.len()).collect();
-    order.sort_by_key(|&i| (first(&keys[i].0), keys[i].1, i));
+    order.sort_by_key(|&i| (first[keys[i].0.as_str()], keys[i].1, i));
     order
 }
 
@@ -271,9 +275,14 @@ pub(crate) fn svg(rec: &Recording) -> String {
             y += 18.0;
         }
         let top = y;
+        // Grouped once: a recording may hold 100,000 lanes and millions of spans.
+        let mut by_lane: HashMap<u32, Vec<&Span>> = HashMap::new();
+        for s in &t.spans {
+            by_lane.entry(s.lane).or_default().push(s);
+        }
         for (row, &li) in lane_order(t).iter().enumerate() {
             let lane = &t.lanes[li];
-            let mut spans: Vec<&Span> = t.spans.iter().filter(|s| s.lane == lane.id).collect();
+            let mut spans = by_lane.remove(&lane.id).unwrap_or_default();
             spans.sort_by_key(|s| (s.start_ns, s.end_ns));
             let _ = writeln!(
                 body,

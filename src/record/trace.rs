@@ -6,6 +6,8 @@
 //! `headless::trace_json` writes the same layout for `--trace` from live runs; see the lead's note in the report:
 //! the two should become one (headless building a `Recording` and calling this).
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value, json};
 
 use super::{CoreSample, Recording};
@@ -21,14 +23,18 @@ pub(crate) fn trace_json(rec: &Recording) -> Value {
         let mode = r.mode_name();
         let shift = |ns: u64| (ns.saturating_sub(from) + offset_ns) as f64 / 1e3;
         // Lanes that share a thread (async task slots) get their own virtual tid so spans nest correctly.
-        let mut tids: Vec<(u32, u64)> = Vec::new();
-        let mut seen_pids = Vec::new();
+        // Maps, not scans: a recording may hold 100,000 lanes and millions of spans.
+        let mut per_thread: HashMap<(u32, u32), usize> = HashMap::new();
         for l in &t.lanes {
-            let shared = t.lanes.iter().filter(|o| o.pid == l.pid && o.tid == l.tid).count() > 1;
+            *per_thread.entry((l.pid, l.tid)).or_default() += 1;
+        }
+        let mut tids: HashMap<u32, (u32, u64)> = HashMap::new();
+        let mut seen_pids = HashSet::new();
+        for l in &t.lanes {
+            let shared = per_thread[&(l.pid, l.tid)] > 1;
             let tid = if shared { 1_000_000 + u64::from(l.id) } else { u64::from(l.tid) };
-            tids.push((l.id, tid));
-            if !seen_pids.contains(&l.pid) {
-                seen_pids.push(l.pid);
+            tids.insert(l.id, (l.pid, tid));
+            if seen_pids.insert(l.pid) {
                 let name = if l.pid == t.lab_pid {
                     format!("run {} · {mode} · lab {}", run_no + 1, l.pid)
                 } else {
@@ -43,11 +49,10 @@ pub(crate) fn trace_json(rec: &Recording) -> Value {
             events.push(json!({"ph": "M", "name": "process_name", "pid": t.lab_pid, "tid": 0, "args": {"name": name}}));
         }
         for s in &t.spans {
-            let Some(lane) = t.lanes.iter().find(|l| l.id == s.lane) else { continue };
-            let tid = tids.iter().find(|x| x.0 == s.lane).map_or(u64::from(lane.tid), |x| x.1);
+            let Some(&(pid, tid)) = tids.get(&s.lane) else { continue };
             events.push(json!({
                 "ph": "X", "name": s.kind.name(), "cat": s.kind.name(),
-                "pid": lane.pid, "tid": tid,
+                "pid": pid, "tid": tid,
                 "ts": shift(s.start_ns), "dur": s.dur_ns() as f64 / 1e3,
                 "args": {"task": s.task, "count": s.count, "cpu_start": s.cpu_start, "cpu_end": s.cpu_end},
             }));
