@@ -428,3 +428,26 @@ fn made_is_rfc_3339_utc_to_the_second() {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
     assert_eq!(made_at(t), "2023-11-14T22:13:20Z");
 }
+
+#[test]
+fn a_cancelled_run_of_the_python_engine_round_trips_without_an_end() {
+    let mut run = threads_run(2, 4);
+    run.timeline.end = None;
+    run.walls_ns.clear();
+    run.timeline.spans.truncate(2);
+    let mut rec = recording_of(run);
+    rec.engine = Engine {
+        name: "python".to_string(),
+        interpreter: Some(Interpreter {
+            path: "/usr/bin/python3.13t".to_string(),
+            version: "3.13.1".to_string(),
+            gil_enabled: false,
+        }),
+    };
+    let back = round_trip(&rec);
+    assert_eq!(back, rec);
+    assert_eq!(back.runs[0].timeline.end, None);
+    assert_eq!(back.engine.interpreter.as_ref().map(|i| i.gil_enabled), Some(false));
+    // With no end, the wall time is the timeline's own (its last span).
+    assert_eq!(back.runs[0].wall_ms(), 5.0);
+}
