@@ -28,7 +28,7 @@ use super::{
     CoreSample, Engine, FORMAT_NAME, FORMAT_VERSION, Kind, Machine, RecordedJob, RecordedRun, Recording, Samples,
 };
 use crate::experiment::{
-    Experiment, MAX_PAYLOAD, MAX_SWITCH_US, MAX_TASKS, MAX_WORKERS, MIN_SWITCH_US, Mode, StartMethod, Workload,
+    Api, Experiment, MAX_PAYLOAD, MAX_SWITCH_US, MAX_TASKS, MAX_WORKERS, MIN_SWITCH_US, Mode, StartMethod, Workload,
 };
 use crate::lab::demos::DemoSpec;
 use crate::timeline::{DemoReport, Figure, Lane, RunEnd, Span, SpanKind, Timeline};
@@ -237,6 +237,13 @@ struct RawExperiment {
     switch_interval_us: u64,
     payload: u64,
     warm: bool,
+    /// The Python pool API the processes mode followed (absent in recordings made before it existed: `map`).
+    #[serde(default = "default_api")]
+    api: String,
+}
+
+fn default_api() -> String {
+    Api::Map.name().to_string()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -488,6 +495,7 @@ fn raw_run(r: &RecordedRun) -> RawRun {
             switch_interval_us: e.switch_interval_us,
             payload: e.payload,
             warm: e.warm,
+            api: e.api.name().to_string(),
         }),
         RecordedJob::Demo(d) => RawJob::Demo(RawDemo { name: d.name.name().to_string(), size: d.size }),
     };
@@ -756,6 +764,7 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
             let workload: Workload = e.workload.parse().map_err(|m: String| format!("{p}.workload: {m}"))?;
             let mode: Mode = e.mode.parse().map_err(|m: String| format!("{p}.mode: {m}"))?;
             let start: StartMethod = e.start.parse().map_err(|m: String| format!("{p}.start: {m}"))?;
+            let api: Api = e.api.parse().map_err(|m: String| format!("{p}.api: {m}"))?;
             RecordedJob::Experiment(Experiment {
                 workload,
                 tasks: e.tasks,
@@ -767,6 +776,7 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
                 switch_interval_us: e.switch_interval_us,
                 payload: e.payload,
                 warm: e.warm,
+                api,
             })
         }
         RawJob::Demo(d) => {
