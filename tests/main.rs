@@ -8,6 +8,7 @@ mod exercises;
 mod hostile;
 mod lint;
 mod progress;
+mod pyharness;
 mod snippets;
 mod start_methods;
 mod tui;
