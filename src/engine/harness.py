@@ -13,8 +13,10 @@ workers and exits with status 4). SIGTERM does the same (status 143).
                                   (`gil` is refused: the threads mode runs under CPython's real GIL)
      "workers": 2,               1..=256; null = the cores this process may use (modes with a pool only)
      "chunksize": null,          threads and processes only; null = the API's default rule (Pool.map:
-                                  ceil(tasks / (4 * workers)); imap, imap_unordered, executor: 1; threads: one
-                                  future per ceil(tasks / 4096) tasks, like the native engine)
+                                  ceil(tasks / (4 * workers)), CPython's rule, computed here and passed
+                                  explicitly because workers tell chunk boundaries from task indexes; imap,
+                                  imap_unordered, executor: 1; threads: one future per ceil(tasks / 4096) tasks,
+                                  like the native engine)
      "start": "spawn",           spawn | fork | forkserver (processes)
      "api": "map",               map | imap | imap_unordered (multiprocessing.Pool) | executor
                                   (ProcessPoolExecutor.map) (processes)
