@@ -10,6 +10,7 @@ mod faults;
 mod hostile;
 mod lint;
 mod progress;
+mod pyharness;
 mod snippets;
 mod start_methods;
 mod tui;
