@@ -5,6 +5,7 @@ mod util;
 mod cli;
 mod demos;
 mod dispatch;
+mod distributed;
 mod exercises;
 mod faults;
 mod hostile;

@@ -513,7 +513,7 @@ fn bad_request_values_are_refused_naming_the_value() {
         ),
         (
             json!({"workload": "tiny", "tasks": 3, "mode": "thread"}),
-            "unknown mode 'thread' (expected one of: sequential, threads, processes, async, async-offload, interpreters) (did you mean 'threads'?)",
+            "unknown mode 'thread' (expected one of: sequential, threads, processes, async, async-offload, interpreters, dask, ray) (did you mean 'threads'?)",
         ),
         (
             json!({"workload": "tiny", "tasks": 3, "mode": "processes", "start": "vfork"}),

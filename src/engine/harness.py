@@ -1,7 +1,8 @@
 """parlab's CPython engine: the lab's experiments run by a real python3, recorded on the lab's timeline.
 
-Run as `python3 -I -u harness.py` (no shell). Standard library only; Python 3.9 or newer (older ones get a clear
-error; the file parses on 3.6+ so that they can say so).
+Run as `python3 -I -u harness.py` (no shell). Standard library only, except the dask and ray modes, which import
+their engine (only those runs, and a probe, import it); Python 3.9 or newer (older ones get a clear error; the file
+parses on 3.6+ so that they can say so). `harness.py --guard PID DIR...` is the harness's own guard (see below).
 
 REQUEST: one JSON object on one line on stdin. Keep stdin open: closing it cancels the run (the harness kills its
 workers and exits with status 4). SIGTERM does the same (status 143).
@@ -9,25 +10,34 @@ workers and exits with status 4). SIGTERM does the same (status 143).
     {"workload": "fib:27..30",   parlab's workload name (fib:N, fib:A..B, squares:N, count:N, pi:N, primes:N,
                                   tiny, sleep:MS, logs:N)
      "tasks": 8,                 1..=10000000
-     "mode": "processes",        sequential | threads | processes | async | async-offload | interpreters
-                                  (`gil` is refused: the threads mode runs under CPython's real GIL)
-     "workers": 2,               1..=256; null = the cores this process may use (modes with a pool only)
-     "chunksize": null,          threads and processes only; null = the API's default rule (Pool.map:
+     "mode": "processes",        sequential | threads | processes | async | async-offload | interpreters |
+                                  dask | ray (`gil` is refused: the threads mode runs under CPython's real GIL)
+     "workers": 2,               1..=256; null = the cores this process may use (modes with a pool only; dask and
+                                  ray on a running cluster: null = all of its workers / CPUs)
+     "chunksize": null,          threads, processes, dask, ray; null = the API's default rule (Pool.map:
                                   ceil(tasks / (4 * workers)), CPython's rule, computed here and passed
                                   explicitly because workers tell chunk boundaries from task indexes; imap,
                                   imap_unordered, executor: 1; threads: one future per ceil(tasks / 4096) tasks,
-                                  like the native engine)
+                                  like the native engine; dask and ray: tasks per batch, Pool.map's rule)
      "start": "spawn",           spawn | fork | forkserver (processes)
      "api": "map",               map | imap | imap_unordered (multiprocessing.Pool) | executor
                                   (ProcessPoolExecutor.map) (processes)
-     "warm": false,              processes: start the pool and do a no-op round trip before the clock starts
+     "warm": false,              processes: start the pool and do a no-op round trip before the clock starts;
+                                  dask, ray: start the cluster (every worker ready) before the clock starts
+     "scheduler": null,          dask: the address of a running scheduler ("tcp://host:8786"); null = a
+                                  LocalCluster of `workers` worker processes started (and stopped) by the harness
+     "address": null,            ray: the address of a running cluster ("host:6379", "ray://host:10001", "auto");
+                                  null = a local Ray with `workers` CPUs started (and stopped) by the harness
      "payload": 0,               bytes sent to the worker with every task and sent back (0..=256 MiB, 4 GiB a run)
      "results_fd": 3}            an inherited file descriptor, open for writing, where events go
     Optional, for tests and bench only:
      "record": true              false: no spans are recorded (lanes still are), to measure what recording costs
      "fail_task": N              task N raises RuntimeError (every mode)
      "crash_task": N             the worker process running task N kills itself with SIGKILL (processes)
-    {"probe": true, "results_fd": 3} writes the hello line only (interpreter detection).
+    {"probe": true, "results_fd": 3} writes the hello line only (interpreter detection), with "engines": whether
+    dask.distributed and ray import here: {"dask": {"available": true, "version": "2026.8.0", "error": null},
+    "ray": {"available": false, "version": null, "error": "ray is not installed for /usr/bin/python3: pip install
+    ray"}}. A dask or ray run without its engine ends at once with that error line.
     Unknown fields are refused.
 
 EVENTS: JSON lines on results_fd (never stdout: the worker's or the learner's prints may go there), written in
@@ -40,12 +50,15 @@ parlab's `LabEvent` exactly as serde writes it (externally tagged, snake_case), 
     {"started": {"lab_pid": 123, "t0_ns": 0, "cores": 2}}
     {"lane": {"id": 0, "pid": 124, "tid": 124, "label": "p1"}}
     {"span": {"lane": 0, "task": 0, "count": 1, "kind": "run", "start_ns": 0, "end_ns": 0, "cpu_start": 0,
-              "cpu_end": 1}}          kind: startup | run | serialize | idle | failed
+              "cpu_end": 1}}          kind: startup | run | serialize | ipc | idle | failed
     {"note": "warm pool: workers started before the clock"}
     {"finished": {"t0_ns": 0, "t_end_ns": 0, "checksum": 0, "tasks_done": 8, "error": null}}
 
 Times are time.monotonic_ns() (CLOCK_MONOTONIC, the lab's clock); CPU cores come from sched_getcpu (through
-ctypes), -1 when unknown. `finished` is always the last line; a run that fails has `error` set (one line, with the
+ctypes), -1 when unknown. The dask and ray spans come from the engines' own records, which are wall-clock
+(time.time) times: EngineClock is the one place where the harness converts a time, with an offset measured here
+(the tightest of a few back-to-back monotonic/wall readings), and clamps what falls outside [t0, t_end] into it,
+saying so in a note. Their CPU cores are -1 (the engines do not record them). `finished` is always the last line; a run that fails has `error` set (one line, with the
 last frame of the Python traceback where there is one). Exit status: 0 once `finished` is written, 2 for a request
 that names no usable results_fd, 4 when stdin closed or the reader went away, 143 on SIGTERM.
 
@@ -68,6 +81,28 @@ WHAT RUNS (the Python counterparts of the native modes):
   copy per chunk). A task proves its payload arrived whole by reading every byte (zlib.crc32 against the parent's
   value), then adds the payload's word-sum checksum (computed in Python only when the bytes differ).
 - Worker processes arm PR_SET_PDEATHSIG (SIGKILL) in their initializer, and leave if the harness is already gone.
+- dask: dask.distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) on 127.0.0.1, no
+  dashboard, its logging at ERROR, its files in a private folder; or Client(scheduler). ray: ray.init(num_cpus=
+  workers) on the loopback address, no dashboard, usage statistics off, its files in a private folder; or
+  ray.init(address). A batch is one remote call (client.map / f.remote) running `chunksize` tasks with the same
+  kernels (engine_batch, pickled by value: workers need no copy of the harness); each task carries its own payload.
+  The cluster's start-up is a `startup` span on the "client" (dask) or "driver" (ray) lane, from before the cluster
+  is made to when every worker has answered; a cold run's clock includes it, not the import of the engine. The
+  clock stops when the last result is in: reading the engine's records and shutting the cluster down come after
+  (a note says how long the shutdown took). Worker lanes are "w1".."wN" (by address / pid; "w1.2" for a second
+  thread of one worker), with each worker's real pid and the native id of the thread that ran the batches.
+- Dask's task stream (the scheduler's TaskStreamPlugin): compute -> run, transfer -> ipc, deserialize and
+  disk-read/disk-write (spilling pickles) -> serialize, an erred task's compute -> failed; the client's
+  client.map call is an `ipc` span on its lane. Ray's timeline (its task events): per batch, deserialize_arguments
+  -> serialize, execute -> run (failed when the task raised), store_outputs -> serialize; the driver's submit_task
+  events -> ipc. A batch's simulated waits (sleep, the reads of logs) are cut out of its run span as idle pieces
+  (the batch times them in wall-clock ns). Like Pool.map's, these spans reach the stream when the run ends.
+- Clean-up of a cluster the harness started: the harness becomes the subreaper of its descendants and starts a
+  guard (`--guard`, its own session) that notes the harness's process tree every 200 ms; when the harness ends,
+  however it ends, the guard stops and kills what is left of that tree and removes the folders. The harness does
+  the same for itself on every way out (finished, failed, stdin closed, SIGTERM), after a graceful shutdown where
+  there is one. multiprocessing's resource tracker is left to leave by itself (it unlinks the semaphores). A
+  running cluster given by address is only disconnected from.
 """
 
 import os
@@ -91,12 +126,12 @@ START_TIMEOUT_S = 120.0
 LOG_LINES_PER_READ = 50000
 LOG_READ_MS = 1
 
-MODES = ("sequential", "threads", "processes", "async", "async-offload", "interpreters")
+MODES = ("sequential", "threads", "processes", "async", "async-offload", "interpreters", "dask", "ray")
 STARTS = ("spawn", "fork", "forkserver")
 APIS = ("map", "imap", "imap_unordered", "executor")
 REQUEST_FIELDS = (
     "workload", "tasks", "mode", "workers", "chunksize", "start", "api", "warm", "payload", "results_fd",
-    "record", "fail_task", "crash_task", "probe",
+    "scheduler", "address", "record", "fail_task", "crash_task", "probe",
 )
 
 try:
@@ -660,6 +695,7 @@ def kill_workers():
 
 def abandon(code):
     kill_workers()
+    kill_engine_processes()
     os._exit(code)
 
 
@@ -731,23 +767,36 @@ class Config:
             raise BadRequest("unknown mode '%s' (expected one of: %s)%s" % (mode, ", ".join(MODES),
                                                                           did_you_mean(str(mode), MODES)))
         self.mode = mode
-        pooled = mode in ("threads", "processes", "async-offload", "interpreters")
+        engine = mode in ENGINES
+        pooled = engine or mode in ("threads", "processes", "async-offload", "interpreters")
         cores = available_cores()
+        self.workers_given = req.get("workers") is not None
         self.workers = whole(req, "workers", 1, MAX_WORKERS, cores) if pooled else 1
         self.start = choice(req, "start", STARTS, "spawn")
         self.api = choice(req, "api", APIS, "map")
-        self.warm = flag(req, "warm", False) and mode == "processes"
+        self.warm = flag(req, "warm", False) and (mode == "processes" or engine)
+        self.scheduler = address(req, "scheduler", mode, "dask", "the address of a running dask scheduler")
+        self.address = address(req, "address", mode, "ray", "the address of a running ray cluster")
         self.payload = whole(req, "payload", 0, MAX_PAYLOAD, 0)
-        if self.payload * self.tasks > MAX_TOTAL_PAYLOAD:
-            raise BadRequest("payload %d x tasks %d would move %d MiB; the limit is %d MiB per run" % (
-                self.payload, self.tasks, (self.payload * self.tasks) >> 20, MAX_TOTAL_PAYLOAD >> 20))
+        limit = MAX_ENGINE_PAYLOAD if engine else MAX_TOTAL_PAYLOAD
+        if self.payload * self.tasks > limit:
+            raise BadRequest("payload %d x tasks %d would move %d MiB; the limit is %d MiB per run%s" % (
+                self.payload, self.tasks, (self.payload * self.tasks) >> 20, limit >> 20,
+                " in mode %s (every batch's arguments exist at once)" % mode if engine else ""))
         self.record = flag(req, "record", True)
         self.fail_task = whole(req, "fail_task", 0, MAX_TASKS, None)
         self.crash_task = whole(req, "crash_task", 0, MAX_TASKS, None)
         if self.crash_task is not None and mode != "processes":
             raise BadRequest("crash_task applies only to mode processes (it kills a worker process)")
         given = whole(req, "chunksize", 1, MAX_TASKS, None)
-        if mode == "processes":
+        self.chunksize_given = given
+        if engine:
+            self.engine_workers(self.workers)
+            if self.chunks > MAX_BATCHES:
+                raise BadRequest("tasks %d at chunksize %d make %d batches; mode %s runs at most %d (a chunksize of "
+                                 "%d or more)" % (self.tasks, self.chunksize, self.chunks, mode, MAX_BATCHES,
+                                                  -(-self.tasks // MAX_BATCHES)))
+        elif mode == "processes":
             if given is not None:
                 self.chunksize = min(given, self.tasks)
             elif self.api == "map":
@@ -763,6 +812,12 @@ class Config:
             raise BadRequest("start method '%s' is not available in this Python (it has: %s)" % (
                 self.start, ", ".join(start_methods())))
 
+    def engine_workers(self, workers):
+        """dask and ray: tasks per batch, given or by Pool.map's rule (ceil(tasks / (4 * workers)))."""
+        given = self.chunksize_given
+        self.chunksize = min(given, self.tasks) if given else max(1, -(-self.tasks // (4 * workers)))
+        self.chunks = -(-self.tasks // self.chunksize)
+
     def chunk_range(self, c):
         first = c * self.chunksize
         return first, min(self.chunksize, self.tasks - first)
@@ -777,6 +832,18 @@ def whole(req, key, lo, hi, default):
     if value < lo or value > hi:
         raise BadRequest("%s '%d' is out of range (allowed %d..=%d)" % (key, value, lo, hi))
     return value
+
+
+def address(req, key, mode, owner, what):
+    value = req.get(key)
+    if value is None:
+        return None
+    if mode != owner:
+        raise BadRequest("%s applies only to mode %s (%s)" % (key, owner, what))
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest("request field '%s' must be %s like '%s' (got '%s')" % (
+            key, what, "tcp://127.0.0.1:8786" if owner == "dask" else "127.0.0.1:6379", dumps(value)))
+    return value.strip()
 
 
 def dumps(value):
@@ -835,12 +902,15 @@ def has_interpreter_pool():
         return False
 
 
-def hello(out):
+def hello(out, probe=False):
     try:
         methods = start_methods()
     except Exception:
         methods = []
-    out.line({"hello": {
+    engines = {}
+    if probe and sys.version_info >= MIN_PYTHON:
+        engines = {"engines": {mode: engine_report(mode) for mode in ENGINES}}
+    out.line({"hello": dict(engines, **{
         "python": {
             "path": sys.executable,
             "version": "%d.%d.%d" % sys.version_info[:3],
@@ -851,7 +921,7 @@ def hello(out):
         },
         "pid": os.getpid(),
         "cores": available_cores(),
-    }})
+    })})
 
 
 def payload_parts(cfg):
@@ -1507,6 +1577,763 @@ def run_pool(cfg, pool, items, st):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The dask and ray modes: the kernels in batches on an engine's worker processes, timed by the engine itself.
+
+ENGINES = {
+    # mode: (the module the mode imports, how a learner installs it)
+    "dask": ("dask.distributed", "pip install 'dask[distributed]'"),
+    "ray": ("ray", "pip install ray"),
+}
+# Dask's task stream and Ray's GCS keep the records of 100000 tasks by default, and at the engines' cost of about
+# a millisecond a task, 100000 batches are already minutes of scheduling.
+MAX_BATCHES = 100000
+# Every batch's arguments exist at once (client.map, a list of remote calls), so a run may carry less.
+MAX_ENGINE_PAYLOAD = 1024 * 1024 * 1024
+# How long the engines' records may take to arrive after the last result (Ray reports its task events every
+# 100 ms on a cluster the harness starts, every second by default on others).
+RECORDS_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 10
+# The engines' own names for a task's phases, as parlab's span kinds. Dask spills by pickling to disk, so its
+# disk-write and disk-read are (de)serialization; Ray's store_outputs serializes the result into its object store.
+DASK_KINDS = {"compute": "run", "transfer": "ipc", "deserialize": "serialize", "disk-read": "serialize",
+              "disk-write": "serialize"}
+RAY_KINDS = {"task:deserialize_arguments": "serialize", "task:execute": "run", "task:store_outputs": "serialize"}
+
+_engine_run = {}  # the cluster this harness started: "dirs", "guard"
+# The name of the harness's copy on Dask's workers (and in the client): functions pickled by reference to it cost
+# the scheduler a name per task, where by value (cloudpickle's way for __main__) every task would carry the code of
+# the kernels and all they call.
+DASK_MODULE = "parlab_harness"
+
+
+def import_engine(mode, local=False):
+    """The engine's module, imported only by the run (or probe) that uses it; RunFailed with the install hint."""
+    import importlib
+
+    name, hint = ENGINES[mode]
+    if mode == "ray":
+        # Ray reports usage statistics to its makers unless told not to; the lab talks to nobody.
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        if local:
+            # Ray replaces a node address of 127.0.0.1 by this machine's network address and listens there, unless
+            # clusters are "disabled", as on macOS and Windows: then the node is the loopback address (read when
+            # ray is imported).
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in ("dask", "distributed", "ray"):
+            raise RunFailed("%s is not installed for %s: %s" % (mode, sys.executable, hint))
+        raise RunFailed("%s does not import in %s: %s" % (name, sys.executable, describe(exc)))
+    except Exception as exc:
+        raise RunFailed("%s does not import in %s: %s" % (name, sys.executable, describe(exc)))
+
+
+def engine_report(mode):
+    """For the probe: whether the engine imports here, its version, and otherwise the line that says why."""
+    try:
+        import_engine(mode)
+    except RunFailed as exc:
+        return {"available": False, "version": None, "error": str(exc)}
+    module = sys.modules["dask" if mode == "dask" else "ray"]
+    return {"available": True, "version": getattr(module, "__version__", None), "error": None}
+
+
+class EngineClock:
+    """The one place where the harness converts times. The engines record wall-clock time (Dask: time.time()
+    seconds; Ray's timeline: microseconds) and the lab's spans are CLOCK_MONOTONIC ns: the offset between the two
+    clocks is measured once, from the tightest of a few back-to-back readings. Engine spans are clamped into the
+    run's [t0, t_end] (a worker's wall clock, or a remote machine's, may be a little off) and counted."""
+
+    def __init__(self):
+        best = None
+        for _ in range(7):
+            a = time.monotonic_ns()
+            w = time.time_ns()
+            b = time.monotonic_ns()
+            if best is None or b - a < best[0]:
+                best = (b - a, w - (a + b) // 2)
+        self.offset = best[1]
+        self.records = 0
+        self.clamped = 0
+        self.worst = 0
+
+    def s(self, seconds):
+        return int(round(seconds * 1e9)) - self.offset
+
+    def us(self, micros):
+        return int(round(micros * 1e3)) - self.offset
+
+    def ns(self, wall_ns):
+        return wall_ns - self.offset
+
+    def clamp(self, a, b, t0, t_end):
+        self.records += 1
+        ca = min(max(a, t0), t_end)
+        cb = min(max(b, ca), t_end)
+        if ca != a or cb != b:
+            self.clamped += 1
+            self.worst = max(self.worst, abs(ca - a), abs(cb - b))
+        return ca, cb
+
+    def note(self, out, engine):
+        if self.clamped:
+            out.note("%d of %d spans from %s's records fell outside the run (by up to %.0f us) and were clamped to it: "
+                     "the engine's wall clock, read against the lab's monotonic one" % (
+                         self.clamped, self.records, engine, self.worst / 1e3))
+
+
+class WallWaits:
+    """A batch's hooks on an engine's worker: the simulated waits, in wall-clock ns (the engines' clock, which
+    also holds on another machine, where this machine's monotonic clock means nothing)."""
+
+    __slots__ = ("waits",)
+
+    def __init__(self):
+        self.waits = []
+
+    def wait(self, ms):
+        a = time.time_ns()
+        time.sleep(ms / 1000.0)
+        self.waits.append((a, time.time_ns()))
+
+
+def engine_batch(first, n, spec, blobs):
+    """One batch on a Dask or Ray worker: tasks [first, first + n), each with its own payload (`blobs`, or None).
+    Returns (checksum, pid, native thread id, thread ident, waits, the payloads back). A task that raises ends the
+    batch with RuntimeError("task N raised ..."), which the engine records as an error and hands to the client.
+    Pickled by value (cloudpickle, the harness being __main__), so workers need no copy of the harness."""
+    kernel = make_kernel(parse_workload(spec["workload"]), spec["fail_task"])
+    hooks = WallWaits()
+    s = 0
+    for i in range(first, first + n):
+        try:
+            s += kernel(i, hooks)
+            if blobs is not None:
+                s += payload_sum(blobs[i - first], spec["crc"], spec["payload_checksum"])
+        except Exception as exc:
+            # On Dask the harness runs as its copy parlab_harness.py; on Ray (pickled by value) as itself.
+            text = describe(exc).replace("(%s.py:" % DASK_MODULE, "(%s:" % spec["file"])
+            raise RuntimeError("task %d raised %s" % (i, text)) from None
+    return s & MASK, os.getpid(), threading.get_native_id(), threading.get_ident(), hooks.waits, blobs
+
+
+def worker_facts(dask_worker):
+    """On a Dask worker (client.run): its threads' native ids by ident (the task stream names threads by ident),
+    and the offset it adds to the times it records (its estimate of the scheduler's clock minus its own)."""
+    return {t.ident: t.native_id for t in threading.enumerate()}, dask_worker.scheduler_delay
+
+
+def ray_who(delay):
+    import ray
+
+    time.sleep(delay)
+    return ray.get_runtime_context().get_worker_id(), os.getpid(), threading.get_native_id()
+
+
+def short_tmp(prefix):
+    """A private folder for the engine's files (Ray's socket paths must stay under 108 bytes)."""
+    import tempfile
+
+    base = tempfile.gettempdir()
+    return tempfile.mkdtemp(prefix=prefix, dir=base if len(base) <= 40 else "/tmp")
+
+
+def start_engine_run(dirs):
+    """Before the harness starts a cluster: makes the harness the subreaper of its descendants (a process whose
+    parent dies, like Ray's agents when the raylet goes, is adopted by the harness instead of init, so the
+    harness's own clean-up still finds it), and starts the guard, which outlives a SIGKILLed harness to kill
+    what is left of its process tree and remove `dirs`."""
+    import subprocess
+
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None).prctl
+        prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
+    guard = subprocess.Popen(
+        [sys.executable, "-I", os.path.abspath(__file__), "--guard", str(os.getpid())] + list(dirs),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+    _engine_run.update(dirs=list(dirs), guard=guard)
+
+
+def proc_table():
+    """pid -> (parent pid, start time, state) of every process, from /proc."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            table[int(name)] = (int(fields[1]), int(fields[19]), fields[0])
+        except (OSError, IndexError, ValueError):
+            continue
+    return table
+
+
+def tree_of(table, roots):
+    """`roots` (pids, when alive) and all their descendants, from a proc_table()."""
+    children = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found = set()
+    frontier = [p for p in roots if p in table]
+    while frontier:
+        p = frontier.pop()
+        if p not in found:
+            found.add(p)
+            frontier.extend(children.get(p, ()))
+    return found
+
+
+def is_resource_tracker(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return b"multiprocessing.resource_tracker" in f.read()
+    except OSError:
+        return False
+
+
+def kill_tree(known, skip):
+    """Kills every process in `known` (pid -> start time; the same process only, never a reused pid) that is still
+    alive, and every descendant each has by then, except `skip` and multiprocessing's resource tracker (it leaves
+    by itself once nobody holds its pipe, unlinking the semaphores of the cluster). Each is stopped first, so that
+    none can start another (nor be replaced by its supervisor) between the look and the kill."""
+    import signal
+
+    stopped = set()
+    for _ in range(100):
+        table = proc_table()
+        roots = [p for p, start in known.items() if p in table and table[p][1] == start]
+        new = [p for p in tree_of(table, roots)
+               if p not in stopped and p not in skip and table[p][2] != b"Z" and not is_resource_tracker(p)]
+        if not new:
+            break
+        for p in new:
+            known.setdefault(p, table[p][1])
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except OSError:
+                pass
+            stopped.add(p)
+    for p in stopped:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def kill_engine_processes():
+    """Kills what is left of the cluster this harness started (every descendant but the guard) and removes its
+    folders."""
+    if not _engine_run:
+        return
+    import shutil
+
+    me = os.getpid()
+    table = proc_table()
+    known = {p: table[p][1] for p in tree_of(table, [me]) if p != me}
+    kill_tree(known, {me, _engine_run["guard"].pid})
+    for d in _engine_run["dirs"]:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def guard(argv):
+    """`harness.py --guard HARNESS_PID DIR...`: while the harness lives, notes its process tree every 200 ms;
+    once it has ended, however it ended (a SIGKILLed harness runs nothing), kills whatever is left of that tree
+    (orphans adopted by init included) and removes the folders. Without it, Ray's dashboard and runtime-env agents
+    outlive a SIGKILLed harness, forever."""
+    import select
+    import shutil
+
+    harness, dirs = int(argv[0]), argv[1:]
+    me = os.getpid()
+    known = {}
+    try:
+        fd = os.pidfd_open(harness)
+    except (AttributeError, OSError):
+        fd = None
+    while True:
+        table = proc_table()
+        if harness not in table or table[harness][2] == b"Z":
+            break
+        for p in tree_of(table, [harness]):
+            if p != me:
+                known.setdefault(p, table[p][1])
+        if fd is not None:
+            if select.select([fd], [], [], 0.2)[0]:
+                break
+        else:
+            time.sleep(0.2)
+    known.pop(harness, None)
+    kill_tree(known, {me})
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    return 0
+
+
+def engine_spec(cfg, pay):
+    w = cfg.workload
+    return {
+        "workload": "tiny" if w.name == "tiny" else "fib:%d..%d" % (w.lo, w.size) if w.name == "fib" else
+        "%s:%d" % (w.name, w.size),
+        "fail_task": cfg.fail_task, "crc": pay[1] if pay else 0, "payload_checksum": pay[2] if pay else 0,
+        "file": os.path.basename(__file__),
+    }
+
+
+def engine_blobs(cfg, pay, c):
+    """Batch c's payloads: one object per task (one shared object would be sent once)."""
+    if not pay:
+        return None
+    first, n = cfg.chunk_range(c)
+    return [bytes(bytearray(pay[0])) for _ in range(n)]
+
+
+def one_line(text):
+    """An engine's message on one line (Dask's and Ray's span several)."""
+    return " ".join(text.split())
+
+
+def task_error(exc, engine):
+    """A failed batch's error line: the task's own message when a task raised, else the engine's."""
+    text = str(exc)
+    if isinstance(exc, RuntimeError) and text.startswith("task "):
+        return text.splitlines()[0]
+    return one_line("the %s mode failed: %s" % (engine, describe(exc)))
+
+
+def cut_at_waits(a, b, waits, clock):
+    """A batch's run span [a, b] cut into run and idle pieces at its simulated waits (wall-clock ns)."""
+    pieces = []
+    t = a
+    for wa, wb in waits:
+        wa, wb = max(clock.ns(wa), t), min(clock.ns(wb), b)
+        if wb <= wa:
+            continue
+        pieces.append(("run", t, wa))
+        pieces.append(("idle", wa, wb))
+        t = wb
+    pieces.append(("run", t, b))
+    return [p for p in pieces if p[2] > p[1] or len(pieces) == 1]
+
+
+def take_results(cfg, results, pay):
+    """(checksum, tasks done) of the batches that returned; RunFailed when a payload came back short."""
+    total = 0
+    done = 0
+    for c, r in results.items():
+        total += r[0]
+        done += cfg.chunk_range(c)[1]
+        if pay and any(len(b) != cfg.payload for b in r[5]):
+            raise RunFailed("batch %d came back with a payload of the wrong size (expected %d bytes)" % (
+                c, cfg.payload))
+    return total, done
+
+
+def emit_engine_spans(cfg, out, clock, pieces, lanes, t0, t_end):
+    """Declares the workers' lanes (`lanes`: key -> (label, pid, tid)) and writes the spans (key, first, n, kind,
+    start, end, counted), clamped into the run. Batches that were still running when a failed run ended (not
+    counted) may have records wholly after its end: those are left out."""
+    late = 0
+    used = {}
+    for key, first, n, kind, a, b, counted in pieces:
+        if not counted and (a >= t_end or b <= t0):
+            late += 1
+            continue
+        used.setdefault(key, []).append((first, n, kind, a, b))
+    ids = {}
+    for key in sorted(used, key=lambda k: lanes[k][0]):
+        label, pid, tid = lanes[key]
+        ids[key] = out.lane(label, pid, tid)
+    for key, spans in used.items():
+        for first, n, kind, a, b in spans:
+            a, b = clock.clamp(a, b, t0, t_end)
+            out.span(ids[key], first, n, kind, a, b, -1, -1)
+    if late:
+        out.note("%d records of batches still running when the run stopped are not drawn (they ended after it)" % late)
+
+
+def label_workers(keys, order):
+    """w1..wN by the workers' order; a worker with several threads gets w1.1, w1.2..."""
+    workers = sorted({k[0] for k in keys}, key=order)
+    labels = {}
+    for k, worker in enumerate(workers):
+        threads = sorted(key for key in keys if key[0] == worker)
+        for j, key in enumerate(threads):
+            labels[key] = "w%d" % (k + 1) if len(threads) == 1 else "w%d.%d" % (k + 1, j + 1)
+    return labels
+
+
+def dask_module(client, folder):
+    """The harness as module parlab_harness in this process and on every worker of the cluster (Client.upload_file
+    sends a file to the scheduler and the workers, present and future, and puts it on their sys.path)."""
+    import importlib.util
+    import shutil
+
+    path = os.path.join(folder, DASK_MODULE + ".py")
+    shutil.copyfile(os.path.abspath(__file__), path)
+    spec = importlib.util.spec_from_file_location(DASK_MODULE, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[DASK_MODULE] = module
+    spec.loader.exec_module(module)
+    client.upload_file(path)
+    return module
+
+
+def run_dask(cfg, out):
+    import logging
+
+    distributed = import_engine("dask")
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    clock = EngineClock()
+    pay = payload_parts(cfg)
+    lane = out.lane("client", os.getpid(), threading.get_native_id())
+    local = cfg.scheduler is None
+    t0 = now_ns()
+    cluster = client = None
+    tmp = short_tmp("parlab-dask-")
+    try:
+        if local:
+            start_engine_run([tmp])
+        started, started_cpu = now_ns(), cpu()
+        if local:
+            cluster = distributed.LocalCluster(
+                n_workers=cfg.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, silence_logs=logging.ERROR, local_directory=tmp,
+                # Without a dashboard the scheduler still serves its HTTP routes (health, metrics), on 8787 unless
+                # told otherwise, with a warning on stderr when another cluster has that port.
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            client = distributed.Client(cluster)
+        else:
+            try:
+                client = distributed.Client(cfg.scheduler, timeout=CONNECT_TIMEOUT_S)
+            except Exception as exc:
+                raise RunFailed("cannot connect to the dask scheduler at '%s': %s" % (cfg.scheduler, describe(exc)))
+        want = cfg.workers if local or cfg.workers_given else 1
+        try:
+            client.wait_for_workers(want, timeout=START_TIMEOUT_S)
+        except Exception:
+            raise RunFailed("the dask cluster did not have %d workers within %d s" % (want, START_TIMEOUT_S))
+        pids = client.run(os.getpid)
+        ready = now_ns()
+        if cfg.record:
+            out.span(lane, 0, 0, "startup", started, ready, started_cpu, cpu())
+        if not local:
+            cfg.engine_workers(len(pids))
+            out.note("dask scheduler %s: %d workers" % (cfg.scheduler, len(pids)))
+        module = dask_module(client, tmp)
+        if cfg.record:
+            client.get_task_stream(count=0)  # the scheduler records the task stream from now on
+        if cfg.warm:
+            out.note("warm cluster: the dask workers started before the clock")
+            t0 = now_ns()
+        out.flush()
+        token = os.urandom(4).hex()
+        keys = ["parlab-batch-%s-%d" % (token, c) for c in range(cfg.chunks)]
+        spec = engine_spec(cfg, pay)
+        ranges = [cfg.chunk_range(c) for c in range(cfg.chunks)]
+        wall_submitted = time.time()
+        t_sub, cpu_sub = now_ns(), cpu()
+        futures = client.map(module.engine_batch, [r[0] for r in ranges], [r[1] for r in ranges], [spec] * cfg.chunks,
+                             [engine_blobs(cfg, pay, c) for c in range(cfg.chunks)], key=keys, pure=False)
+        if cfg.record:
+            out.span(lane, 0, 0, "ipc", t_sub, now_ns(), cpu_sub, cpu())
+        out.flush()
+        for f in distributed.as_completed(futures):
+            if f.status == "error":
+                break
+        finished_f = [(c, f) for c, f in enumerate(futures) if f.status == "finished"]
+        erred = [(c, f) for c, f in enumerate(futures) if f.status == "error"]
+        gathered = client.gather([f for _, f in finished_f]) if finished_f else []
+        results = {c: r for (c, _), r in zip(finished_f, gathered)}
+        error = task_error(erred[0][1].exception(), "dask") if erred else None
+        total, done = take_results(cfg, results, pay)
+        end = finished(t0, total, done, error)
+        if cfg.record:
+            records = client.get_task_stream(start=wall_submitted - 1.0)
+            facts = client.run(module.worker_facts)
+            dask_spans(cfg, out, clock, records, keys, pids, facts, results, end, local)
+        t_close = now_ns()
+        if cluster is not None:
+            # Workers first: closed with the scheduler, a worker whose heartbeat is on its way logs a
+            # "Failed to communicate with scheduler" traceback.
+            cluster.scale(0)
+            deadline = time.monotonic() + 10.0
+            while client.scheduler_info(n_workers=-1)["workers"] and time.monotonic() < deadline:
+                time.sleep(0.01)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        out.note("the dask %s in %.0f ms after the clock stopped" % (
+            "cluster shut down" if local else "client disconnected", (now_ns() - t_close) / 1e6))
+        return end
+    except BaseException as exc:
+        error = str(exc) if isinstance(exc, RunFailed) else "the dask mode failed: " + describe(exc)
+        end = finished(t0, 0, 0, one_line(error))
+        # A cluster closed in order unlinks its semaphores (killed, it leaves the resource tracker to warn).
+        for part in (client, cluster):
+            try:
+                if part is not None:
+                    part.close(timeout=10)
+            except BaseException:
+                pass
+        return end
+    finally:
+        kill_engine_processes()
+        if not local:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def dask_spans(cfg, out, clock, records, keys, pids, facts, results, end, local):
+    """Spans from Dask's task stream: each record is one batch on one worker thread, with its phases
+    (startstops: compute, transfer, deserialize, disk-read, disk-write) in wall-clock seconds. A worker shifts the
+    times it records onto the scheduler's clock by its own estimate of the difference (scheduler_delay, from its
+    heartbeats, off by milliseconds on a loaded machine); a cluster the harness started shares this machine's
+    clock, so that estimate is taken back out."""
+    ours = {k: c for c, k in enumerate(keys)}
+    pieces = []
+    skipped = set()
+    for rec in records:
+        c = ours.get(rec.get("key"))
+        if c is None:
+            continue
+        first, n = cfg.chunk_range(c)
+        where = (rec.get("worker"), rec.get("thread"))
+        failed = rec.get("status") == "error"
+        delay = facts.get(where[0], ({}, 0.0))[1] if local else 0.0
+        counted = c in results or failed
+        for ss in rec.get("startstops", ()):
+            kind = DASK_KINDS.get(ss.get("action"))
+            if kind is None:
+                skipped.add(str(ss.get("action")))
+                continue
+            a, b = clock.s(ss["start"] - delay), clock.s(ss["stop"] - delay)
+            if kind == "run" and failed:
+                pieces.append((where, first, n, "failed", a, b, counted))
+            elif kind == "run" and c in results:
+                for k, pa, pb in cut_at_waits(a, b, results[c][4], clock):
+                    pieces.append((where, first, n, k, pa, pb, counted))
+            else:
+                pieces.append((where, first, n, kind, a, b, counted))
+    keys_seen = {p[0] for p in pieces}
+    labels = label_workers(keys_seen, lambda w: (str(w)))
+    lanes = {}
+    for key in keys_seen:
+        worker, ident = key
+        pid = pids.get(worker) or 0
+        tid = facts.get(worker, ({}, 0.0))[0].get(ident) or pid
+        lanes[key] = (labels[key], pid, tid)
+    emit_engine_spans(cfg, out, clock, pieces, lanes, end["t0_ns"], end["t_end_ns"])
+    clock.note(out, "Dask")
+    missing = len(ours) - len({rec.get("key") for rec in records if rec.get("key") in ours})
+    if missing and results:
+        out.note("Dask's task stream has no record of %d of the %d batches" % (missing, len(ours)))
+    if skipped:
+        out.note("Dask recorded phases parlab does not draw: %s" % ", ".join(sorted(skipped)))
+
+
+def run_ray(cfg, out):
+    import logging
+    import signal
+
+    ray = import_engine("ray", local=cfg.address is None)
+    clock = EngineClock()
+    pay = payload_parts(cfg)
+    lane = out.lane("driver", os.getpid(), threading.get_native_id())
+    local = cfg.address is None
+    t0 = now_ns()
+    inited = False
+    try:
+        if local:
+            tmp = short_tmp("parlab-ray-")
+            start_engine_run([tmp])
+        started, started_cpu = now_ns(), cpu()
+        handler = signal.getsignal(signal.SIGTERM)
+        try:
+            if local:
+                ray.init(num_cpus=cfg.workers, include_dashboard=False, _temp_dir=tmp,
+                         log_to_driver=False, logging_level=logging.ERROR, namespace="parlab",
+                         _system_config={"task_events_report_interval_ms": 100})
+            else:
+                ray.init(address=cfg.address, log_to_driver=False, logging_level=logging.ERROR, namespace="parlab")
+        except Exception as exc:
+            if local:
+                raise
+            raise RunFailed("cannot connect to the ray cluster at '%s': %s" % (cfg.address, describe(exc)))
+        inited = True
+        # ray.init replaces the SIGTERM handler; the harness's own one kills the cluster and exits 143.
+        signal.signal(signal.SIGTERM, handler)
+        want = cfg.workers
+        if not local and not cfg.workers_given:
+            want = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            cfg.engine_workers(want)
+        workers = ray_workers(ray, want)
+        ready = now_ns()
+        if cfg.record:
+            out.span(lane, 0, 0, "startup", started, ready, started_cpu, cpu())
+        if not local:
+            out.note("ray cluster %s: %d CPUs" % (cfg.address, want))
+        if cfg.warm:
+            out.note("warm cluster: the ray workers started before the clock")
+            t0 = now_ns()
+        out.flush()
+        spec = engine_spec(cfg, pay)
+        remote = ray.remote(engine_batch)
+        refs = []
+        for c in range(cfg.chunks):
+            first, n = cfg.chunk_range(c)
+            refs.append(remote.remote(first, n, spec, engine_blobs(cfg, pay, c)))
+        index = {r: c for c, r in enumerate(refs)}
+        results = {}
+        failures = {}  # batch -> (error line, pid)
+        pending = refs
+        while pending and not failures:
+            ready_refs, pending = ray.wait(pending, num_returns=len(pending), timeout=TICK_S)
+            for r in ready_refs:
+                try:
+                    results[index[r]] = ray.get(r)
+                except ray.exceptions.RayTaskError as exc:
+                    failures[index[r]] = (task_error(getattr(exc, "cause", None) or exc, "ray"),
+                                          getattr(exc, "pid", 0))
+                except Exception as exc:
+                    failures[index[r]] = ("the ray mode failed: " + describe(exc), 0)
+            out.maybe_flush()
+        error = failures[min(failures)][0] if failures else None
+        total, done = take_results(cfg, results, pay)
+        end = finished(t0, total, done, error)
+        if cfg.record:
+            ids = {r.task_id().hex(): c for c, r in enumerate(refs)}
+            driver = ray.get_runtime_context().get_worker_id()
+            ray_spans(ray, cfg, out, clock, ids, driver, workers, results, failures, ready, end, lane)
+        t_close = now_ns()
+        ray.shutdown()
+        inited = False
+        out.note("ray %s in %.0f ms after the clock stopped" % (
+            "shut down" if local else "disconnected", (now_ns() - t_close) / 1e6))
+        return end
+    except BaseException as exc:
+        error = str(exc) if isinstance(exc, RunFailed) else "the ray mode failed: " + describe(exc)
+        return finished(t0, 0, 0, one_line(error))
+    finally:
+        if inited and not local:
+            try:
+                ray.shutdown()
+            except Exception:
+                pass
+        kill_engine_processes()
+
+
+def ray_workers(ray, want):
+    """Waits until `want` distinct worker processes have answered (Ray starts them as tasks need them): worker id
+    -> (pid, tid)."""
+    who = ray.remote(ray_who)
+    seen = {}
+    delay = 0.0
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while len(seen) < want:
+        for wid, pid, tid in ray.get([who.remote(delay) for _ in range(want)]):
+            seen[wid] = (pid, tid)
+        if time.monotonic() > deadline:
+            raise RunFailed("only %d of the %d ray workers started within %d s" % (len(seen), want,
+                                                                                 START_TIMEOUT_S))
+        # Fast answers let one worker take every call: slow them down until each worker has one.
+        delay = min(0.2, delay * 2 or 0.01)
+    return seen
+
+
+def ray_spans(ray, cfg, out, clock, ids, driver, workers, results, failures, ready, end, driver_lane):
+    """Spans from Ray's timeline (its task events, chrome-trace style: ts and dur in wall-clock microseconds, tid
+    "worker:ID"): per batch a `task::NAME` event with its task id, and inside it, on the same worker, its phases
+    (deserialize_arguments, execute, store_outputs); the driver's `submit_task` events. They reach the GCS a little
+    after the tasks end: the harness waits for every batch's events, RECORDS_TIMEOUT_S at most."""
+    deadline = time.monotonic() + RECORDS_TIMEOUT_S
+    driver_tid = "driver:" + driver
+    while True:
+        events = ray.timeline()
+        tasks = {}  # worker tid -> [(ts, end, batch)]
+        for e in events:
+            tid = e.get("tid", "")
+            if str(e.get("cat", "")).startswith("task::"):
+                c = ids.get((e.get("args") or {}).get("task_id"))
+                if c is not None:
+                    tasks.setdefault(tid, []).append((e["ts"], e["ts"] + e.get("dur", 0), c))
+        phases = []
+        executed = set()
+        submits = []
+        for e in events:
+            tid = e.get("tid", "")
+            name = e.get("cat")
+            if name in RAY_KINDS and tid in tasks:
+                ts, te = e["ts"], e["ts"] + e.get("dur", 0)
+                for a, b, c in tasks[tid]:
+                    if a <= ts and te <= b + 1:
+                        kind = RAY_KINDS[name]
+                        if kind == "run":
+                            executed.add(c)
+                            if (e.get("args") or {}).get("type") or c in failures:
+                                kind = "failed"
+                        phases.append((tid, c, kind, ts, te))
+                        break
+            elif name == "submit_task" and tid == driver_tid and clock.us(e["ts"]) >= ready:
+                submits.append((e["ts"], e["ts"] + e.get("dur", 0)))
+        batches = {c for spans in tasks.values() for _, _, c in spans}
+        complete = len(batches) == len(ids) and executed >= batches and len(submits) >= len(ids)
+        if complete or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    by_pid = {}
+    for wid, (pid, tid) in workers.items():
+        by_pid["worker:" + wid] = (pid, tid)
+    pieces = []
+    for tid, c, kind, ts, te in phases:
+        first, n = cfg.chunk_range(c)
+        a, b = clock.us(ts), clock.us(te)
+        counted = c in results or c in failures
+        if kind == "run" and c in results:
+            for k, pa, pb in cut_at_waits(a, b, results[c][4], clock):
+                pieces.append(((tid, 0), first, n, k, pa, pb, counted))
+        else:
+            pieces.append(((tid, 0), first, n, kind, a, b, counted))
+    # A worker's pid and thread: from its answer before the run, from a batch it returned, or from its error.
+    where = {}
+    for tid, spans in tasks.items():
+        for _, _, c in spans:
+            if c in results:
+                where[tid] = (results[c][1], results[c][2])
+            elif c in failures and failures[c][1] and tid not in where:
+                where[tid] = (failures[c][1], failures[c][1])
+    where.update({t: v for t, v in by_pid.items() if t in tasks})
+    keys_seen = {p[0] for p in pieces}
+    labels = label_workers(keys_seen, lambda w: where.get(w, (0, 0))[0])
+    lanes = {}
+    for key in keys_seen:
+        pid, tid = where.get(key[0], (0, 0))
+        if not pid:
+            continue
+        lanes[key] = (labels[key], pid, tid)
+    unknown = [p for p in pieces if p[0] not in lanes]
+    pieces = [p for p in pieces if p[0] in lanes]
+    emit_engine_spans(cfg, out, clock, pieces, lanes, end["t0_ns"], end["t_end_ns"])
+    t0, t_end = end["t0_ns"], end["t_end_ns"]
+    for ts, te in submits:
+        a, b = clock.clamp(clock.us(ts), clock.us(te), t0, t_end)
+        out.span(driver_lane, 0, 0, "ipc", a, b, -1, -1)
+    clock.note(out, "Ray")
+    if len(batches) < len(ids) and results:
+        out.note("Ray's timeline has no events for %d of the %d batches after %.0f s" % (
+            len(ids) - len(batches), len(ids), RECORDS_TIMEOUT_S))
+    if unknown:
+        out.note("%d spans from Ray's timeline are on workers whose pid is unknown; they are not drawn" % len(unknown))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 
 def finished(t0, total, done, error):
@@ -1525,6 +2352,10 @@ def run(cfg, out):
         return run_threads(cfg, out)
     if cfg.mode == "processes":
         return run_processes(cfg, out)
+    if cfg.mode == "dask":
+        return run_dask(cfg, out)
+    if cfg.mode == "ray":
+        return run_ray(cfg, out)
     return run_async(cfg, out)
 
 
@@ -1559,7 +2390,7 @@ def main():
         sys.stderr.write("parlab python harness: results_fd %d is not open: %s\n" % (fd, exc))
         return 2
     out = Out(fd)
-    hello(out)
+    hello(out, req.get("probe") is True)
     if sys.version_info < MIN_PYTHON:
         out.line({"finished": finished(0, 0, 0, "the python engine needs Python 3.9 or newer (%s is %d.%d.%d)" % (
             (sys.executable,) + tuple(sys.version_info[:3])))})
@@ -1580,7 +2411,7 @@ def main():
         cfg = Config(req)
         cfg.results_fd = fd
         end = run(cfg, out)
-    except BadRequest as exc:
+    except (BadRequest, RunFailed) as exc:
         end = finished(t0, 0, 0, str(exc))
     except Exception as exc:
         kill_workers()
@@ -1594,4 +2425,6 @@ def main():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--guard"]:
+        sys.exit(guard(sys.argv[2:]))
     sys.exit(main())
