@@ -22,6 +22,8 @@ mod record;
 mod timeline;
 mod tui;
 mod ui;
+mod watch;
+mod watch_tui;
 mod wire;
 mod worker;
 mod workload;
@@ -94,6 +96,19 @@ fn run(cli: Cli) -> Result<u8> {
             exercise::commands::check_cmd(lessons, &exercise, file.as_deref(), &exp)
         }
         Some(Command::Progress { reset, yes, .. }) => exercise::commands::progress_cmd(lessons, reset, yes),
+        Some(Command::Watch { watch: w, .. }) => {
+            let req = watch::WatchRequest {
+                file: w.file,
+                args: w.args,
+                python: w.python,
+                timeout_s: w.timeout,
+                period: std::time::Duration::from_micros(
+                    std::env::var("PARLAB_SAMPLE_US").ok().and_then(|v| v.parse().ok()).unwrap_or(1000),
+                ),
+            };
+            let out = watch::WatchOutput { json: w.json, gantt: w.gantt, table: w.table, ascii: w.ascii };
+            watch::watch_cmd(&req, out, w.trace.as_deref())
+        }
         None => tui::run(lessons, cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
     }
 }

@@ -139,6 +139,8 @@ pub(crate) enum Update {
     Thread { pid: u32, tid: u32, ppid: u32, name: String },
     /// A closed interval of a thread.
     Interval { pid: u32, tid: u32, interval: Interval },
+    /// The stretch a thread is in now (not closed yet: replaced by the next `Open` or `Interval` of the thread).
+    Open { pid: u32, tid: u32, interval: Interval },
     /// CPU time per core over the `interval_ns` ending at `at_ns`.
     Cores { at_ns: u64, interval_ns: u64, per_core_ns: Vec<u64> },
 }
@@ -200,6 +202,8 @@ struct Walk {
     /// pid -> index into `out.processes`, and the tick it was last seen alive.
     processes: HashMap<u32, (usize, u64)>,
     tick: u64,
+    /// When the previous tick read its threads.
+    prev_tick_ns: u64,
     live_cores: Vec<u64>,
     live_since: u64,
     buf: Vec<u8>,
@@ -216,6 +220,7 @@ impl Walk {
             threads: HashMap::new(),
             processes: HashMap::new(),
             tick: 0,
+            prev_tick_ns: 0,
             live_cores: Vec::new(),
             live_since: 0,
             buf: vec![0u8; 1024],
@@ -240,6 +245,7 @@ impl Walk {
                 self.discover(now);
             }
             self.read_all(now);
+            self.prev_tick_ns = now;
             self.tick += 1;
             if self.live.is_some() && now - self.live_since >= 50_000_000 {
                 self.send_cores(now);
@@ -326,6 +332,18 @@ impl Walk {
         };
         let syscall = File::open(format!("{base}/syscall")).ok();
         let name = comm(pid, tid);
+        // Seen before: an exec replaced the program (its old descriptors read nothing), the thread goes on.
+        if let Some(index) = self.out.threads.iter().rposition(|t| t.tid == tid && t.pid == pid) {
+            self.out.threads[index].name = name.clone();
+            if let Some((p, _)) = self.processes.get(&pid)
+                && tid == pid
+            {
+                self.out.processes[*p].name = name;
+            }
+            self.threads
+                .insert(tid, Watched { index, stat, schedstat, syscall, last_exec_ns: None, open: None, seen_at: now });
+            return;
+        }
         self.out.threads.push(ThreadTrack {
             pid,
             tid,
@@ -363,8 +381,10 @@ impl Walk {
                 _ => State::Blocked,
             };
             let track = &mut self.out.threads[w.index];
+            let mut ran_ns = None;
             if let (Some(prev), Some(exec)) = (w.last_exec_ns, exec) {
                 let d = exec.saturating_sub(prev);
+                ran_ns = Some(d);
                 track.cpu_ns += d;
                 let pid = track.pid;
                 if let Some((p, _)) = self.processes.get(&pid) {
@@ -392,10 +412,19 @@ impl Walk {
                     open.cpu_end = cpu;
                 }
                 open => {
+                    // A thread that left the CPU since the last tick ran for `ran_ns` of it (its CPU time is
+                    // exact once it is off): it stopped about then, not at this tick. So a hold is measured to
+                    // well under a period, where the ticks alone would round it to whole periods.
+                    let at = match (open.as_ref(), ran_ns) {
+                        (Some(o), Some(d)) if o.state == State::OnCpu && self.prev_tick_ns > 0 => {
+                            (self.prev_tick_ns + d.min(now - self.prev_tick_ns)).max(o.start_ns)
+                        }
+                        _ => now,
+                    };
                     let closed =
-                        open.replace(Interval { start_ns: now, end_ns: now, state, cpu_start: cpu, cpu_end: cpu });
+                        open.replace(Interval { start_ns: at, end_ns: now, state, cpu_start: cpu, cpu_end: cpu });
                     if let Some(mut c) = closed {
-                        c.end_ns = now;
+                        c.end_ns = at;
                         track.intervals.push(c);
                         if let Some(tx) = &self.live {
                             let _ = tx.send(Update::Interval { pid: track.pid, tid, interval: c });
@@ -429,6 +458,12 @@ impl Walk {
         self.live_since = now;
         if let Some(tx) = &self.live {
             let _ = tx.send(Update::Cores { at_ns: now, interval_ns, per_core_ns });
+            for w in self.threads.values() {
+                if let Some(open) = w.open {
+                    let t = &self.out.threads[w.index];
+                    let _ = tx.send(Update::Open { pid: t.pid, tid: t.tid, interval: open });
+                }
+            }
         }
     }
 }
@@ -602,9 +637,11 @@ fn covered(on: &[(u32, u64, u64)], tid: u32, a: u64, b: u64) -> Vec<(u64, u64)> 
     merged
 }
 
-/// How long each thread of a process held the CPU before another thread of the same process took over, in ns:
-/// the lengths of on-CPU stretches that ended where another thread's began (within `slack_ns`). With two CPU-bound
-/// threads under the GIL these are the GIL's hand-off intervals (about `sys.getswitchinterval()`).
+/// How long each thread of a process held the CPU after another thread of the same process let it go, in ns:
+/// for an on-CPU stretch that began where another thread's ended (within `slack_ns`), the time from that end to
+/// its own end. Ends, because the moment a thread leaves the CPU is measured to well under a period (see
+/// `read_all`) while the moment one starts is only known to the tick. With two CPU-bound threads under the GIL
+/// these are the GIL's hand-off intervals (about `sys.getswitchinterval()`).
 pub(crate) fn handoffs_ns(samples: &Samples, slack_ns: u64) -> Vec<u64> {
     let mut by_pid: BTreeMap<u32, Vec<(u64, u64, u32)>> = BTreeMap::new();
     for t in &samples.threads {
@@ -615,9 +652,9 @@ pub(crate) fn handoffs_ns(samples: &Samples, slack_ns: u64) -> Vec<u64> {
     for runs in by_pid.values_mut() {
         runs.sort_unstable();
         for w in runs.windows(2) {
-            let ((a0, a1, at), (b0, _, bt)) = (w[0], w[1]);
-            if at != bt && b0 + slack_ns >= a1 && b0 <= a1 + slack_ns {
-                out.push(a1 - a0);
+            let ((_, a1, at), (b0, b1, bt)) = (w[0], w[1]);
+            if at != bt && b0 + slack_ns >= a1 && b0 <= a1 + slack_ns && b1 > a1 {
+                out.push(b1 - a1);
             }
         }
     }
