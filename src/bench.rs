@@ -299,7 +299,7 @@ fn recording_overhead() -> Figure {
     )
 }
 
-pub(crate) fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
+pub fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
     let stop = stop_flag()?;
     let cores = available_cores();
     let mut progress = |what: &str| {

@@ -55,7 +55,7 @@ fn save_progress(progress: &mut Progress) {
 }
 
 /// `parlab exercises [--json]` and `parlab exercises --copy ID [DIR]`.
-pub(crate) fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: Option<&Path>) -> Result<u8> {
+pub fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: Option<&Path>) -> Result<u8> {
     let set = load_lessons(dir)?;
     if let Some(id) = copy {
         return copy_starter(&set, id, to.unwrap_or(Path::new(".")));
@@ -237,7 +237,7 @@ fn knob_flags_given(a: &CheckArgs) -> bool {
 }
 
 /// `parlab check EXERCISE [FILE] [knobs]`: 0 passed, 1 not yet, 2 could not check.
-pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &CheckArgs) -> Result<u8> {
+pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &CheckArgs) -> Result<u8> {
     let set = load_lessons(dir)?;
     let (lesson, spec) = find(&set, id)?;
     let reps = check_reps()?;
@@ -303,7 +303,7 @@ pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args:
 }
 
 /// `parlab progress [--reset [--yes]]`.
-pub(crate) fn progress_cmd(dir: Option<&Path>, reset: bool, yes: bool) -> Result<u8> {
+pub fn progress_cmd(dir: Option<&Path>, reset: bool, yes: bool) -> Result<u8> {
     if yes && !reset {
         bail!("--yes only goes with --reset");
     }

@@ -7,8 +7,8 @@
 //! `python` runs a learner's file (under `guard`, with its words made safe by `text`); `commands` holds
 //! `parlab exercises`, `check` and `progress`.
 
-pub(crate) mod commands;
-pub(crate) mod guard;
+pub mod commands;
+pub mod guard;
 pub(crate) mod python;
 pub(crate) mod text;
 

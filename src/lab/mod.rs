@@ -3,7 +3,7 @@
 //! and exits when its stdin closes. Runs never execute in the caller's process.
 
 mod asyncio;
-pub(crate) mod client;
+pub mod client;
 pub(crate) mod demos;
 mod forkserver;
 pub(crate) mod gil;
@@ -32,9 +32,9 @@ use gil::Gil;
 use record::Coalescer;
 
 /// The hidden sub-command that turns this binary into a lab process.
-pub(crate) const LAB_ARG: &str = "__lab";
+pub const LAB_ARG: &str = "__lab";
 /// The hidden sub-command that turns this binary into a worker process.
-pub(crate) const WORKER_ARG: &str = "__worker";
+pub const WORKER_ARG: &str = "__worker";
 /// Environment variable naming the pid a child must die with.
 pub(crate) const PARENT_ENV: &str = "PARLAB_PARENT_PID";
 /// `parlab __lab --demo-child ROLE`: a demo's child started with `spawn` (it serves on stdin/stdout).
@@ -63,7 +63,7 @@ pub(crate) fn die_with_parent() {
 }
 
 /// Entry point of `parlab __lab`: called from `main` before any thread or runtime exists.
-pub(crate) fn lab_main() -> ExitCode {
+pub fn lab_main() -> ExitCode {
     die_with_parent();
     let mut args = std::env::args().skip(2);
     if args.next().as_deref() == Some(DEMO_CHILD_ARG) {

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::experiment::{self, Knobs, Mode, Workload};
 
-pub(crate) mod cmd;
+pub mod cmd;
 mod cost;
 mod error;
 mod goal;
