@@ -526,6 +526,28 @@ pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
     json!({ "traceEvents": events, "displayTimeUnit": "ms" })
 }
 
+/// `parlab lessons`: the lesson list with each lesson's progress mark.
+pub fn lessons_cmd(lessons: Option<&Path>, json: bool) -> Result<u8> {
+    let (progress, warning) = crate::progress::Progress::load();
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    let mark = |id: &str| match progress.lesson_mark(id) {
+        crate::progress::Mark::NotStarted => "not started",
+        crate::progress::Mark::Started => "started",
+        crate::progress::Mark::Done => "done",
+    };
+    crate::lesson::cmd::lessons(lessons, json, &mark)
+}
+
+/// `parlab lint`: checks lesson files; with `verify`, runs every experiment in a lab to check its claims.
+pub fn lint_cmd(lessons: Option<&Path>, paths: &[PathBuf], verify: bool) -> Result<u8> {
+    let stop = if verify { stop_flag()? } else { Default::default() };
+    crate::lesson::cmd::lint(lessons, paths, verify, &mut |exps| {
+        exps.iter().map(|exp| measure(exp, 1, &stop)).collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,26 +630,4 @@ mod tests {
         }
         assert!(text.contains("(1 worker)") && text.contains("1 core") && text.contains("1 distinct pid:"), "{text}");
     }
-}
-
-/// `parlab lessons`: the lesson list with each lesson's progress mark.
-pub fn lessons_cmd(lessons: Option<&Path>, json: bool) -> Result<u8> {
-    let (progress, warning) = crate::progress::Progress::load();
-    if let Some(w) = warning {
-        eprintln!("warning: {w}");
-    }
-    let mark = |id: &str| match progress.lesson_mark(id) {
-        crate::progress::Mark::NotStarted => "not started",
-        crate::progress::Mark::Started => "started",
-        crate::progress::Mark::Done => "done",
-    };
-    crate::lesson::cmd::lessons(lessons, json, &mark)
-}
-
-/// `parlab lint`: checks lesson files; with `verify`, runs every experiment in a lab to check its claims.
-pub fn lint_cmd(lessons: Option<&Path>, paths: &[PathBuf], verify: bool) -> Result<u8> {
-    let stop = if verify { stop_flag()? } else { Default::default() };
-    crate::lesson::cmd::lint(lessons, paths, verify, &mut |exps| {
-        exps.iter().map(|exp| measure(exp, 1, &stop)).collect()
-    })
 }
