@@ -47,10 +47,8 @@ fn echo(input: &mut File, output: &mut File) -> i32 {
 }
 
 fn grow_pipe(f: &File) {
-    // A 1 MiB pipe moves large payloads in fewer, larger copies (as the processes mode does). Failure keeps the
-    // default size.
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    // As the processes mode does.
+    crate::lab::sys::grow_pipe(f.as_raw_fd());
 }
 
 fn label(bytes: usize) -> String {
