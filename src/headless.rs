@@ -16,11 +16,12 @@ use serde_json::{Value, json};
 use crate::cli::{ExperimentArgs, OutputArgs};
 use crate::experiment::{
     Api, Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, check_knobs_apply_to_some,
-    fmt_ms, parse_bytes, parse_interval_us, plural,
+    parse_bytes, parse_interval_us,
 };
 use crate::lab::client::run_to_end;
 use crate::timeline::{Parallelism, RunReport, Timeline, ceiling_note};
 use crate::ui::gantt;
+use crate::units::{fmt_ms, plural};
 
 pub(crate) const MAX_REPEAT: u32 = 50;
 

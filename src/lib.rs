@@ -22,6 +22,7 @@ pub mod record;
 pub mod timeline;
 pub mod tui;
 pub mod ui;
+pub mod units;
 pub mod wire;
 pub mod worker;
 pub mod workload;

@@ -90,7 +90,7 @@ pub fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: 
     }
     let mut s = format!(
         "parlab exercises · {} · goals scaled to the cores a check can use ({} here)\n\n",
-        crate::experiment::plural(rows.len() as u64, "exercise"),
+        crate::units::plural(rows.len() as u64, "exercise"),
         available_cores()
     );
     let mut table: Vec<[String; 6]> = vec![[
@@ -393,8 +393,8 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
             "    {:<20} {}{best} ({}, {} used; goal {} here)\n",
             safe(&e.id),
             if ep.passed { "passed" } else { "not yet" },
-            crate::experiment::plural(u64::from(ep.attempts), "attempt"),
-            crate::experiment::plural(ep.hints as u64, "hint"),
+            crate::units::plural(u64::from(ep.attempts), "attempt"),
+            crate::units::plural(ep.hints as u64, "hint"),
             threshold_text(&e.goal, goal_cores(e.tasks)),
         ));
     }

@@ -603,50 +603,6 @@ pub(crate) fn min_max(values: &[f64]) -> (f64, f64) {
     if values.is_empty() { (0.0, 0.0) } else { (min, max) }
 }
 
-/// A duration given in milliseconds, with sensible digits and unit (µs below 1 ms).
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms < 0.01 {
-        format!("{:.2} µs", ms * 1000.0)
-    } else if ms < 1.0 {
-        format!("{:.0} µs", ms * 1000.0)
-    } else if ms < 10.0 {
-        format!("{ms:.2} ms")
-    } else if ms < 100.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.0} ms")
-    }
-}
-
-/// An integer with thousands separators: 1,234,567.
-pub(crate) fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A rate per second: 12.3 M/s, 450 k/s.
-pub(crate) fn fmt_rate(per_s: f64) -> String {
-    if per_s >= 1e6 {
-        format!("{:.2} M/s", per_s / 1e6)
-    } else if per_s >= 1e3 {
-        format!("{:.0} k/s", per_s / 1e3)
-    } else {
-        format!("{per_s:.0} /s")
-    }
-}
-
-/// MiB from KiB, one decimal.
-pub(crate) fn fmt_kib_as_mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
 /// The performance figures the demos measure, for `parlab bench`: fork and forkserver start cost, copy-on-write
 /// cost per page, and queue throughput per batch size. Each runs in a lab like any demo; a demo that fails is
 /// left out (a figure not measured is absent) and said on stderr.
@@ -712,15 +668,6 @@ mod tests {
         let err = DemoSpec::new("cow", Some(100_000)).unwrap_err();
         assert_eq!(err, "--size 100000 for the cow demo is out of range (allowed 1..=1024 MiB in the parent's buffer)");
         assert_eq!(DemoSpec::new("race", None), Ok(DemoSpec { name: DemoName::Race, size: 1_000_000 }));
-    }
-
-    #[test]
-    fn counts_and_durations_read_well() {
-        assert_eq!(fmt_count(1_234_567), "1,234,567");
-        assert_eq!(fmt_count(12), "12");
-        assert_eq!(fmt_ms(0.062), "62 µs");
-        assert_eq!(fmt_ms(2.094), "2.09 ms");
-        assert_eq!(fmt_rate(12_240_361.0), "12.24 M/s");
     }
 
     #[test]
