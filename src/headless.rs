@@ -528,9 +528,9 @@ pub fn lessons_cmd(lessons: Option<&Path>, json: bool) -> Result<u8> {
         eprintln!("warning: {w}");
     }
     let mark = |id: &str| match progress.lesson_mark(id) {
-        crate::progress::Mark::NotStarted => "not started",
-        crate::progress::Mark::Started => "started",
-        crate::progress::Mark::Done => "done",
+        crate::progress::LessonMark::NotStarted => "not started",
+        crate::progress::LessonMark::Started => "started",
+        crate::progress::LessonMark::Done => "done",
     };
     crate::lesson::cmd::lessons(lessons, json, &mark)
 }
