@@ -8,6 +8,7 @@ mod bench;
 mod cli;
 mod clock;
 mod demo;
+mod engine;
 mod exercise;
 mod experiment;
 mod headless;
