@@ -732,6 +732,14 @@ impl Experiment {
         s
     }
 
+    /// The mode's name, marked `·py` when the python engine runs it (compare rows, lane columns).
+    pub(crate) fn label(&self) -> String {
+        match self.engine {
+            Engine::Native => self.mode.name().to_string(),
+            Engine::Python => format!("{}·py", self.mode.name()),
+        }
+    }
+
     /// Number of chunks the tasks are split into.
     pub(crate) fn chunks(&self) -> u64 {
         self.tasks.div_ceil(self.chunksize)

@@ -4,6 +4,7 @@
 
 pub(crate) mod detect;
 pub(crate) mod python;
+pub(crate) mod state;
 
 use anyhow::{Result, anyhow, bail};
 
