@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
                   Examples:\n  parlab run --workload fib:35 --tasks 8 --mode processes\n  \
                   parlab compare --workload fib:35 --tasks 8 --modes threads,gil,processes,async"
 )]
-pub(crate) struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Load lessons from this folder instead of the embedded ones (lessons, lint, exercises, check and progress
@@ -32,7 +32,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub(crate) enum Command {
+pub enum Command {
     /// List lessons: id, title, minutes, progress.
     Lessons {
         /// Print JSON instead of a table.
@@ -56,7 +56,8 @@ pub(crate) enum Command {
     Run {
         #[command(flatten)]
         exp: ExperimentArgs,
-        /// The mode: sequential, threads, gil, processes, async, async-offload.
+        /// The mode: sequential, threads, gil, processes, async, async-offload; python engine only: interpreters,
+        /// dask, ray.
         #[arg(long, default_value = "sequential")]
         mode: String,
         #[command(flatten)]
@@ -156,7 +157,7 @@ pub(crate) enum Command {
 /// EXPERIMENT = --workload W --tasks N [--workers N] [--chunksize N] [--start M] [--switch-interval D]
 /// [--payload BYTES] [--warm] [--api A]
 #[derive(Args, Debug, Clone)]
-pub(crate) struct ExperimentArgs {
+pub struct ExperimentArgs {
     /// Workload NAME[:SIZE]: fib:N, fib:A..B, squares:N, count:N, pi:N, primes:N, tiny, sleep:MS, logs:N.
     #[arg(long, default_value = "fib:32")]
     pub workload: String,
@@ -185,11 +186,31 @@ pub(crate) struct ExperimentArgs {
     /// by default), executor (ProcessPoolExecutor.map: chunksize 1, a call queue of workers + 1).
     #[arg(long, value_name = "map|imap|imap_unordered|executor")]
     pub api: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `--engine` and `--python` (run, compare, check): which engine runs the workloads, and with which interpreter.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EngineArgs {
+    /// What runs the workloads: native (parlab's Rust kernels, the GIL simulated), python (a real CPython running
+    /// the same workloads), both (each run on both, side by side).
+    #[arg(long, value_name = "native|python|both")]
+    pub engine: Option<String>,
+    /// The python engine's interpreter: a path, or a name on PATH (default python3), e.g. python3.13t.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<String>,
+    /// Mode dask: the address of a running Dask scheduler (default: a LocalCluster of --workers processes).
+    #[arg(long, value_name = "ADDRESS")]
+    pub scheduler: Option<String>,
+    /// Mode ray: the address of a running Ray cluster (default: ray.init() on this machine).
+    #[arg(long, value_name = "ADDRESS")]
+    pub address: Option<String>,
 }
 
 /// `--lessons DIR`, on the commands that read lessons (and only there: elsewhere it would do nothing).
 #[derive(Args, Debug, Clone, Default)]
-pub(crate) struct LessonsDir {
+pub struct LessonsDir {
     /// Load lessons from this folder instead of the embedded ones.
     #[arg(long, value_name = "DIR")]
     pub lessons: Option<PathBuf>,
@@ -198,7 +219,7 @@ pub(crate) struct LessonsDir {
 /// `--lessons` after a command that reads no lessons: not offered (hidden from help), only caught so that the
 /// refusal says why instead of clap's guess at a similar flag.
 #[derive(Args, Debug, Clone, Default)]
-pub(crate) struct StrayLessons {
+pub struct StrayLessons {
     #[arg(long = "lessons", hide = true, value_name = "DIR")]
     pub lessons: Option<PathBuf>,
 }
@@ -236,7 +257,7 @@ impl Cli {
     /// The lessons folder the command reads: `--lessons` given after the command's name, or before it (the TUI's
     /// own flag, kept for `parlab --lessons DIR lint`). Before a command that reads no lessons it would do nothing,
     /// so it is refused.
-    pub(crate) fn lessons_dir(&self) -> Result<Option<&Path>, String> {
+    pub fn lessons_dir(&self) -> Result<Option<&Path>, String> {
         let name = self.command.as_ref().map_or("parlab", Command::name);
         match (self.lessons.as_deref(), self.command_lessons()) {
             (_, None) if self.lessons.is_some() || self.stray_lessons() => Err(format!(
@@ -252,7 +273,7 @@ impl Cli {
     }
 
     /// The TUI's flags before a command would do nothing for it: refused, naming the flag.
-    pub(crate) fn leading_flags_fit(&self) -> Result<(), String> {
+    pub fn leading_flags_fit(&self) -> Result<(), String> {
         let Some(cmd) = &self.command else { return Ok(()) };
         let given = [("--theme", self.theme.is_some()), ("--ascii", self.ascii), ("--lesson", self.lesson.is_some())];
         match given.iter().find(|(_, g)| *g) {
@@ -286,7 +307,7 @@ impl Command {
 }
 
 #[derive(Args, Debug, Clone)]
-pub(crate) struct OutputArgs {
+pub struct OutputArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -304,7 +325,7 @@ pub(crate) struct OutputArgs {
 /// Knobs for `parlab check` (the learner's setup). Each may only change what the exercise lets you change
 /// (`parlab exercises --json` lists them as "knobs"); the rest keeps the exercise's own value.
 #[derive(Args, Debug, Clone, Default)]
-pub(crate) struct CheckArgs {
+pub struct CheckArgs {
     /// Mode of your setup: sequential, threads, gil, processes, async, async-offload.
     #[arg(long)]
     pub mode: Option<String>,
@@ -335,11 +356,17 @@ pub(crate) struct CheckArgs {
     /// With FILE: stop the Python file and every process it started after this many seconds (default 120).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Without FILE: which engine runs the setup and its baseline: native, python (a real CPython), both.
+    #[arg(long, value_name = "native|python|both")]
+    pub engine: Option<String>,
+    /// The python engine's interpreter: a path, or a name on PATH (default python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<String>,
 }
 
 /// `parlab watch`'s arguments: its own flags come before FILE; everything after FILE is the program's.
 #[derive(Args, Debug, Clone)]
-pub(crate) struct WatchArgs {
+pub struct WatchArgs {
     /// The Python file to run.
     #[arg(value_name = "FILE.py")]
     pub file: PathBuf,

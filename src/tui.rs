@@ -121,7 +121,7 @@ enum Msg {
 }
 
 /// The terminal UI: `parlab` with no sub-command.
-pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: Option<&str>) -> Result<u8> {
+pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: Option<&str>) -> Result<u8> {
     // Everything that can fail with a message fails here, before the terminal changes.
     let chosen = theme.map(Palette::parse).transpose().map_err(|e| anyhow!(e))?;
     let set = lesson::load(lessons_dir)?;
@@ -166,6 +166,12 @@ pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, 
     }
 
     let (tx, rx) = mpsc::channel::<Msg>();
+    // The python engine's interpreter, asked off the UI thread (a probe takes up to a second): `e` offers it.
+    let ptx = tx.clone();
+    std::thread::Builder::new().name("python-detect".into()).spawn(move || {
+        let found = crate::engine::detect::detect(crate::engine::detect::DEFAULT_PYTHON);
+        let _ = ptx.send(Msg::App(AppEvent::Python(found)));
+    })?;
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,

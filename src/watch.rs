@@ -27,8 +27,9 @@ use crate::engine::sampler::{self, Samples, Update};
 use crate::exercise::guard::{GUARD_ARG, kill_tree};
 use crate::exercise::python::{Ended, find_python, supervise};
 use crate::exercise::text::terminal_safe;
-use crate::experiment::{available_cores, fmt_ms, plural};
+use crate::experiment::available_cores;
 use crate::timeline::{LabEvent, Lane, RunEnd, Span, SpanKind, Timeline, median};
+use crate::units::{fmt_ms, plural};
 
 pub(crate) const DEFAULT_TIMEOUT_S: u64 = 60;
 pub(crate) const MAX_TIMEOUT_S: u64 = 3600;
@@ -526,6 +527,14 @@ pub(crate) struct WatchOutput {
     pub gantt: bool,
     pub table: bool,
     pub ascii: bool,
+}
+
+/// `parlab watch` from its command line.
+pub fn watch_args_cmd(w: crate::cli::WatchArgs) -> Result<u8> {
+    let period = parse_period(&w.sample_every)?;
+    let req = WatchRequest { file: w.file, args: w.args, python: w.python, timeout_s: w.timeout, period };
+    let out = WatchOutput { json: w.json, gantt: w.gantt, table: w.table, ascii: w.ascii };
+    watch_cmd(&req, out, w.trace.as_deref())
 }
 
 /// `parlab watch`: exit 0 when the program exited 0, 1 when it failed or was stopped at the timeout, 2 on a usage

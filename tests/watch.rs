@@ -222,3 +222,44 @@ fn a_non_utf8_file_name_runs_and_is_shown_escaped() {
     assert!(stdout(&o).starts_with("parlab watch · caf\\xe9.py · Python 3."), "{}", stdout(&o));
     assert_eq!(stderr(&o), "hi\n", "the program's own output goes to stderr");
 }
+
+#[test]
+fn python_engine_threads_show_one_pid_two_tids_and_real_gil_waits_inside_their_runs() {
+    if !python3_or_skip() {
+        return;
+    }
+    let tag = unique_tag("watch-engine");
+    let _machine = crate::util::shared();
+    let args =
+        ["run", "--engine", "python", "--mode", "threads", "--workers", "2", "--workload", "fib:25", "--tasks", "4"];
+    let o = tagged(&[&args[..], &["--json"]].concat(), &tag).output().expect("parlab runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lanes = v["lanes"].as_array().unwrap();
+    let pids: std::collections::BTreeSet<u64> = lanes.iter().map(|l| l["pid"].as_u64().unwrap()).collect();
+    let tids: std::collections::BTreeSet<u64> = lanes.iter().map(|l| l["tid"].as_u64().unwrap()).collect();
+    assert_eq!((pids.len(), tids.len()), (1, 2), "{lanes:?}");
+    let all = v["spans"].as_array().unwrap();
+    let waits: Vec<&Value> = all.iter().filter(|s| s["kind"] == "gil-wait").collect();
+    let waiting_lanes: std::collections::BTreeSet<u64> = waits.iter().map(|s| s["lane"].as_u64().unwrap()).collect();
+    assert_eq!(waiting_lanes.len(), 2, "both threads waited for the GIL: {waits:?}");
+    for w in &waits {
+        let inside = all.iter().any(|r| {
+            r["kind"] == "run"
+                && r["lane"] == w["lane"]
+                && r["task"] == w["task"]
+                && r["start_us"].as_f64() <= w["start_us"].as_f64()
+                && w["end_us"].as_f64() <= r["end_us"].as_f64()
+        });
+        assert!(inside, "a gil-wait lies inside its lane's run of the same task: {w}");
+    }
+    assert!(v["overhead_ms"]["gil_wait"].as_f64().unwrap() > 0.0);
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("gil-wait measured from outside"))
+    );
+    assert_none_left(&tag);
+}

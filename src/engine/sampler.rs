@@ -148,7 +148,14 @@ pub(crate) enum Update {
 /// A running sampler; `stop` ends it and hands back what it saw.
 pub(crate) struct Sampler {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Samples>,
+    handle: Option<JoinHandle<Samples>>,
+}
+
+impl Drop for Sampler {
+    /// A sampler dropped without `stop` ends on its next tick (nothing waits for it).
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Sampler {
@@ -170,13 +177,13 @@ impl Sampler {
         let handle = std::thread::Builder::new()
             .name("sampler".into())
             .spawn(move || Walk::new(root, with_root, period_ns, live).run(&flag))?;
-        Ok(Sampler { stop, handle })
+        Ok(Sampler { stop, handle: Some(handle) })
     }
 
     /// Stops sampling (after one last tick) and returns the record.
-    pub(crate) fn stop(self) -> Samples {
+    pub(crate) fn stop(mut self) -> Samples {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap_or_default()
+        self.handle.take().and_then(|h| h.join().ok()).unwrap_or_default()
     }
 }
 
