@@ -561,6 +561,26 @@ fn sleep_until(ns: u64) {
     unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) };
 }
 
+/// What `samples` saw inside `[from, to)`: the threads and processes alive then, their stretches cut to the window.
+pub(crate) fn clipped(samples: &Samples, from: u64, to: u64) -> Samples {
+    let threads: Vec<ThreadTrack> = samples
+        .threads
+        .iter()
+        .filter_map(|t| {
+            let intervals: Vec<Interval> = t
+                .intervals
+                .iter()
+                .filter_map(|i| {
+                    clip(i.start_ns, i.end_ns, from, to).map(|(a, b)| Interval { start_ns: a, end_ns: b, ..*i })
+                })
+                .collect();
+            (!intervals.is_empty()).then(|| ThreadTrack { intervals, ..t.clone() })
+        })
+        .collect();
+    let processes = samples.processes.iter().filter(|p| threads.iter().any(|t| t.pid == p.pid)).cloned().collect();
+    Samples { threads, processes, first_ns: from, last_ns: to, cost: samples.cost, ..Samples::default() }
+}
+
 /// Where the threads of `samples` waited for the GIL inside their run spans: off-CPU inside a `run` span of their
 /// lane while another thread of their process was on-CPU. Each piece becomes a `gil-wait` span of the run's lane
 /// and task. `lanes` maps the spans' lanes to pids and tids; spans of lanes the sampler did not see give nothing.
@@ -745,6 +765,15 @@ mod tests {
         assert_eq!(a, vec![(5, 10), (15, 20)]);
         // Blocked (a join, a sleep) beside a running sibling is not a GIL wait.
         assert!(gil_waits_of(&s, &s.threads[3]).is_empty());
+    }
+
+    #[test]
+    fn a_window_keeps_only_the_threads_alive_in_it_cut_to_it() {
+        let w = clipped(&turns(), 3_000_000, 7_000_000);
+        assert_eq!(w.threads.len(), 4);
+        let first: Vec<(u64, u64)> = w.threads[0].intervals.iter().map(|i| (i.start_ns, i.end_ns)).collect();
+        assert_eq!(first, vec![(3_000_000, 5_000_000), (5_000_000, 7_000_000)]);
+        assert!(clipped(&turns(), 30_000_000, 40_000_000).threads.is_empty());
     }
 
     #[test]
