@@ -51,6 +51,8 @@ pub(crate) enum State {
     OnCpu,
     /// Asleep in a futex wait with a timeout (CPython's GIL wait is one).
     TimedWait,
+    /// Woken (`R`) but not yet run: waiting on a run queue for a CPU.
+    Runnable,
     /// Asleep or blocked in anything else (a join, a lock without timeout, sleep, I/O), or stopped.
     Blocked,
 }
@@ -378,8 +380,13 @@ impl Walk {
                 continue;
             };
             let exec = read_exec_ns(&w.schedstat, &mut self.buf);
+            let ran_ns = match (w.last_exec_ns, exec) {
+                (Some(prev), Some(exec)) => Some(exec.saturating_sub(prev)),
+                _ => None,
+            };
+            let before = w.open.map(|o| o.state);
             let state = match state_letter {
-                'R' => State::OnCpu,
+                'R' => classify_runnable(ran_ns, before),
                 'Z' | 'X' | 'x' => {
                     self.forget(tid, now);
                     continue;
@@ -388,10 +395,7 @@ impl Walk {
                 _ => State::Blocked,
             };
             let track = &mut self.out.threads[w.index];
-            let mut ran_ns = None;
-            if let (Some(prev), Some(exec)) = (w.last_exec_ns, exec) {
-                let d = exec.saturating_sub(prev);
-                ran_ns = Some(d);
+            if let Some(d) = ran_ns {
                 track.cpu_ns += d;
                 let pid = track.pid;
                 if let Some((p, _)) = self.processes.get(&pid) {
@@ -422,12 +426,7 @@ impl Walk {
                     // A thread that left the CPU since the last tick ran for `ran_ns` of it (its CPU time is
                     // exact once it is off): it stopped about then, not at this tick. So a hold is measured to
                     // well under a period, where the ticks alone would round it to whole periods.
-                    let at = match (open.as_ref(), ran_ns) {
-                        (Some(o), Some(d)) if o.state == State::OnCpu && self.prev_tick_ns > 0 => {
-                            (self.prev_tick_ns + d.min(now - self.prev_tick_ns)).max(o.start_ns)
-                        }
-                        _ => now,
-                    };
+                    let at = open.as_ref().map_or(now, |o| boundary(o, state, ran_ns, self.prev_tick_ns, now));
                     let closed =
                         open.replace(Interval { start_ns: at, end_ns: now, state, cpu_start: cpu, cpu_end: cpu });
                     if let Some(mut c) = closed {
@@ -473,6 +472,38 @@ impl Walk {
             }
         }
     }
+}
+
+/// A thread in state `R` is on a CPU, or waiting on a run queue for one (a busy machine makes that last for
+/// milliseconds). Its CPU time tells them apart, except that a running thread's count is only brought up to date
+/// at the scheduler's tick (4 ms at HZ=250) or when it leaves the CPU: so no progress while it was on a CPU before
+/// keeps it there, and no progress after a wait is a thread that woke and waits for a CPU.
+pub(crate) fn classify_runnable(ran_ns: Option<u64>, before: Option<State>) -> State {
+    match (ran_ns, before) {
+        (Some(0), Some(State::OnCpu)) => State::OnCpu,
+        (Some(0), _) => State::Runnable,
+        _ => State::OnCpu,
+    }
+}
+
+/// Where a stretch in `open.state` gave way to `next`, found at the tick `now` (the last tick was `prev`): a thread
+/// that left the CPU ran `ran_ns` of the last period (its CPU time is exact once it is off), so it stopped about
+/// `prev + ran_ns`; a thread that came onto the CPU ran `ran_ns` before this tick, so it started about
+/// `now - ran_ns` (no earlier than the stretch it leaves). So a hold is measured to well under a period, where
+/// the ticks alone would round it to whole periods.
+pub(crate) fn boundary(open: &Interval, next: State, ran_ns: Option<u64>, prev: u64, now: u64) -> u64 {
+    let (Some(d), true) = (ran_ns, prev > 0 && prev <= now) else { return now };
+    let at = if open.state == State::OnCpu {
+        // A count that grew by a whole period or more was stale before (see `classify_runnable`): the stop is
+        // somewhere in the period, taken as its middle rather than its end.
+        if d < now - prev { prev + d } else { prev + (now - prev) / 2 }
+    } else if next == State::OnCpu {
+        let lower = if open.state == State::Runnable { open.start_ns } else { prev };
+        now.saturating_sub(d).max(lower)
+    } else {
+        now
+    };
+    at.clamp(open.start_ns, now)
 }
 
 fn add_at(v: &mut Vec<u64>, i: usize, d: u64) {
@@ -636,7 +667,13 @@ pub(crate) fn gil_waits_of(samples: &Samples, track: &ThreadTrack) -> Vec<(u64, 
         })
         .collect();
     let mut out = Vec::new();
-    for i in track.intervals.iter().filter(|i| i.state == State::TimedWait) {
+    // A timed wait, and the wait for a CPU right after it (the thread woke to take the GIL, or to ask for it).
+    let mut waiting = false;
+    for i in &track.intervals {
+        waiting = i.state == State::TimedWait || (waiting && i.state == State::Runnable);
+        if !waiting {
+            continue;
+        }
         for (s, e) in covered(&others, track.tid, i.start_ns, i.end_ns) {
             out.push((s, e, i.cpu_start, i.cpu_end));
         }
@@ -774,6 +811,50 @@ mod tests {
         let first: Vec<(u64, u64)> = w.threads[0].intervals.iter().map(|i| (i.start_ns, i.end_ns)).collect();
         assert_eq!(first, vec![(3_000_000, 5_000_000), (5_000_000, 7_000_000)]);
         assert!(clipped(&turns(), 30_000_000, 40_000_000).threads.is_empty());
+    }
+
+    #[test]
+    fn a_runnable_thread_without_progress_after_a_wait_is_waiting_for_a_cpu() {
+        use State::*;
+        assert_eq!(classify_runnable(Some(0), Some(TimedWait)), Runnable);
+        assert_eq!(classify_runnable(Some(0), Some(Runnable)), Runnable);
+        // A running thread whose count was not brought up to date yet stays on its CPU.
+        assert_eq!(classify_runnable(Some(0), Some(OnCpu)), OnCpu);
+        assert_eq!(classify_runnable(Some(300_000), Some(Runnable)), OnCpu);
+        assert_eq!(classify_runnable(None, None), OnCpu);
+    }
+
+    #[test]
+    fn stretch_boundaries_fall_where_the_cpu_time_says() {
+        use State::*;
+        let ms = 1_000_000;
+        let on = Interval { start_ns: 2 * ms, end_ns: 9 * ms, state: OnCpu, cpu_start: 0, cpu_end: 0 };
+        // Left the CPU after running 0.3 ms of the period 9..10 ms.
+        assert_eq!(boundary(&on, TimedWait, Some(300_000), 9 * ms, 10 * ms), 9 * ms + 300_000);
+        // Came onto the CPU 0.4 ms before the tick, after waiting for one since 5 ms.
+        let queued = Interval { start_ns: 5 * ms, state: Runnable, ..on };
+        assert_eq!(boundary(&queued, OnCpu, Some(400_000), 9 * ms, 10 * ms), 10 * ms - 400_000);
+        // A count that was stale for longer than the wait cannot put the start before the wait began.
+        assert_eq!(boundary(&queued, OnCpu, Some(8 * ms), 9 * ms, 10 * ms), 5 * ms);
+        // A count that grew by the whole period was stale: the middle of the period.
+        assert_eq!(boundary(&on, TimedWait, Some(3 * ms), 9 * ms, 10 * ms), 9 * ms + 500_000);
+        // Nothing known: the tick.
+        assert_eq!(boundary(&on, Blocked, None, 9 * ms, 10 * ms), 10 * ms);
+    }
+
+    #[test]
+    fn a_wait_for_a_cpu_right_after_a_timed_wait_is_part_of_the_gil_wait() {
+        use State::*;
+        let s = Samples {
+            threads: vec![
+                track(10, 11, vec![iv(0, 10, OnCpu)]),
+                track(10, 12, vec![iv(0, 4, TimedWait), iv(4, 6, Runnable), iv(6, 8, Blocked), iv(8, 10, Runnable)]),
+            ],
+            ..Samples::default()
+        };
+        let w: Vec<(u64, u64)> =
+            gil_waits_of(&s, &s.threads[1]).iter().map(|w| (w.0 / 1_000_000, w.1 / 1_000_000)).collect();
+        assert_eq!(w, vec![(0, 4), (4, 6)]);
     }
 
     #[test]
