@@ -15,7 +15,8 @@
 //!   `join()`, `Lock.acquire()` and an idle pool worker's queue wait without one, and `time.sleep` is no futex at
 //!   all. `watch`, which has no run spans to go by, counts only timed futex waits as GIL waits.
 //!
-//! Processes are found from the root through `/proc/PID/task/TID/children` every `DISCOVER_EVERY` ticks (and their
+//! Processes are found from the root through `/proc/PID/task/TID/children` every `DISCOVER_EVERY` ticks (less often
+//! with more than 40 processes; and their
 //! threads through `/proc/PID/task`), so a thread or child that lives shorter than that may be missed.
 //! The sampler imports only the timeline's model types: it knows pids and tids, nothing of the UI or the lab.
 
@@ -35,6 +36,8 @@ use crate::timeline::{Lane, Span, SpanKind};
 pub(crate) const PERIOD: Duration = Duration::from_millis(1);
 /// Processes and threads are looked for every this many ticks (reading only known threads in between).
 const DISCOVER_EVERY: u64 = 5;
+/// A thread that sleeps and has not run since the last tick has its state read only every this many ticks.
+const RECHECK_ASLEEP: u64 = 8;
 /// The futex system call's number, as `/proc/PID/task/TID/syscall` names it.
 #[cfg(target_arch = "x86_64")]
 const SYS_FUTEX: i64 = 202;
@@ -250,7 +253,9 @@ impl Walk {
             let now = now_ns();
             self.out.cost.max_gap_ns = self.out.cost.max_gap_ns.max(now - last_tick);
             last_tick = now;
-            if self.tick.is_multiple_of(DISCOVER_EVERY) || last {
+            // Looking for new processes costs a directory read per process: with many, it is done less often.
+            let every = DISCOVER_EVERY.max(self.processes.len() as u64 / 8);
+            if self.tick.is_multiple_of(every) || last {
                 self.discover(now);
             }
             self.read_all(now);
@@ -375,21 +380,35 @@ impl Walk {
         let tids: Vec<u32> = self.threads.keys().copied().collect();
         for tid in tids {
             let Some(w) = self.threads.get_mut(&tid) else { continue };
-            let Some((state_letter, cpu)) = read_stat(&w.stat, &mut self.buf) else {
-                self.forget(tid, now);
-                continue;
-            };
             let exec = read_exec_ns(&w.schedstat, &mut self.buf);
             let ran_ns = match (w.last_exec_ns, exec) {
                 (Some(prev), Some(exec)) => Some(exec.saturating_sub(prev)),
                 _ => None,
             };
             let before = w.open.map(|o| o.state);
+            // A thread asleep that has not run since: most likely still asleep, so its stat (the costliest file)
+            // is read only every `RECHECK_ASLEEP` ticks. A script with 200 sleeping children costs that much less.
+            let asleep = ran_ns == Some(0) && matches!(before, Some(State::TimedWait | State::Blocked));
+            let (state_letter, cpu) = if asleep && !self.tick.is_multiple_of(RECHECK_ASLEEP) {
+                ('S', w.open.map_or(-1, |o| o.cpu_end))
+            } else {
+                match read_stat(&w.stat, &mut self.buf) {
+                    Some(x) => x,
+                    None => {
+                        self.forget(tid, now);
+                        continue;
+                    }
+                }
+            };
             let state = match state_letter {
                 'R' => classify_runnable(ran_ns, before),
                 'Z' | 'X' | 'x' => {
                     self.forget(tid, now);
                     continue;
+                }
+                // Asleep and not run since the last tick: still in the same wait (no need to ask which).
+                _ if ran_ns == Some(0) && matches!(before, Some(State::TimedWait | State::Blocked)) => {
+                    before.unwrap_or(State::Blocked)
                 }
                 _ if w.syscall.as_ref().is_some_and(|f| in_timed_futex(f, &mut self.buf)) => State::TimedWait,
                 _ => State::Blocked,
