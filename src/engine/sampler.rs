@@ -322,7 +322,17 @@ impl Walk {
             }
             let ppid = if ppid == 0 { read_ppid(pid).unwrap_or(0) } else { ppid };
             let index = match self.processes.get(&pid) {
-                Some((i, _)) => *i,
+                Some((i, _)) => {
+                    // A child is seen before its exec at times (the guard's fork): its name follows the program.
+                    let p = &mut self.out.processes[*i];
+                    if now.saturating_sub(p.first_ns) < 200_000_000 {
+                        p.name = comm(pid, pid);
+                        if let Some(t) = self.out.threads.iter_mut().rev().find(|t| t.tid == pid) {
+                            t.name = p.name.clone();
+                        }
+                    }
+                    *i
+                }
                 None => {
                     let name = comm(pid, pid);
                     self.out.processes.push(ProcessTrack { pid, ppid, name, first_ns: now, last_ns: now, cpu_ns: 0 });
