@@ -395,7 +395,9 @@ pub(crate) fn watch_text(
         None => String::new(),
     };
     out.push_str(&format!("  gil-wait     {} summed over threads{handoff}\n", fmt_ms(gw as f64 / 1e6)));
-    out.push_str(&format!("  processes    {}, {}\n", s.processes.len(), plural(s.threads.len() as u64, "thread")));
+    let procs =
+        if s.processes.len() == 1 { "1 process".to_string() } else { format!("{} processes", s.processes.len()) };
+    out.push_str(&format!("  processes    {procs}, {}\n", plural(s.threads.len() as u64, "thread")));
     let names = lane_names(s);
     for p in &s.processes {
         let threads: Vec<String> = s
