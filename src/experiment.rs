@@ -648,9 +648,6 @@ impl Experiment {
                 MAX_TOTAL_PAYLOAD >> 20
             ));
         }
-        if payload > 0 && workload == Workload::Tiny && strict && mode == Mode::Sequential {
-            // Allowed, just pointless; no error.
-        }
         let workers = if mode.uses_workers() { knobs.workers.unwrap_or(cores.max(1)) } else { 1 };
         let api = if mode == Mode::Processes { knobs.api.unwrap_or(Api::Map) } else { Api::Map };
         let (chunksize, chunksize_given) = match (mode, knobs.chunksize) {

@@ -163,7 +163,7 @@ pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8
         }
         text.join("\n")
     };
-    print_out(&text);
+    crate::stdout::print(&text).context("cannot write to stdout")?;
     if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
         bail!("the run failed: {}", r.error().unwrap_or_default());
     }
@@ -236,7 +236,7 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
     } else {
         compare_text(&reports, out.ascii)
     };
-    print_out(&text);
+    crate::stdout::print(&text).context("cannot write to stdout")?;
     if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
         bail!(
             "the {} run ({} engine) failed: {}",
@@ -270,12 +270,6 @@ pub(crate) fn apply_speedups(reports: &mut [RunReport]) {
 pub(crate) fn progress_on_stderr() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
-}
-
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn print_out(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
 }
 
 fn terminal_width() -> u16 {
@@ -607,9 +601,9 @@ pub fn lessons_cmd(lessons: Option<&Path>, json: bool) -> Result<u8> {
         eprintln!("warning: {w}");
     }
     let mark = |id: &str| match progress.lesson_mark(id) {
-        crate::progress::Mark::NotStarted => "not started",
-        crate::progress::Mark::Started => "started",
-        crate::progress::Mark::Done => "done",
+        crate::progress::LessonMark::NotStarted => "not started",
+        crate::progress::LessonMark::Started => "started",
+        crate::progress::LessonMark::Done => "done",
     };
     crate::lesson::cmd::lessons(lessons, json, &mark)
 }

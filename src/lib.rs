@@ -20,6 +20,7 @@ pub mod progress;
 // Recordings, their history and exports: wired into the CLI and TUI by the lead; until then unused.
 #[allow(dead_code, unused_imports)]
 pub mod record;
+pub mod stdout;
 pub mod timeline;
 pub mod tui;
 pub mod ui;

@@ -15,7 +15,7 @@ use crate::experiment::{
     Experiment, Fit, Knobs, Mode, StartMethod, available_cores, parse_bytes, parse_interval_us, suggest,
 };
 use crate::lesson::{self, ExerciseSpec, Lesson, LessonSet, Op, goal_cores};
-use crate::progress::{Mark, Progress};
+use crate::progress::{LessonMark, Progress};
 
 fn load_lessons(dir: Option<&Path>) -> Result<LessonSet> {
     let set = lesson::load(dir)?;
@@ -76,7 +76,7 @@ pub fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: 
                     "goal": e.goal.text,
                     "cores": cores,
                     "threshold": e.goal.threshold(cores),
-                    "knobs": e.may_change.iter().map(|k| super::knob_name(*k)).collect::<Vec<_>>(),
+                    "knobs": e.may_change.iter().map(|k| super::knob_key(*k)).collect::<Vec<_>>(),
                     "passed": progress.exercise_passed(&e.id),
                     "best": progress.best_figure(&e.id, higher),
                     "attempts": state.map_or(0, |s| s.attempts),
@@ -382,21 +382,21 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
         }
         None => s.push_str("  resume at     the beginning (nothing opened yet)\n"),
     }
-    let marks: Vec<Mark> = set.lessons.iter().map(|l| p.lesson_mark(&l.id)).collect();
-    let count = |m: Mark| marks.iter().filter(|x| **x == m).count();
+    let marks: Vec<LessonMark> = set.lessons.iter().map(|l| p.lesson_mark(&l.id)).collect();
+    let count = |m: LessonMark| marks.iter().filter(|x| **x == m).count();
     s.push_str(&format!(
         "  lessons       {} done, {} started, {} not started\n",
-        count(Mark::Done),
-        count(Mark::Started),
-        count(Mark::NotStarted)
+        count(LessonMark::Done),
+        count(LessonMark::Started),
+        count(LessonMark::NotStarted)
     ));
     // Bounded: a width beyond u16::MAX panics in format!, and a table that wide helps nobody.
     let id_width = set.lessons.iter().map(|l| l.id.chars().count()).max().unwrap_or(0).min(40);
     for (i, l) in set.lessons.iter().enumerate() {
         let sym = match marks[i] {
-            Mark::Done => "✓",
-            Mark::Started => "…",
-            Mark::NotStarted => " ",
+            LessonMark::Done => "✓",
+            LessonMark::Started => "…",
+            LessonMark::NotStarted => " ",
         };
         let quizzes = d
             .lessons

@@ -83,7 +83,7 @@ fn parse_reps(value: Option<&str>) -> Result<u32> {
     }
 }
 
-pub(crate) fn knob_name(k: Knob) -> &'static str {
+pub(crate) fn knob_key(k: Knob) -> &'static str {
     match k {
         Knob::Mode => "mode",
         Knob::Workers => "workers",
@@ -101,7 +101,7 @@ fn allowed_list(spec: &ExerciseSpec) -> String {
     if spec.may_change.is_empty() {
         "nothing".to_string()
     } else {
-        spec.may_change.iter().map(|k| knob_name(*k)).collect::<Vec<_>>().join(", ")
+        spec.may_change.iter().map(|k| knob_key(*k)).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -119,7 +119,7 @@ pub(crate) fn validate_setup(spec: &ExerciseSpec, setup: &Experiment, cores: u32
         Err(format!(
             "exercise '{}' does not let you change {} (it stays {fixed}, you have {yours}; you may change: {})",
             spec.id,
-            knob_name(k),
+            knob_key(k),
             allowed_list(spec)
         ))
     };
@@ -275,7 +275,8 @@ pub(crate) struct Sides {
 
 fn spread(walls: &[f64]) -> String {
     let mut v = walls.to_vec();
-    let med = median(&mut v);
+    v.sort_by(|a, b| a.total_cmp(b));
+    let med = median(&v);
     if v.len() <= 1 {
         return format!("{} (1 run)", fmt_ms(med));
     }
@@ -322,8 +323,8 @@ pub(crate) fn judge(spec: &ExerciseSpec, measured: f64, cores: u32, sides: &Side
         if passed { sym } else { miss },
         threshold_text(goal, cores),
     );
-    let mut base = sides.baseline_walls_ms.clone();
-    let mut mine = sides.setup_walls_ms.clone();
+    let base = sides.baseline_walls_ms.clone();
+    let mine = sides.setup_walls_ms.clone();
     let mut details = vec![
         format!("{}: {}", sides.baseline, spread(&base)),
         format!("{}: {}", sides.setup, spread(&mine)),
@@ -347,8 +348,8 @@ pub(crate) fn judge(spec: &ExerciseSpec, measured: f64, cores: u32, sides: &Side
         metric: goal.metric,
         higher_is_better: goal.op == Op::AtLeast,
         cores,
-        baseline_ms: median(&mut base),
-        setup_ms: median(&mut mine),
+        baseline_ms: median(&base),
+        setup_ms: median(&mine),
         reps: sides.setup_walls_ms.len() as u32,
     }
 }

@@ -102,7 +102,8 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
     let sep = theme.sep();
     let (left, right) = match app.screen {
         Screen::List => {
-            let done = (0..app.lessons.len()).filter(|&i| app.lesson_mark(i) == crate::progress::Mark::Done).count();
+            let done =
+                (0..app.lessons.len()).filter(|&i| app.lesson_mark(i) == crate::progress::LessonMark::Done).count();
             (
                 "lessons".to_string(),
                 format!(
