@@ -2,6 +2,7 @@
 //! timeline as the native lab. `detect` finds and checks interpreters, `python` starts the harness; this module
 //! decides which engines a command runs and whether a mode can run on the chosen one.
 
+pub(crate) mod bench;
 pub(crate) mod detect;
 pub(crate) mod python;
 pub(crate) mod state;

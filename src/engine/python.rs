@@ -203,7 +203,12 @@ pub(crate) struct Keep {
 /// Starts a python-engine run of `exp` (its `python` names the interpreter, detected before).
 pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
     let py = exp.python.as_ref().ok_or_else(|| anyhow!("a python-engine run names no interpreter"))?;
-    let s = spawn(Path::new(&py.path), &request(exp))?;
+    start_request(Path::new(&py.path), &request(exp))
+}
+
+/// Starts the harness in `python` with a raw request (bench: `record: false`).
+pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
+    let s = spawn(python, request)?;
     let stderr = keep_stderr(s.stderr)?;
     let text = Arc::clone(&stderr.text);
     let (tx, rx) = mpsc::channel();

@@ -374,7 +374,7 @@ pub(crate) fn run_demo_spec(
 }
 
 /// Receives a lab's events until its stream ends, building the timeline.
-fn follow(mut lab: LabRun, stop: &AtomicBool, mut on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
+pub(crate) fn follow(mut lab: LabRun, stop: &AtomicBool, mut on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
     let mut timeline = Timeline::new();
     loop {
         if stop.load(Ordering::Relaxed) {
