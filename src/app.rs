@@ -732,6 +732,19 @@ impl App {
         Ok(on.swap_remove(0))
     }
 
+    /// The engines for `setup`: the learner's choice (`e`), or, while that is the native engine and python works,
+    /// the engines its lesson names (`engines = ["native", "python"]` compares both).
+    fn engine_for(&self, setup: &Setup) -> crate::engine::state::EngineState {
+        use crate::engine::Choice;
+        use crate::experiment::Engine;
+        let mut st = self.engine.clone();
+        let wants = &setup.knobs.engines;
+        if st.choice == Choice::One(Engine::Native) && st.interpreter().is_some() && wants.contains(&Engine::Python) {
+            st.choice = if wants.contains(&Engine::Native) { Choice::Both } else { Choice::One(Engine::Python) };
+        }
+        st
+    }
+
     /// `e`: the next engine, or why the python engine is unavailable.
     fn cycle_engine(&mut self) {
         match self.engine.cycle() {
@@ -1421,7 +1434,7 @@ impl App {
             return self.info(format!("the {name} demo compares its own cases in one run: r runs it"));
         }
         let mut modes = App::compare_modes(&setup);
-        if self.engine.choice == crate::engine::Choice::Both {
+        if self.engine_for(&setup).choice == crate::engine::Choice::Both {
             // Each mode runs on both engines: half as many modes keep the view at most MAX_COMPARE runs.
             modes.truncate(MAX_COMPARE / 2);
         }
@@ -1430,11 +1443,18 @@ impl App {
 
     /// Compares `modes` of `setup` on the chosen engines (each mode's engines together).
     fn compare_these(&mut self, setup: &Setup, modes: Vec<Mode>, fx: &mut Vec<Effect>) {
+        let engines = self.engine_for(setup);
+        // A mode the chosen engines cannot run here (dask not installed, ...) is left out, saying why.
+        let (modes, left): (Vec<Mode>, Vec<Mode>) = modes.into_iter().partition(|m| engines.offers(*m));
+        let why: Vec<String> = left.iter().map(|m| engines.why_not(*m)).collect();
+        if modes.is_empty() {
+            return self.error(why.join("; "));
+        }
         let exps: Result<Vec<Experiment>, String> = modes
             .into_iter()
             .map(|m| setup.experiment(m, self.cores))
             .collect::<Result<Vec<_>, String>>()
-            .and_then(|e| self.engine.apply(&e));
+            .and_then(|e| engines.apply(&e));
         match exps {
             Ok(exps) => {
                 let id = self.next_id();
@@ -1446,6 +1466,9 @@ impl App {
                 });
                 self.screen = Screen::Compare;
                 fx.push(Effect::Start { run: id, exp: first });
+                if !why.is_empty() {
+                    self.info(format!("left out: {}", why.join("; ")));
+                }
             }
             Err(e) => self.error(e),
         }
@@ -1624,7 +1647,8 @@ impl App {
         if let Some(m) = self.busy_message() {
             return self.error(m);
         }
-        match setup.experiment(setup.mode, self.cores) {
+        let engines = self.engine_for(&setup);
+        match setup.experiment(setup.mode, self.cores).and_then(|e| engines.apply(&[e])).map(|mut e| e.swap_remove(0)) {
             Ok(exp) => {
                 let id = self.next_id();
                 self.panel.check = Some(Check::Running { run: id, exercise: spec.id.clone(), setup: exp.clone() });

@@ -126,6 +126,10 @@ pub enum Command {
         /// Fewer repetitions and smaller sizes.
         #[arg(long)]
         quick: bool,
+        /// The interpreter for the python engine's figures (default python3; its Dask and Ray, where installed,
+        /// give their per-task cost).
+        #[arg(long, value_name = "PATH")]
+        python: Option<String>,
         #[command(flatten)]
         stray: StrayLessons,
     },

@@ -55,6 +55,7 @@ pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
             payload,
             warm: args.warm,
             api,
+            engines: Vec::new(),
         },
     ))
 }

@@ -47,7 +47,7 @@ fn run(cli: Cli) -> Result<u8> {
         Some(Command::Lab) | Some(Command::Worker) => bail!("internal command called out of place"),
         Some(Command::Lessons { json, .. }) => headless::lessons_cmd(lessons, json),
         Some(Command::Lint { paths, verify, .. }) => headless::lint_cmd(lessons, &paths, verify),
-        Some(Command::Bench { json, quick, .. }) => bench::bench_cmd(json, quick),
+        Some(Command::Bench { json, quick, python, .. }) => bench::bench_cmd(json, quick, python.as_deref()),
         Some(Command::Demo { name, json, size, .. }) => demo::demo_cmd(&name, size, json),
         Some(Command::Exercises { json, copy, dir, .. }) => {
             exercise::commands::exercises_cmd(lessons, json, copy.as_deref(), dir.as_deref())
