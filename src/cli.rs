@@ -144,6 +144,14 @@ pub enum Command {
         #[command(flatten)]
         dir: LessonsDir,
     },
+    /// Run your own Python program and draw every thread and child process it has, live, from the scheduler
+    /// alone (the program is not changed): `parlab watch my_threads.py [ARGS...]`.
+    Watch {
+        #[command(flatten)]
+        watch: WatchArgs,
+        #[command(flatten)]
+        stray: StrayLessons,
+    },
     #[command(hide = true, name = "__lab")]
     Lab,
     #[command(hide = true, name = "__worker")]
@@ -243,7 +251,8 @@ impl Cli {
                 Command::Run { stray, .. }
                 | Command::Compare { stray, .. }
                 | Command::Demo { stray, .. }
-                | Command::Bench { stray, .. },
+                | Command::Bench { stray, .. }
+                | Command::Watch { stray, .. },
             ) => stray.lessons.is_some(),
             _ => false,
         }
@@ -294,6 +303,7 @@ impl Command {
             Command::Check { .. } => "check",
             Command::Bench { .. } => "bench",
             Command::Progress { .. } => "progress",
+            Command::Watch { .. } => "watch",
             Command::Lab => "__lab",
             Command::Worker => "__worker",
         }
@@ -356,4 +366,39 @@ pub struct CheckArgs {
     /// The python engine's interpreter: a path, or a name on PATH (default python3).
     #[arg(long, value_name = "PATH")]
     pub python: Option<String>,
+}
+
+/// `parlab watch`'s arguments: its own flags come before FILE; everything after FILE is the program's.
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// The Python file to run.
+    #[arg(value_name = "FILE.py")]
+    pub file: PathBuf,
+    /// Arguments for the program, passed as they are.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<std::ffi::OsString>,
+    /// The interpreter (default: python3 on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Stop the program and every process it started after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = crate::watch::DEFAULT_TIMEOUT_S)]
+    pub timeout: u64,
+    /// How often the sampler reads every thread (100us..=100ms; 1 kHz by default).
+    #[arg(long, value_name = "DURATION", default_value = "1ms")]
+    pub sample_every: String,
+    /// Print JSON (lanes, spans, processes, threads, per-core CPU, the sampler's cost) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the table and an ASCII Gantt instead of the live view.
+    #[arg(long)]
+    pub gantt: bool,
+    /// Print the table only instead of the live view.
+    #[arg(long)]
+    pub table: bool,
+    /// Write a Chrome / Perfetto trace to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Plain ASCII Gantt.
+    #[arg(long)]
+    pub ascii: bool,
 }

@@ -525,8 +525,13 @@ impl TraceOut {
     }
 
     /// Writes a Chrome Trace Event Format file (opens in Perfetto and chrome://tracing).
-    pub(crate) fn write(mut self, reports: &[RunReport]) -> Result<()> {
-        let text = serde_json::to_string(&trace_json(reports))?;
+    pub(crate) fn write(self, reports: &[RunReport]) -> Result<()> {
+        self.write_value(&trace_json(reports))
+    }
+
+    /// Writes any trace (`parlab watch` builds its own).
+    pub(crate) fn write_value(mut self, trace: &Value) -> Result<()> {
+        let text = serde_json::to_string(trace)?;
         let regular = self.file.metadata().is_ok_and(|m| m.is_file());
         let written = if regular { self.file.set_len(0) } else { Ok(()) }
             .and_then(|_| self.file.write_all(text.as_bytes()))

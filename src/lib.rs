@@ -25,6 +25,8 @@ pub mod timeline;
 pub mod tui;
 pub mod ui;
 pub mod units;
+pub mod watch;
+mod watch_tui;
 pub mod wire;
 pub mod worker;
 pub mod workload;

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 
 use parlab::cli::{Cli, Command};
-use parlab::{bench, demo, exercise, headless, lab, tui, worker};
+use parlab::{bench, demo, exercise, headless, lab, tui, watch, worker};
 
 fn main() -> ExitCode {
     // Hidden entry points first: nothing may start a thread before the lab decides whether to fork.
@@ -56,6 +56,7 @@ fn run(cli: Cli) -> Result<u8> {
             exercise::commands::check_cmd(lessons, &exercise, file.as_deref(), &exp)
         }
         Some(Command::Progress { reset, yes, .. }) => exercise::commands::progress_cmd(lessons, reset, yes),
+        Some(Command::Watch { watch, .. }) => watch::watch_args_cmd(watch),
         None => tui::run(lessons, cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
     }
 }

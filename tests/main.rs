@@ -16,3 +16,4 @@ mod pyharness;
 mod snippets;
 mod start_methods;
 mod tui;
+mod watch;
