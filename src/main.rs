@@ -15,12 +15,12 @@ mod lab;
 mod lesson;
 mod monitor;
 mod progress;
-// Recordings, their history and exports: wired into the CLI and TUI by the lead; until then unused.
-#[allow(dead_code, unused_imports)]
 mod record;
+mod replay;
 mod timeline;
 mod tui;
 mod ui;
+mod view;
 mod wire;
 mod worker;
 mod workload;
@@ -93,6 +93,16 @@ fn run(cli: Cli) -> Result<u8> {
             exercise::commands::check_cmd(lessons, &exercise, file.as_deref(), &exp)
         }
         Some(Command::Progress { reset, yes, .. }) => exercise::commands::progress_cmd(lessons, reset, yes),
-        None => tui::run(lessons, cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
+        Some(Command::Runs { json }) => replay::runs_cmd(json),
+        Some(Command::Replay { what, trace, svg, present, theme, ascii }) => {
+            replay::replay_cmd(&what, trace.as_deref(), svg.as_deref(), present, theme.as_deref(), ascii)
+        }
+        None => tui::run(
+            lessons,
+            cli.theme.as_deref(),
+            cli.ascii,
+            cli.lesson.as_deref(),
+            replay::Opening { present: cli.present, replay: None },
+        ),
     }
 }

@@ -121,7 +121,13 @@ enum Msg {
 }
 
 /// The terminal UI: `parlab` with no sub-command.
-pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: Option<&str>) -> Result<u8> {
+pub(crate) fn run(
+    lessons_dir: Option<&Path>,
+    theme: Option<&str>,
+    ascii: bool,
+    open: Option<&str>,
+    opening: crate::replay::Opening,
+) -> Result<u8> {
     // Everything that can fail with a message fails here, before the terminal changes.
     let chosen = theme.map(Palette::parse).transpose().map_err(|e| anyhow!(e))?;
     let set = lesson::load(lessons_dir)?;
@@ -163,6 +169,10 @@ pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, 
     let mut app = App::new(set.lessons, broken, progress, theme, available_cores());
     if let Some(w) = warning {
         app.status = Some((crate::app::StatusKind::Error, w));
+    }
+    app.present = opening.present;
+    if let Some(rec) = opening.replay {
+        app.open_replay(rec);
     }
 
     let (tx, rx) = mpsc::channel::<Msg>();
@@ -457,6 +467,7 @@ fn event_loop(
     }
     let mut dirty = true;
     let mut last_frame = Instant::now() - FRAME;
+    let mut keeper = crate::replay::Keeper::new();
     loop {
         // Apply what is queued, performing effects (which may queue more).
         let mut urgent = false;
@@ -474,7 +485,8 @@ fn event_loop(
         if app.quitting() {
             return Ok(());
         }
-        let live = app.is_live();
+        keeper.after_update(app);
+        let live = app.is_live() || app.playing();
         let due = last_frame.elapsed() >= FRAME;
         if dirty && (urgent || !live || due) {
             if live {
