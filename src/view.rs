@@ -177,7 +177,11 @@ pub(crate) fn origin_and_len(r: &Run, now: u64, paused: Option<u64>) -> (u64, u6
     let origin = if t.t0_ns == 0 && t.spans.is_empty() { now } else { d.first_ns(t) };
     let mut end = d.last_ns(t);
     if r.live {
-        end = end.max(paused.unwrap_or(now));
+        end = match paused {
+            // Frozen: what came after the pause waits for the view to resume.
+            Some(p) if p >= origin => p,
+            _ => end.max(now),
+        };
     }
     (origin, end.saturating_sub(origin))
 }
@@ -445,6 +449,160 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::AppEvent;
+    use crate::app::tests::app;
+    use crate::record::tests::{compare_of_four, recording_of, run_of};
+    use crate::timeline::SpanKind;
+
+    const MS: u64 = 1_000_000;
+
+    /// The screen's text at 100x30.
+    fn screen(a: &mut App) -> Vec<String> {
+        a.update(AppEvent::Resize(100, 30));
+        crate::ui::gantt::buffer_lines(&crate::ui::render_frame_for_bench(a, 100, 30))
+    }
+
+    fn key(a: &mut App, c: char) {
+        a.update(AppEvent::Key(Key::Char(c)));
+    }
+
+    /// A gil run of 8 tasks of 10 ms on 2 threads: 40 ms of lanes.
+    fn replaying() -> App {
+        let mut a = app();
+        a.open_replay(recording_of(run_of(crate::experiment::Mode::Gil, 2, 8, 10, 4300)));
+        a
+    }
+
+    fn axis(lines: &[String]) -> String {
+        lines.iter().find(|l| l.contains("0ms") || l.contains("µs")).cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_replay_is_labelled_with_its_date_and_machine_and_shows_every_lane() {
+        let mut a = app();
+        a.open_replay(compare_of_four());
+        let text = screen(&mut a).join("\n");
+        assert!(text.contains("replay · fib:20 × 4 · compare of 4 modes"), "{text}");
+        assert!(text.contains("recorded 2025-03-01 10:20:00 UTC on AMD EPYC 7B13 · 2 cores"), "{text}");
+        for lane in ["main 4100", "t1 4200/4201", "t2 4300/4302", "p1 4401", "p2 4402"] {
+            assert!(text.contains(lane), "no lane '{lane}' in\n{text}");
+        }
+        assert!(text.contains("speedup 2.00×"), "{text}");
+    }
+
+    #[test]
+    fn zooming_in_relabels_the_axis_and_zooming_out_restores_it() {
+        let mut a = replaying();
+        let before = axis(&screen(&mut a));
+        key(&mut a, ']');
+        key(&mut a, ']');
+        let zoomed = axis(&screen(&mut a));
+        assert_ne!(before, zoomed, "the axis did not relabel");
+        // 40 ms, then 20, then 10 around the middle: ticks every 2 ms instead of every 5.
+        assert!(zoomed.contains("16ms") && zoomed.contains("18ms") && !zoomed.contains("30ms"), "{zoomed}");
+        assert!(a.status.as_ref().is_some_and(|s| s.1.starts_with("window 15ms..25ms")), "{:?}", a.status);
+        key(&mut a, '}');
+        assert_ne!(axis(&screen(&mut a)), zoomed, "panning moves the axis");
+        key(&mut a, '[');
+        key(&mut a, '[');
+        key(&mut a, '[');
+        assert_eq!(axis(&screen(&mut a)), before);
+    }
+
+    #[test]
+    fn playback_at_a_hundredth_advances_with_the_clock_and_draws_only_what_happened() {
+        let mut a = replaying();
+        key(&mut a, ',');
+        key(&mut a, ',');
+        key(&mut a, ' ');
+        let r = a.replay.as_ref().unwrap();
+        assert!(r.playing && r.playhead == 0 && SPEEDS[r.speed] == 100);
+        assert!(a.playing());
+        let t = 5_000_000_000_000;
+        a.update(AppEvent::Tick(t));
+        a.update(AppEvent::Tick(t + 1_000 * MS));
+        assert_eq!(a.replay.as_ref().unwrap().playhead, 10 * MS, "1 s of wall clock is 10 ms of the run");
+        let early = screen(&mut a);
+        a.update(AppEvent::Tick(t + 2_000 * MS));
+        let later = screen(&mut a);
+        assert_ne!(early, later);
+        let filled = |lines: &[String]| lines.iter().map(|l| l.matches('█').count()).sum::<usize>();
+        assert!(filled(&later) > filled(&early), "more of the run is drawn as it plays");
+        assert!(later.iter().any(|l| l.contains("replay playing at 1/100x · 20ms of 40ms")), "{later:?}");
+        // To its end, then it stops.
+        a.update(AppEvent::Tick(t + 9_000 * MS));
+        let r = a.replay.as_ref().unwrap();
+        assert!(!r.playing && r.playhead == 40 * MS);
+    }
+
+    #[test]
+    fn a_paused_live_view_holds_its_picture_while_the_run_goes_on() {
+        use crate::timeline::{LabEvent, Lane, Span};
+        let mut a = app();
+        a.update(AppEvent::Key(Key::Enter));
+        a.update(AppEvent::Key(Key::Right));
+        let fx = a.update(AppEvent::Key(Key::Char('r')));
+        let id = fx
+            .iter()
+            .find_map(|e| if let crate::app::Effect::Start { run, .. } = e { Some(*run) } else { None })
+            .unwrap();
+        a.update(AppEvent::Lab(id, LabEvent::Started { lab_pid: 500, t0_ns: MS, cores: 2 }));
+        a.update(AppEvent::Lab(id, LabEvent::Lane(Lane { id: 0, pid: 500, tid: 501, label: "t1".into() })));
+        let span = |k: u64| Span {
+            lane: 0,
+            task: k,
+            count: 1,
+            kind: SpanKind::Run,
+            start_ns: MS + k * 10 * MS,
+            end_ns: MS + (k + 1) * 10 * MS,
+            cpu_start: 0,
+            cpu_end: 0,
+        };
+        a.update(AppEvent::Lab(id, LabEvent::Span(span(0))));
+        a.update(AppEvent::Tick(MS + 10 * MS));
+        key(&mut a, 'f');
+        assert_eq!(a.tl.paused_at, Some(11 * MS));
+        let paused = screen(&mut a);
+        for k in 1..5 {
+            a.update(AppEvent::Lab(id, LabEvent::Span(span(k))));
+            a.update(AppEvent::Tick(MS + (k + 1) * 10 * MS));
+        }
+        assert!(a.is_live(), "the run goes on");
+        let still = screen(&mut a);
+        let gantt = |l: &[String]| {
+            l.iter()
+                .filter(|l| l.contains("t1 500/501") || (l.contains("0ms") && !l.contains("running")))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(gantt(&paused), gantt(&still), "the paused view holds");
+        key(&mut a, 'f');
+        let live = screen(&mut a);
+        assert_ne!(gantt(&live), gantt(&still), "resumed: the view moves on");
+        // Zoomed in, a live view follows the run's end.
+        key(&mut a, ']');
+        let (from, to) = a.tl.window(50 * MS, 0, true);
+        assert_eq!((from, to), (25 * MS, 50 * MS));
+    }
+
+    #[test]
+    fn stepping_moves_the_playhead_span_by_span_and_the_cursor_reads_the_span() {
+        let mut a = replaying();
+        a.update(AppEvent::Key(Key::Home));
+        key(&mut a, ')');
+        assert_eq!(a.replay.as_ref().unwrap().playhead, 10 * MS, "the first spans end at 10 ms");
+        key(&mut a, '(');
+        assert_eq!(a.replay.as_ref().unwrap().playhead, 0);
+        key(&mut a, '>');
+        let text = screen(&mut a).join("\n");
+        assert!(
+            text.contains("cursor ") && text.contains("t1 4300/4301: run · task 0 · cpu0→1 · start 0ms · 10ms"),
+            "{text}"
+        );
+        key(&mut a, ';');
+        let text = screen(&mut a).join("\n");
+        assert!(text.contains("t2 4300/4302: run · task 1"), "{text}");
+    }
 
     #[test]
     fn zooming_in_halves_the_window_down_to_100us_a_cell_and_out_to_the_whole_run() {

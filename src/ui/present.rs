@@ -215,3 +215,72 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         put(buf, area, last, &Line::styled(" view paused (f resumes); the run goes on", theme.warn()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use crate::app::tests::app;
+    use crate::app::{App, AppEvent, Key};
+    use crate::record::tests::{compare_of_four, recording_of, threads_run};
+    use crate::ui::theme::{Palette, Theme};
+
+    fn presenting(rec: crate::record::Recording) -> App {
+        let mut a = app();
+        a.theme = Theme { palette: Palette::Contrast, color: true, ascii: false };
+        a.open_replay(rec);
+        a.present = true;
+        a
+    }
+
+    fn draw(a: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+        a.update(AppEvent::Resize(w, h));
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal.draw(|f| f.render_widget(&*a, f.area())).unwrap();
+        terminal
+    }
+
+    #[test]
+    fn presenter_layout_of_a_compare_at_80x24_in_contrast() {
+        let mut a = presenting(compare_of_four());
+        insta::assert_snapshot!(draw(&mut a, 80, 24).backend());
+    }
+
+    #[test]
+    fn presenter_layout_of_a_compare_at_200x60_in_contrast() {
+        let mut a = presenting(compare_of_four());
+        insta::assert_snapshot!(draw(&mut a, 200, 60).backend());
+    }
+
+    #[test]
+    fn the_presenter_shows_the_fastest_runs_speedup_in_block_digits() {
+        let mut a = presenting(compare_of_four());
+        let t = draw(&mut a, 120, 40);
+        let text = t.backend().to_string();
+        // threads and processes both ran 2.00× the sequential run; the first of them is the headline.
+        assert!(text.contains("speedup × (threads)"), "{text}");
+        // No header, no footer: the lesson chrome is gone.
+        assert!(!text.contains("Space play") && !text.contains(" parlab · "), "{text}");
+        let sp = a.replay.as_ref().unwrap().speedups[1].unwrap();
+        assert_eq!(format!("{sp:.2}"), "2.00");
+        // P leaves the layout.
+        a.update(AppEvent::Key(Key::Char('P')));
+        assert!(!a.present);
+        let text = draw(&mut a, 120, 40).backend().to_string();
+        assert!(text.contains(" parlab · replay · ") && text.contains("recorded 2025-03-01 10:20:00 UTC"), "{text}");
+    }
+
+    #[test]
+    fn block_digits_are_five_rows_of_three_cells() {
+        let mut buf = ratatui::buffer::Buffer::empty(ratatui::layout::Rect::new(0, 0, 12, 5));
+        super::big(&mut buf, (0, 0, 12), "1.5", Theme::plain(true));
+        let lines = crate::ui::gantt::buffer_lines(&buf);
+        assert_eq!(lines, ["##    ###", " #    #", " #    ###", " #      #", "### # ###"]);
+        assert_eq!(super::big_width("1.5"), 9);
+        let one = recording_of(threads_run(2, 4));
+        let mut a = presenting(one);
+        let text = draw(&mut a, 80, 24).backend().to_string();
+        assert!(text.contains("wall ms") && text.contains("overhead split"), "{text}");
+    }
+}

@@ -102,8 +102,16 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
     let panes = Rect::new(body.x, body.y + 1, body.width, body.height.saturating_sub(1 + bottom));
     let runs: Vec<&Run> = rp.runs.iter().collect();
     let n = runs.len().max(1) as u16;
-    // Each pane: its lanes, an axis, a legend, the figures, its border; what is left goes to core bars.
-    let wants: Vec<u16> = runs.iter().map(|r| r.timeline.lanes.len() as u16 + 6).collect();
+    // Each pane: its lanes, an axis, a legend, the figures, its border; what is left goes to core bars. When that
+    // does not fit, compact: one figure row, and one legend under the last run.
+    let full: Vec<u16> = runs.iter().map(|r| r.timeline.lanes.len() as u16 + 6).collect();
+    let compact = full.iter().sum::<u16>() > panes.height;
+    let wants: Vec<u16> = if compact {
+        let last = runs.len().saturating_sub(1);
+        runs.iter().enumerate().map(|(i, r)| r.timeline.lanes.len() as u16 + 4 + u16::from(i == last)).collect()
+    } else {
+        full
+    };
     let total: u16 = wants.iter().sum();
     let cells = body.width.saturating_sub(24);
     let (from, to) = window(app, rp, cells);
@@ -121,6 +129,8 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         if h < 3 {
             break;
         }
+        let legend = !compact || i + 1 == runs.len();
+        let fig_rows = if compact { 1 } else { 2 };
         let area = Rect::new(panes.x, y, panes.width, h);
         y += h;
         let block = panel_block(run_title(r), theme);
@@ -128,7 +138,6 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         block.render(area, buf);
         let (origin, _) = origin_and_len(r, 0, None);
         let at = origin + rp.playhead;
-        let fig_rows = 2u16;
         let lanes = r.timeline.lanes.len() as u16;
         let mut gy = inner.y;
         let room = inner.height.saturating_sub(fig_rows);
@@ -151,10 +160,13 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         let gh = (inner.y + inner.height).saturating_sub(gy + fig_rows);
         let lane = cursor_lane(&runs, app.tl.lane, i);
         gantt(app, r, (from, to), origin, Some(rp.playhead), lane, theme)
+            .legend(legend)
             .render(Rect::new(inner.x, gy, inner.width, gh), buf);
         let fy = inner.y + inner.height - fig_rows;
         put(buf, inner, fy, &figures(r, rp.speedups.get(i).copied().flatten(), theme));
-        put(buf, inner, fy + 1, &overhead_line(r.digest.overhead_ms(), theme));
+        if !compact {
+            put(buf, inner, fy + 1, &overhead_line(r.digest.overhead_ms(), theme));
+        }
     }
     let by = body.y + body.height - bottom;
     put(buf, body, by, &playback_line(rp, (from, to), theme));
