@@ -230,6 +230,11 @@ impl Keeper {
         Keeper { saved: HashSet::new(), history: History::in_data_dir().ok(), machine: None, warnings: Arc::default() }
     }
 
+    #[cfg(test)]
+    pub(crate) fn at(history: History) -> Keeper {
+        Keeper { history: Some(history), ..Keeper::new() }
+    }
+
     /// After each update: saves what has newly finished; a warning of an earlier save goes to the status line.
     pub(crate) fn after_update(&mut self, app: &mut App) {
         if let Some(w) = self.warnings.lock().ok().and_then(|mut w| w.pop()) {
@@ -273,6 +278,38 @@ impl Keeper {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::tests::{app, feed_run};
+    use crate::app::{AppEvent, Effect, Key};
+
+    #[test]
+    fn the_tui_keeps_each_finished_run_once_in_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::at(dir.path().join("runs"));
+        let mut keeper = Keeper::at(history.clone());
+        let mut a = app();
+        a.update(AppEvent::Key(Key::Enter));
+        a.update(AppEvent::Key(Key::Right));
+        let fx = a.update(AppEvent::Key(Key::Char('r')));
+        let id = fx.iter().find_map(|e| if let Effect::Start { run, .. } = e { Some(*run) } else { None }).unwrap();
+        keeper.after_update(&mut a);
+        assert!(keeper.saved.is_empty(), "a live run is not kept");
+        feed_run(&mut a, id, 30);
+        keeper.after_update(&mut a);
+        keeper.after_update(&mut a);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let listing = loop {
+            let l = history.list().unwrap();
+            if !l.entries.is_empty() || std::time::Instant::now() > deadline {
+                break l;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(listing.entries.len(), 1, "{listing:?}");
+        assert_eq!(listing.entries[0].modes, ["gil"]);
+        assert_eq!(listing.entries[0].walls_ms, [30.0]);
+        let rec = read(&listing.entries[0].path).unwrap();
+        assert_eq!(rec.runs[0].timeline.spans, a.panel.run.as_ref().unwrap().timeline.spans);
+    }
 
     #[test]
     fn a_gantt_window_takes_times_with_units() {

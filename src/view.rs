@@ -199,9 +199,9 @@ pub(crate) fn readout(runs: &[&Run], origins: &[u64], lane: usize, at: u64) -> S
         let l = &t.lanes[order[lane - n]];
         let abs = origin + at;
         let fmt = |ns: u64| crate::ui::gantt::format_ns(i128::from(ns) - i128::from(t.t0_ns));
-        let under =
+        let mut under =
             t.spans.iter().filter(|s| s.lane == l.id && s.start_ns <= abs && abs < s.end_ns.max(s.start_ns + 1));
-        let text = match under.last() {
+        let text = match under.next_back() {
             Some(s) => {
                 let cpu = match (s.cpu_start, s.cpu_end) {
                     (a, _) if a < 0 => "cpu ?".to_string(),

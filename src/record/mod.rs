@@ -25,7 +25,7 @@ use crate::lab::demos::DemoSpec;
 use crate::timeline::{RunReport, Timeline, median};
 
 #[cfg(test)]
-pub(crate) use format::{Header, RecordError, decode, decode_header};
+pub(crate) use format::decode;
 pub(crate) use format::{Problem, Summary, atomic_write, encode, read, read_header, write};
 pub(crate) use machine::Machine;
 
