@@ -14,7 +14,6 @@ use std::time::SystemTime;
 use anyhow::{Result, anyhow, bail};
 
 use crate::app::{App, Job, Run};
-use crate::experiment::fmt_ms;
 use crate::headless::TraceOut;
 use crate::record::history::{Address, History};
 use crate::record::{
@@ -22,12 +21,20 @@ use crate::record::{
 };
 use crate::timeline::RunReport;
 use crate::ui::gantt;
+use crate::units::fmt_ms;
 
 /// How the TUI opens: in the presenter layout or not, on a recording or on the lessons.
 #[derive(Default)]
-pub(crate) struct Opening {
-    pub present: bool,
-    pub replay: Option<Recording>,
+pub struct Opening {
+    pub(crate) present: bool,
+    pub(crate) replay: Option<Recording>,
+}
+
+impl Opening {
+    /// The lessons, in the presenter layout or not.
+    pub fn lessons(present: bool) -> Opening {
+        Opening { present, replay: None }
+    }
 }
 
 /// Where `--record` goes, checked before the run so that minutes of measuring are not lost to a bad path.
@@ -118,7 +125,7 @@ pub(crate) fn parse_window(text: &str) -> Result<(u64, u64)> {
 pub(crate) fn windowed_gantt(r: &RunReport, (from, to): (u64, u64), width: u16, ascii: bool) -> Result<String> {
     let t = &r.timeline;
     let len = t.last_ns().saturating_sub(t.t0_ns);
-    let shown = |ns: u64| gantt::format_ns(i128::from(ns));
+    let shown = |ns: u64| crate::units::format_ns(i128::from(ns));
     if from >= len {
         bail!(
             "--gantt-window {}..{} starts after the run ended (it ran {}: give a window within 0ms..{})",
@@ -143,7 +150,7 @@ pub(crate) fn windowed_gantt(r: &RunReport, (from, to): (u64, u64), width: u16, 
 }
 
 /// `parlab runs [--json]`.
-pub(crate) fn runs_cmd(json: bool) -> Result<u8> {
+pub fn runs_cmd(json: bool) -> Result<u8> {
     let history = History::in_data_dir()?;
     let listing = history.list()?;
     for w in &listing.warnings {
@@ -168,7 +175,7 @@ pub(crate) fn runs_cmd(json: bool) -> Result<u8> {
 }
 
 /// `parlab replay FILE|last|N [--trace OUT] [--svg OUT] [--present] [--theme T] [--ascii]`.
-pub(crate) fn replay_cmd(
+pub fn replay_cmd(
     what: &str,
     trace: Option<&Path>,
     svg: Option<&Path>,

@@ -121,7 +121,7 @@ enum Msg {
 }
 
 /// The terminal UI: `parlab` with no sub-command.
-pub(crate) fn run(
+pub fn run(
     lessons_dir: Option<&Path>,
     theme: Option<&str>,
     ascii: bool,

@@ -198,7 +198,7 @@ pub(crate) fn readout(runs: &[&Run], origins: &[u64], lane: usize, at: u64) -> S
         }
         let l = &t.lanes[order[lane - n]];
         let abs = origin + at;
-        let fmt = |ns: u64| crate::ui::gantt::format_ns(i128::from(ns) - i128::from(t.t0_ns));
+        let fmt = |ns: u64| crate::units::format_ns(i128::from(ns) - i128::from(t.t0_ns));
         let mut under =
             t.spans.iter().filter(|s| s.lane == l.id && s.start_ns <= abs && abs < s.end_ns.max(s.start_ns + 1));
         let text = match under.next_back() {
@@ -222,14 +222,14 @@ pub(crate) fn readout(runs: &[&Run], origins: &[u64], lane: usize, at: u64) -> S
                     s.kind.name(),
                     cpu,
                     fmt(s.start_ns),
-                    crate::ui::gantt::format_ns(i128::from(s.dur_ns()))
+                    crate::units::format_ns(i128::from(s.dur_ns()))
                 )
             }
             None => format!("{} {}: no span here", l.label, l.ids()),
         };
         return format!("cursor {} · {text}", fmt(abs));
     }
-    format!("cursor {}", crate::ui::gantt::format_ns(i128::from(at)))
+    format!("cursor {}", crate::units::format_ns(i128::from(at)))
 }
 
 /// The lanes shown, in the order the cursor counts them: (run index, lane id).
@@ -352,8 +352,8 @@ impl App {
             Key::Char(c @ (']' | '[')) => {
                 self.tl.zoom(full, self.size.0, live, c == ']');
                 let (a, b) = self.tl.window(full, cells, live);
-                let f = |ns: u64| crate::ui::gantt::format_ns(i128::from(ns));
-                let cell = crate::ui::gantt::format_ns(i128::from((b - a) / u64::from(cells.max(1))));
+                let f = |ns: u64| crate::units::format_ns(i128::from(ns));
+                let cell = crate::units::format_ns(i128::from((b - a) / u64::from(cells.max(1))));
                 let note = if self.tl.len.is_none() { " (the whole run)" } else { "" };
                 let text = format!("window {}..{}{note}: about {cell} a cell", f(a), f(b));
                 self.status = Some((crate::app::StatusKind::Info, text));

@@ -17,7 +17,7 @@ use anyhow::{Result, anyhow};
 use serde::Serialize;
 
 use super::{EXTENSION, Kind, Recording, atomic_write, encode, read_header};
-use crate::experiment::fmt_ms;
+use crate::units::fmt_ms;
 
 /// Most recordings kept.
 pub(crate) const MAX_RUNS: usize = 50;
@@ -289,7 +289,7 @@ impl History {
             Some(e) => Ok(e.path),
             None => Err(anyhow!(
                 "there is no run {n} in the history (it holds {}: see `parlab runs`)",
-                crate::experiment::plural(held, "run")
+                crate::units::plural(held, "run")
             )),
         }
     }

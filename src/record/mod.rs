@@ -20,9 +20,10 @@ pub(crate) mod trace;
 
 use std::time::SystemTime;
 
-use crate::experiment::{Experiment, Mode, plural};
+use crate::experiment::{Experiment, Mode};
 use crate::lab::demos::DemoSpec;
 use crate::timeline::{RunReport, Timeline, median};
+use crate::units::plural;
 
 #[cfg(test)]
 pub(crate) use format::decode;

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::{Kind, RecordedRun, Recording};
-use crate::experiment::{fmt_ms, plural};
 use crate::timeline::{Lane, SPAN_KINDS, Span, SpanKind, Timeline};
+use crate::units::fmt_dur_ns;
+use crate::units::{fmt_ms, plural};
 
 const WIDTH: f64 = 1200.0;
 const MARGIN: f64 = 16.0;
@@ -73,20 +74,6 @@ pub(crate) fn lane_label(lane: &Lane) -> String {
 /// Lanes in reading order, as the TUI orders them (one rule for both: `timeline::lane_order`).
 fn lane_order(t: &Timeline) -> Vec<usize> {
     crate::timeline::lane_order(&t.lanes)
-}
-
-/// A duration for people: `850 ns`, `12.5 µs`, `3.20 ms`, `1.25 s`.
-fn fmt_dur(ns: u64) -> String {
-    let v = ns as f64;
-    if ns >= 1_000_000_000 {
-        format!("{:.2} s", v / 1e9)
-    } else if ns >= 1_000_000 {
-        fmt_ms(v / 1e6)
-    } else if ns >= 1_000 {
-        format!("{:.1} µs", v / 1e3)
-    } else {
-        format!("{ns} ns")
-    }
 }
 
 /// The 1-2-5 step that gives at most about `target` ticks over `len_ns`.
@@ -156,7 +143,7 @@ impl Bar {
             return format!(
                 "{}{task} · {} · cpu {}→{}",
                 s.kind.name(),
-                fmt_dur(s.dur_ns()),
+                fmt_dur_ns(s.dur_ns()),
                 cpu(s.cpu_start),
                 cpu(s.cpu_end)
             );
@@ -165,7 +152,7 @@ impl Bar {
             .iter()
             .zip(self.kind_ns)
             .filter(|(_, ns)| *ns > 0)
-            .map(|(k, ns)| format!("{} {}", k.name(), fmt_dur(ns)))
+            .map(|(k, ns)| format!("{} {}", k.name(), fmt_dur_ns(ns)))
             .collect();
         format!("{} spans merged (too small to see apart): {}", self.spans, parts.join(", "))
     }

@@ -12,9 +12,10 @@ use crate::experiment::Mode;
 use crate::view::origin_and_len;
 
 use super::gantt::Gantt;
-use super::panel::{fmt_ms, put};
+use super::panel::put;
 use super::replay::{cursor_lane, gantt, playback_line};
 use super::theme::Theme;
+use crate::units::fmt_ms;
 
 /// Rows of a block glyph.
 const GLYPH_ROWS: u16 = 5;

@@ -8,12 +8,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use crate::app::{App, CoreSamples, Run, RunCpu};
-use crate::experiment::plural;
+use crate::units::{fmt_ms, format_ns, plural};
 use crate::view::{Replay, SPEEDS, origin_and_len, readout, speed_name};
 
 use super::cores::{CoreBars, RunWindow};
-use super::gantt::{Gantt, format_ns};
-use super::panel::{fmt_ms, overhead_line, panel_block, put};
+use super::gantt::Gantt;
+use super::panel::{overhead_line, panel_block, put};
 use super::theme::Theme;
 
 /// A run's samples up to `at` (absolute ns): the core bars of a replay show the run as it was then.
