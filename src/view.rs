@@ -285,7 +285,8 @@ impl App {
         let runs: Vec<&Run> = match self.screen {
             Screen::Replay => self.replay.as_ref()?.runs.iter().collect(),
             Screen::Lesson => self.panel.run.iter().filter(|r| !r.timeline.lanes.is_empty()).collect(),
-            _ => return None,
+            Screen::Compare => self.compare.as_ref()?.runs.iter().filter(|r| !r.timeline.lanes.is_empty()).collect(),
+            Screen::List => return None,
         };
         if runs.is_empty() {
             return None;
@@ -385,7 +386,7 @@ impl App {
                 self.tl.lane = self.tl.lane.min(lanes.saturating_sub(1));
                 jumped = Some(at);
             }
-            Key::Char('f') if live || self.tl.paused_at.is_some() => {
+            Key::Char('f') if self.screen == Screen::Lesson && (live || self.tl.paused_at.is_some()) => {
                 self.tl.paused_at = match self.tl.paused_at {
                     Some(_) => None,
                     None => Some(self.now_ns),
@@ -402,6 +403,14 @@ impl App {
                 r.playhead = t.min(full);
                 r.playing = false;
                 r.last_tick = None;
+            }
+            // The compare view has no readout row of its own: the status line reads the span.
+            if self.screen == Screen::Compare
+                && let Some((runs, origins, _, _)) = self.view_runs()
+                && let Some(c) = self.tl.cursor
+            {
+                let text = readout(&runs, &origins, self.tl.lane, c);
+                self.status = Some((crate::app::StatusKind::Info, text));
             }
         }
         true
@@ -583,6 +592,33 @@ mod tests {
         key(&mut a, ']');
         let (from, to) = a.tl.window(50 * MS, 0, true);
         assert_eq!((from, to), (25 * MS, 50 * MS));
+    }
+
+    #[test]
+    fn a_compare_zooms_on_one_shared_axis_and_its_cursor_reads_on_the_status_line() {
+        let mut a = app();
+        a.update(AppEvent::Key(Key::Enter));
+        a.update(AppEvent::Key(Key::Right));
+        let fx = a.update(AppEvent::Key(Key::Char('c')));
+        let mut id = fx
+            .iter()
+            .find_map(|e| if let crate::app::Effect::Start { run, .. } = e { Some(*run) } else { None })
+            .unwrap();
+        for wall in [200, 190, 100] {
+            crate::app::tests::feed_run(&mut a, id, wall);
+            if let Some(next) = a.compare.as_ref().unwrap().runs.last().filter(|r| r.live) {
+                id = next.id;
+            }
+        }
+        assert!(a.compare.as_ref().unwrap().done());
+        let before = axis(&screen(&mut a));
+        key(&mut a, ']');
+        let after = axis(&screen(&mut a));
+        assert_ne!(before, after, "the shared axis relabels");
+        assert!(a.status.as_ref().is_some_and(|s| s.1.starts_with("window 50ms..150ms")), "{:?}", a.status);
+        key(&mut a, '>');
+        let status = a.status.as_ref().map(|s| s.1.clone()).unwrap_or_default();
+        assert!(status.starts_with("cursor ") && status.contains("t1 500/501: run"), "{status}");
     }
 
     #[test]

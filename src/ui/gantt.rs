@@ -171,12 +171,18 @@ fn draw_axis(buf: &mut Buffer, (x0, y, cells): (u16, u16, u16), (from, to): (u64
     }
 }
 
-/// A shared axis for lanes drawn with `label_width(label_w)` in an area `width` wide at `(x, y)`: from 0 to
-/// `len_ns`, as each run's lanes are drawn from their first span.
-pub(crate) fn shared_axis(buf: &mut Buffer, (x, y, width): (u16, u16, u16), label_w: u16, len_ns: u64, theme: Theme) {
+/// A shared axis for lanes drawn with `label_width(label_w)` in an area `width` wide at `(x, y)`: `[from, to)` ns
+/// after each run's first span (each run's lanes are drawn from their first span).
+pub(crate) fn shared_axis(
+    buf: &mut Buffer,
+    (x, y, width): (u16, u16, u16),
+    label_w: u16,
+    (from, to): (u64, u64),
+    theme: Theme,
+) {
     let cells = width.saturating_sub(label_w + 2);
     if cells >= 4 {
-        draw_axis(buf, (x + label_w + 1, y, cells), (0, len_ns.max(1)), 0, theme);
+        draw_axis(buf, (x + label_w + 1, y, cells), (from, to.max(from + 1)), 0, theme);
     }
 }
 

@@ -655,8 +655,11 @@ pub(crate) fn pane(
             return;
         }
     }
-    let from = r.digest.first_ns(&r.timeline);
-    let to = from + window_len.max(1_000_000);
+    let origin = r.digest.first_ns(&r.timeline);
+    // The compare's shared window through the timeline view (zoom, pan).
+    let live = app.compare.as_ref().is_some_and(|c| c.live());
+    let (a, b) = app.tl.window(window_len, inner.width.saturating_sub(20), live);
+    let (from, to) = (origin + a, origin + b);
     let lanes = r.timeline.lanes.len() as u16;
     let mut y = inner.y + u16::from(r.error().is_some());
     let room = inner.y + inner.height - y;
@@ -675,8 +678,11 @@ pub(crate) fn pane(
         return;
     }
     let h = inner.y + inner.height - y;
-    Gantt::new(&r.timeline, theme)
-        .digest(&r.digest)
+    let mut g = Gantt::new(&r.timeline, theme);
+    if let Some(c) = app.tl.cursor {
+        g = g.cursor(origin + c, None);
+    }
+    g.digest(&r.digest)
         .window(from, to)
         .legend(legend && h >= lanes + 2)
         .render(Rect::new(inner.x, y, inner.width, h), buf);
