@@ -278,8 +278,12 @@ impl Widget for Gantt<'_> {
         {
             let x = x0 + ((at - from) as f64 / cell_ns) as u16;
             let lanes_y = y;
-            if self.axis && lanes_y > inner.y {
-                buf.set_string(x, lanes_y - 1, if theme.ascii { "v" } else { "▾" }, theme.accent());
+            // On the axis row only where no tick label is.
+            if self.axis
+                && lanes_y > inner.y
+                && let Some(cell) = buf.cell_mut((x, lanes_y - 1)).filter(|c| c.symbol() == " ")
+            {
+                cell.set_symbol(if theme.ascii { "v" } else { "▾" }).set_style(theme.accent());
             }
             for (row, &i) in order.iter().take(shown).enumerate() {
                 let yy = lanes_y + row as u16;
@@ -598,6 +602,26 @@ mod tests {
         assert!(exact[1].starts_with("t0 1/10 ████▒▒▒▒████"), "{exact:?}");
         assert!(exact[2].starts_with("t1 1/11 ▒▒▒▒████▒▒▒▒"), "{exact:?}");
         assert!(exact[1].ends_with("████████████████████"), "{exact:?}");
+    }
+
+    #[test]
+    fn a_clipped_gantt_draws_only_what_happened_before_the_playhead_and_marks_the_cursor() {
+        let t = two_lane_gil();
+        let mut buf = Buffer::empty(Rect::new(0, 0, 52, 4));
+        Gantt::new(&t, Theme::plain(false))
+            .window(0, 40_000_000)
+            .clip(15_000_000)
+            .cursor(25_000_000, Some(0))
+            .render(buf.area, &mut buf);
+        assert_eq!(
+            buffer_lines(&buf),
+            [
+                "           0ms       10ms      20ms ▾    30ms",
+                "t1 100/200 ██████████▒▒▒▒▒          │",
+                "t2 100/201 ▒▒▒▒▒▒▒▒▒▒█████          │",
+                "█ run  ▒ gil-wait",
+            ]
+        );
     }
 
     #[test]
