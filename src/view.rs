@@ -622,6 +622,23 @@ mod tests {
     }
 
     #[test]
+    fn the_core_bars_replay_with_the_run() {
+        let mut a = app();
+        a.open_replay(recording_of(crate::record::tests::threads_run(2, 16)));
+        let cores = |a: &mut App| {
+            screen(a).into_iter().filter(|l| l.contains("cpu0") || l.contains("cpu1")).collect::<Vec<_>>()
+        };
+        let end = cores(&mut a);
+        assert_eq!(end.len(), 2, "a bar per core");
+        a.update(AppEvent::Key(Key::Home));
+        key(&mut a, ')');
+        key(&mut a, ')');
+        assert_eq!(a.replay.as_ref().unwrap().playhead, 10 * MS);
+        let early = cores(&mut a);
+        assert_ne!(early, end, "at 10 ms the bars show the run as it was then");
+    }
+
+    #[test]
     fn stepping_moves_the_playhead_span_by_span_and_the_cursor_reads_the_span() {
         let mut a = replaying();
         a.update(AppEvent::Key(Key::Home));

@@ -142,7 +142,7 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         let mut gy = inner.y;
         let room = inner.height.saturating_sub(fig_rows);
         let cpu = cpu_until(&r.cpu, at);
-        if cpu.measured() && room >= core_rows + lanes + 3 {
+        if r.cpu.measured() && room >= core_rows + lanes + 2 {
             let rw = RunWindow {
                 timeline: &r.timeline,
                 digest: Some(&r.digest),
