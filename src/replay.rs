@@ -56,13 +56,38 @@ impl RecordOut {
     }
 }
 
+/// The engine a recording names: `native`, or `python` with its interpreter when the python engine ran every
+/// run, or `native+python` when both did (each run's experiment says which ran it).
+pub(crate) fn engine_of<'a>(exps: impl Iterator<Item = &'a crate::experiment::Experiment>) -> Engine {
+    let (mut native, mut python) = (false, None);
+    for e in exps {
+        match e.engine {
+            crate::experiment::Engine::Native => native = true,
+            crate::experiment::Engine::Python => python = python.or(Some(e.python.clone())),
+        }
+    }
+    match (native, python) {
+        (_, None) => Engine::native(),
+        (false, Some(py)) => Engine {
+            name: "python".to_string(),
+            interpreter: py.map(|py| crate::record::Interpreter {
+                path: py.path,
+                version: py.version,
+                gil_enabled: py.gil_enabled,
+            }),
+        },
+        (true, Some(_)) => Engine { name: "native+python".to_string(), interpreter: None },
+    }
+}
+
 /// A recording of headless runs: a run's one, or a compare's in the order they ran.
 pub(crate) fn recording_of_reports(kind: Kind, reports: &[RunReport]) -> Recording {
     let mut runs: Vec<RecordedRun> = reports.iter().map(|r| RecordedRun::from_report(r, Samples::default())).collect();
     let made = made_at(SystemTime::now());
+    let engine = engine_of(reports.iter().map(|r| &r.experiment));
     match kind {
-        Kind::Run if runs.len() == 1 => Recording::of_run(made, Machine::detect(), Engine::native(), runs.remove(0)),
-        _ => Recording::of_compare(made, Machine::detect(), Engine::native(), runs),
+        Kind::Run if runs.len() == 1 => Recording::of_run(made, Machine::detect(), engine, runs.remove(0)),
+        _ => Recording::of_compare(made, Machine::detect(), engine, runs),
     }
 }
 
@@ -170,7 +195,7 @@ pub fn runs_cmd(json: bool) -> Result<u8> {
     } else {
         listing.table()
     };
-    crate::headless::print_out(&text);
+    crate::stdout::print(&text).map_err(|e| anyhow!("cannot write to stdout: {e}"))?;
     Ok(0)
 }
 
@@ -264,9 +289,13 @@ impl Keeper {
             let machine = self.machine.get_or_insert_with(Machine::detect).clone();
             let made = made_at(SystemTime::now());
             let mut runs = runs;
+            let engine = engine_of(runs.iter().filter_map(|r| match &r.job {
+                RecordedJob::Experiment(e) => Some(e),
+                RecordedJob::Demo(_) => None,
+            }));
             let rec = match kind {
-                Kind::Run => Recording::of_run(made, machine, Engine::native(), runs.remove(0)),
-                Kind::Compare => Recording::of_compare(made, machine, Engine::native(), runs),
+                Kind::Run => Recording::of_run(made, machine, engine, runs.remove(0)),
+                Kind::Compare => Recording::of_compare(made, machine, engine, runs),
             };
             let warnings = Arc::clone(&self.warnings);
             let _ = std::thread::Builder::new().name("keep-run".into()).spawn(move || {

@@ -31,7 +31,7 @@ use crate::experiment::{
     Api, Experiment, MAX_PAYLOAD, MAX_SWITCH_US, MAX_TASKS, MAX_WORKERS, MIN_SWITCH_US, Mode, StartMethod, Workload,
 };
 use crate::lab::demos::DemoSpec;
-use crate::timeline::{DemoReport, Figure, Lane, RunEnd, Span, SpanKind, Timeline};
+use crate::timeline::{DemoFigure, DemoReport, Lane, RunEnd, Span, SpanKind, Timeline};
 
 /// The most bytes read from a recording file (compressed or not).
 pub(crate) const MAX_FILE_BYTES: u64 = 256 << 20;
@@ -240,10 +240,20 @@ struct RawExperiment {
     /// The Python pool API the processes mode followed (absent in recordings made before it existed: `map`).
     #[serde(default = "default_api")]
     api: String,
+    /// What ran it: `native` or `python` (absent in recordings made before the python engine: `native`).
+    #[serde(default = "default_engine")]
+    engine: String,
+    /// The python engine's interpreter (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    python: Option<crate::experiment::PythonRef>,
 }
 
 fn default_api() -> String {
     Api::Map.name().to_string()
+}
+
+fn default_engine() -> String {
+    crate::experiment::Engine::Native.name().to_string()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -496,6 +506,8 @@ fn raw_run(r: &RecordedRun) -> RawRun {
             payload: e.payload,
             warm: e.warm,
             api: e.api.name().to_string(),
+            engine: e.engine.name().to_string(),
+            python: e.python.clone(),
         }),
         RecordedJob::Demo(d) => RawJob::Demo(RawDemo { name: d.name.name().to_string(), size: d.size }),
     };
@@ -765,6 +777,12 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
             let mode: Mode = e.mode.parse().map_err(|m: String| format!("{p}.mode: {m}"))?;
             let start: StartMethod = e.start.parse().map_err(|m: String| format!("{p}.start: {m}"))?;
             let api: Api = e.api.parse().map_err(|m: String| format!("{p}.api: {m}"))?;
+            let engine: crate::experiment::Engine = e.engine.parse().map_err(|m: String| format!("{p}.engine: {m}"))?;
+            if let Some(py) = &e.python
+                && (py.path.len() > 4096 || py.version.len() > 1024)
+            {
+                return Err(format!("{p}.python: its path or version is too long"));
+            }
             RecordedJob::Experiment(Experiment {
                 workload,
                 tasks: e.tasks,
@@ -777,6 +795,9 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
                 payload: e.payload,
                 warm: e.warm,
                 api,
+                engine,
+                python: e.python,
+                cluster: None,
             })
         }
         RawJob::Demo(d) => {
@@ -830,7 +851,12 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
             columns: d.columns.0,
             rows: d.rows.0.into_iter().map(|r| r.0).collect(),
             reading: d.reading,
-            figures: d.figures.0.into_iter().map(|f| Figure { name: f.name, value: f.value, unit: f.unit }).collect(),
+            figures: d
+                .figures
+                .0
+                .into_iter()
+                .map(|f| DemoFigure { name: f.name, value: f.value, unit: f.unit })
+                .collect(),
         }),
     };
     Ok(RecordedRun {
