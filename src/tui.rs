@@ -159,6 +159,11 @@ pub fn run(
         bail!("no lesson '{id}' (expected one of: {}){hint}", ids.join(", "));
     }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        if opening.replay.is_some() {
+            bail!(
+                "a replay opens in the terminal UI, which needs a terminal; `parlab replay ... --svg OUT` or `--trace OUT` exports one without it"
+            );
+        }
         bail!("the lessons UI needs a terminal; for output to a pipe or file use `parlab run`, `compare` or `lessons`");
     }
     let (progress, warning) = Progress::load();

@@ -324,7 +324,11 @@ impl App {
     pub(crate) fn on_view_key(&mut self, key: Key) -> bool {
         if key == Key::Char('P') && self.screen != Screen::List {
             self.present = !self.present;
-            let how = if self.present { "presenter layout (P: back)" } else { "full layout" };
+            let how = if self.present {
+                "presenter layout (P: back); it shows the timeline once there is a run"
+            } else {
+                "full layout"
+            };
             self.status = Some((crate::app::StatusKind::Info, how.to_string()));
             return true;
         }

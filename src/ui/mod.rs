@@ -36,7 +36,7 @@ impl Widget for &App {
         if area.width < MIN_W || area.height < MIN_H {
             return too_small(area, buf, self);
         }
-        if self.present {
+        if present::applies(self) {
             present::draw(self, area, buf);
             if self.help {
                 help(self, body_area(area), buf);

@@ -76,8 +76,15 @@ struct Shown<'a> {
     replay: bool,
 }
 
+/// Whether the presenter layout has something to show: a replay, a compare, or a run in the panel. Until then (the
+/// lesson list, a section not yet run) the full layout stays, so `--present` can still pick a lesson.
+pub(crate) fn applies(app: &App) -> bool {
+    app.present && app.screen != Screen::List && shown(app).is_some()
+}
+
 fn shown(app: &App) -> Option<Shown<'_>> {
     match app.screen {
+        Screen::List => None,
         Screen::Replay => {
             let rp = app.replay.as_ref()?;
             Some(Shown {
