@@ -29,6 +29,9 @@ pub struct Cli {
     /// Open this lesson (by id) instead of the lesson list.
     #[arg(long, value_name = "ID")]
     pub lesson: Option<String>,
+    /// The presenter layout: no chrome, the timeline the full width, the key figures in large digits (P toggles).
+    #[arg(long)]
+    pub present: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -151,6 +154,33 @@ pub enum Command {
         watch: WatchArgs,
         #[command(flatten)]
         stray: StrayLessons,
+    },
+    /// List the recordings kept in the history of runs: N, date, experiment, modes, wall, machine.
+    Runs {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a recording in the TUI (`last`, N from `parlab runs`, or a FILE), or export it with --trace / --svg.
+    Replay {
+        /// `last`, a number from `parlab runs` (1 is the newest), or a recording's file.
+        #[arg(value_name = "FILE|last|N")]
+        what: String,
+        /// Write it as a Chrome / Perfetto trace to OUT instead of opening the TUI.
+        #[arg(long, value_name = "OUT")]
+        trace: Option<PathBuf>,
+        /// Write its Gantt as a self-contained SVG to OUT instead of opening the TUI.
+        #[arg(long, value_name = "OUT")]
+        svg: Option<PathBuf>,
+        /// Open in the presenter layout (P toggles it).
+        #[arg(long)]
+        present: bool,
+        /// Colour theme of the TUI.
+        #[arg(long, value_name = "dark|light|contrast")]
+        theme: Option<String>,
+        /// Plain ASCII symbols instead of block characters.
+        #[arg(long)]
+        ascii: bool,
     },
     #[command(hide = true, name = "__lab")]
     Lab,
@@ -279,7 +309,12 @@ impl Cli {
     /// The TUI's flags before a command would do nothing for it: refused, naming the flag.
     pub fn leading_flags_fit(&self) -> Result<(), String> {
         let Some(cmd) = &self.command else { return Ok(()) };
-        let given = [("--theme", self.theme.is_some()), ("--ascii", self.ascii), ("--lesson", self.lesson.is_some())];
+        let given = [
+            ("--theme", self.theme.is_some()),
+            ("--ascii", self.ascii),
+            ("--lesson", self.lesson.is_some()),
+            ("--present", self.present),
+        ];
         match given.iter().find(|(_, g)| *g) {
             Some((flag, _)) => Err(format!(
                 "{flag} before a command is the TUI's (parlab without a command): it does nothing for '{}'",
@@ -304,6 +339,8 @@ impl Command {
             Command::Bench { .. } => "bench",
             Command::Progress { .. } => "progress",
             Command::Watch { .. } => "watch",
+            Command::Runs { .. } => "runs",
+            Command::Replay { .. } => "replay",
             Command::Lab => "__lab",
             Command::Worker => "__worker",
         }
@@ -324,6 +361,12 @@ pub struct OutputArgs {
     /// Plain ASCII Gantt.
     #[arg(long)]
     pub ascii: bool,
+    /// Also write the run (or compare) as a recording to FILE, for `parlab replay FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Print only this window of the Gantt, e.g. 40ms..60ms (from the run's t0; units ns, us, ms, s).
+    #[arg(long, value_name = "FROM..TO")]
+    pub gantt_window: Option<String>,
 }
 
 /// Knobs for `parlab check` (the learner's setup). Each may only change what the exercise lets you change
