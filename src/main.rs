@@ -14,6 +14,7 @@ mod headless;
 mod lab;
 mod lesson;
 mod monitor;
+mod notes;
 mod progress;
 // Recordings, their history and exports: wired into the CLI and TUI by the lead; until then unused.
 #[allow(dead_code, unused_imports)]
@@ -93,6 +94,8 @@ fn run(cli: Cli) -> Result<u8> {
             exercise::commands::check_cmd(lessons, &exercise, file.as_deref(), &exp)
         }
         Some(Command::Progress { reset, yes, .. }) => exercise::commands::progress_cmd(lessons, reset, yes),
+        Some(Command::Notes { follow: true, pid, .. }) => notes::follow_cmd(pid),
+        Some(Command::Notes { lesson, .. }) => notes::print_cmd(lessons, lesson.as_deref()),
         None => tui::run(lessons, cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
     }
 }

@@ -1,0 +1,188 @@
+//! `parlab notes`: print a lesson's notes, or (`--follow`) show the notes of the section a presenter's TUI is on,
+//! as it moves. The follower connects to the newest live TUI of this user (or `--pid N`), redraws on every change
+//! (clearing the screen when it writes to a terminal, else printing each state after a blank line), and when its
+//! presenter quits it says so and waits for the next one (with `--pid`, it stops: that TUI will not come back).
+
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use super::socket::{self, Presenter, runtime_dir};
+use super::{PROTOCOL, Showing, lesson_lines, render};
+use crate::experiment::suggest;
+use crate::lesson;
+
+/// How often a waiting follower looks for a presenter.
+const POLL: Duration = Duration::from_millis(200);
+/// The longest message line read from a presenter.
+const MAX_LINE: u64 = 1 << 20;
+
+fn width(tty: bool) -> usize {
+    if tty { crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w)) } else { 80 }
+}
+
+/// Writes lines; a closed stdout (the follower piped into `head`) ends the command quietly.
+fn emit(out: &mut impl Write, lines: &[String]) -> Result<bool> {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `parlab notes [LESSON]`: the notes of one lesson (by id or number) or of all.
+pub(crate) fn print_cmd(lessons: Option<&Path>, which: Option<&str>) -> Result<u8> {
+    let set = lesson::load(lessons)?;
+    for w in &set.skipped {
+        eprintln!("warning: {w}");
+    }
+    for b in &set.broken {
+        eprintln!("warning: '{}' did not load ({} errors; `parlab lint` shows them)", b.path, b.count());
+    }
+    let all = set.lessons.len();
+    let chosen: Vec<(usize, &lesson::Lesson)> = match which {
+        None => set.lessons.iter().enumerate().collect(),
+        Some(w) => {
+            let by_number = w.parse::<usize>().ok().filter(|n| (1..=all).contains(n)).map(|n| n - 1);
+            match by_number.or_else(|| set.lessons.iter().position(|l| l.id == w)) {
+                Some(i) => vec![(i, &set.lessons[i])],
+                None => {
+                    let ids: Vec<&str> = set.lessons.iter().map(|l| l.id.as_str()).collect();
+                    let hint =
+                        suggest(w, ids.iter().copied()).map_or(String::new(), |s| format!(" (did you mean '{s}'?)"));
+                    bail!(
+                        "no lesson '{}' (expected an id or a number 1..={all}: {}){hint}",
+                        lesson::terminal_safe(w),
+                        ids.join(", ")
+                    );
+                }
+            }
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let tty = out.is_terminal();
+    for (i, l) in chosen {
+        if !emit(&mut out, &lesson_lines(l, i + 1, all, width(tty)))? {
+            break;
+        }
+    }
+    Ok(0)
+}
+
+/// How one connection to a presenter ended.
+enum Ended {
+    /// The presenter closed the socket (it quit, or was killed).
+    Quit,
+    /// Stdout closed: stop.
+    OutputClosed,
+}
+
+/// `parlab notes --follow [--pid N]`.
+pub(crate) fn follow_cmd(pid: Option<u32>) -> Result<u8> {
+    let dir = runtime_dir()?;
+    let mut out = std::io::stdout().lock();
+    let tty = out.is_terminal();
+    if let Some(pid) = pid
+        && !socket::presenters(&dir).iter().any(|p| p.pid == pid)
+    {
+        let running: Vec<String> = live(&dir).iter().map(|p| p.pid.to_string()).collect();
+        let running = if running.is_empty() { "none is running".to_string() } else { running.join(", ") };
+        bail!("no parlab TUI with pid {pid} publishes notes (running TUIs: {running})");
+    }
+    let mut said_waiting = false;
+    loop {
+        let found = match pid {
+            Some(pid) => socket::presenters(&dir).into_iter().find(|p| p.pid == pid),
+            None => socket::presenters(&dir).into_iter().next(),
+        };
+        let connected = found.as_ref().map(|p| (p, socket::connect(p)));
+        let (presenter, stream) = match connected {
+            Some((p, Ok(s))) => (p.clone(), s),
+            other => {
+                if pid.is_some() && matches!(other, Some((_, Err(_))) | None) {
+                    // The TUI we were told to follow is gone (its socket refused us, or was removed).
+                    let _ =
+                        emit(&mut out, &[format!("The presenter (parlab pid {}) is not running.", pid.unwrap_or(0))]);
+                    return Ok(0);
+                }
+                if !said_waiting {
+                    let lines = [
+                        format!("No parlab TUI is running for this user (looked in '{}').", dir.display()),
+                        "Waiting for one: start `parlab` in another terminal (Ctrl-C stops).".to_string(),
+                    ];
+                    if !emit(&mut out, &lines)? {
+                        return Ok(0);
+                    }
+                    said_waiting = true;
+                }
+                std::thread::sleep(POLL);
+                continue;
+            }
+        };
+        match show(&presenter, stream, &mut out, tty)? {
+            Ended::OutputClosed => return Ok(0),
+            Ended::Quit => {
+                let mut lines = vec![String::new(), format!("The presenter (parlab pid {}) quit.", presenter.pid)];
+                if pid.is_none() {
+                    lines.push("Waiting for the next one (Ctrl-C stops).".into());
+                }
+                if !emit(&mut out, &lines)? || pid.is_some() {
+                    return Ok(0);
+                }
+                // The socket of a TUI that quit is gone (or refuses: it is removed when tried).
+                while socket::presenters(&dir).iter().any(|p| p.pid == presenter.pid)
+                    && socket::connect(&presenter).is_ok()
+                {
+                    std::thread::sleep(POLL);
+                }
+                said_waiting = true;
+            }
+        }
+    }
+}
+
+/// The presenters that accept a connection now.
+fn live(dir: &Path) -> Vec<Presenter> {
+    socket::presenters(dir).into_iter().filter(|p| socket::connect(p).is_ok()).collect()
+}
+
+/// Shows what one presenter sends until it quits.
+fn show(p: &Presenter, stream: std::os::unix::net::UnixStream, out: &mut impl Write, tty: bool) -> Result<Ended> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = (&mut reader).take(MAX_LINE).read_line(&mut line);
+        match n {
+            Ok(0) | Err(_) => return Ok(Ended::Quit),
+            Ok(_) if !line.ends_with('\n') => {
+                let _ = emit(
+                    out,
+                    &[format!("parlab pid {} sent a message over {MAX_LINE} bytes: stopped following it", p.pid)],
+                );
+                return Ok(Ended::Quit);
+            }
+            Ok(_) => {}
+        }
+        let lines = match serde_json::from_str::<Showing>(&line) {
+            Ok(s) if s.v != PROTOCOL => vec![format!(
+                "parlab pid {} speaks notes protocol {}, this parlab {PROTOCOL}: run the same parlab version",
+                p.pid, s.v
+            )],
+            // Two presenters never cross-talk: a message must come from the TUI whose socket this is.
+            Ok(s) if s.pid != p.pid => {
+                vec![format!("'{}' sent notes of pid {}: ignored", p.path.display(), s.pid)]
+            }
+            Ok(s) => render(&s, width(tty)),
+            Err(e) => vec![format!("parlab pid {} sent a message that is not notes: {e}", p.pid)],
+        };
+        let frame = if tty { format!("\x1b[H\x1b[2J{}", lines.join("\n")) } else { format!("\n{}", lines.join("\n")) };
+        if !emit(out, &[frame])? {
+            return Ok(Ended::OutputClosed);
+        }
+    }
+}
