@@ -6,11 +6,10 @@
 use std::collections::HashMap;
 
 use crate::exercise::CheckOutcome;
+use crate::units::fmt_num;
+use crate::units::{format_bytes, format_interval_us, plural};
 
-use crate::experiment::{
-    Experiment, Fit, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload, format_bytes,
-    format_interval_us, plural,
-};
+use crate::experiment::{Experiment, Fit, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload};
 use crate::lab::demos::DemoSpec;
 use crate::lesson::{Block, ExerciseSpec, ExperimentKind, Knob, Lesson, Metric, Quiz, Section};
 use crate::progress::{Mark, Progress};
@@ -1831,12 +1830,6 @@ pub(crate) fn knob_name(k: Knob) -> &'static str {
         Knob::Size => "workload size",
         Knob::Tasks => "tasks",
     }
-}
-
-/// A number for messages: 1.8, 12, 0.25.
-pub(crate) fn fmt_num(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn experiment_setup(lesson: &Lesson, section: usize, block: usize, e: &crate::lesson::ExperimentSpec) -> Setup {

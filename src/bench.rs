@@ -12,6 +12,7 @@ use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores}
 use crate::headless::{measure, stop_flag};
 use crate::lab::{Recorder, Tracker};
 use crate::timeline::{RunReport, Span, SpanKind, median};
+use crate::units::fmt_num;
 
 /// One measured figure and its target.
 #[derive(Clone, Debug)]
@@ -40,11 +41,11 @@ fn run(e: &Experiment, reps: u32, stop: &AtomicBool) -> Result<RunReport> {
 }
 
 fn at_least(name: &'static str, value: f64, unit: &'static str, target: f64, how: String) -> Figure {
-    Figure { name, value, unit, target: format!(">= {}", trim(target)), met: Some(value >= target), how }
+    Figure { name, value, unit, target: format!(">= {}", fmt_num(target)), met: Some(value >= target), how }
 }
 
 fn at_most(name: &'static str, value: f64, unit: &'static str, target: f64, how: String) -> Figure {
-    Figure { name, value, unit, target: format!("<= {}", trim(target)), met: Some(value <= target), how }
+    Figure { name, value, unit, target: format!("<= {}", fmt_num(target)), met: Some(value <= target), how }
 }
 
 /// A figure DESIGN gives no target for.
@@ -62,11 +63,6 @@ fn untargeted(name: String, value: f64, unit: String) -> Figure {
 /// Figure names and units from other modules live for the whole (short) bench process.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
-}
-
-fn trim(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// Runs the suite. `quick` uses smaller sizes and fewer repetitions.
@@ -299,7 +295,7 @@ fn recording_overhead() -> Figure {
     )
 }
 
-pub(crate) fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
+pub fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
     let stop = stop_flag()?;
     let cores = available_cores();
     let mut progress = |what: &str| {
@@ -318,7 +314,7 @@ pub(crate) fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
         if crate::headless::progress_on_stderr() {
             eprint!("{:60}\r", "");
         }
-        let cores = crate::experiment::plural(cores as u64, "core");
+        let cores = crate::units::plural(cores as u64, "core");
         println!("parlab bench · {cores}{}\n", if quick { " · quick" } else { "" });
         println!("  {:<26} {:>12}  {:<10} {:<4}  how", "figure", "value", "target", "met");
         for f in &figs {

@@ -12,7 +12,7 @@ use crate::lab::client::run_demo_spec;
 use crate::lab::demos::DemoSpec;
 use crate::timeline::{DemoReport, Timeline};
 
-pub(crate) fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> {
+pub fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> {
     let spec = DemoSpec::new(name, size).map_err(|e| anyhow!(e))?;
     let stop = crate::headless::stop_flag()?;
     if !json && crate::headless::progress_on_stderr() {
@@ -59,8 +59,7 @@ pub(crate) fn demo_json(spec: &DemoSpec, t: &Timeline, r: &DemoReport) -> Value 
 
 /// The report as an aligned table, then the reading wrapped to the terminal, then any notes.
 pub(crate) fn demo_text(t: &Timeline, r: &DemoReport) -> String {
-    let mut s =
-        format!("parlab demo {} · {} · {}\n\n", r.name, r.title, crate::experiment::plural(t.cores as u64, "core"));
+    let mut s = format!("parlab demo {} · {} · {}\n\n", r.name, r.title, crate::units::plural(t.cores as u64, "core"));
     s.push_str(&table(&r.columns, &r.rows));
     s.push('\n');
     for (i, line) in wrap(&r.reading, 100).iter().enumerate() {

@@ -16,11 +16,12 @@ use serde_json::{Value, json};
 use crate::cli::{ExperimentArgs, OutputArgs};
 use crate::experiment::{
     Api, Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, check_knobs_apply_to_some,
-    fmt_ms, parse_bytes, parse_interval_us, plural,
+    parse_bytes, parse_interval_us,
 };
 use crate::lab::client::run_to_end;
 use crate::timeline::{Parallelism, RunReport, Timeline, ceiling_note};
 use crate::ui::gantt;
+use crate::units::{fmt_ms, plural};
 
 pub(crate) const MAX_REPEAT: u32 = 50;
 
@@ -119,7 +120,7 @@ pub(crate) fn measure(exp: &Experiment, repeat: u32, stop: &AtomicBool) -> Resul
     Ok(RunReport { experiment: exp.clone(), timeline, parent_pid: std::process::id(), walls_ns, speedup: None })
 }
 
-pub(crate) fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8> {
+pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8> {
     let mode: Mode = mode.parse().map_err(|e: String| anyhow!(e))?;
     let (workload, knobs) = parse_knobs(args)?;
     check_repeat(out)?;
@@ -140,7 +141,7 @@ pub(crate) fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Re
     }
 }
 
-pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) -> Result<u8> {
+pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) -> Result<u8> {
     let (workload, knobs) = parse_knobs(args)?;
     check_repeat(out)?;
     let mut list: Vec<Mode> = Vec::new();
@@ -524,6 +525,28 @@ pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
         offset_ns += to - from + 1_000_000;
     }
     json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+}
+
+/// `parlab lessons`: the lesson list with each lesson's progress mark.
+pub fn lessons_cmd(lessons: Option<&Path>, json: bool) -> Result<u8> {
+    let (progress, warning) = crate::progress::Progress::load();
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    let mark = |id: &str| match progress.lesson_mark(id) {
+        crate::progress::Mark::NotStarted => "not started",
+        crate::progress::Mark::Started => "started",
+        crate::progress::Mark::Done => "done",
+    };
+    crate::lesson::cmd::lessons(lessons, json, &mark)
+}
+
+/// `parlab lint`: checks lesson files; with `verify`, runs every experiment in a lab to check its claims.
+pub fn lint_cmd(lessons: Option<&Path>, paths: &[PathBuf], verify: bool) -> Result<u8> {
+    let stop = if verify { stop_flag()? } else { Default::default() };
+    crate::lesson::cmd::lint(lessons, paths, verify, &mut |exps| {
+        exps.iter().map(|exp| measure(exp, 1, &stop)).collect()
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Mark;
-use crate::experiment::{Experiment, Workload, plural};
+use crate::experiment::{Experiment, Workload};
+use crate::units::fmt_ratio;
+use crate::units::plural;
 
 /// What a span of a lane's time was spent on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -344,16 +346,6 @@ impl Parallelism {
             ),
             Parallelism::Nothing => "none: no run or wait was recorded".to_string(),
         }
-    }
-}
-
-/// A ratio with two decimals, or two significant digits below 0.1 so a small figure never reads as 0.00.
-pub(crate) fn fmt_ratio(v: f64) -> String {
-    if v >= 0.1 || v == 0.0 || !v.is_finite() {
-        format!("{v:.2}")
-    } else {
-        let digits = (1.0 - v.log10().floor()).clamp(2.0, 9.0) as usize;
-        format!("{v:.digits$}")
     }
 }
 

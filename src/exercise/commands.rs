@@ -55,7 +55,7 @@ fn save_progress(progress: &mut Progress) {
 }
 
 /// `parlab exercises [--json]` and `parlab exercises --copy ID [DIR]`.
-pub(crate) fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: Option<&Path>) -> Result<u8> {
+pub fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: Option<&Path>) -> Result<u8> {
     let set = load_lessons(dir)?;
     if let Some(id) = copy {
         return copy_starter(&set, id, to.unwrap_or(Path::new(".")));
@@ -90,7 +90,7 @@ pub(crate) fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str
     }
     let mut s = format!(
         "parlab exercises · {} · goals scaled to the cores a check can use ({} here)\n\n",
-        crate::experiment::plural(rows.len() as u64, "exercise"),
+        crate::units::plural(rows.len() as u64, "exercise"),
         available_cores()
     );
     let mut table: Vec<[String; 6]> = vec![[
@@ -237,7 +237,7 @@ fn knob_flags_given(a: &CheckArgs) -> bool {
 }
 
 /// `parlab check EXERCISE [FILE] [knobs]`: 0 passed, 1 not yet, 2 could not check.
-pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &CheckArgs) -> Result<u8> {
+pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &CheckArgs) -> Result<u8> {
     let set = load_lessons(dir)?;
     let (lesson, spec) = find(&set, id)?;
     let reps = check_reps()?;
@@ -303,7 +303,7 @@ pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args:
 }
 
 /// `parlab progress [--reset [--yes]]`.
-pub(crate) fn progress_cmd(dir: Option<&Path>, reset: bool, yes: bool) -> Result<u8> {
+pub fn progress_cmd(dir: Option<&Path>, reset: bool, yes: bool) -> Result<u8> {
     if yes && !reset {
         bail!("--yes only goes with --reset");
     }
@@ -393,8 +393,8 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
             "    {:<20} {}{best} ({}, {} used; goal {} here)\n",
             safe(&e.id),
             if ep.passed { "passed" } else { "not yet" },
-            crate::experiment::plural(u64::from(ep.attempts), "attempt"),
-            crate::experiment::plural(ep.hints as u64, "hint"),
+            crate::units::plural(u64::from(ep.attempts), "attempt"),
+            crate::units::plural(ep.hints as u64, "hint"),
             threshold_text(&e.goal, goal_cores(e.tasks)),
         ));
     }

@@ -7,8 +7,8 @@
 //! `python` runs a learner's file (under `guard`, with its words made safe by `text`); `commands` holds
 //! `parlab exercises`, `check` and `progress`.
 
-pub(crate) mod commands;
-pub(crate) mod guard;
+pub mod commands;
+pub mod guard;
 pub(crate) mod python;
 pub(crate) mod text;
 
@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores, fmt_ms, format_interval_us, plural};
+use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores};
 use crate::headless;
 use crate::lesson::{ExerciseSpec, Goal, Knob, Metric, Op, goal_cores, metric_value};
 use crate::timeline::{RunReport, median};
+use crate::units::{fmt_ms, format_interval_us, plural};
 
 /// Lowers the number of timed repetitions (tests); 1..=`MAX_REPS`.
 pub(crate) const REPS_ENV: &str = "PARLAB_CHECK_REPS";

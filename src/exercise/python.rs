@@ -386,10 +386,10 @@ pub(crate) fn too_short(t: &Timings) -> Option<String> {
             "sequential() took {} (median of {}), too short to judge: below {} the timer's noise decides the \
              figure; give sequential() and parallel() more work (e.g. bigger inputs) so sequential() takes at \
              least {}",
-            crate::experiment::fmt_ms(seq),
-            crate::experiment::plural(t.sequential_ms.len() as u64, "run"),
-            crate::experiment::fmt_ms(MIN_SEQUENTIAL_MS),
-            crate::experiment::fmt_ms(MIN_SEQUENTIAL_MS),
+            crate::units::fmt_ms(seq),
+            crate::units::plural(t.sequential_ms.len() as u64, "run"),
+            crate::units::fmt_ms(MIN_SEQUENTIAL_MS),
+            crate::units::fmt_ms(MIN_SEQUENTIAL_MS),
         )
     })
 }
@@ -420,7 +420,7 @@ pub(crate) fn judge_timings(spec: &ExerciseSpec, t: &Timings, cores: u32) -> Che
     } else {
         vec![format!(
             "why not: parallel() is {speedup:.2}× faster, not enough for {}: is every core busy for the whole run?",
-            crate::experiment::plural(u64::from(cores), "core")
+            crate::units::plural(u64::from(cores), "core")
         )]
     };
     let mut outcome = judge(spec, measured, cores, &sides, why);

@@ -9,8 +9,9 @@ use anyhow::{Result, anyhow, bail};
 use serde_json::json;
 
 use super::{Expect, ExperimentKind, LessonSet, goal_cores, load, load_paths, metric_value};
-use crate::experiment::{Experiment, Fit, Mode, available_cores, plural};
+use crate::experiment::{Experiment, Fit, Mode, available_cores};
 use crate::timeline::RunReport;
+use crate::units::plural;
 
 /// Runs each experiment once, one after another, and returns their reports in the same order.
 pub(crate) type Measure<'a> = &'a mut dyn FnMut(&[Experiment]) -> Result<Vec<RunReport>>;

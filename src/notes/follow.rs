@@ -35,7 +35,7 @@ fn emit(out: &mut impl Write, lines: &[String]) -> Result<bool> {
 }
 
 /// `parlab notes [LESSON]`: the notes of one lesson (by id or number) or of all.
-pub(crate) fn print_cmd(lessons: Option<&Path>, which: Option<&str>) -> Result<u8> {
+pub fn print_cmd(lessons: Option<&Path>, which: Option<&str>) -> Result<u8> {
     let set = lesson::load(lessons)?;
     for w in &set.skipped {
         eprintln!("warning: {w}");
@@ -82,7 +82,7 @@ enum Ended {
 }
 
 /// `parlab notes --follow [--pid N]`.
-pub(crate) fn follow_cmd(pid: Option<u32>) -> Result<u8> {
+pub fn follow_cmd(pid: Option<u32>) -> Result<u8> {
     let dir = runtime_dir()?;
     let mut out = std::io::stdout().lock();
     let tty = out.is_terminal();

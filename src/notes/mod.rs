@@ -20,7 +20,7 @@ mod socket;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use follow::{follow_cmd, print_cmd};
+pub use follow::{follow_cmd, print_cmd};
 pub(crate) use publish::Publisher;
 
 /// The version of the messages on the socket: a follower refuses others, naming both.

@@ -20,9 +20,10 @@ pub(crate) mod trace;
 
 use std::time::SystemTime;
 
-use crate::experiment::{Experiment, Mode, plural};
+use crate::experiment::{Experiment, Mode};
 use crate::lab::demos::DemoSpec;
 use crate::timeline::{RunReport, Timeline, median};
+use crate::units::plural;
 
 pub(crate) use format::{
     Header, Problem, RecordError, Summary, atomic_write, decode, decode_header, encode, read, read_header, write,

@@ -103,7 +103,7 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
                 format!(
                     "{done} of {} done{sep}{}",
                     app.lessons.len(),
-                    crate::experiment::plural(u64::from(app.cores), "core")
+                    crate::units::plural(u64::from(app.cores), "core")
                 ),
             )
         }
