@@ -88,3 +88,28 @@ fn notes_are_wrapped_under_their_label_and_shown_terminal_safe() {
         ["  about the section", "    point at: one two three", "      four five six seven", "      eight nine ten", ""]
     );
 }
+
+#[test]
+fn every_experiment_and_exercise_of_the_shipped_lessons_has_full_speaker_notes() {
+    let set = crate::lesson::load_embedded();
+    assert_eq!(set.lessons.len(), 12, "{:?}", set.broken);
+    let mut missing = Vec::new();
+    for l in &set.lessons {
+        for (s, section) in l.sections.iter().enumerate() {
+            let notes = l.notes(s);
+            for b in panel_blocks(section) {
+                let full = notes.iter().any(|(about, n)| {
+                    *about == Some(b)
+                        && n.point.is_some()
+                        && n.ask.is_some()
+                        && n.two_cores.is_some()
+                        && n.eight_cores.is_some()
+                });
+                if !full {
+                    missing.push(format!("{} §{s}: {}", l.id, describe(l, s, b).unwrap_or_default()));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "blocks without point, ask, two_cores and eight_cores notes:\n{}", missing.join("\n"));
+}
