@@ -253,11 +253,21 @@ fn notes_follow_moves_with_the_presenter_and_waits_for_the_next_when_it_quits() 
     });
     assert!(!sock.exists(), "the socket is removed when the TUI quits");
     // The next presenter is picked up.
-    let p2 = t.open(&tui(&tag, run.path(), dir.path(), data.path()));
+    let _p2 = t.open(&tui(&tag, run.path(), dir.path(), data.path()));
     let pid2 = *tuis(&tag, 1).iter().find(|p| **p != pid).expect("a second TUI");
     t.wait(f, "the next presenter", |s| s.contains(&format!("TUI with pid {pid2}")));
-    t.keys(p2, &["q"]);
-    t.wait(p2, "the second TUI to exit", |s| s.contains("EXITED 0"));
+    // Killed outright, it cannot remove its socket: the follower still says so, and the dead socket goes.
+    let sock2 = run.path().join(format!("parlab/notes-{pid2}.sock"));
+    assert!(sock2.exists());
+    assert!(Command::new("kill").args(["-KILL", &pid2.to_string()]).status().unwrap().success());
+    t.wait(f, "the follower to say the killed presenter quit", |s| {
+        s.contains(&format!("The presenter (parlab pid {pid2}) quit.")) && s.contains("Waiting for the next one")
+    });
+    let end = Instant::now() + Duration::from_secs(5);
+    while sock2.exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!sock2.exists(), "the killed TUI's socket is removed by the follower");
     drop(t);
     assert_none_left(&tag);
 }
@@ -295,6 +305,68 @@ fn two_presenters_do_not_cross_talk() {
     assert!(s.contains("second-say") && !s.contains("quit"), "B's follower is untouched: {s}");
     t.keys(b, &["q"]);
     t.wait(b, "B to exit", |s| s.contains("EXITED 0"));
+    drop(t);
+    assert_none_left(&tag);
+}
+
+/// Runs `args` as the user `nobody` (needs root and setpriv).
+fn as_nobody(program: &str, args: &[&str], runtime: &Path) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime)
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv runs")
+}
+
+/// Reads what a presenter's socket sends first, with python3 (a client that is not parlab, so no check of ours
+/// on the follower's side is involved).
+const READ_SOCKET: &str = "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.settimeout(5)\n\
+    s.connect(sys.argv[1])\nprint(repr(s.recv(100)))";
+
+#[test]
+fn another_user_can_neither_enter_the_notes_folder_nor_read_a_socket_left_open() {
+    let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap() == 0;
+    let tools = Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success())
+        && Path::new("/usr/bin/python3").exists();
+    if !root || !tools || skip() {
+        eprintln!("note: needs root, setpriv, /usr/bin/python3 and tmux to act as a second user; skipped");
+        return;
+    }
+    let tag = unique_tag("notes-user");
+    let (run, dir, data) = (tempfile::tempdir().unwrap(), lessons(), tempfile::tempdir().unwrap());
+    // The runtime folder itself may be reached by others (like /tmp); parlab's folder inside it may not.
+    std::fs::set_permissions(run.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut t = Tmux::new(&tag);
+    t.open(&tui(&tag, run.path(), dir.path(), data.path()));
+    let pid = tuis(&tag, 1)[0];
+    let folder = run.path().join("parlab");
+    let sock = folder.join(format!("notes-{pid}.sock"));
+    let end = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bin = bin();
+    let o = as_nobody(bin.to_str().unwrap(), &["notes", "--follow"], run.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim(),
+        format!(
+            "error: the notes folder '{}' belongs to user id 0, not to you (65534): refusing to use it",
+            folder.display()
+        )
+    );
+    // Even with the folder and socket opened to everyone, the TUI sends another user nothing (SO_PEERCRED)...
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let sock_arg = sock.to_str().unwrap();
+    let theirs = as_nobody("/usr/bin/python3", &["-c", READ_SOCKET, sock_arg], run.path());
+    assert!(theirs.status.success(), "{}", stderr(&theirs));
+    assert_eq!(stdout(&theirs).trim(), "b''", "another user was sent: {}", stdout(&theirs));
+    // ...while its own user gets where the TUI is.
+    let ours = Command::new("/usr/bin/python3").args(["-c", READ_SOCKET, sock_arg]).output().unwrap();
+    assert!(stdout(&ours).starts_with("b'{\"v\":1,"), "{}", stdout(&ours));
     drop(t);
     assert_none_left(&tag);
 }

@@ -3,8 +3,9 @@
 //! (clearing the screen when it writes to a terminal, else printing each state after a blank line), and when its
 //! presenter quits it says so and waits for the next one (with `--pid`, it stops: that TUI will not come back).
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -94,34 +95,43 @@ pub fn follow_cmd(pid: Option<u32>) -> Result<u8> {
         bail!("no parlab TUI with pid {pid} publishes notes (running TUIs: {running})");
     }
     let mut said_waiting = false;
+    // Sockets that must not be followed, each said once.
+    let mut refused: HashSet<PathBuf> = HashSet::new();
     loop {
-        let found = match pid {
-            Some(pid) => socket::presenters(&dir).into_iter().find(|p| p.pid == pid),
-            None => socket::presenters(&dir).into_iter().next(),
-        };
-        let connected = found.as_ref().map(|p| (p, socket::connect(p)));
-        let (presenter, stream) = match connected {
-            Some((p, Ok(s))) => (p.clone(), s),
-            other => {
-                if pid.is_some() && matches!(other, Some((_, Err(_))) | None) {
-                    // The TUI we were told to follow is gone (its socket refused us, or was removed).
-                    let _ =
-                        emit(&mut out, &[format!("The presenter (parlab pid {}) is not running.", pid.unwrap_or(0))]);
-                    return Ok(0);
+        let mut found = None;
+        for p in socket::presenters(&dir).into_iter().filter(|p| pid.is_none_or(|pid| p.pid == pid)) {
+            match socket::connect(&p) {
+                Ok(Some(stream)) => {
+                    found = Some((p, stream));
+                    break;
                 }
-                if !said_waiting {
-                    let lines = [
-                        format!("No parlab TUI is running for this user (looked in '{}').", dir.display()),
-                        "Waiting for one: start `parlab` in another terminal (Ctrl-C stops).".to_string(),
-                    ];
-                    if !emit(&mut out, &lines)? {
+                Ok(None) => {}
+                // The one we were told to follow cannot be: say why and stop.
+                Err(e) if pid.is_some() => return Err(e),
+                Err(e) => {
+                    if refused.insert(p.path.clone()) && !emit(&mut out, &[format!("warning: {e:#}")])? {
                         return Ok(0);
                     }
-                    said_waiting = true;
                 }
-                std::thread::sleep(POLL);
-                continue;
             }
+        }
+        let Some((presenter, stream)) = found else {
+            if let Some(pid) = pid {
+                let _ = emit(&mut out, &[format!("The presenter (parlab pid {pid}) is not running.")]);
+                return Ok(0);
+            }
+            if !said_waiting {
+                let lines = [
+                    format!("No parlab TUI is running for this user (looked in '{}').", dir.display()),
+                    "Waiting for one: start `parlab` in another terminal (Ctrl-C stops).".to_string(),
+                ];
+                if !emit(&mut out, &lines)? {
+                    return Ok(0);
+                }
+                said_waiting = true;
+            }
+            std::thread::sleep(POLL);
+            continue;
         };
         match show(&presenter, stream, &mut out, tty)? {
             Ended::OutputClosed => return Ok(0),
@@ -133,10 +143,8 @@ pub fn follow_cmd(pid: Option<u32>) -> Result<u8> {
                 if !emit(&mut out, &lines)? || pid.is_some() {
                     return Ok(0);
                 }
-                // The socket of a TUI that quit is gone (or refuses: it is removed when tried).
-                while socket::presenters(&dir).iter().any(|p| p.pid == presenter.pid)
-                    && socket::connect(&presenter).is_ok()
-                {
+                // A TUI that quit removes its socket; one that was killed leaves it, refusing: removed when tried.
+                while matches!(socket::connect(&presenter), Ok(Some(_))) {
                     std::thread::sleep(POLL);
                 }
                 said_waiting = true;
@@ -147,7 +155,7 @@ pub fn follow_cmd(pid: Option<u32>) -> Result<u8> {
 
 /// The presenters that accept a connection now.
 fn live(dir: &Path) -> Vec<Presenter> {
-    socket::presenters(dir).into_iter().filter(|p| socket::connect(p).is_ok()).collect()
+    socket::presenters(dir).into_iter().filter(|p| matches!(socket::connect(p), Ok(Some(_)))).collect()
 }
 
 /// Shows what one presenter sends until it quits.

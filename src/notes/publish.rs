@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::socket::{peer_uid, runtime_dir, socket_path, uid};
+use super::socket::{peer_uid, remove_stale, runtime_dir, socket_path, uid};
 use super::{position, showing};
 use crate::app::App;
 
@@ -41,6 +41,7 @@ impl Publisher {
         let dir = runtime_dir()?;
         let pid = std::process::id();
         let path = socket_path(&dir, pid)?;
+        remove_stale(&dir);
         // A socket with our pid is left from a process that died before it could remove it (pids are reused).
         let _ = std::fs::remove_file(&path);
         let listener =

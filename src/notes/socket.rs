@@ -102,21 +102,33 @@ pub(crate) fn presenters(dir: &Path) -> Vec<Presenter> {
     out
 }
 
-/// Connects to a presenter and checks it runs as this user. A socket nobody listens on any more (its TUI was
-/// killed) is removed, so it is not tried again.
-pub(crate) fn connect(p: &Presenter) -> Result<UnixStream> {
+/// Connects to a presenter and checks it runs as this user. `Ok(None)`: nobody listens there any more (its TUI
+/// was killed, or quit just now); such a socket is removed, so it is not tried again. An error is a socket that
+/// is there but must not be followed (another user's) or cannot be reached.
+pub(crate) fn connect(p: &Presenter) -> Result<Option<UnixStream>> {
     let stream = match UnixStream::connect(&p.path) {
         Ok(s) => s,
-        Err(e) => {
-            if e.kind() == ErrorKind::ConnectionRefused {
-                let _ = fs::remove_file(&p.path);
-            }
-            return Err(e).with_context(|| format!("cannot connect to '{}'", p.path.display()));
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+            let _ = fs::remove_file(&p.path);
+            return Ok(None);
         }
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot connect to '{}'", p.path.display())),
     };
     let theirs = peer_uid(&stream)?;
     if theirs != uid() {
         bail!("'{}' is served by user id {theirs}, not by you ({}): not following it", p.path.display(), uid());
     }
-    Ok(stream)
+    Ok(Some(stream))
+}
+
+/// Removes the sockets of TUIs that are gone (killed before they could remove their own): nobody listens on them.
+pub(crate) fn remove_stale(dir: &Path) {
+    for p in presenters(dir) {
+        let gone =
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid as i32), None) == Err(nix::errno::Errno::ESRCH);
+        if gone && UnixStream::connect(&p.path).is_err() {
+            let _ = fs::remove_file(&p.path);
+        }
+    }
 }

@@ -113,3 +113,21 @@ fn every_experiment_and_exercise_of_the_shipped_lessons_has_full_speaker_notes()
     }
     assert!(missing.is_empty(), "blocks without point, ask, two_cores and eight_cores notes:\n{}", missing.join("\n"));
 }
+
+#[test]
+fn sockets_of_dead_tuis_are_removed_and_live_ones_kept_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("notes-999999999.sock");
+    drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+    let me = std::process::id();
+    let _live = std::os::unix::net::UnixListener::bind(dir.path().join(format!("notes-{me}.sock"))).unwrap();
+    std::fs::write(dir.path().join("notes-x.sock"), "").unwrap();
+    let found: Vec<u32> = socket::presenters(dir.path()).iter().map(|p| p.pid).collect();
+    assert_eq!(found.len(), 2, "only notes-PID.sock names count: {found:?}");
+    socket::remove_stale(dir.path());
+    assert!(!dead.exists());
+    let left: Vec<u32> = socket::presenters(dir.path()).iter().map(|p| p.pid).collect();
+    assert_eq!(left, [me]);
+    let p = &socket::presenters(dir.path())[0];
+    assert!(matches!(socket::connect(p), Ok(Some(_))), "our own live socket is followed");
+}
