@@ -1,9 +1,7 @@
 //! Headless `parlab demo NAME [--size N] [--json]`: runs a process-internals demo in a lab process and prints its
 //! table and reading (or JSON with its figures, lanes and spans). Ctrl-C cancels it and stops every process.
 
-use std::io::Write;
-
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::experiment::available_cores;
@@ -28,9 +26,7 @@ pub fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> {
     } else {
         demo_text(&timeline, &report)
     };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not an error.
-    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+    crate::stdout::print(&text).context("cannot write to stdout")?;
     if report.rows.is_empty() {
         bail!("the {} demo measured nothing", spec.name);
     }

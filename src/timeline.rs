@@ -129,12 +129,12 @@ pub(crate) struct DemoReport {
     pub rows: Vec<Vec<String>>,
     /// One line saying what the figures mean (and where a tutorial's claim misleads).
     pub reading: String,
-    pub figures: Vec<Figure>,
+    pub figures: Vec<DemoFigure>,
 }
 
 /// One named, measured value of a demo (`fork_start_ms` = 0.21 ms).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Figure {
+pub(crate) struct DemoFigure {
     pub name: String,
     pub value: f64,
     pub unit: String,
@@ -431,10 +431,12 @@ pub(crate) fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
-pub(crate) fn median(values: &mut [f64]) -> f64 {
+/// The median of some values (0 for none); the values are left as they are.
+pub(crate) fn median(values: &[f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
+    let mut values = values.to_vec();
     values.sort_by(|a, b| a.total_cmp(b));
     let n = values.len();
     if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
@@ -454,11 +456,11 @@ pub(crate) struct RunReport {
 
 impl RunReport {
     pub(crate) fn wall_ms(&self) -> f64 {
-        let mut walls: Vec<f64> = self.walls_ns.iter().map(|w| *w as f64 / 1e6).collect();
+        let walls: Vec<f64> = self.walls_ns.iter().map(|w| *w as f64 / 1e6).collect();
         if walls.is_empty() {
             return self.timeline.wall_ns() as f64 / 1e6;
         }
-        median(&mut walls)
+        median(&walls)
     }
 
     pub(crate) fn checksum(&self) -> u64 {
@@ -610,8 +612,8 @@ pub(crate) mod tests {
 
     #[test]
     fn median_of_even_and_odd_lists() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert_eq!(median(&mut []), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 }

@@ -15,7 +15,7 @@ use crate::experiment::{
     Experiment, Fit, Knobs, Mode, StartMethod, available_cores, parse_bytes, parse_interval_us, suggest,
 };
 use crate::lesson::{self, ExerciseSpec, Lesson, LessonSet, Op, goal_cores};
-use crate::progress::{Mark, Progress};
+use crate::progress::{LessonMark, Progress};
 
 fn load_lessons(dir: Option<&Path>) -> Result<LessonSet> {
     let set = lesson::load(dir)?;
@@ -76,7 +76,7 @@ pub fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: 
                     "goal": e.goal.text,
                     "cores": cores,
                     "threshold": e.goal.threshold(cores),
-                    "knobs": e.may_change.iter().map(|k| super::knob_name(*k)).collect::<Vec<_>>(),
+                    "knobs": e.may_change.iter().map(|k| super::knob_key(*k)).collect::<Vec<_>>(),
                     "passed": progress.exercise_passed(&e.id),
                     "best": progress.best_figure(&e.id, higher),
                     "attempts": state.map_or(0, |s| s.attempts),
@@ -249,6 +249,9 @@ pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &Check
     let mut progress = load_progress();
     let outcome: std::result::Result<CheckOutcome, String> = match file {
         Some(file) => {
+            if args.engine.is_some() || args.python.is_some() {
+                bail!("--engine and --python apply to the native setup's check; your Python file runs under python3");
+            }
             if knob_flags_given(args) {
                 bail!(
                     "knob flags (--mode, --workers, ...) apply to the native check; your Python file decides how it runs"
@@ -270,13 +273,29 @@ pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &Check
         None => {
             let setup = setup_from_args(spec, args, available_cores())?;
             super::validate_setup(spec, &setup, available_cores()).map_err(|e| anyhow!(e))?;
-            eprintln!(
-                "checking {id} ({}): {} against {}, 1 warm-up and {reps} timed run(s) each ...",
-                lesson.id,
-                setup.title(),
-                spec.baseline
-            );
-            Ok(check_native(spec, &setup, &stop)?)
+            let engines =
+                crate::engine::Selection::from_flags(args.engine.as_deref(), args.python.as_deref(), None, None)?;
+            let mut outcomes = Vec::new();
+            for setup in &engines.expand(std::slice::from_ref(&setup))? {
+                eprintln!(
+                    "checking {id} ({}): {} against {}, 1 warm-up and {reps} timed run(s) each ...",
+                    lesson.id,
+                    setup.title(),
+                    spec.baseline
+                );
+                outcomes.push(check_native(spec, setup, &stop)?);
+            }
+            // With both engines the first is printed here, the last goes on below; both must pass.
+            let last = outcomes.pop().ok_or_else(|| anyhow!("no engine to check on"))?;
+            for o in &outcomes {
+                print!("{}", o.text(id));
+            }
+            if outcomes.iter().any(|o| !o.passed) {
+                print!("{}", last.text(id));
+                Err("not every engine passed".to_string())
+            } else {
+                Ok(last)
+            }
         }
     };
     let passed = match &outcome {
@@ -352,21 +371,21 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
         }
         None => s.push_str("  resume at     the beginning (nothing opened yet)\n"),
     }
-    let marks: Vec<Mark> = set.lessons.iter().map(|l| p.lesson_mark(&l.id)).collect();
-    let count = |m: Mark| marks.iter().filter(|x| **x == m).count();
+    let marks: Vec<LessonMark> = set.lessons.iter().map(|l| p.lesson_mark(&l.id)).collect();
+    let count = |m: LessonMark| marks.iter().filter(|x| **x == m).count();
     s.push_str(&format!(
         "  lessons       {} done, {} started, {} not started\n",
-        count(Mark::Done),
-        count(Mark::Started),
-        count(Mark::NotStarted)
+        count(LessonMark::Done),
+        count(LessonMark::Started),
+        count(LessonMark::NotStarted)
     ));
     // Bounded: a width beyond u16::MAX panics in format!, and a table that wide helps nobody.
     let id_width = set.lessons.iter().map(|l| l.id.chars().count()).max().unwrap_or(0).min(40);
     for (i, l) in set.lessons.iter().enumerate() {
         let sym = match marks[i] {
-            Mark::Done => "✓",
-            Mark::Started => "…",
-            Mark::NotStarted => " ",
+            LessonMark::Done => "✓",
+            LessonMark::Started => "…",
+            LessonMark::NotStarted => " ",
         };
         let quizzes = d
             .lessons

@@ -83,7 +83,7 @@ fn parse_reps(value: Option<&str>) -> Result<u32> {
     }
 }
 
-pub(crate) fn knob_name(k: Knob) -> &'static str {
+pub(crate) fn knob_key(k: Knob) -> &'static str {
     match k {
         Knob::Mode => "mode",
         Knob::Workers => "workers",
@@ -101,7 +101,7 @@ fn allowed_list(spec: &ExerciseSpec) -> String {
     if spec.may_change.is_empty() {
         "nothing".to_string()
     } else {
-        spec.may_change.iter().map(|k| knob_name(*k)).collect::<Vec<_>>().join(", ")
+        spec.may_change.iter().map(|k| knob_key(*k)).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -119,7 +119,7 @@ pub(crate) fn validate_setup(spec: &ExerciseSpec, setup: &Experiment, cores: u32
         Err(format!(
             "exercise '{}' does not let you change {} (it stays {fixed}, you have {yours}; you may change: {})",
             spec.id,
-            knob_name(k),
+            knob_key(k),
             allowed_list(spec)
         ))
     };
@@ -193,7 +193,14 @@ pub(crate) fn baseline_for(spec: &ExerciseSpec, setup: &Experiment, cores: u32) 
     // The payload is part of the work too (every task sums its bytes): a learner who shrinks it is compared with a
     // baseline that handles the same bytes.
     let knobs = Knobs { payload: Some(setup.payload), ..spec.knobs.clone() };
-    Experiment::build(setup.workload, setup.tasks, spec.baseline, &knobs, Fit::Lenient, cores)
+    let mut base = Experiment::build(setup.workload, setup.tasks, spec.baseline, &knobs, Fit::Lenient, cores)?;
+    // The same engine (and interpreter) as the setup: a python setup is measured against a python baseline.
+    if !base.mode.runs_on(setup.engine) {
+        return Err(format!("the baseline mode '{}' does not run on the {} engine", base.mode, setup.engine));
+    }
+    base.engine = setup.engine;
+    base.python = setup.python.clone();
+    Ok(base)
 }
 
 /// Runs the exercise's check on `setup`: a warm-up of each, then the median of N alternating repetitions.
@@ -268,7 +275,8 @@ pub(crate) struct Sides {
 
 fn spread(walls: &[f64]) -> String {
     let mut v = walls.to_vec();
-    let med = median(&mut v);
+    v.sort_by(|a, b| a.total_cmp(b));
+    let med = median(&v);
     if v.len() <= 1 {
         return format!("{} (1 run)", fmt_ms(med));
     }
@@ -315,8 +323,8 @@ pub(crate) fn judge(spec: &ExerciseSpec, measured: f64, cores: u32, sides: &Side
         if passed { sym } else { miss },
         threshold_text(goal, cores),
     );
-    let mut base = sides.baseline_walls_ms.clone();
-    let mut mine = sides.setup_walls_ms.clone();
+    let base = sides.baseline_walls_ms.clone();
+    let mine = sides.setup_walls_ms.clone();
     let mut details = vec![
         format!("{}: {}", sides.baseline, spread(&base)),
         format!("{}: {}", sides.setup, spread(&mine)),
@@ -340,8 +348,8 @@ pub(crate) fn judge(spec: &ExerciseSpec, measured: f64, cores: u32, sides: &Side
         metric: goal.metric,
         higher_is_better: goal.op == Op::AtLeast,
         cores,
-        baseline_ms: median(&mut base),
-        setup_ms: median(&mut mine),
+        baseline_ms: median(&base),
+        setup_ms: median(&mine),
         reps: sides.setup_walls_ms.len() as u32,
     }
 }

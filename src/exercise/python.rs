@@ -380,7 +380,7 @@ pub(crate) fn check_file(
 /// Why timings are too short to judge, if they are: below `MIN_SEQUENTIAL_MS`, the timer's noise and the cost
 /// of calling a function decide the figure, not the work (0.00 ms against 0.00 ms "passes" any goal).
 pub(crate) fn too_short(t: &Timings) -> Option<String> {
-    let seq = median(&mut t.sequential_ms.clone());
+    let seq = median(&t.sequential_ms);
     (seq < MIN_SEQUENTIAL_MS).then(|| {
         format!(
             "sequential() took {} (median of {}), too short to judge: below {} the timer's noise decides the \
@@ -396,8 +396,8 @@ pub(crate) fn too_short(t: &Timings) -> Option<String> {
 
 /// The verdict on a file's timings (pure).
 pub(crate) fn judge_timings(spec: &ExerciseSpec, t: &Timings, cores: u32) -> CheckOutcome {
-    let seq = median(&mut t.sequential_ms.clone());
-    let par = median(&mut t.parallel_ms.clone());
+    let seq = median(&t.sequential_ms);
+    let par = median(&t.parallel_ms);
     let speedup = if par > 0.0 { seq / par } else { 0.0 };
     let measured = match spec.goal.metric {
         Metric::Speedup => speedup,

@@ -265,10 +265,8 @@ fn fork_worker(queue: RawFd) -> io::Result<(i32, OwnedFd, OwnedFd)> {
     }
 }
 
-/// Why the run stopped early.
-enum Stop {
-    Failed(String),
-}
+/// Why the run stopped early, in words (a worker died, sent garbage, poll failed).
+type Stop = String;
 
 pub(crate) fn run(exp: &Experiment, out: &mut Out) -> RunEnd {
     // The fork server comes first, before the payload or anything else of this run exists: its workers start
@@ -318,7 +316,7 @@ pub(crate) fn run(exp: &Experiment, out: &mut Out) -> RunEnd {
     let mut t0 = t_before;
     if exp.warm {
         // Start the pool before the clock starts: wait until every worker has said hello.
-        if let Err(Stop::Failed(msg)) = pump(&mut pool, &mut st, out, |p, _| p.workers.iter().all(|w| w.ready)) {
+        if let Err(msg) = pump(&mut pool, &mut st, out, |p, _| p.workers.iter().all(|w| w.ready)) {
             pool.kill_all();
             let mut end = finished(t0, 0, 0);
             end.error = Some(msg);
@@ -339,7 +337,7 @@ pub(crate) fn run(exp: &Experiment, out: &mut Out) -> RunEnd {
             pool.shut_down(out);
             end
         }
-        Err(Stop::Failed(msg)) => {
+        Err(msg) => {
             pool.kill_all();
             let mut end = finished(t0, st.sum, st.done);
             end.error = Some(msg);
@@ -450,7 +448,7 @@ fn pump(
             if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(Stop::Failed(format!("poll failed: {}", io::Error::last_os_error())));
+            return Err(format!("poll failed: {}", io::Error::last_os_error()));
         }
         if fds[0].revents != 0 {
             let mut b = [0u8; 64];
@@ -613,7 +611,7 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
     loop {
         let w = &mut pool.workers[i];
         let Ok(next) = next_frame(w) else {
-            return Err(Stop::Failed(format!("worker p{} sent a corrupt frame", w.n + 1)));
+            return Err(format!("worker p{} sent a corrupt frame", w.n + 1));
         };
         let Some((tag, body_range)) = next else { break };
         match tag {
@@ -633,22 +631,19 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
                     Ok((chunk, sum, read_spans(&mut r, lane)?))
                 })();
                 let Ok((chunk, sum, spans)) = parsed else {
-                    return Err(Stop::Failed(format!("worker p{} sent a corrupt result", w.n + 1)));
+                    return Err(format!("worker p{} sent a corrupt result", w.n + 1));
                 };
                 if chunk >= st.next_chunk {
-                    return Err(Stop::Failed(format!(
-                        "worker p{} returned chunk {chunk}, which was never queued",
-                        w.n + 1
-                    )));
+                    return Err(format!("worker p{} returned chunk {chunk}, which was never queued", w.n + 1));
                 }
                 let (_, count) = st.exp.chunk_range(chunk);
                 if r.rest.len() as u64 != st.exp.payload * count {
-                    return Err(Stop::Failed(format!(
+                    return Err(format!(
                         "worker p{} returned {} payload bytes for chunk {chunk}, expected {}",
                         w.n + 1,
                         r.rest.len(),
                         st.exp.payload * count
-                    )));
+                    ));
                 }
                 for s in &spans {
                     out.emit_span(s);
@@ -662,10 +657,7 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
                 let w = &mut pool.workers[i];
                 let chunk = Reader::new(&w.inbuf[body_range]).u64().unwrap_or(u64::MAX);
                 if chunk >= st.next_chunk {
-                    return Err(Stop::Failed(format!(
-                        "worker p{} claimed chunk {chunk}, which was never queued",
-                        w.n + 1
-                    )));
+                    return Err(format!("worker p{} claimed chunk {chunk}, which was never queued", w.n + 1));
                 }
                 w.holding = Some(chunk);
                 let (_, count) = st.exp.chunk_range(chunk);
@@ -692,10 +684,7 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
                 }
             }
             other => {
-                return Err(Stop::Failed(format!(
-                    "worker p{} sent an unknown message (tag {other})",
-                    pool.workers[i].n + 1
-                )));
+                return Err(format!("worker p{} sent an unknown message (tag {other})", pool.workers[i].n + 1));
             }
         }
     }
@@ -732,5 +721,5 @@ fn worker_failed(pool: &mut Pool, i: usize, st: &RunState<'_>, out: &mut Out) ->
         None if !w.ready => " while starting".to_string(),
         None => String::new(),
     };
-    Stop::Failed(format!("worker p{} (pid {}) {how}{during}; the run was stopped", w.n + 1, w.pid))
+    format!("worker p{} (pid {}) {how}{during}; the run was stopped", w.n + 1, w.pid)
 }

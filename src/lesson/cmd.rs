@@ -2,10 +2,9 @@
 //! compiler-style, and (with `--verify`) run each experiment that makes claims and check them on this machine.
 //! Running experiments is handed in by the caller (`main` wires in the lab), so this module stays free of it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 
 use super::{Expect, ExperimentKind, LessonSet, goal_cores, load, load_paths, metric_value};
@@ -16,10 +15,9 @@ use crate::units::plural;
 /// Runs each experiment once, one after another, and returns their reports in the same order.
 pub(crate) type Measure<'a> = &'a mut dyn FnMut(&[Experiment]) -> Result<Vec<RunReport>>;
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn print(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+/// Writes to stdout; a closed pipe (`| head`) is not an error, any other write error is.
+fn print(text: &str) -> Result<()> {
+    crate::stdout::print(text).context("cannot write to stdout")
 }
 
 fn warn_broken(set: &LessonSet) {
@@ -58,7 +56,7 @@ pub(crate) fn lessons(dir: Option<&Path>, as_json: bool, progress: &dyn Fn(&str)
                 })
             })
             .collect();
-        print(&(serde_json::to_string_pretty(&list)? + "\n"));
+        print(&(serde_json::to_string_pretty(&list)? + "\n"))?;
     } else {
         let id_width = set.lessons.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
         let mut text = format!("{:>3}  {:id_width$}  {:>3}  {:<11}  title\n", "#", "id", "min", "progress");
@@ -72,7 +70,7 @@ pub(crate) fn lessons(dir: Option<&Path>, as_json: bool, progress: &dyn Fn(&str)
                 l.title
             ));
         }
-        print(&text);
+        print(&text)?;
     }
     warn_broken(&set);
     Ok(0)
@@ -104,7 +102,7 @@ pub(crate) fn lint(dir: Option<&Path>, paths: &[PathBuf], verify: bool, measure:
             plural(files as u64, "file")
         ));
     }
-    print(&text);
+    print(&text)?;
     if errors > 0 {
         if verify {
             eprintln!("not verifying: fix the errors first");
@@ -164,7 +162,7 @@ fn verify_claims(set: &LessonSet, measure: Measure) -> Result<u8> {
                 let mark = if ok { "ok    " } else { "FAILED" };
                 text.push_str(&format!("{mark}  {name}: {}  ({detail})\n", expect.goal.text));
             }
-            print(&text);
+            print(&text)?;
         }
     }
     let on = format!("on {}", plural(u64::from(cores), "core"));
@@ -173,10 +171,10 @@ fn verify_claims(set: &LessonSet, measure: Measure) -> Result<u8> {
             "verify: {} in {} hold {on}\n",
             plural(claims as u64, "claim"),
             plural(experiments as u64, "experiment")
-        ));
+        ))?;
         Ok(0)
     } else {
-        print(&format!("verify: {failed} of {} FAILED {on}\n", plural(claims as u64, "claim")));
+        print(&format!("verify: {failed} of {} FAILED {on}\n", plural(claims as u64, "claim")))?;
         Ok(1)
     }
 }

@@ -14,11 +14,11 @@ use anyhow::{Result, anyhow};
 use crate::clock::{self, Mark};
 use crate::experiment::{DEFAULT_SWITCH_US, Workload};
 use crate::lab::gil::Gil;
-use crate::timeline::{DemoReport, SpanKind};
+use crate::timeline::{DemoReport, SpanKind, median};
 use crate::units::{fmt_duration_ms, format_interval_us};
 use crate::workload::{self, Hooks};
 
-use super::{Ctx, fig, median, wait_flag};
+use super::{Ctx, fig, wait_flag};
 
 const IO_WAIT: Duration = Duration::from_millis(1);
 const IO_WORK: Workload = Workload::Squares(5_000);

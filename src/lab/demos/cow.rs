@@ -10,10 +10,10 @@ use std::io::Write;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::clock::Mark;
-use crate::timeline::{DemoReport, SpanKind};
+use crate::timeline::{DemoReport, SpanKind, median};
 use crate::units::{fmt_count, fmt_duration_ms, fmt_kib_as_mib};
 
-use super::{Ctx, Mapping, check_memory, fig, fork_with, median, minor_faults, page_size, smaps_kib};
+use super::{Ctx, Mapping, check_memory, fig, fork_with, minor_faults, page_size, smaps_kib};
 
 const FILL: u8 = 0x5a;
 

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::clock::Mark;
-use crate::timeline::{DemoReport, SpanKind};
+use crate::timeline::{DemoReport, SpanKind, median};
 use crate::units::fmt_duration_ms;
 use crate::workload::make_payload;
 
@@ -27,7 +27,7 @@ fn payload(len: usize) -> Vec<u8> {
     v
 }
 
-use super::{Ctx, check_memory, fig, fork_with, median, read_full};
+use super::{Ctx, check_memory, fig, fork_with, read_full};
 
 /// The echo child: reads `len: u64` and `len` bytes, sends them back, until its input ends.
 fn echo(input: &mut File, output: &mut File) -> i32 {

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{self, Mark};
 use crate::experiment::{StartMethod, suggest};
-use crate::timeline::{Figure, LabEvent, Lane, RunEnd, Span, SpanKind};
+use crate::timeline::{DemoFigure, LabEvent, Lane, RunEnd, Span, SpanKind};
 
 use super::forkserver::{ForkServer, Role};
 use super::sys;
@@ -248,8 +248,8 @@ impl Ctx<'_> {
 }
 
 /// A figure for a report.
-pub(crate) fn fig(name: &str, value: f64, unit: &str) -> Figure {
-    Figure { name: name.to_string(), value, unit: unit.to_string() }
+pub(crate) fn fig(name: &str, value: f64, unit: &str) -> DemoFigure {
+    DemoFigure { name: name.to_string(), value, unit: unit.to_string() }
 }
 
 /// Number of threads of the calling process.
@@ -589,12 +589,6 @@ pub(crate) fn wait_flag(flag: &AtomicBool, timeout_ms: u64) -> bool {
         std::thread::yield_now();
     }
     true
-}
-
-/// The median of some values (0 for none).
-pub(crate) fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    crate::timeline::median(&mut v)
 }
 
 pub(crate) fn min_max(values: &[f64]) -> (f64, f64) {

@@ -6,10 +6,10 @@ use anyhow::Result;
 
 use crate::clock::{self, Mark};
 use crate::experiment::StartMethod;
-use crate::timeline::{DemoReport, SpanKind};
+use crate::timeline::{DemoReport, SpanKind, median};
 use crate::units::fmt_duration_ms;
 
-use super::{Ctx, fig, median, min_max, start_role};
+use super::{Ctx, fig, min_max, start_role};
 
 fn ms_between(a: Mark, b: Mark) -> f64 {
     b.ns.saturating_sub(a.ns) as f64 / 1e6
