@@ -197,20 +197,31 @@ fn follower(tag: &str, run: &Path, extra: &str) -> String {
     format!("env {TAG_ENV}={tag} XDG_RUNTIME_DIR='{}' '{}' notes --follow {extra}", run.display(), bin().display())
 }
 
-/// The pids of the tagged TUIs (not labs or followers), waiting until there are `n`.
+/// The pids of the tagged TUIs (parlab with `--lessons`: not labs, followers, or a python3 the TUI asks its
+/// version), waiting until there are `n`.
 fn tuis(tag: &str, n: usize) -> Vec<u32> {
     let end = Instant::now() + Duration::from_secs(10);
+    let tui = format!("{} --lessons ", bin().display());
     loop {
-        let pids: Vec<u32> = tagged_processes(tag)
-            .into_iter()
-            .filter(|(_, c)| !c.contains("__") && !c.contains(" notes --follow"))
-            .map(|p| p.0)
-            .collect();
+        let pids: Vec<u32> =
+            tagged_processes(tag).into_iter().filter(|(_, c)| c.starts_with(&tui)).map(|p| p.0).collect();
         if pids.len() >= n || Instant::now() > end {
             return pids;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The socket of the TUI with this pid, once it is there.
+#[track_caller]
+fn wait_socket(run: &Path, pid: u32) -> std::path::PathBuf {
+    let sock = run.join(format!("parlab/notes-{pid}.sock"));
+    let end = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < end, "the TUI {pid} never opened {}", sock.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sock
 }
 
 #[test]
@@ -285,6 +296,10 @@ fn two_presenters_do_not_cross_talk() {
     let b = t.open(&tui(&tag, run.path(), dir.path(), data.path()));
     let pids = tuis(&tag, 2);
     let second = *pids.iter().find(|p| **p != first).expect("two TUIs");
+    // Which is newest is decided by when each opened its socket: wait for both.
+    for pid in [first, second] {
+        wait_socket(run.path(), pid);
+    }
     // The newest by default, the other by --pid.
     let newest = t.open(&follower(&tag, run.path(), ""));
     let older = t.open(&follower(&tag, run.path(), &format!("--pid {first}")));
@@ -342,11 +357,7 @@ fn another_user_can_neither_enter_the_notes_folder_nor_read_a_socket_left_open()
     t.open(&tui(&tag, run.path(), dir.path(), data.path()));
     let pid = tuis(&tag, 1)[0];
     let folder = run.path().join("parlab");
-    let sock = folder.join(format!("notes-{pid}.sock"));
-    let end = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let sock = wait_socket(run.path(), pid);
     let bin = bin();
     let o = as_nobody(bin.to_str().unwrap(), &["notes", "--follow"], run.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

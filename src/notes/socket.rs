@@ -102,14 +102,16 @@ pub(crate) fn presenters(dir: &Path) -> Vec<Presenter> {
     out
 }
 
-/// Connects to a presenter and checks it runs as this user. `Ok(None)`: nobody listens there any more (its TUI
-/// was killed, or quit just now); such a socket is removed, so it is not tried again. An error is a socket that
-/// is there but must not be followed (another user's) or cannot be reached.
+/// Connects to a presenter and checks it runs as this user. `Ok(None)`: nobody listens there (its TUI quit just
+/// now, was killed, or is between bind and listen); the socket of a TUI that is gone is removed, so it is not
+/// tried again. An error is a socket that is there but must not be followed (another user's) or cannot be reached.
 pub(crate) fn connect(p: &Presenter) -> Result<Option<UnixStream>> {
     let stream = match UnixStream::connect(&p.path) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-            let _ = fs::remove_file(&p.path);
+            if gone(p.pid) {
+                let _ = fs::remove_file(&p.path);
+            }
             return Ok(None);
         }
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -120,6 +122,12 @@ pub(crate) fn connect(p: &Presenter) -> Result<Option<UnixStream>> {
         bail!("'{}' is served by user id {theirs}, not by you ({}): not following it", p.path.display(), uid());
     }
     Ok(Some(stream))
+}
+
+/// Whether no process has this pid (a socket named by it has no TUI behind it).
+fn gone(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return true };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
 }
 
 /// Removes the sockets of TUIs that are gone (killed before they could remove their own): nobody listens on them.
