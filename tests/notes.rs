@@ -252,6 +252,12 @@ fn notes_follow_moves_with_the_presenter_and_waits_for_the_next_when_it_quits() 
     assert!(s.contains("section 1 of 2: First") && s.contains("▶ about experiment 1 of 1"), "{s}");
     assert!(s.contains("panel: experiment 1 of 1: fib:20 × 4 · gil, threads"), "{s}");
     assert!(!s.contains("intro-note"), "{s}");
+    assert!(s.contains("    point at: first-point: the gil lanes take turns."), "one line at 100 columns: {s}");
+    // A narrower follower re-wraps the notes under their label.
+    t.tmux(&["resize-window", "-t", &format!(":{f}"), "-x", "40", "-y", "30"]);
+    t.wait(f, "the notes re-wrapped at 40 columns", |s| s.lines().any(|l| l == "      take turns."));
+    t.tmux(&["resize-window", "-t", &format!(":{f}"), "-x", "100", "-y", "30"]);
+    t.wait(f, "the notes on one line again", |s| s.contains("the gil lanes take turns."));
     t.keys(p, &["Right"]);
     t.wait(f, "the second section's notes", |s| s.contains("second-say") && !s.contains("first-point"));
     t.keys(p, &["Left"]);

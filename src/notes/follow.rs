@@ -158,11 +158,25 @@ fn live(dir: &Path) -> Vec<Presenter> {
     socket::presenters(dir).into_iter().filter(|p| matches!(socket::connect(p), Ok(Some(_)))).collect()
 }
 
-/// Shows what one presenter sends until it quits.
+/// Shows what one presenter sends until it quits. On a terminal, a resize redraws the last state at the new width
+/// (checked between messages, every `POLL`).
 fn show(p: &Presenter, stream: std::os::unix::net::UnixStream, out: &mut impl Write, tty: bool) -> Result<Ended> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
+    // The last state shown and the width it was drawn at.
+    let mut last: Option<(Showing, usize)> = None;
     loop {
+        if tty && reader.buffer().is_empty() && !readable(reader.get_ref()) {
+            if let Some((s, w)) = &mut last
+                && width(tty) != *w
+            {
+                *w = width(tty);
+                if !emit(out, &[frame(&render(s, *w), tty)])? {
+                    return Ok(Ended::OutputClosed);
+                }
+            }
+            continue;
+        }
         line.clear();
         let n = (&mut reader).take(MAX_LINE).read_line(&mut line);
         match n {
@@ -176,21 +190,40 @@ fn show(p: &Presenter, stream: std::os::unix::net::UnixStream, out: &mut impl Wr
             }
             Ok(_) => {}
         }
-        let lines = match serde_json::from_str::<Showing>(&line) {
-            Ok(s) if s.v != PROTOCOL => vec![format!(
-                "parlab pid {} speaks notes protocol {}, this parlab {PROTOCOL}: run the same parlab version",
-                p.pid, s.v
-            )],
+        let (lines, shown) = match serde_json::from_str::<Showing>(&line) {
+            Ok(s) if s.v != PROTOCOL => (
+                vec![format!(
+                    "parlab pid {} speaks notes protocol {}, this parlab {PROTOCOL}: run the same parlab version",
+                    p.pid, s.v
+                )],
+                None,
+            ),
             // Two presenters never cross-talk: a message must come from the TUI whose socket this is.
             Ok(s) if s.pid != p.pid => {
-                vec![format!("'{}' sent notes of pid {}: ignored", p.path.display(), s.pid)]
+                (vec![format!("'{}' sent notes of pid {}: ignored", p.path.display(), s.pid)], None)
             }
-            Ok(s) => render(&s, width(tty)),
-            Err(e) => vec![format!("parlab pid {} sent a message that is not notes: {e}", p.pid)],
+            Ok(s) => (render(&s, width(tty)), Some(s)),
+            Err(e) => (vec![format!("parlab pid {} sent a message that is not notes: {e}", p.pid)], None),
         };
-        let frame = if tty { format!("\x1b[H\x1b[2J{}", lines.join("\n")) } else { format!("\n{}", lines.join("\n")) };
-        if !emit(out, &[frame])? {
+        if !emit(out, &[frame(&lines, tty)])? {
             return Ok(Ended::OutputClosed);
         }
+        if let Some(s) = shown {
+            last = Some((s, width(tty)));
+        }
     }
+}
+
+/// One state as written: the screen cleared first on a terminal, after a blank line otherwise.
+fn frame(lines: &[String], tty: bool) -> String {
+    if tty { format!("\x1b[H\x1b[2J{}", lines.join("\n")) } else { format!("\n{}", lines.join("\n")) }
+}
+
+/// Whether the presenter has sent something (or closed), waiting at most `POLL`.
+fn readable(stream: &std::os::unix::net::UnixStream) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    // An error (EINTR from a signal) counts as readable: the read then says what happened.
+    !matches!(poll(&mut fds, PollTimeout::from(POLL.as_millis() as u16)), Ok(0))
 }
