@@ -182,6 +182,20 @@ pub enum Command {
         #[arg(long)]
         ascii: bool,
     },
+    /// Speaker notes: print a lesson's notes (or all), or --follow the section a running parlab TUI shows.
+    Notes {
+        /// The lesson, by id or number (default: every lesson). Not with --follow: that follows the TUI.
+        #[arg(conflicts_with = "follow")]
+        lesson: Option<String>,
+        /// Show the notes of the section the newest parlab TUI of this user is on, following it as it moves.
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: follow the TUI with this pid instead of the newest.
+        #[arg(long, requires = "follow", value_name = "PID")]
+        pid: Option<u32>,
+        #[command(flatten)]
+        dir: LessonsDir,
+    },
     #[command(hide = true, name = "__lab")]
     Lab,
     #[command(hide = true, name = "__worker")]
@@ -268,6 +282,7 @@ impl Cli {
                 | Command::Lint { dir, .. }
                 | Command::Check { dir, .. }
                 | Command::Progress { dir, .. }
+                | Command::Notes { dir, .. }
                 | Command::Exercises { lessons: dir, .. },
             ) => Some(dir.lessons.as_deref()),
             Some(_) => None,
@@ -341,6 +356,7 @@ impl Command {
             Command::Watch { .. } => "watch",
             Command::Runs { .. } => "runs",
             Command::Replay { .. } => "replay",
+            Command::Notes { .. } => "notes",
             Command::Lab => "__lab",
             Command::Worker => "__worker",
         }

@@ -16,6 +16,7 @@ pub mod headless;
 pub mod lab;
 pub mod lesson;
 pub mod monitor;
+pub mod notes;
 pub mod progress;
 pub mod record;
 pub mod replay;

@@ -229,7 +229,11 @@ pub fn run(
     let itx = tx.clone();
     std::thread::Builder::new().name("input".into()).spawn(move || read_input(itx))?;
 
-    let mut runner = Runner { tx, labs: HashMap::new(), checks: HashMap::new(), watcher: monitor.watcher() };
+    // Speaker notes for `parlab notes --follow`; without them the UI works as before, and says why.
+    let notes = crate::notes::Publisher::start()
+        .map_err(|e| app.status = Some((crate::app::StatusKind::Error, format!("speaker notes are off: {e:#}"))))
+        .ok();
+    let mut runner = Runner { tx, labs: HashMap::new(), checks: HashMap::new(), watcher: monitor.watcher(), notes };
     let first_frame = FirstFrame::from_env();
     let result = event_loop(&mut terminal, &mut app, &rx, &mut runner, &monitor, open, first_frame);
     LEFT_LOOP.store(true, Ordering::SeqCst);
@@ -317,6 +321,8 @@ struct Runner {
     checks: HashMap<u64, (Arc<AtomicBool>, JoinHandle<()>)>,
     /// Tells the monitor which processes each run has, so their CPU is measured.
     watcher: Watcher,
+    /// Sends `parlab notes --follow` the section shown.
+    notes: Option<crate::notes::Publisher>,
 }
 
 impl Runner {
@@ -497,6 +503,9 @@ fn event_loop(
             return Ok(());
         }
         keeper.after_update(app);
+        if let Some(notes) = &mut runner.notes {
+            notes.follow(app);
+        }
         let live = app.is_live() || app.playing();
         let due = last_frame.elapsed() >= FRAME;
         if dirty && (urgent || !live || due) {

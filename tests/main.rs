@@ -11,6 +11,7 @@ mod exercises;
 mod faults;
 mod hostile;
 mod lint;
+mod notes;
 mod progress;
 mod pyharness;
 mod replay;
