@@ -158,10 +158,25 @@ pub(crate) fn request(exp: &Experiment) -> Value {
     r
 }
 
-/// Keeps the interpreter's stderr (a bounded head) on a thread.
-pub(crate) fn keep_stderr(mut pipe: ChildStderr) -> Result<Arc<Mutex<String>>> {
+/// The interpreter's stderr (a bounded head), kept by a thread.
+pub(crate) struct Stderr {
+    pub text: Arc<Mutex<String>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl Stderr {
+    /// All of it, once the pipe has ended (waiting up to half a second: a worker may still hold it).
+    pub(crate) fn read(&self) -> String {
+        let _ = self.done.recv_timeout(std::time::Duration::from_millis(500));
+        self.text.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+/// Keeps the interpreter's stderr on a thread.
+pub(crate) fn keep_stderr(mut pipe: ChildStderr) -> Result<Stderr> {
     let kept = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&kept);
+    let (tx, done) = mpsc::channel();
     std::thread::Builder::new().name("python-stderr".into()).spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {
@@ -174,15 +189,28 @@ pub(crate) fn keep_stderr(mut pipe: ChildStderr) -> Result<Arc<Mutex<String>>> {
                 s.push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         }
+        let _ = tx.send(());
     })?;
-    Ok(kept)
+    Ok(Stderr { text: kept, done })
+}
+
+/// What a python run keeps until it ends: the harness's folder and its stderr's end.
+pub(crate) struct Keep {
+    _dir: HarnessDir,
+    pub stderr: Stderr,
 }
 
 /// Starts a python-engine run of `exp` (its `python` names the interpreter, detected before).
 pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
     let py = exp.python.as_ref().ok_or_else(|| anyhow!("a python-engine run names no interpreter"))?;
-    let s = spawn(Path::new(&py.path), &request(exp))?;
+    start_request(Path::new(&py.path), &request(exp))
+}
+
+/// Starts the harness in `python` with a raw request (bench: `record: false`).
+pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
+    let s = spawn(python, request)?;
     let stderr = keep_stderr(s.stderr)?;
+    let text = Arc::clone(&stderr.text);
     let (tx, rx) = mpsc::channel();
     let results = s.results;
     // The real GIL lane: the interpreter's threads read from outside while the run goes (see `sampler`).
@@ -217,7 +245,7 @@ pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
             }
         }
     };
-    LabRun::from_python(s.child, s.stdin, tx, rx, stderr, Box::new(s.dir), reader)
+    LabRun::from_python(s.child, s.stdin, tx, rx, text, Keep { _dir: s.dir, stderr }, reader)
 }
 
 /// The sampler of a python-engine run and what it needs to find the GIL waits: the lanes and run spans so far.
