@@ -84,7 +84,7 @@ pub(crate) struct Timings {
     /// When each timed parallel() call began and ended (CLOCK_MONOTONIC ns), to draw what it did.
     pub parallel_ns: Vec<[u64; 2]>,
     /// What the thread sampler saw of the whole run, and the pid of the guard it ran below.
-    pub sampled: Option<(crate::engine::sampler::Samples, u32)>,
+    pub sampled: Option<Box<(crate::engine::sampler::Samples, u32)>>,
 }
 
 /// A run of the learner's file: timed, or a problem with the file (a failed check, not a parlab error).
@@ -197,7 +197,7 @@ pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicB
     let ended = supervise(&mut child, lifeline, timeout, stop);
     // Whatever escaped the guard (it was killed before it could sweep) was handed to us: sweep it too.
     kill_tree(std::process::id());
-    let sampled = sampler.map(|s| (s.stop(), child.id()));
+    let sampled = sampler.map(|s| Box::new((s.stop(), child.id())));
     let ended = ended?;
     let _ = out.recv_timeout(Duration::from_secs(1));
     let err = err.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
@@ -373,8 +373,8 @@ fn interpret(mut r: Report, shown: &str) -> FileRun {
 /// The lanes of the learner's median parallel() call, as the scheduler saw them: a Gantt of every thread and
 /// process, with a heading. Empty when nothing was sampled.
 pub(crate) fn parallel_lanes(t: &Timings, width: u16) -> Vec<String> {
-    let Some((samples, guard)) = &t.sampled else { return Vec::new() };
-    let guard = *guard;
+    let Some(sampled) = &t.sampled else { return Vec::new() };
+    let (samples, guard) = (&sampled.0, sampled.1);
     let mut order: Vec<usize> = (0..t.parallel_ms.len().min(t.parallel_ns.len())).collect();
     order.sort_by(|a, b| t.parallel_ms[*a].total_cmp(&t.parallel_ms[*b]));
     let Some(&median) = order.get(order.len().saturating_sub(1) / 2) else { return Vec::new() };
