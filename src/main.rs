@@ -80,9 +80,13 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Some(Command::Lint { paths, verify, .. }) => {
             let stop = if verify { headless::stop_flag()? } else { Default::default() };
-            lesson::cmd::lint(lessons, &paths, verify, &mut |exps| {
-                exps.iter().map(|exp| headless::measure(exp, 1, &stop)).collect()
-            })
+            lesson::cmd::lint(
+                lessons,
+                &paths,
+                verify,
+                &mut |exps| exps.iter().map(|exp| headless::measure(exp, 1, &stop)).collect(),
+                &mut |set| exercise::verify::verify_exercises(set, &stop),
+            )
         }
         Some(Command::Bench { json, quick, .. }) => bench::bench_cmd(json, quick),
         Some(Command::Demo { name, json, size, .. }) => demo::demo_cmd(&name, size, json),

@@ -33,7 +33,7 @@ pub fn exercise_block(id: &str, goal: &str) -> String {
     format!(
         "\n```exercise\nid = \"{id}\"\ntitle = \"{id}\"\nworkload = \"fib:12\"\ntasks = 2\nbaseline = \"sequential\"\n\
          mode = \"threads\"\nworkers = 2\nknobs = [\"mode\", \"workers\"]\ngoal = \"{goal}\"\n\
-         hints = [\"first hint\", \"second hint\"]\nexplain = \"Explained.\"\npython = \"fib_pool.py\"\n```\n"
+         hints = [\"first hint\", \"second hint\"]\nexplain = \"Explained.\"\npython = \"fib_pool.py\"\nsolution = {{ mode = \"processes\" }}\n```\n"
     )
 }
 

@@ -183,6 +183,19 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
         Some("the panel shows only the blocks of the section being read"),
     ),
     (
+        "solution-missing.md",
+        "",
+        "30:1: the exercise block is missing the required field 'solution': the intended fix, e.g. solution = { mode = \
+         \"processes\", workers = 2 } (lint --verify checks that the start fails and it passes)",
+        None,
+    ),
+    (
+        "solution-knob-not-allowed.md",
+        "",
+        "41:27: the solution changes 'start', which this exercise does not let the learner change (knobs: workers)",
+        None,
+    ),
+    (
         "duplicate-lesson-id",
         "02-second.md",
         "2:6: lesson id 'same-lesson' is already used by tests/fixtures/lint/duplicate-lesson-id/01-first.md",
@@ -359,4 +372,45 @@ fn verify_runs_the_experiment_and_reports_each_claim() {
     assert_eq!(failed.len(), 1, "{out}");
     assert!(failed[0].contains("01-fails.md never: sequential.wall_ms <= 0  (measured "), "{out}");
     assert!(out.contains("verify: 1 of 2 claims FAILED"), "{out}");
+}
+
+#[test]
+fn verify_reports_an_exercise_whose_start_already_passes() {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let o = Command::new(bin())
+        .args(["lint", "--verify", "tests/fixtures/verify/trivial-start"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PARLAB_DATA_DIR", data.path())
+        .env("PARLAB_CHECK_REPS", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("parlab runs");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
+    let line = out.lines().find(|l| l.starts_with("nothing-to-do ")).unwrap_or_else(|| panic!("no line: {out}"));
+    assert!(line.contains("(pass ✗, measured twice)"), "the start passes, which it must not: {line}");
+    assert!(line.contains("solution ") && line.contains("(pass ✓"), "{line}");
+    assert!(line.contains("goal speedup ≥ 0.00×") && line.ends_with("(solution: --mode threads)"), "{line}");
+    assert!(
+        out.contains("    start: the starting setup already meets the goal, so the exercise asks for nothing"),
+        "{out}"
+    );
+    assert!(out.contains("verify: 1 of 1 exercise check FAILED"), "{out}");
+}
+
+#[test]
+fn every_shipped_exercise_has_a_solution_and_every_python_one_a_solution_file() {
+    let o = parlab_here(&["exercises", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let list = v["exercises"].as_array().expect("a list");
+    assert!(list.len() >= 12, "the twelve lessons have at least 12 exercises: {}", list.len());
+    for e in list {
+        let flags = e["solution"].as_str().unwrap_or("");
+        assert!(flags.starts_with("--"), "{} has no solution flags: {e}", e["id"]);
+        if let Some(py) = e["python"].as_str() {
+            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/exercises/solutions").join(py);
+            assert!(file.is_file(), "{} has no solution file {}", e["id"], file.display());
+        }
+    }
 }

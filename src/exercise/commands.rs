@@ -82,6 +82,7 @@ pub(crate) fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str
                     "attempts": state.map_or(0, |s| s.attempts),
                     "hints_used": progress.hints_used(&e.id),
                     "python": e.python,
+                    "solution": super::verify::solution_flags(&e.solution),
                 })
             })
             .collect();

@@ -11,6 +11,7 @@ pub(crate) mod commands;
 pub(crate) mod guard;
 pub(crate) mod python;
 pub(crate) mod text;
+pub(crate) mod verify;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
