@@ -139,8 +139,9 @@ fn goal_text(spec: &ExerciseSpec) -> String {
 fn verify_native(spec: &ExerciseSpec, width: usize, stop: &AtomicBool) -> Result<(String, bool)> {
     let (start, solution) = setups(spec, available_cores())?;
     eprintln!("checking {}: start {} · solution {} ...", spec.id, start.title(), solution_flags(&spec.solution));
-    let (start_side, start_twice) = measured(false, || Ok(Side::Checked(check_native(spec, &start, stop)?)))?;
-    let (fix_side, fix_twice) = measured(true, || Ok(Side::Checked(check_native(spec, &solution, stop)?)))?;
+    let native = |setup: &Experiment| side(check_native(spec, setup, stop).map(Ok), stop);
+    let (start_side, start_twice) = measured(false, || native(&start))?;
+    let (fix_side, fix_twice) = measured(true, || native(&solution))?;
     let ok = !start_side.passed() && fix_side.passed();
     let mut text = format!(
         "{:width$}  {}  {}  {}  (solution: {})\n",
@@ -159,11 +160,18 @@ fn verify_native(spec: &ExerciseSpec, width: usize, stop: &AtomicBool) -> Result
 fn python_side(spec: &ExerciseSpec, dir: &Path, name: &str, text: &str, stop: &AtomicBool) -> Result<Side> {
     let file = dir.join(name);
     std::fs::write(&file, text).with_context(|| format!("cannot write '{}'", file.display()))?;
-    let outcome = python::check_file(spec, &file, Duration::from_secs(DEFAULT_TIMEOUT_S), stop)?;
-    Ok(match outcome {
-        Ok(o) => Side::Checked(o),
-        Err(problem) => Side::Problem(problem),
-    })
+    side(python::check_file(spec, &file, Duration::from_secs(DEFAULT_TIMEOUT_S), stop), stop)
+}
+
+/// A check's result as a side: a check that could not finish (a run that failed, a file too quick to judge) is a
+/// failed side with its reason, so the other exercises are still verified; only a cancel (Ctrl-C) stops it all.
+fn side(result: Result<std::result::Result<CheckOutcome, String>>, stop: &AtomicBool) -> Result<Side> {
+    match result {
+        Ok(Ok(o)) => Ok(Side::Checked(o)),
+        Ok(Err(problem)) => Ok(Side::Problem(problem)),
+        Err(e) if stop.load(std::sync::atomic::Ordering::Relaxed) => Err(e),
+        Err(e) => Ok(Side::Problem(format!("{e:#}"))),
+    }
 }
 
 /// Verifies one exercise's Python starter and solution; returns the text to print and whether it holds.
