@@ -6,14 +6,13 @@
 use std::collections::HashMap;
 
 use crate::exercise::CheckOutcome;
+use crate::units::fmt_num;
+use crate::units::{format_bytes, format_interval_us, plural};
 
-use crate::experiment::{
-    Experiment, Fit, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload, format_bytes,
-    format_interval_us, plural,
-};
+use crate::experiment::{Experiment, Fit, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload};
 use crate::lab::demos::DemoSpec;
 use crate::lesson::{Block, ExerciseSpec, ExperimentKind, Knob, Lesson, Metric, Quiz, Section};
-use crate::progress::{Mark, Progress};
+use crate::progress::{LessonMark, Progress};
 use crate::timeline::{LabEvent, RunEnd, Timeline, median};
 use crate::ui::digest::Digest;
 use crate::ui::theme::{Palette, Theme};
@@ -462,8 +461,8 @@ impl Repeat {
         if !self.done() {
             return None;
         }
-        let mut v: Vec<f64> = self.walls_ns.iter().map(|w| *w as f64).collect();
-        let med = median(&mut v) as u64;
+        let v: Vec<f64> = self.walls_ns.iter().map(|w| *w as f64).collect();
+        let med = median(&v) as u64;
         Some((med, *self.walls_ns.iter().min()?, *self.walls_ns.iter().max()?))
     }
 }
@@ -742,7 +741,7 @@ impl App {
             .collect()
     }
 
-    pub(crate) fn lesson_mark(&self, i: usize) -> Mark {
+    pub(crate) fn lesson_mark(&self, i: usize) -> LessonMark {
         self.progress.lesson_mark(&self.lessons[i].id)
     }
 
@@ -1702,11 +1701,11 @@ impl App {
             let allowed: Vec<&str> = setup
                 .exercise
                 .as_ref()
-                .map(|e| e.may_change.iter().map(|k| knob_name(*k)).collect())
+                .map(|e| e.may_change.iter().map(|k| knob_label(*k)).collect())
                 .unwrap_or_default();
             return self.error(format!(
                 "this exercise fixes the {} (you may change: {})",
-                knob_name(knob),
+                knob_label(knob),
                 allowed.join(", ")
             ));
         }
@@ -1819,7 +1818,7 @@ fn knob_message(knob: Knob, exp: &Experiment) -> String {
     }
 }
 
-pub(crate) fn knob_name(k: Knob) -> &'static str {
+pub(crate) fn knob_label(k: Knob) -> &'static str {
     match k {
         Knob::Mode => "mode",
         Knob::Workers => "workers",
@@ -1831,12 +1830,6 @@ pub(crate) fn knob_name(k: Knob) -> &'static str {
         Knob::Size => "workload size",
         Knob::Tasks => "tasks",
     }
-}
-
-/// A number for messages: 1.8, 12, 0.25.
-pub(crate) fn fmt_num(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn experiment_setup(lesson: &Lesson, section: usize, block: usize, e: &crate::lesson::ExperimentSpec) -> Setup {
@@ -2177,7 +2170,7 @@ pub(crate) mod tests {
         let fx = key(&mut app, Key::Enter);
         assert_eq!(app.screen, Screen::Lesson);
         assert!(fx.contains(&Effect::SaveProgress));
-        assert_eq!(app.progress.lesson_mark("gil"), Mark::Started);
+        assert_eq!(app.progress.lesson_mark("gil"), LessonMark::Started);
         // The introduction has no experiment: the panel shows none, not another section's.
         assert!(app.panel.setup.is_none());
         assert!(fx.contains(&Effect::Monitor(MonitorRate::Slow)));
@@ -2191,7 +2184,7 @@ pub(crate) mod tests {
         key(&mut app, Key::Enter);
         key(&mut app, Key::Right);
         assert_eq!(app.view.section, 1);
-        assert_eq!(app.progress.lesson_mark("gil"), Mark::Done);
+        assert_eq!(app.progress.lesson_mark("gil"), LessonMark::Done);
         key(&mut app, Key::Right);
         assert_eq!(app.view.section, 1, "no section after the last");
         key(&mut app, Key::Left);

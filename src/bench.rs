@@ -12,10 +12,11 @@ use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores}
 use crate::headless::{measure, stop_flag};
 use crate::lab::{Recorder, Tracker};
 use crate::timeline::{RunReport, Span, SpanKind, median};
+use crate::units::fmt_num;
 
 /// One measured figure and its target.
 #[derive(Clone, Debug)]
-pub(crate) struct Figure {
+pub(crate) struct BenchFigure {
     pub name: &'static str,
     pub value: f64,
     pub unit: &'static str,
@@ -39,17 +40,17 @@ fn run(e: &Experiment, reps: u32, stop: &AtomicBool) -> Result<RunReport> {
     Ok(r)
 }
 
-fn at_least(name: &'static str, value: f64, unit: &'static str, target: f64, how: String) -> Figure {
-    Figure { name, value, unit, target: format!(">= {}", trim(target)), met: Some(value >= target), how }
+fn at_least(name: &'static str, value: f64, unit: &'static str, target: f64, how: String) -> BenchFigure {
+    BenchFigure { name, value, unit, target: format!(">= {}", fmt_num(target)), met: Some(value >= target), how }
 }
 
-fn at_most(name: &'static str, value: f64, unit: &'static str, target: f64, how: String) -> Figure {
-    Figure { name, value, unit, target: format!("<= {}", trim(target)), met: Some(value <= target), how }
+fn at_most(name: &'static str, value: f64, unit: &'static str, target: f64, how: String) -> BenchFigure {
+    BenchFigure { name, value, unit, target: format!("<= {}", fmt_num(target)), met: Some(value <= target), how }
 }
 
 /// A figure DESIGN gives no target for.
-fn untargeted(name: String, value: f64, unit: String) -> Figure {
-    Figure {
+fn untargeted(name: String, value: f64, unit: String) -> BenchFigure {
+    BenchFigure {
         name: leak(name),
         value,
         unit: leak(unit),
@@ -59,18 +60,13 @@ fn untargeted(name: String, value: f64, unit: String) -> Figure {
     }
 }
 
-/// Figure names and units from other modules live for the whole (short) bench process.
+/// BenchFigure names and units from other modules live for the whole (short) bench process.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
-fn trim(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 /// Runs the suite. `quick` uses smaller sizes and fewer repetitions.
-pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
+pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) -> Result<Vec<BenchFigure>> {
     let cores = available_cores();
     let reps = if quick { 1 } else { 3 };
     let mut out = Vec::new();
@@ -91,7 +87,7 @@ pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&
     out.push(at_least("threads_speedup", base / thr.wall_ms(), "x", target, how(&thr)));
     out.push(at_least("processes_warm_speedup", base / pro.wall_ms(), "x", target, how(&pro)));
     let g = base / gil.wall_ms();
-    out.push(Figure {
+    out.push(BenchFigure {
         name: "gil_speedup",
         value: g,
         unit: "x",
@@ -101,10 +97,10 @@ pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&
     });
 
     progress("GIL hand-off interval");
-    let mut holds: Vec<f64> = gil.timeline.gil_handoffs_ns(200_000).into_iter().map(|n| n as f64 / 1e6).collect();
+    let holds: Vec<f64> = gil.timeline.gil_handoffs_ns(200_000).into_iter().map(|n| n as f64 / 1e6).collect();
     let n_holds = holds.len();
-    let handoff = median(&mut holds);
-    out.push(Figure {
+    let handoff = median(&holds);
+    out.push(BenchFigure {
         name: "gil_handoff_ms",
         value: handoff,
         unit: "ms",
@@ -123,7 +119,7 @@ pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&
     let n_starts = starts.len();
     out.push(at_most(
         "spawn_start_ms",
-        median(&mut starts),
+        median(&starts),
         "ms",
         2.0,
         format!("median exec-to-ready of {n_starts} spawned workers"),
@@ -207,7 +203,7 @@ pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&
 }
 
 /// Peak memory of this process after receiving a 1,000,000-task run's events and drawing its Gantt.
-fn million_tasks(quick: bool, stop: &AtomicBool) -> Result<Figure> {
+fn million_tasks(quick: bool, stop: &AtomicBool) -> Result<BenchFigure> {
     let chunksize = if quick { 10 } else { 1 };
     let e =
         exp("tiny", 1_000_000, Mode::Processes, Knobs { chunksize: Some(chunksize), warm: true, ..Knobs::default() })?;
@@ -244,7 +240,7 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// Processes with ONE warm worker against the sequential loop, on tiny tasks in 8 chunks: the same work plus the
 /// messages, so it must never come out ahead (a figure above 1 means a mode pays for recording another does not).
-fn one_worker_speedup(reps: u32, stop: &AtomicBool) -> Result<Figure> {
+fn one_worker_speedup(reps: u32, stop: &AtomicBool) -> Result<BenchFigure> {
     let knobs = Knobs { workers: Some(1), chunksize: Some(25_000), warm: true, ..Knobs::default() };
     // Alternate the two, so a burst of load from other programs falls on both.
     let (mut seq_ms, mut pro_ms) = (Vec::new(), Vec::new());
@@ -254,7 +250,7 @@ fn one_worker_speedup(reps: u32, stop: &AtomicBool) -> Result<Figure> {
         seq_ms.push(run(&seq, 1, stop)?.wall_ms());
         pro_ms.push(run(&pro, 1, stop)?.wall_ms());
     }
-    let (s, p) = (median(&mut seq_ms), median(&mut pro_ms));
+    let (s, p) = (median(&seq_ms), median(&pro_ms));
     Ok(at_most(
         "one_worker_speedup",
         s / p,
@@ -269,7 +265,7 @@ fn one_worker_speedup(reps: u32, stop: &AtomicBool) -> Result<Figure> {
 
 /// What recording costs on the path every in-process lane uses (`Tracker`: two clock+core reads per chunk, the
 /// lane's coalescer and a batch handed to the event writer), as a share of a 1 ms task.
-fn recording_overhead() -> Figure {
+fn recording_overhead() -> BenchFigure {
     let (tx, rx) = mpsc::channel();
     let rec = Recorder::new(tx);
     let drain = std::thread::spawn(move || rx.iter().count());
@@ -299,7 +295,7 @@ fn recording_overhead() -> Figure {
     )
 }
 
-pub(crate) fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
+pub fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
     let stop = stop_flag()?;
     let cores = available_cores();
     let mut progress = |what: &str| {
@@ -318,7 +314,7 @@ pub(crate) fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
         if crate::headless::progress_on_stderr() {
             eprint!("{:60}\r", "");
         }
-        let cores = crate::experiment::plural(cores as u64, "core");
+        let cores = crate::units::plural(cores as u64, "core");
         println!("parlab bench · {cores}{}\n", if quick { " · quick" } else { "" });
         println!("  {:<26} {:>12}  {:<10} {:<4}  how", "figure", "value", "target", "met");
         for f in &figs {

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
                   Examples:\n  parlab run --workload fib:35 --tasks 8 --mode processes\n  \
                   parlab compare --workload fib:35 --tasks 8 --modes threads,gil,processes,async"
 )]
-pub(crate) struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Load lessons from this folder instead of the embedded ones (lessons, lint, exercises, check and progress
@@ -32,7 +32,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub(crate) enum Command {
+pub enum Command {
     /// List lessons: id, title, minutes, progress.
     Lessons {
         /// Print JSON instead of a table.
@@ -149,7 +149,7 @@ pub(crate) enum Command {
 /// EXPERIMENT = --workload W --tasks N [--workers N] [--chunksize N] [--start M] [--switch-interval D]
 /// [--payload BYTES] [--warm] [--api A]
 #[derive(Args, Debug, Clone)]
-pub(crate) struct ExperimentArgs {
+pub struct ExperimentArgs {
     /// Workload NAME[:SIZE]: fib:N, fib:A..B, squares:N, count:N, pi:N, primes:N, tiny, sleep:MS, logs:N.
     #[arg(long, default_value = "fib:32")]
     pub workload: String,
@@ -182,7 +182,7 @@ pub(crate) struct ExperimentArgs {
 
 /// `--lessons DIR`, on the commands that read lessons (and only there: elsewhere it would do nothing).
 #[derive(Args, Debug, Clone, Default)]
-pub(crate) struct LessonsDir {
+pub struct LessonsDir {
     /// Load lessons from this folder instead of the embedded ones.
     #[arg(long, value_name = "DIR")]
     pub lessons: Option<PathBuf>,
@@ -191,7 +191,7 @@ pub(crate) struct LessonsDir {
 /// `--lessons` after a command that reads no lessons: not offered (hidden from help), only caught so that the
 /// refusal says why instead of clap's guess at a similar flag.
 #[derive(Args, Debug, Clone, Default)]
-pub(crate) struct StrayLessons {
+pub struct StrayLessons {
     #[arg(long = "lessons", hide = true, value_name = "DIR")]
     pub lessons: Option<PathBuf>,
 }
@@ -228,7 +228,7 @@ impl Cli {
     /// The lessons folder the command reads: `--lessons` given after the command's name, or before it (the TUI's
     /// own flag, kept for `parlab --lessons DIR lint`). Before a command that reads no lessons it would do nothing,
     /// so it is refused.
-    pub(crate) fn lessons_dir(&self) -> Result<Option<&Path>, String> {
+    pub fn lessons_dir(&self) -> Result<Option<&Path>, String> {
         let name = self.command.as_ref().map_or("parlab", Command::name);
         match (self.lessons.as_deref(), self.command_lessons()) {
             (_, None) if self.lessons.is_some() || self.stray_lessons() => Err(format!(
@@ -244,7 +244,7 @@ impl Cli {
     }
 
     /// The TUI's flags before a command would do nothing for it: refused, naming the flag.
-    pub(crate) fn leading_flags_fit(&self) -> Result<(), String> {
+    pub fn leading_flags_fit(&self) -> Result<(), String> {
         let Some(cmd) = &self.command else { return Ok(()) };
         let given = [("--theme", self.theme.is_some()), ("--ascii", self.ascii), ("--lesson", self.lesson.is_some())];
         match given.iter().find(|(_, g)| *g) {
@@ -277,7 +277,7 @@ impl Command {
 }
 
 #[derive(Args, Debug, Clone)]
-pub(crate) struct OutputArgs {
+pub struct OutputArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -295,7 +295,7 @@ pub(crate) struct OutputArgs {
 /// Knobs for `parlab check` (the learner's setup). Each may only change what the exercise lets you change
 /// (`parlab exercises --json` lists them as "knobs"); the rest keeps the exercise's own value.
 #[derive(Args, Debug, Clone, Default)]
-pub(crate) struct CheckArgs {
+pub struct CheckArgs {
     /// Mode of your setup: sequential, threads, gil, processes, async, async-offload.
     #[arg(long)]
     pub mode: Option<String>,

@@ -1,9 +1,7 @@
 //! Headless `parlab demo NAME [--size N] [--json]`: runs a process-internals demo in a lab process and prints its
 //! table and reading (or JSON with its figures, lanes and spans). Ctrl-C cancels it and stops every process.
 
-use std::io::Write;
-
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::experiment::available_cores;
@@ -12,7 +10,7 @@ use crate::lab::client::run_demo_spec;
 use crate::lab::demos::DemoSpec;
 use crate::timeline::{DemoReport, Timeline};
 
-pub(crate) fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> {
+pub fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> {
     let spec = DemoSpec::new(name, size).map_err(|e| anyhow!(e))?;
     let stop = crate::headless::stop_flag()?;
     if !json && crate::headless::progress_on_stderr() {
@@ -28,9 +26,7 @@ pub(crate) fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> 
     } else {
         demo_text(&timeline, &report)
     };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not an error.
-    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+    crate::stdout::print(&text).context("cannot write to stdout")?;
     if report.rows.is_empty() {
         bail!("the {} demo measured nothing", spec.name);
     }
@@ -59,8 +55,7 @@ pub(crate) fn demo_json(spec: &DemoSpec, t: &Timeline, r: &DemoReport) -> Value 
 
 /// The report as an aligned table, then the reading wrapped to the terminal, then any notes.
 pub(crate) fn demo_text(t: &Timeline, r: &DemoReport) -> String {
-    let mut s =
-        format!("parlab demo {} · {} · {}\n\n", r.name, r.title, crate::experiment::plural(t.cores as u64, "core"));
+    let mut s = format!("parlab demo {} · {} · {}\n\n", r.name, r.title, crate::units::plural(t.cores as u64, "core"));
     s.push_str(&table(&r.columns, &r.rows));
     s.push('\n');
     for (i, line) in wrap(&r.reading, 100).iter().enumerate() {

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::units::{format_bytes, format_interval_us, plural};
 use serde::{Deserialize, Serialize};
 
 /// Largest number of tasks in one run.
@@ -401,18 +402,6 @@ pub(crate) fn parse_interval_us(text: &str) -> Result<u64, String> {
     Ok(us)
 }
 
-pub(crate) fn format_interval_us(us: u64) -> String {
-    if us >= 1_000_000 && us.is_multiple_of(1_000_000) {
-        format!("{}s", us / 1_000_000)
-    } else if us.is_multiple_of(1_000) {
-        format!("{}ms", us / 1_000)
-    } else if us >= 1_000 {
-        format!("{}ms", us as f64 / 1_000.0)
-    } else {
-        format!("{us}us")
-    }
-}
-
 /// Parses a byte count with an optional unit: `1048576`, `64KiB`, `1MB`, `100M`.
 pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -594,9 +583,6 @@ impl Experiment {
                 MAX_TOTAL_PAYLOAD >> 20
             ));
         }
-        if payload > 0 && workload == Workload::Tiny && strict && mode == Mode::Sequential {
-            // Allowed, just pointless; no error.
-        }
         let workers = if mode.uses_workers() { knobs.workers.unwrap_or(cores.max(1)) } else { 1 };
         let api = if mode == Mode::Processes { knobs.api.unwrap_or(Api::Map) } else { Api::Map };
         let (chunksize, chunksize_given) = match (mode, knobs.chunksize) {
@@ -660,33 +646,6 @@ impl Experiment {
     pub(crate) fn chunk_range(&self, c: u64) -> (u64, u64) {
         let first = c * self.chunksize;
         (first, self.chunksize.min(self.tasks - first))
-    }
-}
-
-pub(crate) fn plural(n: u64, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
-}
-
-/// Milliseconds for tables and summaries: 412 ms, 12.5 ms, 0.31 ms.
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms >= 100.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 10.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.2} ms")
-    }
-}
-
-pub(crate) fn format_bytes(b: u64) -> String {
-    if b >= 1 << 30 && b.is_multiple_of(1 << 30) {
-        format!("{} GiB", b >> 30)
-    } else if b >= 1 << 20 {
-        format!("{:.3} MiB", b as f64 / (1 << 20) as f64).replace(".000 ", " ")
-    } else if b >= 1 << 10 {
-        format!("{:.1} KiB", b as f64 / 1024.0).replace(".0 ", " ")
-    } else {
-        format!("{b} B")
     }
 }
 

@@ -16,11 +16,12 @@ use serde_json::{Value, json};
 use crate::cli::{ExperimentArgs, OutputArgs};
 use crate::experiment::{
     Api, Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, check_knobs_apply_to_some,
-    fmt_ms, parse_bytes, parse_interval_us, plural,
+    parse_bytes, parse_interval_us,
 };
 use crate::lab::client::run_to_end;
 use crate::timeline::{Parallelism, RunReport, Timeline, ceiling_note};
 use crate::ui::gantt;
+use crate::units::{fmt_ms, plural};
 
 pub(crate) const MAX_REPEAT: u32 = 50;
 
@@ -119,7 +120,7 @@ pub(crate) fn measure(exp: &Experiment, repeat: u32, stop: &AtomicBool) -> Resul
     Ok(RunReport { experiment: exp.clone(), timeline, parent_pid: std::process::id(), walls_ns, speedup: None })
 }
 
-pub(crate) fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8> {
+pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8> {
     let mode: Mode = mode.parse().map_err(|e: String| anyhow!(e))?;
     let (workload, knobs) = parse_knobs(args)?;
     check_repeat(out)?;
@@ -133,14 +134,14 @@ pub(crate) fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Re
     }
     let text =
         if out.json { serde_json::to_string_pretty(&run_json(&report))? + "\n" } else { run_text(&report, out.ascii) };
-    print_out(&text);
+    crate::stdout::print(&text).context("cannot write to stdout")?;
     match report.error() {
         Some(err) => bail!("the run failed: {err}"),
         None => Ok(0),
     }
 }
 
-pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) -> Result<u8> {
+pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) -> Result<u8> {
     let (workload, knobs) = parse_knobs(args)?;
     check_repeat(out)?;
     let mut list: Vec<Mode> = Vec::new();
@@ -189,7 +190,7 @@ pub(crate) fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputA
     } else {
         compare_text(&reports, out.ascii)
     };
-    print_out(&text);
+    crate::stdout::print(&text).context("cannot write to stdout")?;
     if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
         bail!("the {} run failed: {}", r.experiment.mode, r.error().unwrap_or_default());
     }
@@ -216,12 +217,6 @@ pub(crate) fn apply_speedups(reports: &mut [RunReport]) {
 pub(crate) fn progress_on_stderr() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
-}
-
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn print_out(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
 }
 
 fn terminal_width() -> u16 {
@@ -524,6 +519,32 @@ pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
         offset_ns += to - from + 1_000_000;
     }
     json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+}
+
+/// `parlab lessons`: the lesson list with each lesson's progress mark.
+pub fn lessons_cmd(lessons: Option<&Path>, json: bool) -> Result<u8> {
+    let (progress, warning) = crate::progress::Progress::load();
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    let mark = |id: &str| match progress.lesson_mark(id) {
+        crate::progress::LessonMark::NotStarted => "not started",
+        crate::progress::LessonMark::Started => "started",
+        crate::progress::LessonMark::Done => "done",
+    };
+    crate::lesson::cmd::lessons(lessons, json, &mark)
+}
+
+/// `parlab lint`: checks lesson files; with `verify`, runs every experiment in a lab to check its claims.
+pub fn lint_cmd(lessons: Option<&Path>, paths: &[PathBuf], verify: bool) -> Result<u8> {
+    let stop = if verify { stop_flag()? } else { Default::default() };
+    crate::lesson::cmd::lint(
+        lessons,
+        paths,
+        verify,
+        &mut |exps| exps.iter().map(|exp| measure(exp, 1, &stop)).collect(),
+        &mut |set| crate::exercise::verify::verify_exercises(set, &stop),
+    )
 }
 
 #[cfg(test)]

@@ -3,34 +3,13 @@
 //! `main` is thin: the hidden lab and worker entry points come first (before any thread or runtime exists, so the
 //! lab may fork), then the clap dispatch.
 
-mod app;
-mod bench;
-mod cli;
-mod clock;
-mod demo;
-mod exercise;
-mod experiment;
-mod headless;
-mod lab;
-mod lesson;
-mod monitor;
-mod progress;
-// Recordings, their history and exports: wired into the CLI and TUI by the lead; until then unused.
-#[allow(dead_code, unused_imports)]
-mod record;
-mod timeline;
-mod tui;
-mod ui;
-mod wire;
-mod worker;
-mod workload;
-
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::Parser;
 
-use cli::{Cli, Command};
+use parlab::cli::{Cli, Command};
+use parlab::{bench, demo, exercise, headless, lab, tui, worker};
 
 fn main() -> ExitCode {
     // Hidden entry points first: nothing may start a thread before the lab decides whether to fork.
@@ -66,28 +45,8 @@ fn run(cli: Cli) -> Result<u8> {
         Some(Command::Run { exp, mode, out, .. }) => headless::run_cmd(&exp, &mode, &out),
         Some(Command::Compare { exp, modes, out, .. }) => headless::compare_cmd(&exp, &modes, &out),
         Some(Command::Lab) | Some(Command::Worker) => bail!("internal command called out of place"),
-        Some(Command::Lessons { json, .. }) => {
-            let (progress, warning) = progress::Progress::load();
-            if let Some(w) = warning {
-                eprintln!("warning: {w}");
-            }
-            let mark = |id: &str| match progress.lesson_mark(id) {
-                progress::Mark::NotStarted => "not started",
-                progress::Mark::Started => "started",
-                progress::Mark::Done => "done",
-            };
-            lesson::cmd::lessons(lessons, json, &mark)
-        }
-        Some(Command::Lint { paths, verify, .. }) => {
-            let stop = if verify { headless::stop_flag()? } else { Default::default() };
-            lesson::cmd::lint(
-                lessons,
-                &paths,
-                verify,
-                &mut |exps| exps.iter().map(|exp| headless::measure(exp, 1, &stop)).collect(),
-                &mut |set| exercise::verify::verify_exercises(set, &stop),
-            )
-        }
+        Some(Command::Lessons { json, .. }) => headless::lessons_cmd(lessons, json),
+        Some(Command::Lint { paths, verify, .. }) => headless::lint_cmd(lessons, &paths, verify),
         Some(Command::Bench { json, quick, .. }) => bench::bench_cmd(json, quick),
         Some(Command::Demo { name, json, size, .. }) => demo::demo_cmd(&name, size, json),
         Some(Command::Exercises { json, copy, dir, .. }) => {

@@ -39,7 +39,7 @@ const MAX_NAMED: usize = 3;
 
 /// How far a learner got with a lesson (the mark in the lesson list).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mark {
+pub(crate) enum LessonMark {
     NotStarted,
     Started,
     Done,
@@ -640,7 +640,7 @@ impl Progress {
     }
 
     pub(crate) fn lesson_done(&mut self, lesson: &str) {
-        if self.lesson_mark(lesson) != Mark::Done {
+        if self.lesson_mark(lesson) != LessonMark::Done {
             self.push(Op::LessonDone(lesson.to_string()));
         }
     }
@@ -687,11 +687,11 @@ impl Progress {
         self.state().data.last.as_ref().map(|p| (p.lesson.clone(), p.section))
     }
 
-    pub(crate) fn lesson_mark(&self, lesson: &str) -> Mark {
+    pub(crate) fn lesson_mark(&self, lesson: &str) -> LessonMark {
         match self.state().data.lessons.get(lesson) {
-            None => Mark::NotStarted,
-            Some(l) if l.done => Mark::Done,
-            Some(_) => Mark::Started,
+            None => LessonMark::NotStarted,
+            Some(l) if l.done => LessonMark::Done,
+            Some(_) => LessonMark::Started,
         }
     }
 
@@ -725,7 +725,7 @@ mod tests {
         let (p, warning) = Progress::load_from(&dir.path().join("parlab"));
         assert!(warning.is_none());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "loading alone writes nothing");
-        assert_eq!(p.lesson_mark("gil"), Mark::NotStarted);
+        assert_eq!(p.lesson_mark("gil"), LessonMark::NotStarted);
         assert_eq!(p.last_position(), None);
         assert!(!p.exercise_passed("beat-the-gil"));
     }
@@ -748,9 +748,9 @@ mod tests {
 
         let (q, warning) = Progress::load_from(dir.path());
         assert!(warning.is_none());
-        assert_eq!(q.lesson_mark("gil"), Mark::Started);
-        assert_eq!(q.lesson_mark("intro"), Mark::Done);
-        assert_eq!(q.lesson_mark("asyncio"), Mark::NotStarted);
+        assert_eq!(q.lesson_mark("gil"), LessonMark::Started);
+        assert_eq!(q.lesson_mark("intro"), LessonMark::Done);
+        assert_eq!(q.lesson_mark("asyncio"), LessonMark::NotStarted);
         assert_eq!(q.last_position(), Some(("intro".to_string(), 1)));
         assert_eq!(q.data().lessons["gil"].furthest, 3);
         assert_eq!(q.data().lessons["gil"].quizzes[&0], QuizAnswer { choice: 1, correct: true, attempts: 1 });
@@ -870,7 +870,7 @@ mod tests {
         p.save().unwrap();
         let (q, warning) = Progress::load_from(dir.path());
         assert!(warning.is_none());
-        assert_eq!(q.lesson_mark("intro"), Mark::Done);
+        assert_eq!(q.lesson_mark("intro"), LessonMark::Done);
     }
 
     #[test]
@@ -881,7 +881,7 @@ mod tests {
         p.lesson_done("intro");
         p.save().unwrap();
         assert!(p.take_warning().is_some_and(|w| w.contains("damaged")));
-        assert_eq!(Progress::load_from(dir.path()).0.lesson_mark("intro"), Mark::Done);
+        assert_eq!(Progress::load_from(dir.path()).0.lesson_mark("intro"), LessonMark::Done);
     }
 
     #[test]
@@ -929,7 +929,7 @@ mod tests {
         p.lesson_done("intro");
         p.save().unwrap();
         p.reset().unwrap();
-        assert_eq!(Progress::load_from(dir.path()).0.lesson_mark("intro"), Mark::NotStarted);
+        assert_eq!(Progress::load_from(dir.path()).0.lesson_mark("intro"), LessonMark::NotStarted);
     }
 
     #[test]
@@ -942,7 +942,7 @@ mod tests {
         let warning = warning.expect("a warning");
         assert!(warning.contains("is in format 99, newer than this parlab's (1)"), "{warning}");
         assert!(warning.contains("nothing will be saved over it"), "{warning}");
-        assert_eq!(p.lesson_mark("gil"), Mark::Done, "what this parlab understands is shown");
+        assert_eq!(p.lesson_mark("gil"), LessonMark::Done, "what this parlab understands is shown");
         assert!(p.not_saved().is_some());
         p.lesson_done("intro");
         p.save().expect("not saving is not an error");
@@ -1008,7 +1008,7 @@ mod tests {
         fs::write(dir.path().join(FILE_NAME), "\u{feff}{\"lessons\": {\"intro\": {\"done\": true}}}").unwrap();
         let (p, warning) = Progress::load_from(dir.path());
         assert_eq!(warning, None);
-        assert_eq!(p.lesson_mark("intro"), Mark::Done);
+        assert_eq!(p.lesson_mark("intro"), LessonMark::Done);
     }
 
     #[test]
@@ -1024,7 +1024,7 @@ mod tests {
                 assert!(warning.contains(&format!("'{}' is a file", file.display())), "{warning}");
             }
             p.lesson_done("intro");
-            assert_eq!(p.lesson_mark("intro"), Mark::Done, "it keeps working in memory");
+            assert_eq!(p.lesson_mark("intro"), LessonMark::Done, "it keeps working in memory");
             p.save().expect("no error on every save");
             assert_eq!(p.take_warning(), None);
             assert_eq!(fs::read_to_string(&file).unwrap(), "mine");

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Mark;
-use crate::experiment::{Experiment, Workload, plural};
+use crate::experiment::{Experiment, Workload};
+use crate::units::fmt_ratio;
+use crate::units::plural;
 
 /// What a span of a lane's time was spent on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -127,12 +129,12 @@ pub(crate) struct DemoReport {
     pub rows: Vec<Vec<String>>,
     /// One line saying what the figures mean (and where a tutorial's claim misleads).
     pub reading: String,
-    pub figures: Vec<Figure>,
+    pub figures: Vec<DemoFigure>,
 }
 
 /// One named, measured value of a demo (`fork_start_ms` = 0.21 ms).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Figure {
+pub(crate) struct DemoFigure {
     pub name: String,
     pub value: f64,
     pub unit: String,
@@ -357,16 +359,6 @@ impl Parallelism {
     }
 }
 
-/// A ratio with two decimals, or two significant digits below 0.1 so a small figure never reads as 0.00.
-pub(crate) fn fmt_ratio(v: f64) -> String {
-    if v >= 0.1 || v == 0.0 || !v.is_finite() {
-        format!("{v:.2}")
-    } else {
-        let digits = (1.0 - v.log10().floor()).clamp(2.0, 9.0) as usize;
-        format!("{v:.digits$}")
-    }
-}
-
 /// Whether a workload's tasks wait (sleep; the reads of logs). Waits overlap beyond the core count, so the cores'
 /// ceiling bounds only the CPU part of such a run.
 pub(crate) fn workload_waits(w: &Workload) -> bool {
@@ -449,10 +441,12 @@ pub(crate) fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
-pub(crate) fn median(values: &mut [f64]) -> f64 {
+/// The median of some values (0 for none); the values are left as they are.
+pub(crate) fn median(values: &[f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
+    let mut values = values.to_vec();
     values.sort_by(|a, b| a.total_cmp(b));
     let n = values.len();
     if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
@@ -472,11 +466,11 @@ pub(crate) struct RunReport {
 
 impl RunReport {
     pub(crate) fn wall_ms(&self) -> f64 {
-        let mut walls: Vec<f64> = self.walls_ns.iter().map(|w| *w as f64 / 1e6).collect();
+        let walls: Vec<f64> = self.walls_ns.iter().map(|w| *w as f64 / 1e6).collect();
         if walls.is_empty() {
             return self.timeline.wall_ns() as f64 / 1e6;
         }
-        median(&mut walls)
+        median(&walls)
     }
 
     pub(crate) fn checksum(&self) -> u64 {
@@ -639,8 +633,8 @@ pub(crate) mod tests {
 
     #[test]
     fn median_of_even_and_odd_lists() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert_eq!(median(&mut []), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
     }
 }

@@ -121,7 +121,7 @@ enum Msg {
 }
 
 /// The terminal UI: `parlab` with no sub-command.
-pub(crate) fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: Option<&str>) -> Result<u8> {
+pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: Option<&str>) -> Result<u8> {
     // Everything that can fail with a message fails here, before the terminal changes.
     let chosen = theme.map(Palette::parse).transpose().map_err(|e| anyhow!(e))?;
     let set = lesson::load(lessons_dir)?;

@@ -15,7 +15,7 @@ use crate::experiment::{
     Experiment, Fit, Knobs, Mode, StartMethod, available_cores, parse_bytes, parse_interval_us, suggest,
 };
 use crate::lesson::{self, ExerciseSpec, Lesson, LessonSet, Op, goal_cores};
-use crate::progress::{Mark, Progress};
+use crate::progress::{LessonMark, Progress};
 
 fn load_lessons(dir: Option<&Path>) -> Result<LessonSet> {
     let set = lesson::load(dir)?;
@@ -55,7 +55,7 @@ fn save_progress(progress: &mut Progress) {
 }
 
 /// `parlab exercises [--json]` and `parlab exercises --copy ID [DIR]`.
-pub(crate) fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: Option<&Path>) -> Result<u8> {
+pub fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: Option<&Path>) -> Result<u8> {
     let set = load_lessons(dir)?;
     if let Some(id) = copy {
         return copy_starter(&set, id, to.unwrap_or(Path::new(".")));
@@ -76,7 +76,7 @@ pub(crate) fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str
                     "goal": e.goal.text,
                     "cores": cores,
                     "threshold": e.goal.threshold(cores),
-                    "knobs": e.may_change.iter().map(|k| super::knob_name(*k)).collect::<Vec<_>>(),
+                    "knobs": e.may_change.iter().map(|k| super::knob_key(*k)).collect::<Vec<_>>(),
                     "passed": progress.exercise_passed(&e.id),
                     "best": progress.best_figure(&e.id, higher),
                     "attempts": state.map_or(0, |s| s.attempts),
@@ -91,7 +91,7 @@ pub(crate) fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str
     }
     let mut s = format!(
         "parlab exercises · {} · goals scaled to the cores a check can use ({} here)\n\n",
-        crate::experiment::plural(rows.len() as u64, "exercise"),
+        crate::units::plural(rows.len() as u64, "exercise"),
         available_cores()
     );
     let mut table: Vec<[String; 6]> = vec![[
@@ -238,7 +238,7 @@ fn knob_flags_given(a: &CheckArgs) -> bool {
 }
 
 /// `parlab check EXERCISE [FILE] [knobs]`: 0 passed, 1 not yet, 2 could not check.
-pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &CheckArgs) -> Result<u8> {
+pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &CheckArgs) -> Result<u8> {
     let set = load_lessons(dir)?;
     let (lesson, spec) = find(&set, id)?;
     let reps = check_reps()?;
@@ -304,7 +304,7 @@ pub(crate) fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args:
 }
 
 /// `parlab progress [--reset [--yes]]`.
-pub(crate) fn progress_cmd(dir: Option<&Path>, reset: bool, yes: bool) -> Result<u8> {
+pub fn progress_cmd(dir: Option<&Path>, reset: bool, yes: bool) -> Result<u8> {
     if yes && !reset {
         bail!("--yes only goes with --reset");
     }
@@ -353,21 +353,21 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
         }
         None => s.push_str("  resume at     the beginning (nothing opened yet)\n"),
     }
-    let marks: Vec<Mark> = set.lessons.iter().map(|l| p.lesson_mark(&l.id)).collect();
-    let count = |m: Mark| marks.iter().filter(|x| **x == m).count();
+    let marks: Vec<LessonMark> = set.lessons.iter().map(|l| p.lesson_mark(&l.id)).collect();
+    let count = |m: LessonMark| marks.iter().filter(|x| **x == m).count();
     s.push_str(&format!(
         "  lessons       {} done, {} started, {} not started\n",
-        count(Mark::Done),
-        count(Mark::Started),
-        count(Mark::NotStarted)
+        count(LessonMark::Done),
+        count(LessonMark::Started),
+        count(LessonMark::NotStarted)
     ));
     // Bounded: a width beyond u16::MAX panics in format!, and a table that wide helps nobody.
     let id_width = set.lessons.iter().map(|l| l.id.chars().count()).max().unwrap_or(0).min(40);
     for (i, l) in set.lessons.iter().enumerate() {
         let sym = match marks[i] {
-            Mark::Done => "✓",
-            Mark::Started => "…",
-            Mark::NotStarted => " ",
+            LessonMark::Done => "✓",
+            LessonMark::Started => "…",
+            LessonMark::NotStarted => " ",
         };
         let quizzes = d
             .lessons
@@ -394,8 +394,8 @@ fn progress_text(p: &Progress, set: &LessonSet, path: &Path) -> String {
             "    {:<20} {}{best} ({}, {} used; goal {} here)\n",
             safe(&e.id),
             if ep.passed { "passed" } else { "not yet" },
-            crate::experiment::plural(u64::from(ep.attempts), "attempt"),
-            crate::experiment::plural(ep.hints as u64, "hint"),
+            crate::units::plural(u64::from(ep.attempts), "attempt"),
+            crate::units::plural(ep.hints as u64, "hint"),
             threshold_text(&e.goal, goal_cores(e.tasks)),
         ));
     }

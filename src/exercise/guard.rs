@@ -17,14 +17,14 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 /// The hidden sub-command that turns this binary into a guard.
-pub(crate) const GUARD_ARG: &str = "__guard";
+pub const GUARD_ARG: &str = "__guard";
 /// How often the guard looks at its stdin and its parent.
 const TICK_MS: i32 = 50;
 /// How long a sweep keeps killing before it gives up on processes that will not die (stuck in the kernel).
 const SWEEP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Entry point of `parlab __guard PROGRAM ARGS...` (called from `main` before anything else runs).
-pub(crate) fn guard_main() -> ExitCode {
+pub fn guard_main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(2).collect();
     let Some((program, rest)) = args.split_first() else {
         eprintln!("parlab __guard: no program to run");

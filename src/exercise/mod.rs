@@ -7,8 +7,8 @@
 //! `python` runs a learner's file (under `guard`, with its words made safe by `text`); `commands` holds
 //! `parlab exercises`, `check` and `progress`.
 
-pub(crate) mod commands;
-pub(crate) mod guard;
+pub mod commands;
+pub mod guard;
 pub(crate) mod python;
 pub(crate) mod text;
 pub(crate) mod verify;
@@ -17,10 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores, fmt_ms, format_interval_us, plural};
+use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores};
 use crate::headless;
 use crate::lesson::{ExerciseSpec, Goal, Knob, Metric, Op, goal_cores, metric_value};
 use crate::timeline::{RunReport, median};
+use crate::units::{fmt_ms, format_interval_us, plural};
 
 /// Lowers the number of timed repetitions (tests); 1..=`MAX_REPS`.
 pub(crate) const REPS_ENV: &str = "PARLAB_CHECK_REPS";
@@ -83,7 +84,7 @@ fn parse_reps(value: Option<&str>) -> Result<u32> {
     }
 }
 
-pub(crate) fn knob_name(k: Knob) -> &'static str {
+pub(crate) fn knob_key(k: Knob) -> &'static str {
     match k {
         Knob::Mode => "mode",
         Knob::Workers => "workers",
@@ -101,7 +102,7 @@ fn allowed_list(spec: &ExerciseSpec) -> String {
     if spec.may_change.is_empty() {
         "nothing".to_string()
     } else {
-        spec.may_change.iter().map(|k| knob_name(*k)).collect::<Vec<_>>().join(", ")
+        spec.may_change.iter().map(|k| knob_key(*k)).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -119,7 +120,7 @@ pub(crate) fn validate_setup(spec: &ExerciseSpec, setup: &Experiment, cores: u32
         Err(format!(
             "exercise '{}' does not let you change {} (it stays {fixed}, you have {yours}; you may change: {})",
             spec.id,
-            knob_name(k),
+            knob_key(k),
             allowed_list(spec)
         ))
     };
@@ -268,7 +269,8 @@ pub(crate) struct Sides {
 
 fn spread(walls: &[f64]) -> String {
     let mut v = walls.to_vec();
-    let med = median(&mut v);
+    v.sort_by(|a, b| a.total_cmp(b));
+    let med = median(&v);
     if v.len() <= 1 {
         return format!("{} (1 run)", fmt_ms(med));
     }
@@ -315,8 +317,8 @@ pub(crate) fn judge(spec: &ExerciseSpec, measured: f64, cores: u32, sides: &Side
         if passed { sym } else { miss },
         threshold_text(goal, cores),
     );
-    let mut base = sides.baseline_walls_ms.clone();
-    let mut mine = sides.setup_walls_ms.clone();
+    let base = sides.baseline_walls_ms.clone();
+    let mine = sides.setup_walls_ms.clone();
     let mut details = vec![
         format!("{}: {}", sides.baseline, spread(&base)),
         format!("{}: {}", sides.setup, spread(&mine)),
@@ -340,8 +342,8 @@ pub(crate) fn judge(spec: &ExerciseSpec, measured: f64, cores: u32, sides: &Side
         metric: goal.metric,
         higher_is_better: goal.op == Op::AtLeast,
         cores,
-        baseline_ms: median(&mut base),
-        setup_ms: median(&mut mine),
+        baseline_ms: median(&base),
+        setup_ms: median(&mine),
         reps: sides.setup_walls_ms.len() as u32,
     }
 }

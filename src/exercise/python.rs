@@ -381,24 +381,24 @@ pub(crate) fn check_file(
 /// Why timings are too short to judge, if they are: below `MIN_SEQUENTIAL_MS`, the timer's noise and the cost
 /// of calling a function decide the figure, not the work (0.00 ms against 0.00 ms "passes" any goal).
 pub(crate) fn too_short(t: &Timings) -> Option<String> {
-    let seq = median(&mut t.sequential_ms.clone());
+    let seq = median(&t.sequential_ms);
     (seq < MIN_SEQUENTIAL_MS).then(|| {
         format!(
             "sequential() took {} (median of {}), too short to judge: below {} the timer's noise decides the \
              figure; give sequential() and parallel() more work (e.g. bigger inputs) so sequential() takes at \
              least {}",
-            crate::experiment::fmt_ms(seq),
-            crate::experiment::plural(t.sequential_ms.len() as u64, "run"),
-            crate::experiment::fmt_ms(MIN_SEQUENTIAL_MS),
-            crate::experiment::fmt_ms(MIN_SEQUENTIAL_MS),
+            crate::units::fmt_ms(seq),
+            crate::units::plural(t.sequential_ms.len() as u64, "run"),
+            crate::units::fmt_ms(MIN_SEQUENTIAL_MS),
+            crate::units::fmt_ms(MIN_SEQUENTIAL_MS),
         )
     })
 }
 
 /// The verdict on a file's timings (pure).
 pub(crate) fn judge_timings(spec: &ExerciseSpec, t: &Timings, cores: u32) -> CheckOutcome {
-    let seq = median(&mut t.sequential_ms.clone());
-    let par = median(&mut t.parallel_ms.clone());
+    let seq = median(&t.sequential_ms);
+    let par = median(&t.parallel_ms);
     let speedup = if par > 0.0 { seq / par } else { 0.0 };
     let measured = match spec.goal.metric {
         Metric::Speedup => speedup,
@@ -421,7 +421,7 @@ pub(crate) fn judge_timings(spec: &ExerciseSpec, t: &Timings, cores: u32) -> Che
     } else {
         vec![format!(
             "why not: parallel() is {speedup:.2}× faster, not enough for {}: is every core busy for the whole run?",
-            crate::experiment::plural(u64::from(cores), "core")
+            crate::units::plural(u64::from(cores), "core")
         )]
     };
     let mut outcome = judge(spec, measured, cores, &sides, why);

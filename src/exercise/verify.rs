@@ -2,7 +2,6 @@
 //! block's `solution`, and for a Python exercise the file in assets/exercises/solutions/) must pass it, on this
 //! machine, checked by the very code `parlab check` uses. Each line says which figures were measured.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -13,13 +12,13 @@ use super::commands::setup_from_args;
 use super::python::{self, DEFAULT_TIMEOUT_S};
 use super::{CheckOutcome, check_native, fmt_figure, threshold_text};
 use crate::cli::CheckArgs;
-use crate::experiment::{Experiment, available_cores, format_interval_us, plural};
+use crate::experiment::{Experiment, available_cores};
 use crate::lesson::{self, ExerciseSpec, LessonSet, Op, Solution, goal_cores};
+use crate::units::{format_interval_us, plural};
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn print(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+/// Writes to stdout; a closed pipe (`| head`) is not an error, any other write error is.
+fn print(text: &str) -> Result<()> {
+    crate::stdout::print(text).context("cannot write to stdout")
 }
 
 /// The `parlab check` flags a solution stands for (`--mode processes --workers 2`): what a learner would type.
@@ -244,20 +243,20 @@ pub(crate) fn verify_exercises(set: &LessonSet, stop: &AtomicBool) -> Result<boo
         for (text, ok) in results {
             checked += 1;
             failed += usize::from(!ok);
-            print(&text);
+            print(&text)?;
         }
     }
     if let Err(why) = &python {
-        print(&format!("skipped the Python files of {}: {why:#}\n", skipped.join(", ")));
+        print(&format!("skipped the Python files of {}: {why:#}\n", skipped.join(", ")))?;
     }
     let on = format!("on {}", plural(u64::from(available_cores()), "core"));
     if failed == 0 {
         print(&format!(
             "verify: {}: every start fails its goal and every solution passes {on}\n",
             plural(checked as u64, "exercise check")
-        ));
+        ))?;
     } else {
-        print(&format!("verify: {failed} of {} FAILED {on}\n", plural(checked as u64, "exercise check")));
+        print(&format!("verify: {failed} of {} FAILED {on}\n", plural(checked as u64, "exercise check")))?;
     }
     Ok(failed == 0)
 }

@@ -236,7 +236,7 @@ fn register_lab(pid: u32, live: bool) {
 
 /// Makes this process the reaper of its orphaned descendants: when a cancelled lab dies, its workers are handed
 /// to us rather than to pid 1 (which, in some containers, never reaps them), so no zombie outlives a run.
-pub(crate) fn become_subreaper() {
+pub fn become_subreaper() {
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on the calling process.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 }

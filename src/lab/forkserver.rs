@@ -15,6 +15,7 @@ use nix::sys::socket::{
 use crate::clock::Mark;
 
 use super::Out;
+use super::sys::{self, close_from};
 
 /// What a child forked by the server runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,35 +105,6 @@ fn recv(sock: RawFd) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
             return Ok(None);
         }
         return Ok(Some((buf[..n].to_vec(), fds)));
-    }
-}
-
-pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both descriptors are open and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Closes every descriptor from `from` up, except `keep`.
-pub(crate) fn close_from(from: i32, keep: Option<RawFd>) {
-    // SAFETY: close_range only closes descriptors of the calling process; the callers own all of them (a freshly
-    // forked child that keeps only what it names).
-    unsafe {
-        match keep {
-            Some(k) if k >= from => {
-                if k > from {
-                    libc::syscall(libc::SYS_close_range, from as u32, (k - 1) as u32, 0u32);
-                }
-                libc::syscall(libc::SYS_close_range, (k + 1) as u32, u32::MAX, 0u32);
-            }
-            _ => {
-                libc::syscall(libc::SYS_close_range, from as u32, u32::MAX, 0u32);
-            }
-        }
     }
 }
 
@@ -365,12 +337,9 @@ fn serve(sock: RawFd) {
 /// Forks one child of the server, wired to two fresh pipes (and `extra` as its fd 3): returns its pid, its input's
 /// write end and its output's read end.
 fn fork_child(role: &Role, extra: Option<RawFd>) -> io::Result<(i32, OwnedFd, OwnedFd)> {
-    let (task_r, task_w) = pipe()?;
-    let (res_r, res_w) = pipe()?;
     // SAFETY: the server is single-threaded. Nothing of the server's (its socket, other children's pidfds) stays
     // open in the child.
-    let pid = unsafe { super::fork_child_with(task_r.as_raw_fd(), res_w.as_raw_fd(), extra, || run_role(role))? };
-    Ok((pid, task_w, res_r))
+    unsafe { sys::fork_piped(extra, || run_role(role)) }
 }
 
 /// What a forked child does, by role; returns its exit code.

@@ -97,8 +97,8 @@ pub(crate) fn run(exp: &Experiment, rec: &Recorder) -> RunEnd {
     let chunks = exp.chunks();
     rec.note(format!(
         "gil is a simulation of CPython's GIL: {}, one lock, switch interval {}",
-        crate::experiment::plural(exp.workers as u64, "thread"),
-        crate::experiment::format_interval_us(exp.switch_interval_us)
+        crate::units::plural(exp.workers as u64, "thread"),
+        crate::units::format_interval_us(exp.switch_interval_us)
     ));
     let sum = std::thread::scope(|s| {
         let handles: Vec<_> = (0..exp.workers)

@@ -3,17 +3,17 @@
 //! and exits when its stdin closes. Runs never execute in the caller's process.
 
 mod asyncio;
-pub(crate) mod client;
+pub mod client;
 pub(crate) mod demos;
 mod forkserver;
 pub(crate) mod gil;
 mod processes;
 pub(crate) mod record;
 mod sequential;
+pub(crate) mod sys;
 mod threads;
 
 use std::io::{self, BufRead, BufWriter, Write};
-use std::os::fd::RawFd;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,15 +28,15 @@ use crate::timeline::{LabEvent, Lane, RunEnd, Span, SpanKind};
 use crate::wire;
 use crate::workload::{self, Hooks};
 
+pub(crate) use sys::{PARENT_ENV, die_with_parent};
+
 use gil::Gil;
 use record::Coalescer;
 
 /// The hidden sub-command that turns this binary into a lab process.
-pub(crate) const LAB_ARG: &str = "__lab";
+pub const LAB_ARG: &str = "__lab";
 /// The hidden sub-command that turns this binary into a worker process.
-pub(crate) const WORKER_ARG: &str = "__worker";
-/// Environment variable naming the pid a child must die with.
-pub(crate) const PARENT_ENV: &str = "PARLAB_PARENT_PID";
+pub const WORKER_ARG: &str = "__worker";
 /// `parlab __lab --demo-child ROLE`: a demo's child started with `spawn` (it serves on stdin/stdout).
 pub(crate) const DEMO_CHILD_ARG: &str = "--demo-child";
 
@@ -48,22 +48,8 @@ pub(crate) enum LabRequest {
     Demo(demos::DemoSpec),
 }
 
-/// Makes the calling process die when its parent does, and exits now if the parent is already gone.
-pub(crate) fn die_with_parent() {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag on the calling process.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-    let expected = std::env::var(PARENT_ENV).ok().and_then(|p| p.parse::<i32>().ok());
-    // SAFETY: getppid has no preconditions.
-    let parent = unsafe { libc::getppid() };
-    if parent == 1 || expected.is_some_and(|p| p != parent) {
-        // The parent died before the signal was armed.
-        // SAFETY: _exit ends the process at once; nothing needs unwinding.
-        unsafe { libc::_exit(3) };
-    }
-}
-
 /// Entry point of `parlab __lab`: called from `main` before any thread or runtime exists.
-pub(crate) fn lab_main() -> ExitCode {
+pub fn lab_main() -> ExitCode {
     die_with_parent();
     let mut args = std::env::args().skip(2);
     if args.next().as_deref() == Some(DEMO_CHILD_ARG) {
@@ -369,61 +355,6 @@ impl Hooks for Tracker<'_> {
             self.close(SpanKind::GilWait);
         }
     }
-}
-
-/// Forks this process into a child that runs `body` with `stdin` and `stdout` as its fd 0 and 1 and every other
-/// descriptor closed, dies with this process, and exits with the code `body` returns (101 if it panics: a panic must
-/// never unwind back into the code the child is a copy of). Returns the child's pid.
-///
-/// # Safety
-/// The calling process must be single-threaded (the lab in processes mode or running a demo, the fork server), so
-/// the child gets a consistent copy of every lock and of the allocator and may run ordinary Rust code.
-pub(crate) unsafe fn fork_child(stdin: RawFd, stdout: RawFd, body: impl FnOnce() -> i32) -> io::Result<i32> {
-    // SAFETY: the caller's guarantee, passed on.
-    unsafe { fork_child_with(stdin, stdout, None, body) }
-}
-
-/// `fork_child`, with one more descriptor put on the child's fd 3 (a pool worker's shared task queue).
-///
-/// # Safety
-/// As `fork_child`.
-pub(crate) unsafe fn fork_child_with(
-    stdin: RawFd,
-    stdout: RawFd,
-    extra: Option<RawFd>,
-    body: impl FnOnce() -> i32,
-) -> io::Result<i32> {
-    let parent = std::process::id() as i32;
-    // SAFETY: the caller guarantees a single-threaded process (see above).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: in the child: arm the parent-death signal, put the channel on fd 0 and 1, close the rest, run the
-        // body, and leave with _exit so nothing of the parent's state is dropped or flushed twice.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
-            if libc::getppid() != parent {
-                libc::_exit(3);
-            }
-            // The extra descriptor first, out of the way of 0 and 1 (it is never one of them: they are the lab's own).
-            let extra = extra.map(|fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10));
-            libc::dup2(stdin, 0);
-            libc::dup2(stdout, 1);
-            match extra {
-                Some(fd) if fd >= 0 => {
-                    libc::dup2(fd, 3);
-                    forkserver::close_from(4, None);
-                }
-                Some(_) => libc::_exit(3),
-                None => forkserver::close_from(3, None),
-            }
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
-            libc::_exit(code);
-        }
-    }
-    Ok(pid)
 }
 
 /// The payload every task carries, built once per run.

@@ -26,6 +26,7 @@ use crate::timeline::{LabEvent, Lane, RunEnd, Span, SpanKind};
 use crate::wire::{self, Reader, Writer};
 
 use super::forkserver::{ForkServer, Role};
+use super::sys::{self, describe_status, grow_pipe, pipe, reap, set_nonblocking, write_all_fd};
 use super::{Out, PARENT_ENV, WORKER_ARG, finished};
 
 /// Bytes not yet written to a worker: small frames are owned, the payload is shared by every chunk.
@@ -74,84 +75,6 @@ pub(crate) struct Pool {
     server: Option<ForkServer>,
     /// The write end of the shared task queue every worker reads (closed to tell them the run is over).
     queue: Option<OwnedFd>,
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Writes all of `bytes` to a blocking descriptor.
-fn write_all_fd(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        // SAFETY: writing from a valid slice to a descriptor we own.
-        let r = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        bytes = &bytes[r as usize..];
-    }
-    Ok(())
-}
-
-fn grow_pipe(fd: RawFd) {
-    // A 1 MiB pipe moves large payloads in fewer, larger copies. Failure just keeps the default size.
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20) };
-}
-
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both descriptors are open and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// How a child ended, in words.
-pub(crate) fn describe_status(status: i32) -> String {
-    if libc::WIFEXITED(status) {
-        let code = libc::WEXITSTATUS(status);
-        if code == 101 { "exited with status 101 (it panicked)".into() } else { format!("exited with status {code}") }
-    } else if libc::WIFSIGNALED(status) {
-        let sig = libc::WTERMSIG(status);
-        let name = match sig {
-            libc::SIGKILL => "SIGKILL",
-            libc::SIGTERM => "SIGTERM",
-            libc::SIGSEGV => "SIGSEGV",
-            libc::SIGABRT => "SIGABRT",
-            libc::SIGINT => "SIGINT",
-            libc::SIGBUS => "SIGBUS",
-            _ => "a signal",
-        };
-        format!("was killed by signal {sig} ({name})")
-    } else {
-        format!("ended with status {status}")
-    }
-}
-
-/// Waits for a child and returns its raw status.
-pub(crate) fn reap(pid: i32) -> i32 {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return status;
-        }
-    }
 }
 
 impl Pool {
@@ -333,24 +256,17 @@ fn spawn_worker(queue: RawFd) -> io::Result<(i32, OwnedFd, OwnedFd)> {
 
 /// Forks the (single-threaded) lab into a worker that serves on fresh pipes and the shared queue.
 fn fork_worker(queue: RawFd) -> io::Result<(i32, OwnedFd, OwnedFd)> {
-    let (task_r, task_w) = pipe()?;
-    let (res_r, res_w) = pipe()?;
     // SAFETY: the lab is single-threaded in processes mode (no runtime, no pool threads).
-    let pid = unsafe {
-        super::fork_child_with(task_r.as_raw_fd(), res_w.as_raw_fd(), Some(queue), || {
-            match crate::worker::serve_fds(0, 1, crate::worker::QUEUE_FD) {
-                Ok(()) => 0,
-                Err(_) => 2,
-            }
-        })?
-    };
-    Ok((pid, task_w, res_r))
+    unsafe {
+        sys::fork_piped(Some(queue), || match crate::worker::serve_fds(0, 1, crate::worker::QUEUE_FD) {
+            Ok(()) => 0,
+            Err(_) => 2,
+        })
+    }
 }
 
-/// Why the run stopped early.
-enum Stop {
-    Failed(String),
-}
+/// Why the run stopped early, in words (a worker died, sent garbage, poll failed).
+type Stop = String;
 
 pub(crate) fn run(exp: &Experiment, out: &mut Out) -> RunEnd {
     // The fork server comes first, before the payload or anything else of this run exists: its workers start
@@ -400,7 +316,7 @@ pub(crate) fn run(exp: &Experiment, out: &mut Out) -> RunEnd {
     let mut t0 = t_before;
     if exp.warm {
         // Start the pool before the clock starts: wait until every worker has said hello.
-        if let Err(Stop::Failed(msg)) = pump(&mut pool, &mut st, out, |p, _| p.workers.iter().all(|w| w.ready)) {
+        if let Err(msg) = pump(&mut pool, &mut st, out, |p, _| p.workers.iter().all(|w| w.ready)) {
             pool.kill_all();
             let mut end = finished(t0, 0, 0);
             end.error = Some(msg);
@@ -421,7 +337,7 @@ pub(crate) fn run(exp: &Experiment, out: &mut Out) -> RunEnd {
             pool.shut_down(out);
             end
         }
-        Err(Stop::Failed(msg)) => {
+        Err(msg) => {
             pool.kill_all();
             let mut end = finished(t0, st.sum, st.done);
             end.error = Some(msg);
@@ -532,7 +448,7 @@ fn pump(
             if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(Stop::Failed(format!("poll failed: {}", io::Error::last_os_error())));
+            return Err(format!("poll failed: {}", io::Error::last_os_error()));
         }
         if fds[0].revents != 0 {
             let mut b = [0u8; 64];
@@ -695,7 +611,7 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
     loop {
         let w = &mut pool.workers[i];
         let Ok(next) = next_frame(w) else {
-            return Err(Stop::Failed(format!("worker p{} sent a corrupt frame", w.n + 1)));
+            return Err(format!("worker p{} sent a corrupt frame", w.n + 1));
         };
         let Some((tag, body_range)) = next else { break };
         match tag {
@@ -715,22 +631,19 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
                     Ok((chunk, sum, read_spans(&mut r, lane)?))
                 })();
                 let Ok((chunk, sum, spans)) = parsed else {
-                    return Err(Stop::Failed(format!("worker p{} sent a corrupt result", w.n + 1)));
+                    return Err(format!("worker p{} sent a corrupt result", w.n + 1));
                 };
                 if chunk >= st.next_chunk {
-                    return Err(Stop::Failed(format!(
-                        "worker p{} returned chunk {chunk}, which was never queued",
-                        w.n + 1
-                    )));
+                    return Err(format!("worker p{} returned chunk {chunk}, which was never queued", w.n + 1));
                 }
                 let (_, count) = st.exp.chunk_range(chunk);
                 if r.rest.len() as u64 != st.exp.payload * count {
-                    return Err(Stop::Failed(format!(
+                    return Err(format!(
                         "worker p{} returned {} payload bytes for chunk {chunk}, expected {}",
                         w.n + 1,
                         r.rest.len(),
                         st.exp.payload * count
-                    )));
+                    ));
                 }
                 for s in &spans {
                     out.emit_span(s);
@@ -744,10 +657,7 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
                 let w = &mut pool.workers[i];
                 let chunk = Reader::new(&w.inbuf[body_range]).u64().unwrap_or(u64::MAX);
                 if chunk >= st.next_chunk {
-                    return Err(Stop::Failed(format!(
-                        "worker p{} claimed chunk {chunk}, which was never queued",
-                        w.n + 1
-                    )));
+                    return Err(format!("worker p{} claimed chunk {chunk}, which was never queued", w.n + 1));
                 }
                 w.holding = Some(chunk);
                 let (_, count) = st.exp.chunk_range(chunk);
@@ -774,10 +684,7 @@ fn handle_frames(pool: &mut Pool, i: usize, st: &mut RunState<'_>, out: &mut Out
                 }
             }
             other => {
-                return Err(Stop::Failed(format!(
-                    "worker p{} sent an unknown message (tag {other})",
-                    pool.workers[i].n + 1
-                )));
+                return Err(format!("worker p{} sent an unknown message (tag {other})", pool.workers[i].n + 1));
             }
         }
     }
@@ -814,5 +721,5 @@ fn worker_failed(pool: &mut Pool, i: usize, st: &RunState<'_>, out: &mut Out) ->
         None if !w.ready => " while starting".to_string(),
         None => String::new(),
     };
-    Stop::Failed(format!("worker p{} (pid {}) {how}{during}; the run was stopped", w.n + 1, w.pid))
+    format!("worker p{} (pid {}) {how}{during}; the run was stopped", w.n + 1, w.pid)
 }

@@ -2,15 +2,15 @@
 //! compiler-style, and (with `--verify`) run each experiment that makes claims and check them on this machine.
 //! Running experiments is handed in by the caller (`main` wires in the lab), so this module stays free of it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 
 use super::{Expect, ExperimentKind, LessonSet, goal_cores, load, load_paths, metric_value};
-use crate::experiment::{Experiment, Fit, Mode, available_cores, plural};
+use crate::experiment::{Experiment, Fit, Mode, available_cores};
 use crate::timeline::RunReport;
+use crate::units::plural;
 
 /// Runs each experiment once, one after another, and returns their reports in the same order.
 pub(crate) type Measure<'a> = &'a mut dyn FnMut(&[Experiment]) -> Result<Vec<RunReport>>;
@@ -18,10 +18,9 @@ pub(crate) type Measure<'a> = &'a mut dyn FnMut(&[Experiment]) -> Result<Vec<Run
 /// Checks every exercise of a set (its start fails, its solution passes), printing a line each; whether all held.
 pub(crate) type VerifyExercises<'a> = &'a mut dyn FnMut(&LessonSet) -> Result<bool>;
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn print(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+/// Writes to stdout; a closed pipe (`| head`) is not an error, any other write error is.
+fn print(text: &str) -> Result<()> {
+    crate::stdout::print(text).context("cannot write to stdout")
 }
 
 fn warn_broken(set: &LessonSet) {
@@ -60,7 +59,7 @@ pub(crate) fn lessons(dir: Option<&Path>, as_json: bool, progress: &dyn Fn(&str)
                 })
             })
             .collect();
-        print(&(serde_json::to_string_pretty(&list)? + "\n"));
+        print(&(serde_json::to_string_pretty(&list)? + "\n"))?;
     } else {
         let id_width = set.lessons.iter().map(|l| l.id.len()).max().unwrap_or(2).max(2);
         let mut text = format!("{:>3}  {:id_width$}  {:>3}  {:<11}  title\n", "#", "id", "min", "progress");
@@ -74,7 +73,7 @@ pub(crate) fn lessons(dir: Option<&Path>, as_json: bool, progress: &dyn Fn(&str)
                 l.title
             ));
         }
-        print(&text);
+        print(&text)?;
     }
     warn_broken(&set);
     Ok(0)
@@ -113,7 +112,7 @@ pub(crate) fn lint(
             plural(files as u64, "file")
         ));
     }
-    print(&text);
+    print(&text)?;
     if errors > 0 {
         if verify {
             eprintln!("not verifying: fix the errors first");
@@ -175,7 +174,7 @@ fn verify_claims(set: &LessonSet, measure: Measure) -> Result<u8> {
                 let mark = if ok { "ok    " } else { "FAILED" };
                 text.push_str(&format!("{mark}  {name}: {}  ({detail})\n", expect.goal.text));
             }
-            print(&text);
+            print(&text)?;
         }
     }
     let on = format!("on {}", plural(u64::from(cores), "core"));
@@ -184,10 +183,10 @@ fn verify_claims(set: &LessonSet, measure: Measure) -> Result<u8> {
             "verify: {} in {} hold {on}\n",
             plural(claims as u64, "claim"),
             plural(experiments as u64, "experiment")
-        ));
+        ))?;
         Ok(0)
     } else {
-        print(&format!("verify: {failed} of {} FAILED {on}\n", plural(claims as u64, "claim")));
+        print(&format!("verify: {failed} of {} FAILED {on}\n", plural(claims as u64, "claim")))?;
         Ok(1)
     }
 }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use crate::experiment::{self, Knobs, Mode, Workload};
+use crate::experiment::{Knobs, Mode, Workload};
 
-pub(crate) mod cmd;
+pub mod cmd;
 mod cost;
 mod error;
 mod goal;
@@ -261,7 +261,7 @@ fn read_files(paths: &[PathBuf]) -> Vec<(String, Result<String, LintError>)> {
 
 fn too_large(shown: &str, size: Option<u64>) -> LintError {
     let size = match size {
-        Some(b) => format!("{} ({b} bytes)", experiment::format_bytes(b)),
+        Some(b) => format!("{} ({b} bytes)", crate::units::format_bytes(b)),
         None => format!("over {MAX_LESSON_BYTES} bytes"),
     };
     LintError::file(shown, format!("the file is {size}; a lesson file may be at most 1 MiB ({MAX_LESSON_BYTES} bytes)"))

@@ -31,7 +31,7 @@ use crate::experiment::{
     Api, Experiment, MAX_PAYLOAD, MAX_SWITCH_US, MAX_TASKS, MAX_WORKERS, MIN_SWITCH_US, Mode, StartMethod, Workload,
 };
 use crate::lab::demos::DemoSpec;
-use crate::timeline::{DemoReport, Figure, Lane, RunEnd, Span, SpanKind, Timeline};
+use crate::timeline::{DemoFigure, DemoReport, Lane, RunEnd, Span, SpanKind, Timeline};
 
 /// The most bytes read from a recording file (compressed or not).
 pub(crate) const MAX_FILE_BYTES: u64 = 256 << 20;
@@ -830,7 +830,12 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
             columns: d.columns.0,
             rows: d.rows.0.into_iter().map(|r| r.0).collect(),
             reading: d.reading,
-            figures: d.figures.0.into_iter().map(|f| Figure { name: f.name, value: f.value, unit: f.unit }).collect(),
+            figures: d
+                .figures
+                .0
+                .into_iter()
+                .map(|f| DemoFigure { name: f.name, value: f.value, unit: f.unit })
+                .collect(),
         }),
     };
     Ok(RecordedRun {

@@ -17,7 +17,7 @@ use anyhow::{Result, anyhow};
 use serde::Serialize;
 
 use super::{EXTENSION, Kind, Recording, atomic_write, encode, read_header};
-use crate::experiment::fmt_ms;
+use crate::units::fmt_ms;
 
 /// Most recordings kept.
 pub(crate) const MAX_RUNS: usize = 50;
@@ -106,7 +106,7 @@ impl Listing {
                 e.when(),
                 title,
                 e.wall(),
-                crate::experiment::format_bytes(e.bytes)
+                crate::units::format_bytes(e.bytes)
             ));
         }
         s
@@ -278,7 +278,7 @@ impl History {
             Some(e) => Ok(e.path),
             None => Err(anyhow!(
                 "there is no run {n} in the history (it holds {}: see `parlab runs`)",
-                crate::experiment::plural(held, "run")
+                crate::units::plural(held, "run")
             )),
         }
     }

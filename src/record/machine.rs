@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::{available_cores, plural};
+use crate::experiment::available_cores;
+use crate::units::plural;
 
 /// Where a recording was made.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,9 +20,10 @@ pub(crate) mod trace;
 
 use std::time::SystemTime;
 
-use crate::experiment::{Experiment, Mode, plural};
+use crate::experiment::{Experiment, Mode};
 use crate::lab::demos::DemoSpec;
 use crate::timeline::{RunReport, Timeline, median};
+use crate::units::plural;
 
 pub(crate) use format::{
     Header, Problem, RecordError, Summary, atomic_write, decode, decode_header, encode, read, read_header, write,
@@ -162,11 +163,11 @@ impl RecordedRun {
 
     /// The median wall time, in ms (the same rule as `RunReport::wall_ms`).
     pub(crate) fn wall_ms(&self) -> f64 {
-        let mut walls: Vec<f64> = self.walls_ns.iter().map(|w| *w as f64 / 1e6).collect();
+        let walls: Vec<f64> = self.walls_ns.iter().map(|w| *w as f64 / 1e6).collect();
         if walls.is_empty() {
             return self.timeline.wall_ns() as f64 / 1e6;
         }
-        median(&mut walls)
+        median(&walls)
     }
 
     pub(crate) fn error(&self) -> Option<&str> {

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::{Kind, RecordedRun, Recording};
-use crate::experiment::{fmt_ms, plural};
 use crate::timeline::{Lane, SPAN_KINDS, Span, SpanKind, Timeline};
+use crate::units::fmt_dur_ns;
+use crate::units::{fmt_ms, plural};
 
 const WIDTH: f64 = 1200.0;
 const MARGIN: f64 = 16.0;
@@ -92,20 +93,6 @@ fn lane_order(t: &Timeline) -> Vec<usize> {
     order
 }
 
-/// A duration for people: `850 ns`, `12.5 µs`, `3.20 ms`, `1.25 s`.
-fn fmt_dur(ns: u64) -> String {
-    let v = ns as f64;
-    if ns >= 1_000_000_000 {
-        format!("{:.2} s", v / 1e9)
-    } else if ns >= 1_000_000 {
-        fmt_ms(v / 1e6)
-    } else if ns >= 1_000 {
-        format!("{:.1} µs", v / 1e3)
-    } else {
-        format!("{ns} ns")
-    }
-}
-
 /// The 1-2-5 step that gives at most about `target` ticks over `len_ns`.
 pub(crate) fn tick_step(len_ns: u64, target: u64) -> u64 {
     let raw = (len_ns / target.max(1)).max(1);
@@ -173,7 +160,7 @@ impl Bar {
             return format!(
                 "{}{task} · {} · cpu {}→{}",
                 s.kind.name(),
-                fmt_dur(s.dur_ns()),
+                fmt_dur_ns(s.dur_ns()),
                 cpu(s.cpu_start),
                 cpu(s.cpu_end)
             );
@@ -182,7 +169,7 @@ impl Bar {
             .iter()
             .zip(self.kind_ns)
             .filter(|(_, ns)| *ns > 0)
-            .map(|(k, ns)| format!("{} {}", k.name(), fmt_dur(ns)))
+            .map(|(k, ns)| format!("{} {}", k.name(), fmt_dur_ns(ns)))
             .collect();
         format!("{} spans merged (too small to see apart): {}", self.spans, parts.join(", "))
     }

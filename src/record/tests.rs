@@ -5,7 +5,7 @@ use std::io::Read;
 
 use super::*;
 use crate::experiment::{Fit, Knobs};
-use crate::timeline::{DemoReport, Figure, Lane, RunEnd, Span, SpanKind, Timeline};
+use crate::timeline::{DemoFigure, DemoReport, Lane, RunEnd, Span, SpanKind, Timeline};
 
 pub(crate) fn machine() -> Machine {
     Machine {
@@ -206,7 +206,7 @@ fn a_demo_run_round_trips_with_its_report_and_exact_figures() {
         columns: vec!["child".to_string(), "faults".to_string()],
         rows: vec![vec!["reads".to_string(), "3".to_string()], vec!["writes".to_string(), "2048".to_string()]],
         reading: "writing touches every page".to_string(),
-        figures: vec![Figure { name: "write_ms".to_string(), value: 0.1 + 0.2, unit: "ms".to_string() }],
+        figures: vec![DemoFigure { name: "write_ms".to_string(), value: 0.1 + 0.2, unit: "ms".to_string() }],
     });
     let rec = recording_of(run);
     assert_eq!(round_trip(&rec), rec);

@@ -116,14 +116,14 @@ fn frame_ms(quick: bool) -> Result<f64> {
     for _ in 0..5 {
         std::hint::black_box(super::render_frame_for_bench(&app, W, H));
     }
-    let mut ms: Vec<f64> = (0..n)
+    let ms: Vec<f64> = (0..n)
         .map(|_| {
             let t = Instant::now();
             std::hint::black_box(super::render_frame_for_bench(&app, W, H));
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    Ok(crate::timeline::median(&mut ms))
+    Ok(crate::timeline::median(&ms))
 }
 
 /// A few real system samples from the monitor (none if it cannot sample here).

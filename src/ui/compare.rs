@@ -11,10 +11,11 @@ use ratatui::widgets::Widget;
 
 use crate::app::{App, Compare, Run};
 use crate::timeline::SPAN_KINDS;
+use crate::units::fmt_ms;
 
 use super::gantt::{self, Gantt};
 use super::markdown;
-use super::panel::{fmt_ms, pane, panel_block, put, run_window};
+use super::panel::{pane, panel_block, put, run_window};
 
 /// The shared window length: the longest run so far (a live one counts up to now).
 pub(crate) fn window_len(c: &Compare, now_ns: u64) -> u64 {

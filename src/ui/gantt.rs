@@ -9,6 +9,7 @@ use ratatui::widgets::Widget;
 use unicode_width::UnicodeWidthChar;
 
 use crate::timeline::{Lane, SPAN_KINDS, Span, SpanKind, Timeline};
+use crate::units::format_ns;
 
 use super::digest::{Digest, KINDS, kind_index};
 use super::markdown::text_width;
@@ -197,27 +198,6 @@ fn tick_step(span_ns: u64, cells: u16, min_cells: u16) -> u64 {
         }
         step *= 10;
     }
-}
-
-pub(crate) fn format_ns(ns: i128) -> String {
-    let neg = if ns < 0 { "-" } else { "" };
-    let a = ns.unsigned_abs();
-    if a == 0 {
-        "0ms".into()
-    } else if a >= 1_000_000_000 && a.is_multiple_of(100_000_000) {
-        let s = format!("{neg}{:.1}s", a as f64 / 1e9);
-        s.replace(".0s", "s")
-    } else if a >= 1_000_000 {
-        format!("{neg}{}ms", trim_float(a as f64 / 1e6))
-    } else {
-        format!("{neg}{}µs", trim_float(a as f64 / 1e3))
-    }
-}
-
-fn trim_float(v: f64) -> String {
-    let s = format!("{v:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
 }
 
 impl Widget for Gantt<'_> {

@@ -7,8 +7,9 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use crate::app::{App, Check, fmt_num, knob_name};
+use crate::app::{App, Check, knob_label};
 use crate::lesson::{Block, ExerciseSpec, ExperimentKind, ExperimentSpec, Lesson, Quiz};
+use crate::units::fmt_num;
 
 use super::markdown::{self, wrap};
 use super::panel::{self, panel_block, put};
@@ -229,7 +230,7 @@ fn exercise_lines(app: &App, lesson: &Lesson, e: &ExerciseSpec, w: usize, theme:
             "{} (= {} on your {})",
             e.goal.text,
             fmt_num(threshold),
-            crate::experiment::plural(u64::from(app.cores), "core")
+            crate::units::plural(u64::from(app.cores), "core")
         )
     } else {
         e.goal.text.clone()
@@ -240,7 +241,7 @@ fn exercise_lines(app: &App, lesson: &Lesson, e: &ExerciseSpec, w: usize, theme:
         Span::raw("  "),
         Span::raw("  "),
     ));
-    let knobs: Vec<&str> = e.may_change.iter().map(|k| knob_name(*k)).collect();
+    let knobs: Vec<&str> = e.may_change.iter().map(|k| knob_label(*k)).collect();
     out.extend(wrap(
         &[("you may change ".into(), theme.dim()), (knobs.join(", "), theme.text())],
         w,

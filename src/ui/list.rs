@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use crate::app::App;
-use crate::progress::Mark;
+use crate::progress::LessonMark;
 
 use super::markdown::wrap;
 use super::panel::{panel_block, put};
@@ -41,9 +41,9 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         let l = &app.lessons[i];
         let y = inner.y + row as u16;
         let mark = match app.lesson_mark(i) {
-            Mark::NotStarted => marks[0],
-            Mark::Started => marks[1],
-            Mark::Done => marks[2],
+            LessonMark::NotStarted => marks[0],
+            LessonMark::Started => marks[1],
+            LessonMark::Done => marks[2],
         };
         let selected = pos == app.list.selected;
         let minutes = format!("{:>3} min", l.minutes);
@@ -55,9 +55,9 @@ pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
         let title: String = l.title.chars().take(title_w).collect();
         let pad = title_w.saturating_sub(title.chars().count());
         let mark_style = match app.lesson_mark(i) {
-            Mark::Done => theme.good(),
-            Mark::Started => theme.warn(),
-            Mark::NotStarted => theme.dim(),
+            LessonMark::Done => theme.good(),
+            LessonMark::Started => theme.warn(),
+            LessonMark::NotStarted => theme.dim(),
         };
         let line = Line::from(vec![
             Span::styled(format!(" {mark} "), mark_style),

@@ -18,6 +18,7 @@ use ratatui::text::{Line, Span};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::theme::{Palette, Theme};
+use crate::units::fmt_bytes_rough;
 
 pub(crate) type Lines = Rc<Vec<Line<'static>>>;
 
@@ -82,15 +83,6 @@ pub(crate) fn more(theme: Theme) -> &'static str {
 /// The start of `s`, at most `max` bytes, ending on a character boundary.
 fn head_of(s: &str, max: usize) -> &str {
     &s[..s.floor_char_boundary(max)]
-}
-
-pub(crate) fn fmt_bytes(n: usize) -> String {
-    const KIB: f64 = 1024.0;
-    match n as f64 {
-        b if b >= KIB * KIB => format!("{:.1} MiB", b / KIB / KIB),
-        b if b >= KIB => format!("{:.0} KiB", b / KIB),
-        _ => format!("{n} bytes"),
-    }
 }
 
 /// Greedy word wrapping in one pass: each character is measured once, a word longer than a line is broken at the
@@ -228,7 +220,7 @@ pub(crate) fn wrap_marked(
     let mut out = w.finish();
     if let Some(style) = cut {
         let total: usize = runs.iter().map(|(t, _)| t.len()).sum();
-        let note = format!("{more}: {} of this paragraph not shown", fmt_bytes(total - (MAX_PARAGRAPH - left)));
+        let note = format!("{more}: {} of this paragraph not shown", fmt_bytes_rough(total - (MAX_PARAGRAPH - left)));
         let mut w = Wrapper::new(width, rest.clone(), rest);
         w.run(&note, style.add_modifier(Modifier::ITALIC));
         out.extend(w.finish());
@@ -591,7 +583,7 @@ impl Md {
         if let Some((_, cut)) = self.code.take()
             && cut > 0
         {
-            let note = format!("{}: {} of this code not shown", more(self.theme), fmt_bytes(cut));
+            let note = format!("{}: {} of this code not shown", more(self.theme), fmt_bytes_rough(cut));
             let indent = Span::styled(format!("{}  ", self.indent()), self.theme.dim());
             self.out.extend(wrap(&[(note, self.theme.dim())], self.width, indent.clone(), indent));
         }
@@ -799,7 +791,7 @@ fn render_code(lang: &str, text: &str, width: usize, theme: Theme) -> Vec<Line<'
     let mut out: Vec<Line<'static>> =
         lines.iter().flat_map(|pieces| code_rows(pieces, width, gutter.clone(), cont.clone())).collect();
     if shown.len() < text.len() {
-        let note = format!("{}: {} of this code not shown", more(theme), fmt_bytes(text.len() - shown.len()));
+        let note = format!("{}: {} of this code not shown", more(theme), fmt_bytes_rough(text.len() - shown.len()));
         out.extend(wrap(&[(note, theme.dim())], width, gutter.clone(), gutter));
     }
     out

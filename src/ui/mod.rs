@@ -97,13 +97,14 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
     let sep = theme.sep();
     let (left, right) = match app.screen {
         Screen::List => {
-            let done = (0..app.lessons.len()).filter(|&i| app.lesson_mark(i) == crate::progress::Mark::Done).count();
+            let done =
+                (0..app.lessons.len()).filter(|&i| app.lesson_mark(i) == crate::progress::LessonMark::Done).count();
             (
                 "lessons".to_string(),
                 format!(
                     "{done} of {} done{sep}{}",
                     app.lessons.len(),
-                    crate::experiment::plural(u64::from(app.cores), "core")
+                    crate::units::plural(u64::from(app.cores), "core")
                 ),
             )
         }

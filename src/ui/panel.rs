@@ -8,15 +8,15 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Widget};
 
-use crate::app::{App, Check, KNOB_KEYS, OTHERS_WARN_CORES, REPEATS, Run, Setup, fmt_num};
-pub(crate) use crate::experiment::fmt_ms;
-use crate::experiment::{Mode, format_bytes, format_interval_us, plural};
+use crate::app::{App, Check, KNOB_KEYS, OTHERS_WARN_CORES, REPEATS, Run, Setup};
+use crate::experiment::Mode;
 use crate::lab::demos::DemoSpec;
 use crate::lesson::Knob;
 use crate::timeline::Overhead;
+use crate::units::{fmt_ms, fmt_num, format_bytes, format_interval_us, format_ns, plural};
 
 use super::cores::{CoreBars, RunWindow};
-use super::gantt::{Gantt, format_ns};
+use super::gantt::Gantt;
 use super::markdown::{self, Laid, TableLook};
 use super::theme::Theme;
 

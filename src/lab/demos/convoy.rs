@@ -12,12 +12,13 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 
 use crate::clock::{self, Mark};
-use crate::experiment::{DEFAULT_SWITCH_US, Workload, format_interval_us};
+use crate::experiment::{DEFAULT_SWITCH_US, Workload};
 use crate::lab::gil::Gil;
-use crate::timeline::{DemoReport, SpanKind};
+use crate::timeline::{DemoReport, SpanKind, median};
+use crate::units::{fmt_duration_ms, format_interval_us};
 use crate::workload::{self, Hooks};
 
-use super::{Ctx, fig, fmt_ms, median, wait_flag};
+use super::{Ctx, fig, wait_flag};
 
 const IO_WAIT: Duration = Duration::from_millis(1);
 const IO_WORK: Workload = Workload::Squares(5_000);
@@ -161,7 +162,13 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
     for (p, tag) in phases.iter().zip(["alone", "beside_cpu", "no_gil"]) {
         let (med, p90) = (median(&p.latencies), percentile(&p.latencies, 0.9));
         let max = percentile(&p.latencies, 1.0);
-        rows.push(vec![p.what.to_string(), fmt_ms(med), fmt_ms(p90), fmt_ms(max), fmt_ms(p.total_ms)]);
+        rows.push(vec![
+            p.what.to_string(),
+            fmt_duration_ms(med),
+            fmt_duration_ms(p90),
+            fmt_duration_ms(max),
+            fmt_duration_ms(p.total_ms),
+        ]);
         figures.push(fig(&format!("latency_{tag}_ms"), med, "ms"));
         figures.push(fig(&format!("p90_{tag}_ms"), p90, "ms"));
         figures.push(fig(&format!("total_{tag}_ms"), p.total_ms, "ms"));
@@ -174,10 +181,10 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
          against {} alone, {slowdown:.0}×): the holder keeps the lock until the waiter has been asking for a whole \
          switch interval ({}). Without a GIL the latency stayed at {}. CPython behaves the same way (the convoy effect); the lock is what hurts, \
          not the threads.",
-        fmt_ms(med(1)),
-        fmt_ms(med(0)),
+        fmt_duration_ms(med(1)),
+        fmt_duration_ms(med(0)),
         format_interval_us(DEFAULT_SWITCH_US),
-        fmt_ms(med(2)),
+        fmt_duration_ms(med(2)),
     );
     Ok(DemoReport {
         name: String::new(),

@@ -10,12 +10,10 @@ use std::io::Write;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::clock::Mark;
-use crate::timeline::{DemoReport, SpanKind};
+use crate::timeline::{DemoReport, SpanKind, median};
+use crate::units::{fmt_count, fmt_duration_ms, fmt_kib_as_mib};
 
-use super::{
-    Ctx, Mapping, check_memory, fig, fmt_count, fmt_kib_as_mib, fmt_ms, fork_with, median, minor_faults, page_size,
-    smaps_kib,
-};
+use super::{Ctx, Mapping, check_memory, fig, fork_with, minor_faults, page_size, smaps_kib};
 
 const FILL: u8 = 0x5a;
 
@@ -121,7 +119,7 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
         let ms = r.end.ns.saturating_sub(r.start.ns) as f64 / 1e6;
         rows.push(vec![
             what,
-            if action == Action::Nothing { "—".to_string() } else { fmt_ms(ms) },
+            if action == Action::Nothing { "—".to_string() } else { fmt_duration_ms(ms) },
             fmt_count(r.faults),
             format!("{:.3}", r.faults as f64 / pages as f64),
             fmt_kib_as_mib(r.after_kib),
@@ -143,7 +141,7 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
     let fork_med = median(&fork_ms);
     ctx.note(format!(
         "fork() itself took {} with {mib} MiB resident: the kernel copies page tables, not pages",
-        fmt_ms(fork_med)
+        fmt_duration_ms(fork_med)
     ));
     let figures = vec![
         fig("buffer_mib", mib as f64, "MiB"),

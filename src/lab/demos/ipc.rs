@@ -12,7 +12,8 @@ use std::sync::mpsc;
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::clock::Mark;
-use crate::timeline::{DemoReport, SpanKind};
+use crate::timeline::{DemoReport, SpanKind, median};
+use crate::units::fmt_duration_ms;
 use crate::workload::make_payload;
 
 /// A deterministic payload: a 1 MiB pattern repeated (quick to build even for 100 MB).
@@ -26,7 +27,7 @@ fn payload(len: usize) -> Vec<u8> {
     v
 }
 
-use super::{Ctx, check_memory, fig, fmt_ms, fork_with, median, read_full};
+use super::{Ctx, check_memory, fig, fork_with, read_full};
 
 /// The echo child: reads `len: u64` and `len` bytes, sends them back, until its input ends.
 fn echo(input: &mut File, output: &mut File) -> i32 {
@@ -47,10 +48,8 @@ fn echo(input: &mut File, output: &mut File) -> i32 {
 }
 
 fn grow_pipe(f: &File) {
-    // A 1 MiB pipe moves large payloads in fewer, larger copies (as the processes mode does). Failure keeps the
-    // default size.
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    // As the processes mode does.
+    crate::lab::sys::grow_pipe(f.as_raw_fd());
 }
 
 fn label(bytes: usize) -> String {
@@ -157,10 +156,10 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
         let mbps = len as f64 / 1e6 / (process_ms[i] / 1000.0).max(1e-9);
         rows.push(vec![
             shown(len),
-            fmt_ms(process_ms[i]),
+            fmt_duration_ms(process_ms[i]),
             format!("{mbps:.0}"),
-            fmt_ms(thread_ms[i]),
-            fmt_ms(copy_ms[i]),
+            fmt_duration_ms(thread_ms[i]),
+            fmt_duration_ms(copy_ms[i]),
         ]);
         let l = label(len);
         figures.push(fig(&format!("process_rt_ms_{l}"), process_ms[i], "ms"));
@@ -177,10 +176,10 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
          of payload, {:.1}× two plain copies). A thread got the buffer itself, {}–{} at any size: an MB/s figure \
          for it would mean nothing. Python adds pickling at both ends (CPython's Pool: 209 MB/s at 100 MB).",
         shown(big),
-        fmt_ms(process_ms[last]),
+        fmt_duration_ms(process_ms[last]),
         process_ms[last] / copy_ms[last].max(1e-9),
-        fmt_ms(tmin),
-        fmt_ms(tmax),
+        fmt_duration_ms(tmin),
+        fmt_duration_ms(tmax),
     );
     Ok(DemoReport {
         name: String::new(),

@@ -17,7 +17,7 @@ mod start_cost;
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
@@ -29,9 +29,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{self, Mark};
 use crate::experiment::{StartMethod, suggest};
-use crate::timeline::{Figure, LabEvent, Lane, RunEnd, Span, SpanKind};
+use crate::timeline::{DemoFigure, LabEvent, Lane, RunEnd, Span, SpanKind};
 
-use super::forkserver::{self, ForkServer, Role};
+use super::forkserver::{ForkServer, Role};
+use super::sys;
+pub(crate) use super::sys::read_full;
 use super::{DEMO_CHILD_ARG, LAB_ARG, Out, PARENT_ENV, finished};
 
 /// Every demo, in the order the docs list them.
@@ -246,8 +248,8 @@ impl Ctx<'_> {
 }
 
 /// A figure for a report.
-pub(crate) fn fig(name: &str, value: f64, unit: &str) -> Figure {
-    Figure { name: name.to_string(), value, unit: unit.to_string() }
+pub(crate) fn fig(name: &str, value: f64, unit: &str) -> DemoFigure {
+    DemoFigure { name: name.to_string(), value, unit: unit.to_string() }
 }
 
 /// Number of threads of the calling process.
@@ -314,14 +316,14 @@ impl Proc {
         if self.method == StartMethod::Forkserver {
             return ctx.server()?.wait(self.pid);
         }
-        Ok(super::processes::reap(self.pid))
+        Ok(sys::reap(self.pid))
     }
 
     /// Joins and insists on a clean exit.
     pub(crate) fn join_ok(&mut self, ctx: &mut Ctx) -> Result<()> {
         let status = self.join(ctx)?;
         if status != 0 {
-            bail!("child {} ({}) {}", self.pid, self.method, super::processes::describe_status(status));
+            bail!("child {} ({}) {}", self.pid, self.method, sys::describe_status(status));
         }
         Ok(())
     }
@@ -333,41 +335,21 @@ impl Drop for Proc {
             // SAFETY: signalling our own child (or the server's, which reaps it and has not yet reported it).
             unsafe { libc::kill(self.pid, libc::SIGKILL) };
             if self.method != StartMethod::Forkserver {
-                super::processes::reap(self.pid);
+                sys::reap(self.pid);
             }
         }
     }
 }
 
-/// A bidirectional channel to a child: two pipes, or one Unix stream socket (which can also carry descriptors).
-fn channel(socket: bool) -> io::Result<(OwnedFd, OwnedFd, OwnedFd, OwnedFd)> {
-    if socket {
-        let (a, b) = nix::sys::socket::socketpair(
-            nix::sys::socket::AddressFamily::Unix,
-            nix::sys::socket::SockType::Stream,
-            None,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(io::Error::from)?;
-        let (a2, b2) = (a.try_clone()?, b.try_clone()?);
-        // (lab writes, lab reads, child reads, child writes)
-        Ok((a, a2, b, b2))
-    } else {
-        let (task_r, task_w) = forkserver::pipe()?;
-        let (res_r, res_w) = forkserver::pipe()?;
-        Ok((task_w, res_r, task_r, res_w))
-    }
-}
-
 /// Forks the lab (which must be single-threaded) into a child that runs `body` with its input on fd 0 and its
-/// output on fd 1, and exits with the code `body` returns. `socket` makes fd 0 and 1 one Unix socket.
+/// output on fd 1, and exits with the code `body` returns. `socket` makes fd 0 and 1 one Unix stream socket (which
+/// can also carry descriptors) instead of two pipes.
 pub(crate) fn fork_with(
     ctx: &mut Ctx,
     socket: bool,
     body: impl FnOnce(&mut File, &mut File) -> i32,
 ) -> io::Result<Proc> {
     ensure_single_threaded()?;
-    let (to, from, child_in, child_out) = channel(socket)?;
     ctx.out.flush();
     let started = Mark::now();
     let child = || {
@@ -375,10 +357,22 @@ pub(crate) fn fork_with(
         let (mut i, mut o) = unsafe { (File::from_raw_fd(0), File::from_raw_fd(1)) };
         body(&mut i, &mut o)
     };
-    // SAFETY: the lab is single-threaded (checked above).
-    let pid = unsafe { crate::lab::fork_child(child_in.as_raw_fd(), child_out.as_raw_fd(), child)? };
-    drop(child_in);
-    drop(child_out);
+    let (pid, to, from) = if socket {
+        let (mine, theirs) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        let mine_too = mine.try_clone()?;
+        // SAFETY: the lab is single-threaded (checked above).
+        let pid = unsafe { sys::fork_child(theirs.as_raw_fd(), theirs.as_raw_fd(), child)? };
+        (pid, mine, mine_too)
+    } else {
+        // SAFETY: the lab is single-threaded (checked above).
+        unsafe { sys::fork_piped(None, child)? }
+    };
     Ok(Proc::new(pid, StartMethod::Fork, to, from, started))
 }
 
@@ -597,75 +591,10 @@ pub(crate) fn wait_flag(flag: &AtomicBool, timeout_ms: u64) -> bool {
     true
 }
 
-/// The median of some values (0 for none).
-pub(crate) fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    crate::timeline::median(&mut v)
-}
-
 pub(crate) fn min_max(values: &[f64]) -> (f64, f64) {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if values.is_empty() { (0.0, 0.0) } else { (min, max) }
-}
-
-/// A duration given in milliseconds, with sensible digits and unit (µs below 1 ms).
-pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms < 0.01 {
-        format!("{:.2} µs", ms * 1000.0)
-    } else if ms < 1.0 {
-        format!("{:.0} µs", ms * 1000.0)
-    } else if ms < 10.0 {
-        format!("{ms:.2} ms")
-    } else if ms < 100.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.0} ms")
-    }
-}
-
-/// An integer with thousands separators: 1,234,567.
-pub(crate) fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A rate per second: 12.3 M/s, 450 k/s.
-pub(crate) fn fmt_rate(per_s: f64) -> String {
-    if per_s >= 1e6 {
-        format!("{:.2} M/s", per_s / 1e6)
-    } else if per_s >= 1e3 {
-        format!("{:.0} k/s", per_s / 1e3)
-    } else {
-        format!("{per_s:.0} /s")
-    }
-}
-
-/// MiB from KiB, one decimal.
-pub(crate) fn fmt_kib_as_mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-/// Reads exactly `buf.len()` bytes; false at a clean end of stream before the first byte.
-pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended mid-message")),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
 }
 
 /// The performance figures the demos measure, for `parlab bench`: fork and forkserver start cost, copy-on-write
@@ -733,15 +662,6 @@ mod tests {
         let err = DemoSpec::new("cow", Some(100_000)).unwrap_err();
         assert_eq!(err, "--size 100000 for the cow demo is out of range (allowed 1..=1024 MiB in the parent's buffer)");
         assert_eq!(DemoSpec::new("race", None), Ok(DemoSpec { name: DemoName::Race, size: 1_000_000 }));
-    }
-
-    #[test]
-    fn counts_and_durations_read_well() {
-        assert_eq!(fmt_count(1_234_567), "1,234,567");
-        assert_eq!(fmt_count(12), "12");
-        assert_eq!(fmt_ms(0.062), "62 µs");
-        assert_eq!(fmt_ms(2.094), "2.09 ms");
-        assert_eq!(fmt_rate(12_240_361.0), "12.24 M/s");
     }
 
     #[test]

@@ -9,8 +9,9 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::clock::Mark;
 use crate::timeline::{DemoReport, SpanKind};
+use crate::units::{fmt_count, fmt_duration_ms, fmt_rate};
 
-use super::{Ctx, fig, fmt_count, fmt_ms, fmt_rate, fork_with, read_full};
+use super::{Ctx, fig, fork_with, read_full};
 
 const BATCHES: [u64; 4] = [1, 10, 100, 1000];
 
@@ -107,7 +108,7 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
         rows.push(vec![
             fmt_count(batch),
             fmt_count(messages),
-            fmt_ms(secs * 1000.0),
+            fmt_duration_ms(secs * 1000.0),
             fmt_rate(rate),
             format!("{us:.2} µs"),
         ]);

@@ -12,8 +12,9 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::clock::{self, Mark};
 use crate::timeline::{DemoReport, SpanKind};
+use crate::units::{fmt_count, fmt_duration_ms};
 
-use super::{Ctx, FutexLock, Mapping, fig, fmt_count, fmt_ms, fork_with, page_size};
+use super::{Ctx, FutexLock, Mapping, fig, fork_with, page_size};
 
 const WORKERS: u32 = 2;
 
@@ -237,7 +238,7 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
             fmt_count(expected),
             fmt_count(p.counted),
             format!("{} ({:.1}%)", fmt_count(lost), lost as f64 * 100.0 / expected as f64),
-            fmt_ms(p.ms),
+            fmt_duration_ms(p.ms),
             if p.locked { fmt_count(p.waits) } else { "—".into() },
         ]);
         figures.push(fig(&format!("{}_counted_{tag}", p.who), p.counted as f64, "updates"));

@@ -13,8 +13,10 @@ use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, s
 
 use crate::clock::Mark;
 use crate::timeline::{DemoReport, SpanKind};
+use crate::units::fmt_bytes_mib;
+use crate::units::fmt_duration_ms;
 
-use super::{Ctx, Mapping, check_memory, fig, fmt_ms, fork_with};
+use super::{Ctx, Mapping, check_memory, fig, fork_with};
 
 const HEAD: usize = 25;
 const WORKERS: usize = 2;
@@ -158,10 +160,6 @@ fn replies(ctx: &mut Ctx, workers: &mut [super::Proc], lanes: &[u32], totals: &m
     Ok(())
 }
 
-fn fmt_bytes(b: u64) -> String {
-    if b >= 1 << 20 { format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64) } else { format!("{b} B") }
-}
-
 pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
     let mib = ctx.size;
     check_memory("shared-memory", mib * 4 + 64, mib, 4)?;
@@ -262,10 +260,10 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
     let row = |what: &str, t: &Totals, wall: f64| {
         vec![
             what.to_string(),
-            fmt_bytes(t.bytes),
-            fmt_ms(wall),
-            fmt_ms(t.copy_ms),
-            fmt_ms(t.sum_ms),
+            fmt_bytes_mib(t.bytes),
+            fmt_duration_ms(wall),
+            fmt_duration_ms(t.copy_ms),
+            fmt_duration_ms(t.sum_ms),
             if ok(t) { "yes" } else { "NO" }.to_string(),
         ]
     };
@@ -278,7 +276,7 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
     }
     ctx.note(format!(
         "building the array took {} in the shared block, before the clock (as building the private array did)",
-        fmt_ms(ms(c0, c1))
+        fmt_duration_ms(ms(c0, c1))
     ));
     let figures = vec![
         fig("array_mib", mib as f64, "MiB"),
@@ -296,11 +294,11 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
          again ({} of copying, summed over processes). Through one shared block it took {} ({:.0}× less): only {} and \
          a descriptor crossed, and each worker summed its half in place. No copy also means no isolation: writers \
          to shared memory need a lock (see the race demo).",
-        fmt_ms(message_ms),
-        fmt_ms(message.copy_ms),
-        fmt_ms(shared_ms),
+        fmt_duration_ms(message_ms),
+        fmt_duration_ms(message.copy_ms),
+        fmt_duration_ms(shared_ms),
         message_ms / shared_ms.max(1e-6),
-        fmt_bytes(shared.bytes),
+        fmt_bytes_mib(shared.bytes),
     );
     Ok(DemoReport {
         name: String::new(),

@@ -6,9 +6,10 @@ use anyhow::Result;
 
 use crate::clock::{self, Mark};
 use crate::experiment::StartMethod;
-use crate::timeline::{DemoReport, SpanKind};
+use crate::timeline::{DemoReport, SpanKind, median};
+use crate::units::fmt_duration_ms;
 
-use super::{Ctx, fig, fmt_ms, median, min_max, start_role};
+use super::{Ctx, fig, min_max, start_role};
 
 fn ms_between(a: Mark, b: Mark) -> f64 {
     b.ns.saturating_sub(a.ns) as f64 / 1e6
@@ -69,10 +70,22 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
             "forkserver" => "forkserver: forked by the server",
             _ => "spawn: exec a fresh parlab",
         };
-        rows.push(vec![how.to_string(), fmt_ms(med), fmt_ms(lo), fmt_ms(hi), format!("{:.0}×", med / thread_ms)]);
+        rows.push(vec![
+            how.to_string(),
+            fmt_duration_ms(med),
+            fmt_duration_ms(lo),
+            fmt_duration_ms(hi),
+            format!("{:.0}×", med / thread_ms),
+        ]);
         figures.push(fig(&format!("{name}_start_ms"), med, "ms"));
     }
-    rows.push(vec!["forkserver: server launch (once)".into(), fmt_ms(launch_ms), "—".into(), "—".into(), "—".into()]);
+    rows.push(vec![
+        "forkserver: server launch (once)".into(),
+        fmt_duration_ms(launch_ms),
+        "—".into(),
+        "—".into(),
+        "—".into(),
+    ]);
     figures.push(fig("forkserver_launch_ms", launch_ms, "ms"));
     figures.push(fig("repetitions", n as f64, "count"));
 
@@ -84,10 +97,10 @@ pub(super) fn run(ctx: &mut Ctx) -> Result<DemoReport> {
         "A thread started and joined in {}; a process took {} (fork), {} (forkserver) and {} (spawn), {:.0}× to \
          {:.0}× a thread. Python pays far more per process (CPython here: fork 2.1 ms, forkserver 8–15 ms, spawn \
          50 ms) because every child boots or copies an interpreter; parlab's children are native.",
-        fmt_ms(thread_ms),
-        fmt_ms(of("fork")),
-        fmt_ms(of("forkserver")),
-        fmt_ms(of("spawn")),
+        fmt_duration_ms(thread_ms),
+        fmt_duration_ms(of("fork")),
+        fmt_duration_ms(of("forkserver")),
+        fmt_duration_ms(of("spawn")),
         cheapest / thread_ms,
         dearest / thread_ms,
     );
