@@ -414,3 +414,23 @@ fn every_shipped_exercise_has_a_solution_and_every_python_one_a_solution_file() 
         }
     }
 }
+
+#[test]
+fn verify_skips_the_python_files_with_a_note_when_there_is_no_python3() {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let empty = tempfile::tempdir().expect("a temporary folder");
+    let o = Command::new(bin())
+        .args(["lint", "--verify", "tests/fixtures/verify/python-skipped"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PARLAB_DATA_DIR", data.path())
+        .env("PARLAB_CHECK_REPS", "1")
+        .env("PATH", empty.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("parlab runs");
+    let out = stdout(&o);
+    assert!(out.contains("\nno-python-here "), "the native check still runs: {out}\n{}", stderr(&o));
+    assert!(!out.contains("no-python-here (py)"), "{out}");
+    assert!(out.contains("skipped the Python files of no-python-here: python3 was not found on PATH"), "{out}");
+    assert!(out.contains("verify: 1 of 1 exercise check FAILED"), "only the native check counts: {out}");
+}
