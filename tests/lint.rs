@@ -399,23 +399,6 @@ fn verify_reports_an_exercise_whose_start_already_passes() {
 }
 
 #[test]
-fn every_shipped_exercise_has_a_solution_and_every_python_one_a_solution_file() {
-    let o = parlab_here(&["exercises", "--json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
-    let list = v["exercises"].as_array().expect("a list");
-    assert!(list.len() >= 12, "the twelve lessons have at least 12 exercises: {}", list.len());
-    for e in list {
-        let flags = e["solution"].as_str().unwrap_or("");
-        assert!(flags.starts_with("--"), "{} has no solution flags: {e}", e["id"]);
-        if let Some(py) = e["python"].as_str() {
-            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/exercises/solutions").join(py);
-            assert!(file.is_file(), "{} has no solution file {}", e["id"], file.display());
-        }
-    }
-}
-
-#[test]
 fn verify_skips_the_python_files_with_a_note_when_there_is_no_python3() {
     let data = tempfile::tempdir().expect("a temporary folder");
     let empty = tempfile::tempdir().expect("a temporary folder");

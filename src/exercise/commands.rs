@@ -82,7 +82,6 @@ pub fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: 
                     "attempts": state.map_or(0, |s| s.attempts),
                     "hints_used": progress.hints_used(&e.id),
                     "python": e.python,
-                    "solution": super::verify::solution_flags(&e.solution),
                 })
             })
             .collect();

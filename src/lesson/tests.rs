@@ -116,6 +116,21 @@ fn every_shipped_lesson_loads() {
 }
 
 #[test]
+fn every_shipped_exercise_has_a_solution_and_every_python_one_a_solution_file() {
+    let set = load_embedded();
+    let exercises: Vec<&ExerciseSpec> = set.exercises().map(|(_, e)| e).collect();
+    assert!(exercises.len() >= 12, "the twelve lessons have at least 12 exercises: {}", exercises.len());
+    for e in exercises {
+        assert_ne!(e.solution, Solution::default(), "{} has no solution", e.id);
+        if let Some(name) = &e.python {
+            let (starter, fix) = (starter(name), python_solution(name));
+            assert!(starter.is_some() && fix.is_some(), "{}: starter {name} or its solution is not embedded", e.id);
+            assert_ne!(starter, fix, "{}: the solution of {name} is the starter itself", e.id);
+        }
+    }
+}
+
+#[test]
 fn several_errors_are_reported_at_once_in_file_order() {
     let text = GOOD
         .replace("minutes = 5", "minutes = 500")
