@@ -72,31 +72,43 @@ pub(crate) fn setups(spec: &ExerciseSpec, cores: u32) -> Result<(Experiment, Exp
 /// One side of an exercise as verified: the measured figure and verdict, or the problem that stopped the check.
 enum Side {
     Checked(CheckOutcome),
-    /// A Python file that did not time cleanly (it raised, returned a wrong result, ...): a failed check.
+    /// A Python file that did not time cleanly (it raised, returned a wrong result, ...): a failed check, as
+    /// `parlab check` reports it to the learner.
     Problem(String),
+    /// The check itself could not finish (a run failed, a file too quick to judge): wrong on either side.
+    Broken(String),
 }
 
 impl Side {
     fn passed(&self) -> bool {
         matches!(self, Side::Checked(o) if o.passed)
     }
+
+    /// Whether the side came out as wanted: a start fails (or its file is wrong), a solution passes.
+    fn as_wanted(&self, want_pass: bool) -> bool {
+        !matches!(self, Side::Broken(_)) && self.passed() == want_pass
+    }
 }
 
 /// How one side reads in the verify line: `start 0.98× (fail ✓)`; `✗` marks the unexpected.
 fn side_text(what: &str, side: &Side, want_pass: bool, spec: &ExerciseSpec, twice: bool) -> String {
-    let verdict = if side.passed() { "pass" } else { "fail" };
-    let mark = if side.passed() == want_pass { "✓" } else { "✗" };
+    let verdict = match side {
+        Side::Broken(_) => "not checked",
+        _ if side.passed() => "pass",
+        _ => "fail",
+    };
+    let mark = if side.as_wanted(want_pass) { "✓" } else { "✗" };
     let again = if twice { ", measured twice" } else { "" };
     match side {
         Side::Checked(o) => format!("{what} {} ({verdict} {mark}{again})", fmt_figure(spec.goal.metric, o.measured)),
-        Side::Problem(_) => format!("{what} — ({verdict} {mark}{again})"),
+        Side::Problem(_) | Side::Broken(_) => format!("{what} — ({verdict} {mark}{again})"),
     }
 }
 
 /// What to add under the line: the check's details when a side came out wrong, the problem of a Python file.
 fn side_details(what: &str, side: &Side, want_pass: bool) -> String {
     match side {
-        Side::Problem(p) => format!("    {what}: {p}\n"),
+        Side::Problem(p) | Side::Broken(p) => format!("    {what}: {p}\n"),
         Side::Checked(o) if o.passed != want_pass => {
             let why = if want_pass {
                 "the solution does not reach the goal"
@@ -118,7 +130,7 @@ fn side_details(what: &str, side: &Side, want_pass: bool) -> String {
 /// the second result counts. Returns the side and whether it was measured twice.
 fn measured(want_pass: bool, mut check: impl FnMut() -> Result<Side>) -> Result<(Side, bool)> {
     let first = check()?;
-    if first.passed() == want_pass {
+    if first.as_wanted(want_pass) {
         return Ok((first, false));
     }
     Ok((check()?, true))
@@ -141,7 +153,7 @@ fn verify_native(spec: &ExerciseSpec, width: usize, stop: &AtomicBool) -> Result
     let native = |setup: &Experiment| side(check_native(spec, setup, stop).map(Ok), stop);
     let (start_side, start_twice) = measured(false, || native(&start))?;
     let (fix_side, fix_twice) = measured(true, || native(&solution))?;
-    let ok = !start_side.passed() && fix_side.passed();
+    let ok = start_side.as_wanted(false) && fix_side.as_wanted(true);
     let mut text = format!(
         "{:width$}  {}  {}  {}  (solution: {})\n",
         spec.id,
@@ -163,13 +175,13 @@ fn python_side(spec: &ExerciseSpec, dir: &Path, name: &str, text: &str, stop: &A
 }
 
 /// A check's result as a side: a check that could not finish (a run that failed, a file too quick to judge) is a
-/// failed side with its reason, so the other exercises are still verified; only a cancel (Ctrl-C) stops it all.
+/// broken side with its reason, so the other exercises are still verified; only a cancel (Ctrl-C) stops it all.
 fn side(result: Result<std::result::Result<CheckOutcome, String>>, stop: &AtomicBool) -> Result<Side> {
     match result {
         Ok(Ok(o)) => Ok(Side::Checked(o)),
         Ok(Err(problem)) => Ok(Side::Problem(problem)),
         Err(e) if stop.load(std::sync::atomic::Ordering::Relaxed) => Err(e),
-        Err(e) => Ok(Side::Problem(format!("{e:#}"))),
+        Err(e) => Ok(Side::Broken(format!("{e:#}"))),
     }
 }
 
@@ -183,7 +195,7 @@ fn verify_python(spec: &ExerciseSpec, name: &str, width: usize, stop: &AtomicBoo
     eprintln!("checking {} with python3: {name} and {}{name} ...", spec.id, lesson::SOLUTIONS_DIR);
     let (start_side, start_twice) = measured(false, || python_side(spec, &dirs.0.0, name, starter, stop))?;
     let (fix_side, fix_twice) = measured(true, || python_side(spec, &dirs.1.0, name, fix, stop))?;
-    let ok = !start_side.passed() && fix_side.passed();
+    let ok = start_side.as_wanted(false) && fix_side.as_wanted(true);
     let mut text = format!(
         "{:width$}  {}  {}  {}  (python: {name} → {}{name})\n",
         format!("{} (py)", spec.id),
@@ -233,17 +245,17 @@ pub(crate) fn verify_exercises(set: &LessonSet, stop: &AtomicBool) -> Result<boo
     let (mut checked, mut failed) = (0usize, 0usize);
     let mut skipped = Vec::new();
     for spec in exercises {
-        let mut results = vec![verify_native(spec, width, stop)?];
-        if let Some(name) = &spec.python {
-            match &python {
-                Ok(_) => results.push(verify_python(spec, name, width, stop)?),
-                Err(_) => skipped.push(spec.id.as_str()),
-            }
-        }
-        for (text, ok) in results {
+        let mut report = |(text, ok): (String, bool)| {
             checked += 1;
             failed += usize::from(!ok);
-            print(&text)?;
+            print(&text)
+        };
+        report(verify_native(spec, width, stop)?)?;
+        if let Some(name) = &spec.python {
+            match &python {
+                Ok(_) => report(verify_python(spec, name, width, stop)?)?,
+                Err(_) => skipped.push(spec.id.as_str()),
+            }
         }
     }
     if let Err(why) = &python {
@@ -259,4 +271,52 @@ pub(crate) fn verify_exercises(set: &LessonSet, stop: &AtomicBool) -> Result<boo
         print(&format!("verify: {failed} of {} FAILED {on}\n", plural(checked as u64, "exercise check")))?;
     }
     Ok(failed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::{Mode, StartMethod};
+
+    fn exercise(solution: &str) -> ExerciseSpec {
+        let text = format!(
+            "+++\nid = \"l\"\ntitle = \"L\"\nminutes = 1\nsummary = \"s\"\ncovers = []\n+++\n\n## S\n\n```exercise\n\
+             id = \"e\"\ntitle = \"E\"\nworkload = \"fib:20\"\ntasks = 8\nmode = \"gil\"\nworkers = 2\n\
+             knobs = [\"mode\", \"workers\", \"chunksize\", \"start\", \"warm\", \"size\", \"switch_interval\"]\n\
+             goal = \"speedup >= 0.7 * cores\"\nexplain = \"E.\"\nsolution = {solution}\n```\n"
+        );
+        let lesson = crate::lesson::parse_lesson("t.md", &text, &[]).map_err(|b| b.errors).unwrap().lesson;
+        lesson.exercises().next().unwrap().clone()
+    }
+
+    #[test]
+    fn a_solution_is_the_setup_its_check_flags_make() {
+        let spec =
+            exercise("{ mode = \"processes\", workers = 3, chunksize = 2, start = \"fork\", warm = true, size = 22 }");
+        assert_eq!(
+            solution_flags(&spec.solution),
+            "--mode processes --workers 3 --chunksize 2 --start fork --size 22 --warm"
+        );
+        let (start, fix) = setups(&spec, 2).unwrap();
+        assert_eq!((start.mode, start.workers), (Mode::Gil, 2));
+        assert_eq!(
+            (fix.mode, fix.workers, fix.chunksize, fix.start, fix.warm),
+            (Mode::Processes, 3, 2, StartMethod::Fork, true)
+        );
+        assert_eq!(fix.workload.to_string(), "fib:22");
+        let spec = exercise("{ switch_interval = \"1ms\" }");
+        assert_eq!(solution_flags(&spec.solution), "--switch-interval 1ms");
+        assert_eq!(setups(&spec, 2).unwrap().1.switch_interval_us, 1000);
+    }
+
+    #[test]
+    fn only_a_failing_start_and_a_passing_solution_are_as_wanted() {
+        let broken = Side::Broken("the run failed".into());
+        assert!(!broken.as_wanted(false) && !broken.as_wanted(true), "a check that did not finish proves nothing");
+        let wrong = Side::Problem("parallel() returned 3 but sequential() returned 4".into());
+        assert!(wrong.as_wanted(false) && !wrong.as_wanted(true), "a wrong starter fails, as the learner sees it");
+        let spec = exercise("{ mode = \"processes\" }");
+        assert_eq!(side_text("start", &broken, false, &spec, true), "start — (not checked ✗, measured twice)");
+        assert_eq!(side_text("start", &wrong, false, &spec, false), "start — (fail ✓)");
+    }
 }
