@@ -81,6 +81,8 @@ pub(crate) enum AppEvent {
         at_ns: u64,
     },
     Lab(u64, LabEvent),
+    /// What the python engine's interpreter is (detected off the UI thread), or why it is unavailable.
+    Python(Result<crate::engine::detect::Interpreter, String>),
     /// A lab's event stream ended (or it never started): `error` explains an early end.
     LabExited {
         run: u64,
@@ -158,6 +160,7 @@ pub(crate) const KEYS: &[(&str, &str, &str)] = &[
     ("r", "r", "run the experiment"),
     ("R", "R", "run 3 times: median"),
     ("c", "c", "compare modes"),
+    ("e", "e", "engine: native/py/both"),
     ("Esc", "Esc", "cancel a run, or go back"),
     ("1-9", "1-9", "answer the selected quiz"),
     ("p", "p", "predict, then measure"),
@@ -500,8 +503,12 @@ impl Compare {
 
     /// Speedup of run `i` against the sequential run of this compare.
     pub(crate) fn speedup(&self, i: usize) -> Option<f64> {
-        let base = self.runs.iter().find(|r| r.exp().is_some_and(|e| e.mode == Mode::Sequential) && r.succeeded())?;
         let r = self.runs.get(i).filter(|r| r.succeeded())?;
+        // Against the sequential run of its own engine.
+        let engine = r.exp().map(|e| e.engine);
+        let base = self.runs.iter().find(|b| {
+            b.exp().is_some_and(|e| e.mode == Mode::Sequential && Some(e.engine) == engine) && b.succeeded()
+        })?;
         (r.wall_ms() > 0.0).then(|| base.wall_ms() / r.wall_ms())
     }
 }
@@ -626,6 +633,8 @@ pub(crate) struct App {
     quitting: bool,
     /// Wall times of sequential runs, by (workload, tasks, payload), for single-run speedups.
     baselines: Vec<((Workload, u64, u64), u64)>,
+    /// Which engine runs experiments (`e`), and the python engine's interpreter.
+    pub engine: crate::engine::state::EngineState,
 }
 
 impl App {
@@ -650,6 +659,7 @@ impl App {
             now_ns: 0,
             next_run: 1,
             monitor: MonitorRate::Off,
+            engine: Default::default(),
             quitting: false,
             baselines: Vec::new(),
         };
@@ -712,7 +722,22 @@ impl App {
     /// The experiment the panel's knobs describe now.
     pub(crate) fn current_experiment(&self) -> Option<Experiment> {
         let s = self.panel.setup.as_ref().filter(|s| s.demo.is_none())?;
-        s.experiment(s.mode, self.cores).ok()
+        self.on_engine(s.experiment(s.mode, self.cores).ok()?).ok()
+    }
+
+    /// An experiment set on the chosen engine (with both chosen, the panel's own runs are native's; `r` and `c`
+    /// then run both side by side).
+    pub(crate) fn on_engine(&self, exp: Experiment) -> Result<Experiment, String> {
+        let mut on = self.engine.apply(std::slice::from_ref(&exp))?;
+        Ok(on.swap_remove(0))
+    }
+
+    /// `e`: the next engine, or why the python engine is unavailable.
+    fn cycle_engine(&mut self) {
+        match self.engine.cycle() {
+            Ok(msg) => self.info(msg),
+            Err(why) => self.error(why),
+        }
     }
 
     /// When the panel shows a run of another setup than its knobs describe now: how that run differed, in its own
@@ -820,6 +845,12 @@ impl App {
             AppEvent::LabExited { run, error, now_ns } => self.on_lab_exit(run, error, now_ns, &mut fx),
             AppEvent::CheckDone { run, result } => self.on_check_done(run, result, &mut fx),
             AppEvent::Signal => self.quit(&mut fx),
+            AppEvent::Python(found) => {
+                self.engine.python = match found {
+                    Ok(py) => crate::engine::state::PythonStatus::Ready(py),
+                    Err(why) => crate::engine::state::PythonStatus::Unavailable(why),
+                };
+            }
         }
         self.finish_update(&mut fx);
         fx
@@ -1223,6 +1254,7 @@ impl App {
                 }
             }
             Key::Char('r') => self.run(fx),
+            Key::Char('e') => self.cycle_engine(),
             Key::Char('R') => self.repeat(fx),
             Key::Char('c') => self.start_compare(fx),
             Key::Char('x') => self.check(fx),
@@ -1244,6 +1276,7 @@ impl App {
                 }
             }
             Key::Char('c') => self.start_compare(fx),
+            Key::Char('e') => self.cycle_engine(),
             Key::Char('r') => {
                 self.adopt_compare_run();
                 self.screen = Screen::Lesson;
@@ -1324,7 +1357,11 @@ impl App {
             }
             return;
         }
-        match setup.experiment(setup.mode, self.cores) {
+        if self.engine.choice == crate::engine::Choice::Both {
+            // Both engines: the setup's mode on each, side by side in the compare view.
+            return self.compare_these(&setup, vec![setup.mode], fx);
+        }
+        match setup.experiment(setup.mode, self.cores).and_then(|e| self.on_engine(e)) {
             Ok(exp) => {
                 self.panel.repeat = None;
                 self.start_panel_run(exp, &setup.id, fx);
@@ -1347,7 +1384,10 @@ impl App {
         if setup.demo.is_some() {
             return self.info("a demo repeats its own measurements: r runs it");
         }
-        match setup.experiment(setup.mode, self.cores) {
+        if self.engine.choice == crate::engine::Choice::Both {
+            return self.error("R repeats on one engine: e chooses native or python");
+        }
+        match setup.experiment(setup.mode, self.cores).and_then(|e| self.on_engine(e)) {
             Ok(exp) => {
                 self.panel.repeat =
                     Some(Repeat { exp: exp.clone(), want: REPEATS, walls_ns: Vec::new(), stopped: false });
@@ -1380,8 +1420,21 @@ impl App {
         if let Some(name) = &setup.demo {
             return self.info(format!("the {name} demo compares its own cases in one run: r runs it"));
         }
-        let exps: Result<Vec<Experiment>, String> =
-            App::compare_modes(&setup).into_iter().map(|m| setup.experiment(m, self.cores)).collect();
+        let mut modes = App::compare_modes(&setup);
+        if self.engine.choice == crate::engine::Choice::Both {
+            // Each mode runs on both engines: half as many modes keep the view at most MAX_COMPARE runs.
+            modes.truncate(MAX_COMPARE / 2);
+        }
+        self.compare_these(&setup, modes, fx);
+    }
+
+    /// Compares `modes` of `setup` on the chosen engines (each mode's engines together).
+    fn compare_these(&mut self, setup: &Setup, modes: Vec<Mode>, fx: &mut Vec<Effect>) {
+        let exps: Result<Vec<Experiment>, String> = modes
+            .into_iter()
+            .map(|m| setup.experiment(m, self.cores))
+            .collect::<Result<Vec<_>, String>>()
+            .and_then(|e| self.engine.apply(&e));
         match exps {
             Ok(exps) => {
                 let id = self.next_id();
@@ -1714,8 +1767,12 @@ impl App {
         let mode = setup.mode;
         match knob {
             Knob::Mode => {
+                // Only the modes the chosen engines run (gil is native's, dask and ray python's when installed).
                 let i = MODES.iter().position(|(_, m)| *m == mode).unwrap_or(0);
-                setup.mode = MODES[(i + 1) % MODES.len()].1;
+                setup.mode = (1..=MODES.len())
+                    .map(|k| MODES[(i + k) % MODES.len()].1)
+                    .find(|m| self.engine.offers(*m))
+                    .unwrap_or(mode);
             }
             Knob::Workers => {
                 if !mode.uses_workers() {

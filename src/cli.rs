@@ -57,7 +57,8 @@ pub enum Command {
     Run {
         #[command(flatten)]
         exp: ExperimentArgs,
-        /// The mode: sequential, threads, gil, processes, async, async-offload.
+        /// The mode: sequential, threads, gil, processes, async, async-offload; python engine only: interpreters,
+        /// dask, ray.
         #[arg(long, default_value = "sequential")]
         mode: String,
         #[command(flatten)]
@@ -178,6 +179,26 @@ pub struct ExperimentArgs {
     /// by default), executor (ProcessPoolExecutor.map: chunksize 1, a call queue of workers + 1).
     #[arg(long, value_name = "map|imap|imap_unordered|executor")]
     pub api: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `--engine` and `--python` (run, compare, check): which engine runs the workloads, and with which interpreter.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EngineArgs {
+    /// What runs the workloads: native (parlab's Rust kernels, the GIL simulated), python (a real CPython running
+    /// the same workloads), both (each run on both, side by side).
+    #[arg(long, value_name = "native|python|both")]
+    pub engine: Option<String>,
+    /// The python engine's interpreter: a path, or a name on PATH (default python3), e.g. python3.13t.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<String>,
+    /// Mode dask: the address of a running Dask scheduler (default: a LocalCluster of --workers processes).
+    #[arg(long, value_name = "ADDRESS")]
+    pub scheduler: Option<String>,
+    /// Mode ray: the address of a running Ray cluster (default: ray.init() on this machine).
+    #[arg(long, value_name = "ADDRESS")]
+    pub address: Option<String>,
 }
 
 /// `--lessons DIR`, on the commands that read lessons (and only there: elsewhere it would do nothing).
@@ -326,4 +347,10 @@ pub struct CheckArgs {
     /// With FILE: stop the Python file and every process it started after this many seconds (default 120).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Without FILE: which engine runs the setup and its baseline: native, python (a real CPython), both.
+    #[arg(long, value_name = "native|python|both")]
+    pub engine: Option<String>,
+    /// The python engine's interpreter: a path, or a name on PATH (default python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<String>,
 }

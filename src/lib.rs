@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod demo;
+pub mod engine;
 pub mod exercise;
 pub mod experiment;
 pub mod headless;

@@ -6,6 +6,7 @@ mod cli;
 mod demos;
 mod dispatch;
 mod distributed;
+mod engine;
 mod exercises;
 mod faults;
 mod hostile;

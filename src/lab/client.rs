@@ -25,11 +25,43 @@ pub(crate) struct LabRun {
     pub(crate) events: Receiver<LabEvent>,
     stderr: Arc<Mutex<String>>,
     done: bool,
+    /// A python-engine run: the interpreter leads the group, and its harness folder lives as long as the run.
+    python: Option<Box<dyn Send>>,
 }
 
 impl LabRun {
     pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
+        if exp.engine == crate::experiment::Engine::Python {
+            return crate::engine::python::start(exp);
+        }
         LabRun::start_request(&LabRequest::Experiment(exp.clone()))
+    }
+
+    /// A python-engine run (`engine::python::start`): `read` turns the interpreter's event pipe into events on
+    /// `tx`, counting them in its first argument for the stall watchdog.
+    pub(crate) fn from_python(
+        child: Child,
+        stdin: ChildStdin,
+        tx: mpsc::Sender<LabEvent>,
+        events: Receiver<LabEvent>,
+        stderr: Arc<Mutex<String>>,
+        keep: Box<dyn Send>,
+        read: impl FnOnce(Arc<AtomicU64>, mpsc::Sender<LabEvent>) + Send + 'static,
+    ) -> Result<LabRun> {
+        register_lab(child.id(), true);
+        let watch_tx = Arc::new(Mutex::new(Some(tx.clone())));
+        let seen = Arc::new(AtomicU64::new(0));
+        let (reader_tx, reader_seen) = (Arc::clone(&watch_tx), Arc::clone(&seen));
+        let run = LabRun { child, stdin: Some(stdin), events, stderr, done: false, python: Some(keep) };
+        std::thread::Builder::new().name("python-reader".into()).spawn(move || {
+            read(reader_seen, tx);
+            reader_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        })?;
+        let leader = run.child.id();
+        std::thread::Builder::new()
+            .name("python-watchdog".into())
+            .spawn(move || watch_for_stalls(leader, &seen, &watch_tx))?;
+        Ok(run)
     }
 
     /// Starts a lab running a process-internals demo.
@@ -98,7 +130,7 @@ impl LabRun {
                 }
             }
         })?;
-        Ok(LabRun { child, stdin: Some(stdin), events: rx, stderr, done: false })
+        Ok(LabRun { child, stdin: Some(stdin), events: rx, stderr, done: false, python: None })
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -107,6 +139,14 @@ impl LabRun {
 
     /// Stops the run now: the lab and all its workers are killed and reaped.
     pub(crate) fn cancel(&mut self) {
+        if !self.done && self.python.is_some() {
+            // Closing stdin asks the harness to stop its workers and cluster itself; a moment later the group goes.
+            self.stdin = None;
+            let until = Instant::now() + PYTHON_CANCEL_GRACE;
+            while Instant::now() < until && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         if !self.done {
             // SAFETY: signalling the process group the lab leads (its pid), which holds only our processes.
             unsafe { libc::killpg(self.child.id() as i32, libc::SIGKILL) };
@@ -129,6 +169,14 @@ impl LabRun {
         if got_end {
             return None;
         }
+        if self.python.is_some() {
+            let err = self.stderr.lock().map(|e| e.clone()).unwrap_or_default();
+            let how = status.map_or_else(String::new, |s| format!(" ({s})"));
+            return Some(match crate::engine::python::last_words(&err) {
+                Some(words) => format!("the python engine ended before the run finished{how}: {words}"),
+                None => format!("the python engine ended before the run finished{how}"),
+            });
+        }
         let mut msg = match status {
             Some(s) => format!("the lab process ended before the run finished ({s})"),
             None => "the lab process ended before the run finished".to_string(),
@@ -142,6 +190,9 @@ impl LabRun {
         Some(msg)
     }
 }
+
+/// How long a cancelled python run gets to stop its workers (and a cluster) itself before its group is killed.
+const PYTHON_CANCEL_GRACE: Duration = Duration::from_millis(300);
 
 /// How long a live run may send nothing before the watchdog looks for stopped processes.
 pub(crate) const STALL_AFTER: Duration = Duration::from_secs(3);
@@ -269,7 +320,13 @@ pub(crate) fn reap_orphans(patience: Duration) {
     }
 }
 
-/// Children of `parent` whose command name is parlab, with their state letter.
+/// Whether a child handed to us is one whose zombie we reap: parlab's own workers, and what a python engine's
+/// harness left (its workers, its guard, Ray's processes, which rename themselves).
+fn reaped_name(comm: &str) -> bool {
+    ["parlab", "python", "ray::", "raylet", "gcs_server"].iter().any(|p| comm.starts_with(p))
+}
+
+/// Children of `parent` whose command name is one we reap (`reaped_name`), with their state letter.
 fn parlab_children(parent: u32) -> Vec<(u32, char)> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else { return out };
@@ -281,7 +338,7 @@ fn parlab_children(parent: u32) -> Vec<(u32, char)> {
         let mut rest = stat[close + 1..].split_whitespace();
         let state = rest.next().and_then(|s| s.chars().next()).unwrap_or('?');
         let ppid: u32 = rest.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == parent && comm.starts_with("parlab") {
+        if ppid == parent && reaped_name(comm) {
             out.push((pid, state));
         }
     }
