@@ -34,6 +34,8 @@ pub(crate) fn solution_args(s: &Solution) -> CheckArgs {
         tasks: s.tasks,
         size: s.size,
         timeout: None,
+        engine: None,
+        python: None,
     }
 }
 
