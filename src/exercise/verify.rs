@@ -39,7 +39,7 @@ pub(crate) fn solution_args(s: &Solution) -> CheckArgs {
     }
 }
 
-/// The same flags as text, in the order `parlab check --help` lists them.
+/// The same flags as text, as a learner would type them (`--mode processes --workers 2 --warm`).
 pub(crate) fn solution_flags(s: &Solution) -> String {
     let a = solution_args(s);
     let mut flags: Vec<String> = Vec::new();

@@ -563,8 +563,6 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
 const SOLUTION_FIELDS: [&str; 9] =
     ["mode", "workers", "chunksize", "start", "switch_interval", "payload", "warm", "size", "tasks"];
 
-/// An exercise's `solution = { ... }`: only knobs the exercise lets the learner change, each fitting the solution's
-/// mode, together changing something, and building a run.
 /// What a solution is checked against: the exercise's starting setup and the knobs it lets the learner change.
 struct Start<'a> {
     mode: Mode,
@@ -576,6 +574,8 @@ struct Start<'a> {
     knobs_complete: bool,
 }
 
+/// An exercise's `solution = { ... }`: only knobs the exercise lets the learner change, each fitting the solution's
+/// mode, together changing something, and building a run.
 fn solution(f: &mut Fields, table: Sp<&toml::de::DeTable<'_>>, start: &Start) -> Option<Solution> {
     let (may, workload, tasks) = (start.may, start.workload, start.tasks);
     let mut sub = Fields::new(table.value, "solution");
