@@ -49,7 +49,8 @@ pub enum Command {
         /// Lesson files (.md) or folders of them to check.
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Also run every experiment and check its `expect` lines on this machine.
+        /// Also run every experiment and check its `expect` lines, and check that every exercise's start fails and
+        /// its solution passes, on this machine.
         #[arg(long)]
         verify: bool,
         #[command(flatten)]
