@@ -56,7 +56,7 @@ fn run(cli: Cli) -> Result<u8> {
             exercise::commands::check_cmd(lessons, &exercise, file.as_deref(), &exp)
         }
         Some(Command::Progress { reset, yes, .. }) => exercise::commands::progress_cmd(lessons, reset, yes),
-        Some(Command::Notes { follow: true, pid, .. }) => notes::follow_cmd(pid),
+        Some(Command::Notes { follow: true, pid, .. }) => notes::follow_cmd(lessons, pid),
         Some(Command::Notes { lesson, .. }) => notes::print_cmd(lessons, lesson.as_deref()),
         None => tui::run(lessons, cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
     }

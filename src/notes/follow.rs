@@ -83,7 +83,14 @@ enum Ended {
 }
 
 /// `parlab notes --follow [--pid N]`.
-pub fn follow_cmd(pid: Option<u32>) -> Result<u8> {
+pub fn follow_cmd(lessons: Option<&Path>, pid: Option<u32>) -> Result<u8> {
+    if let Some(dir) = lessons {
+        bail!(
+            "--lessons '{}' does nothing with --follow: the notes come from the TUI being followed (give the TUI \
+             --lessons DIR instead)",
+            dir.display()
+        );
+    }
     let dir = runtime_dir()?;
     let mut out = std::io::stdout().lock();
     let tty = out.is_terminal();
