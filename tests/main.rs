@@ -14,6 +14,8 @@ mod lint;
 mod notes;
 mod progress;
 mod pyharness;
+mod replay;
 mod snippets;
 mod start_methods;
 mod tui;
+mod watch;

@@ -211,6 +211,7 @@ pub(crate) fn setup_from_args(spec: &ExerciseSpec, args: &CheckArgs, cores: u32)
         payload,
         warm: args.warm,
         api: None,
+        engines: Vec::new(),
     };
     // The flags themselves must fit the mode (`--start` with threads means nothing).
     Experiment::build(workload, tasks, mode, &given, Fit::Strict, cores).map_err(|e| anyhow!(e))?;
@@ -273,8 +274,18 @@ pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &Check
         None => {
             let setup = setup_from_args(spec, args, available_cores())?;
             super::validate_setup(spec, &setup, available_cores()).map_err(|e| anyhow!(e))?;
-            let engines =
-                crate::engine::Selection::from_flags(args.engine.as_deref(), args.python.as_deref(), None, None)?;
+            // Without --engine, the engines the exercise names (engines = ["python"]).
+            let named = match spec.knobs.engines.as_slice() {
+                [] => None,
+                [one] => Some(one.name()),
+                _ => Some("both"),
+            };
+            let engines = crate::engine::Selection::from_flags(
+                args.engine.as_deref().or(named),
+                args.python.as_deref(),
+                None,
+                None,
+            )?;
             let mut outcomes = Vec::new();
             for setup in &engines.expand(std::slice::from_ref(&setup))? {
                 eprintln!(
