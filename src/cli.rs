@@ -147,20 +147,6 @@ pub enum Command {
         #[command(flatten)]
         dir: LessonsDir,
     },
-    /// Speaker notes: print a lesson's notes (or all), or --follow the section a running parlab TUI shows.
-    Notes {
-        /// The lesson, by id or number (default: every lesson). Not with --follow: that follows the TUI.
-        #[arg(conflicts_with = "follow")]
-        lesson: Option<String>,
-        /// Show the notes of the section the newest parlab TUI of this user is on, following it as it moves.
-        #[arg(long)]
-        follow: bool,
-        /// With --follow: follow the TUI with this pid instead of the newest.
-        #[arg(long, requires = "follow", value_name = "PID")]
-        pid: Option<u32>,
-        #[command(flatten)]
-        dir: LessonsDir,
-    },
     /// Run your own Python program and draw every thread and child process it has, live, from the scheduler
     /// alone (the program is not changed): `parlab watch my_threads.py [ARGS...]`.
     Watch {
@@ -195,6 +181,20 @@ pub enum Command {
         /// Plain ASCII symbols instead of block characters.
         #[arg(long)]
         ascii: bool,
+    },
+    /// Speaker notes: print a lesson's notes (or all), or --follow the section a running parlab TUI shows.
+    Notes {
+        /// The lesson, by id or number (default: every lesson). Not with --follow: that follows the TUI.
+        #[arg(conflicts_with = "follow")]
+        lesson: Option<String>,
+        /// Show the notes of the section the newest parlab TUI of this user is on, following it as it moves.
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: follow the TUI with this pid instead of the newest.
+        #[arg(long, requires = "follow", value_name = "PID")]
+        pid: Option<u32>,
+        #[command(flatten)]
+        dir: LessonsDir,
     },
     #[command(hide = true, name = "__lab")]
     Lab,
@@ -353,10 +353,10 @@ impl Command {
             Command::Check { .. } => "check",
             Command::Bench { .. } => "bench",
             Command::Progress { .. } => "progress",
-            Command::Notes { .. } => "notes",
             Command::Watch { .. } => "watch",
             Command::Runs { .. } => "runs",
             Command::Replay { .. } => "replay",
+            Command::Notes { .. } => "notes",
             Command::Lab => "__lab",
             Command::Worker => "__worker",
         }

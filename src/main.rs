@@ -56,13 +56,13 @@ fn run(cli: Cli) -> Result<u8> {
             exercise::commands::check_cmd(lessons, &exercise, file.as_deref(), &exp)
         }
         Some(Command::Progress { reset, yes, .. }) => exercise::commands::progress_cmd(lessons, reset, yes),
-        Some(Command::Notes { follow: true, pid, .. }) => notes::follow_cmd(lessons, pid),
-        Some(Command::Notes { lesson, .. }) => notes::print_cmd(lessons, lesson.as_deref()),
         Some(Command::Watch { watch, .. }) => watch::watch_args_cmd(watch),
         Some(Command::Runs { json }) => replay::runs_cmd(json),
         Some(Command::Replay { what, trace, svg, present, theme, ascii }) => {
             replay::replay_cmd(&what, trace.as_deref(), svg.as_deref(), present, theme.as_deref(), ascii)
         }
+        Some(Command::Notes { follow: true, pid, .. }) => notes::follow_cmd(lessons, pid),
+        Some(Command::Notes { lesson, .. }) => notes::print_cmd(lessons, lesson.as_deref()),
         None => tui::run(
             lessons,
             cli.theme.as_deref(),

@@ -502,10 +502,10 @@ fn event_loop(
         if app.quitting() {
             return Ok(());
         }
+        keeper.after_update(app);
         if let Some(notes) = &mut runner.notes {
             notes.follow(app);
         }
-        keeper.after_update(app);
         let live = app.is_live() || app.playing();
         let due = last_frame.elapsed() >= FRAME;
         if dirty && (urgent || !live || due) {

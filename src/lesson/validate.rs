@@ -383,29 +383,6 @@ pub(crate) fn experiment(f: &mut Fields, raw: &str) -> Option<(ExperimentSpec, O
     Some((ExperimentSpec { id: id.clone().map(|i| i.value), kind, expect, note }, id))
 }
 
-/// The fields of a `notes` block, in the order `parlab notes` shows them.
-pub(crate) const NOTES_FIELDS: [&str; 5] = ["say", "point", "ask", "two_cores", "eight_cores"];
-
-pub(crate) fn notes(f: &mut Fields) -> Option<Notes> {
-    f.check_known(&NOTES_FIELDS);
-    let mut text = |key: &str| {
-        let v = f.string(key);
-        non_empty(f, key, v).map(|v| v.value)
-    };
-    let notes = Notes {
-        say: text("say"),
-        point: text("point"),
-        ask: text("ask"),
-        two_cores: text("two_cores"),
-        eight_cores: text("eight_cores"),
-    };
-    // Unknown fields alone are reported as such (with a suggestion); an empty block is this.
-    if f.is_empty() {
-        f.issues.push(Issue::block(format!("a notes block needs at least one of: {}", NOTES_FIELDS.join(", "))));
-    }
-    Some(notes)
-}
-
 /// `engines = ["native", "python"]`: the engines an experiment runs on (default: native). Every mode must run on
 /// one of them (gil is the native engine's, interpreters, dask and ray the python engine's).
 fn engines_field(f: &mut Fields, modes: &[Mode]) -> Vec<Engine> {
@@ -443,6 +420,29 @@ fn engines_field(f: &mut Fields, modes: &[Mode]) -> Vec<Engine> {
         }
     }
     engines
+}
+
+/// The fields of a `notes` block, in the order `parlab notes` shows them.
+pub(crate) const NOTES_FIELDS: [&str; 5] = ["say", "point", "ask", "two_cores", "eight_cores"];
+
+pub(crate) fn notes(f: &mut Fields) -> Option<Notes> {
+    f.check_known(&NOTES_FIELDS);
+    let mut text = |key: &str| {
+        let v = f.string(key);
+        non_empty(f, key, v).map(|v| v.value)
+    };
+    let notes = Notes {
+        say: text("say"),
+        point: text("point"),
+        ask: text("ask"),
+        two_cores: text("two_cores"),
+        eight_cores: text("eight_cores"),
+    };
+    // Unknown fields alone are reported as such (with a suggestion); an empty block is this.
+    if f.is_empty() {
+        f.issues.push(Issue::block(format!("a notes block needs at least one of: {}", NOTES_FIELDS.join(", "))));
+    }
+    Some(notes)
 }
 
 pub(crate) fn quiz(f: &mut Fields) -> Option<Quiz> {
