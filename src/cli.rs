@@ -16,8 +16,8 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Load lessons from this folder instead of the embedded ones (lessons, lint, exercises, check and progress
-    /// take it too).
+    /// Load lessons from this folder instead of the embedded ones (lessons, lint, exercises, check, progress
+    /// and notes take it too).
     #[arg(long, value_name = "DIR")]
     pub lessons: Option<PathBuf>,
     /// Colour theme of the TUI.
@@ -312,7 +312,7 @@ impl Cli {
         match (self.lessons.as_deref(), self.command_lessons()) {
             (_, None) if self.lessons.is_some() || self.stray_lessons() => Err(format!(
                 "--lessons does nothing for '{name}': it is taken by the TUI (parlab without a command) and by \
-                 lessons, lint, exercises, check and progress"
+                 lessons, lint, exercises, check, progress and notes"
             )),
             (Some(a), Some(Some(b))) if a != b => {
                 Err(format!("--lessons is given twice ('{}' and '{}'): give it once", a.display(), b.display()))

@@ -208,7 +208,7 @@ fn compare_refuses_a_knob_none_of_its_modes_uses_and_keeps_one_that_a_mode_uses(
 #[test]
 fn lessons_flag_is_refused_where_no_lessons_are_read() {
     let message = "--lessons does nothing for 'demo': it is taken by the TUI (parlab without a command) and by \
-                   lessons, lint, exercises, check and progress";
+                   lessons, lint, exercises, check, progress and notes";
     refused(&["demo", "x", "--lessons", "d"], message);
     refused(&["--lessons", "d", "demo", "x"], message);
     refused(&["run", "--workload", "fib:5", "--lessons", "d"], "--lessons does nothing for 'run'");
