@@ -7,9 +7,7 @@ use std::ops::Range;
 use super::cost;
 use super::goal::{Claim, parse_claim};
 use super::raw::{Fields, Issue, Sp, inner_span};
-use super::{
-    DEMOS, ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Notes, Quiz, SOLUTIONS_DIR, Solution,
-};
+use super::{DEMOS, ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Notes, Quiz, SOLUTIONS_DIR, Solution};
 use crate::experiment::{
     Api, Engine, Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload,
     parse_bytes, parse_interval_us, suggest,
