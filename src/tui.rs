@@ -170,7 +170,13 @@ pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: O
     let ptx = tx.clone();
     std::thread::Builder::new().name("python-detect".into()).spawn(move || {
         let found = crate::engine::detect::detect(crate::engine::detect::DEFAULT_PYTHON);
+        let gil = found.as_ref().is_ok_and(|py| py.gil_enabled);
         let _ = ptx.send(Msg::App(AppEvent::Python(found)));
+        if gil {
+            let builds = crate::engine::detect::free_threaded_on_path();
+            let working: Vec<_> = builds.iter().filter_map(|p| crate::engine::detect::probe(p).ok()).collect();
+            let _ = ptx.send(Msg::App(AppEvent::FreeThreaded(working)));
+        }
     })?;
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
