@@ -82,7 +82,7 @@ pub(crate) enum AppEvent {
     },
     Lab(u64, LabEvent),
     /// What the python engine's interpreter is (detected off the UI thread), or why it is unavailable.
-    Python(Result<crate::engine::detect::Interpreter, String>),
+    Python(Result<Box<crate::engine::detect::Interpreter>, String>),
     /// Working free-threaded builds found on PATH (python3.13t, ...), which `e` offers after the default.
     FreeThreaded(Vec<crate::engine::detect::Interpreter>),
     /// A lab's event stream ended (or it never started): `error` explains an early end.

@@ -169,7 +169,7 @@ pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: O
     // The python engine's interpreter, asked off the UI thread (a probe takes up to a second): `e` offers it.
     let ptx = tx.clone();
     std::thread::Builder::new().name("python-detect".into()).spawn(move || {
-        let found = crate::engine::detect::detect(crate::engine::detect::DEFAULT_PYTHON);
+        let found = crate::engine::detect::detect(crate::engine::detect::DEFAULT_PYTHON).map(Box::new);
         let gil = found.as_ref().is_ok_and(|py| py.gil_enabled);
         let _ = ptx.send(Msg::App(AppEvent::Python(found)));
         if gil {

@@ -11,7 +11,7 @@ use super::{Choice, Selection, python_refusal};
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum PythonStatus {
     Detecting,
-    Ready(Interpreter),
+    Ready(Box<Interpreter>),
     /// Why it cannot run (missing, too old, broken), one line naming the path.
     Unavailable(String),
 }
@@ -164,7 +164,7 @@ mod tests {
         let mut ft = interpreter(false);
         (ft.path, ft.version) = ("/usr/bin/python3.13t".into(), "3.13.0".into());
         let mut s = EngineState {
-            python: PythonStatus::Ready(interpreter(true)),
+            python: PythonStatus::Ready(Box::new(interpreter(true))),
             free_threaded: vec![ft],
             ..EngineState::default()
         };
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn e_cycles_native_python_both_and_names_the_unavailable_modes() {
-        let mut s = EngineState { python: PythonStatus::Ready(interpreter(true)), ..EngineState::default() };
+        let mut s = EngineState { python: PythonStatus::Ready(Box::new(interpreter(true))), ..EngineState::default() };
         let msg = s.cycle().unwrap();
         assert!(msg.starts_with("engine: python · /usr/bin/python3 Python 3.11.7 (GIL)"), "{msg}");
         assert!(msg.contains("interpreters: mode 'interpreters' needs Python 3.14"), "{msg}");
@@ -241,7 +241,7 @@ mod app_tests {
         assert_eq!(started(&press(&mut app, 'r'))[0].engine, Engine::Native, "the app keeps working natively");
         app.update(AppEvent::Key(Key::Esc));
 
-        app.update(AppEvent::Python(Ok(super::tests::interpreter(true))));
+        app.update(AppEvent::Python(Ok(Box::new(super::tests::interpreter(true)))));
         press(&mut app, 'e');
         assert!(app.status.as_ref().unwrap().1.starts_with("engine: python"), "{:?}", app.status);
         assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Gil);
