@@ -142,6 +142,8 @@ pub(crate) enum Screen {
     List,
     Lesson,
     Compare,
+    /// A recording opened with `parlab replay` (see `view::Replay`).
+    Replay,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +171,16 @@ pub(crate) const KEYS: &[(&str, &str, &str)] = &[
     ("h", "h", "next hint"),
     ("x", "x", "check the exercise"),
     ("t", "t", "theme (remembered)"),
+    ("] / [", "] / [", "zoom in / out"),
+    ("{ / }", "{ / }", "pan left / right"),
+    ("< / >", "< / >", "cursor (reads the span)"),
+    ("( / )", "( / )", "cursor: prev / next span"),
+    ("g / G", "g / G", "GIL hand-off next/prev"),
+    (";", ";", "cursor: next lane"),
+    ("f", "f", "pause the live view"),
+    ("Space", "Space", "replay: play / pause"),
+    (", / .", ", / .", "replay: slower / faster"),
+    ("P", "P", "presenter layout"),
     ("?", "?", "this help"),
     ("q / Ctrl-C", "q / Ctrl-C", "quit"),
 ];
@@ -635,6 +647,12 @@ pub(crate) struct App {
     quitting: bool,
     /// Wall times of sequential runs, by (workload, tasks, payload), for single-run speedups.
     baselines: Vec<((Workload, u64, u64), u64)>,
+    /// The timeline's zoom, pan, cursor and pause (see `view`).
+    pub tl: crate::view::TimelineView,
+    /// A recording being replayed.
+    pub replay: Option<crate::view::Replay>,
+    /// The presenter layout (`--present`, `P`).
+    pub present: bool,
     /// Which engine runs experiments (`e`), and the python engine's interpreter.
     pub engine: crate::engine::state::EngineState,
 }
@@ -664,6 +682,9 @@ impl App {
             engine: Default::default(),
             quitting: false,
             baselines: Vec::new(),
+            tl: Default::default(),
+            replay: None,
+            present: false,
         };
         // Resume: select the lesson the learner was last in.
         if let Some((id, _)) = app.progress.last_position()
@@ -842,7 +863,10 @@ impl App {
             AppEvent::Key(key) => self.on_key(key, &mut fx),
             AppEvent::Scroll { up, column } => self.on_scroll(up, column),
             AppEvent::Resize(w, h) => self.size = (w, h),
-            AppEvent::Tick(now) => self.now_ns = now,
+            AppEvent::Tick(now) => {
+                self.now_ns = now;
+                self.view_tick(now);
+            }
             AppEvent::Cores(v) => {
                 self.sys.history.push_back(v.clone());
                 while self.sys.history.len() > HISTORY {
@@ -958,10 +982,14 @@ impl App {
             }
             _ => {}
         }
+        if self.on_view_key(key) {
+            return;
+        }
         match self.screen {
             Screen::List => self.on_list_key(key, fx),
             Screen::Lesson => self.on_lesson_key(key, fx),
             Screen::Compare => self.on_compare_key(key, fx),
+            Screen::Replay => {}
         }
     }
 
@@ -1234,7 +1262,7 @@ impl App {
                 *sel = if up { sel.saturating_sub(1) } else { (*sel + 1).min(n.saturating_sub(1)) };
             }
             Screen::Lesson => self.scroll_by(if up { -3 } else { 3 }),
-            Screen::Compare => {}
+            Screen::Compare | Screen::Replay => {}
         }
     }
 

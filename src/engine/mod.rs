@@ -1,10 +1,12 @@
 //! The python engine: the same experiments run by a real CPython (the embedded `harness.py`), drawn on the same
 //! timeline as the native lab. `detect` finds and checks interpreters, `python` starts the harness; this module
-//! decides which engines a command runs and whether a mode can run on the chosen one.
+//! decides which engines a command runs and whether a mode can run on the chosen one. `sampler` measures the
+//! interpreter's threads from outside, through /proc (the real GIL lane, and `parlab watch`).
 
 pub(crate) mod bench;
 pub(crate) mod detect;
 pub(crate) mod python;
+pub(crate) mod sampler;
 pub(crate) mod state;
 
 use anyhow::{Result, anyhow, bail};

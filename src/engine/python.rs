@@ -213,6 +213,8 @@ pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
     let text = Arc::clone(&stderr.text);
     let (tx, rx) = mpsc::channel();
     let results = s.results;
+    // The real GIL lane: the interpreter's threads read from outside while the run goes (see `sampler`).
+    let mut gil = super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(GilLane::new);
     let reader = move |seen: Arc<AtomicU64>, tx: mpsc::Sender<LabEvent>| {
         let mut lines = BufReader::with_capacity(256 * 1024, results).lines();
         // Line 1 is the harness's hello (the interpreter, detected already); the rest are lab events.
@@ -222,6 +224,16 @@ pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
             seen.fetch_add(1, Ordering::Relaxed);
             match serde_json::from_str::<LabEvent>(&line) {
                 Ok(ev) => {
+                    if let Some(g) = gil.as_mut() {
+                        g.see(&ev);
+                    }
+                    if matches!(ev, LabEvent::Finished(_))
+                        && let Some(g) = gil.take()
+                    {
+                        for e in g.finish() {
+                            let _ = tx.send(e);
+                        }
+                    }
                     if tx.send(ev).is_err() {
                         break;
                     }
@@ -234,6 +246,45 @@ pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
         }
     };
     LabRun::from_python(s.child, s.stdin, tx, rx, text, Keep { _dir: s.dir, stderr }, reader)
+}
+
+/// The sampler of a python-engine run and what it needs to find the GIL waits: the lanes and run spans so far.
+struct GilLane {
+    sampler: super::sampler::Sampler,
+    lanes: Vec<crate::timeline::Lane>,
+    runs: Vec<crate::timeline::Span>,
+}
+
+impl GilLane {
+    fn new(sampler: super::sampler::Sampler) -> GilLane {
+        GilLane { sampler, lanes: Vec::new(), runs: Vec::new() }
+    }
+
+    fn see(&mut self, ev: &LabEvent) {
+        match ev {
+            LabEvent::Lane(l) => self.lanes.push(l.clone()),
+            LabEvent::Span(s) if s.kind == crate::timeline::SpanKind::Run => self.runs.push(*s),
+            _ => {}
+        }
+    }
+
+    /// Stops the sampler: the run's `gil-wait` spans, and a note saying where they came from and what it cost.
+    fn finish(self) -> Vec<LabEvent> {
+        let samples = self.sampler.stop();
+        let waits = super::sampler::gil_waits(&samples, &self.lanes, &self.runs);
+        if waits.is_empty() {
+            return Vec::new();
+        }
+        let c = samples.cost;
+        let note = format!(
+            "gil-wait measured from outside: {} threads read every {} µs ({} ticks, {:.1}% of one core)",
+            samples.threads.len(),
+            c.period_ns / 1000,
+            c.ticks,
+            c.cpu_pct()
+        );
+        waits.into_iter().map(LabEvent::Span).chain([LabEvent::Note(note)]).collect()
+    }
 }
 
 /// The one line to show for an interpreter that ended without finishing: its last words (the exception) and the
