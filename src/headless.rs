@@ -450,7 +450,7 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
         let setup = setup.split_once(" · ").map_or(setup.as_str(), |x| x.1).to_string();
         let setup = setup.split_once(' ').map_or(String::new(), |x| x.1.to_string());
         // The engine has its own column.
-        let setup = setup.split(" · python ").next().unwrap_or_default().to_string();
+        let setup = setup.split("· python ").next().unwrap_or_default().trim_end().to_string();
         let (speed, eff) = match (r.speedup, r.efficiency()) {
             (Some(sp), Some(ef)) => {
                 if let Some(note) = ef.note(cores).filter(|n| !notes.contains(n)) {

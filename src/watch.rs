@@ -352,8 +352,8 @@ pub(crate) fn handoff_ms(s: &Samples, t: &Timeline) -> Option<(f64, usize)> {
     if h.is_empty() {
         return None;
     }
-    let mut ms: Vec<f64> = h.iter().map(|x| *x as f64 / 1e6).collect();
-    Some((median(&mut ms), h.len()))
+    let ms: Vec<f64> = h.iter().map(|x| *x as f64 / 1e6).collect();
+    Some((median(&ms), h.len()))
 }
 
 fn script_name(req: &WatchRequest) -> String {

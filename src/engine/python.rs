@@ -206,15 +206,24 @@ pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
     start_request(Path::new(&py.path), &request(exp))
 }
 
-/// Starts the harness in `python` with a raw request (bench: `record: false`).
+/// Starts the harness in `python` with a raw request, the GIL sampler watching it.
 pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
+    start_sampled(python, request, true)
+}
+
+/// Starts the harness with a raw request, with or without the GIL sampler (bench: what recording costs).
+pub(crate) fn start_sampled(python: &Path, request: &Value, sample: bool) -> Result<LabRun> {
     let s = spawn(python, request)?;
     let stderr = keep_stderr(s.stderr)?;
     let text = Arc::clone(&stderr.text);
     let (tx, rx) = mpsc::channel();
     let results = s.results;
     // The real GIL lane: the interpreter's threads read from outside while the run goes (see `sampler`).
-    let mut gil = super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(GilLane::new);
+    let mut gil = if sample {
+        super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(GilLane::new)
+    } else {
+        None
+    };
     let reader = move |seen: Arc<AtomicU64>, tx: mpsc::Sender<LabEvent>| {
         let mut lines = BufReader::with_capacity(256 * 1024, results).lines();
         // Line 1 is the harness's hello (the interpreter, detected already); the rest are lab events.
