@@ -82,7 +82,9 @@ pub(crate) enum AppEvent {
     },
     Lab(u64, LabEvent),
     /// What the python engine's interpreter is (detected off the UI thread), or why it is unavailable.
-    Python(Result<crate::engine::detect::Interpreter, String>),
+    Python(Result<Box<crate::engine::detect::Interpreter>, String>),
+    /// Working free-threaded builds found on PATH (python3.13t, ...), which `e` offers after the default.
+    FreeThreaded(Vec<crate::engine::detect::Interpreter>),
     /// A lab's event stream ended (or it never started): `error` explains an early end.
     LabExited {
         run: u64,
@@ -882,6 +884,7 @@ impl App {
             AppEvent::LabExited { run, error, now_ns } => self.on_lab_exit(run, error, now_ns, &mut fx),
             AppEvent::CheckDone { run, result } => self.on_check_done(run, result, &mut fx),
             AppEvent::Signal => self.quit(&mut fx),
+            AppEvent::FreeThreaded(found) => self.engine.free_threaded = found,
             AppEvent::Python(found) => {
                 self.engine.python = match found {
                     Ok(py) => crate::engine::state::PythonStatus::Ready(py),
@@ -1996,7 +1999,7 @@ fn exercise_setup(e: &ExerciseSpec, section: usize, block: usize) -> Setup {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::lesson::{ExperimentSpec, Goal, Op, Section};
+    use crate::lesson::{ExperimentSpec, Goal, Op, Section, Solution};
     use crate::timeline::{Lane, Span, SpanKind};
 
     pub(crate) fn quiz() -> Quiz {
@@ -2028,6 +2031,7 @@ pub(crate) mod tests {
             hints: vec!["Which mode is not bound by the GIL?".into(), "Processes each have their own GIL.".into()],
             explain: "Each process has its own interpreter and GIL.".into(),
             python: None,
+            solution: Solution { mode: Some(Mode::Processes), ..Solution::default() },
         }
     }
 

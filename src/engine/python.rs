@@ -206,8 +206,13 @@ pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
     start_request(Path::new(&py.path), &request(exp))
 }
 
-/// Starts the harness in `python` with a raw request (bench: `record: false`).
+/// Starts the harness in `python` with a raw request, the GIL sampler watching it.
 pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
+    start_sampled(python, request, true)
+}
+
+/// Starts the harness with a raw request, with or without the GIL sampler (bench: what recording costs).
+pub(crate) fn start_sampled(python: &Path, request: &Value, sample: bool) -> Result<LabRun> {
     let s = spawn(python, request)?;
     let stderr = keep_stderr(s.stderr)?;
     let text = Arc::clone(&stderr.text);
@@ -217,8 +222,11 @@ pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
     // Where threads of one process take turns, their run spans are held back until the run ends and sent cut
     // around their waits, so that `run` is time on a CPU and `gil-wait` is drawn where it was.
     let hold = matches!(request["mode"].as_str(), Some("threads" | "async-offload"));
-    let mut gil =
-        super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(|s| GilLane::new(s, hold));
+    let mut gil = if sample {
+        super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(|s| GilLane::new(s, hold))
+    } else {
+        None
+    };
     let reader = move |seen: Arc<AtomicU64>, tx: mpsc::Sender<LabEvent>| {
         let mut lines = BufReader::with_capacity(256 * 1024, results).lines();
         // Line 1 is the harness's hello (the interpreter, detected already); the rest are lab events.
