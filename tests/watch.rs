@@ -122,7 +122,8 @@ fn watch_draws_each_pool_worker_process_as_its_own_lane() {
     let dir = tempfile::tempdir().unwrap();
     let file = script(dir.path(), "pool.py", POOL);
     let tag = unique_tag("watch-pool");
-    let (v, o) = watch_json(&[file.to_str().unwrap()], &tag);
+    let trace = dir.path().join("pool.trace.json");
+    let (v, o) = watch_json(&["--trace", trace.to_str().unwrap(), file.to_str().unwrap()], &tag);
     assert!(o.status.success(), "{}", stderr(&o));
     let procs = v["processes"].as_array().unwrap();
     let main = procs[0]["pid"].as_u64().unwrap();
@@ -140,6 +141,14 @@ fn watch_draws_each_pool_worker_process_as_its_own_lane() {
     });
     assert!(busy.count() >= 1, "a worker ran: {}", v["spans"]);
     assert_spans_within_the_run(&v);
+    // The trace names every process and has the workers' spans on their own pids.
+    let t: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let events = t["traceEvents"].as_array().unwrap();
+    for w in &workers {
+        assert!(events.iter().any(|e| e["ph"] == "M" && e["name"] == "process_name" && e["pid"] == w["pid"]));
+    }
+    assert!(events.iter().any(|e| e["ph"] == "X" && workers.iter().any(|w| e["pid"] == w["pid"])), "{t}");
+    assert!(events.iter().any(|e| e["ph"] == "C"), "per-core counters");
     assert_none_left(&tag);
 }
 
@@ -231,7 +240,7 @@ fn python_engine_threads_show_one_pid_two_tids_and_real_gil_waits_cut_out_of_the
     let tag = unique_tag("watch-engine");
     let _machine = crate::util::shared();
     let args =
-        ["run", "--engine", "python", "--mode", "threads", "--workers", "2", "--workload", "fib:25", "--tasks", "4"];
+        ["run", "--engine", "python", "--mode", "threads", "--workers", "2", "--workload", "fib:27", "--tasks", "4"];
     let o = tagged(&[&args[..], &["--json"]].concat(), &tag).output().expect("parlab runs");
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -245,11 +254,18 @@ fn python_engine_threads_show_one_pid_two_tids_and_real_gil_waits_cut_out_of_the
     assert_eq!(waiting_lanes.len(), 2, "both threads waited for the GIL: {waits:?}");
     let f = |s: &Value, k: &str| s[k].as_f64().unwrap();
     for w in &waits {
-        let pieces: Vec<&Value> =
-            all.iter().filter(|r| r["kind"] == "run" && r["lane"] == w["lane"] && r["task"] == w["task"]).collect();
-        let from = pieces.iter().map(|r| f(r, "start_us")).fold(f64::INFINITY, f64::min);
-        let to = pieces.iter().map(|r| f(r, "end_us")).fold(f64::NEG_INFINITY, f64::max);
-        assert!(from <= f(w, "start_us") && f(w, "end_us") <= to, "a gil-wait lies inside its task's run: {w}");
+        // The task's run pieces and waits tile one stretch: the waits were cut out of the task's run.
+        let mut tiles: Vec<&Value> = all
+            .iter()
+            .filter(|r| {
+                (r["kind"] == "run" || r["kind"] == "gil-wait") && r["lane"] == w["lane"] && r["task"] == w["task"]
+            })
+            .collect();
+        assert!(tiles.iter().any(|r| r["kind"] == "run"), "the task of {w} ran");
+        tiles.sort_by(|a, b| f(a, "start_us").total_cmp(&f(b, "start_us")));
+        for p in tiles.windows(2) {
+            assert!((f(p[1], "start_us") - f(p[0], "end_us")).abs() < 0.01, "a gap or overlap in a task: {p:?}");
+        }
         // The run is cut around it: time on a CPU and time waiting never overlap on one lane.
         let lane_runs = all.iter().filter(|r| r["kind"] == "run" && r["lane"] == w["lane"]);
         for r in lane_runs {
