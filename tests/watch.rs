@@ -309,3 +309,25 @@ fn check_of_a_python_file_shows_its_parallel_lanes_as_the_scheduler_saw_them() {
     assert!(out.contains("█ run"), "{out}");
     assert_none_left(&tag);
 }
+
+#[test]
+fn sigkill_of_parlab_during_watch_leaves_none_of_the_programs_processes() {
+    if !python3_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = script(dir.path(), "forks.py", FORKS);
+    let tag = unique_tag("watch-kill");
+    let _machine = crate::util::shared();
+    let mut child = tagged(&["watch", "--table", file.to_str().unwrap()], &tag)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("parlab runs");
+    // The program is running once its children are there.
+    assert!(crate::util::wait_for(20.0, || crate::util::tagged_processes(&tag).len() > 20), "the script forked");
+    // SAFETY: SIGKILL to the parlab this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    assert_none_left(&tag);
+}
