@@ -156,18 +156,11 @@ pub(crate) fn check_script(file: &Path) -> Result<PathBuf> {
 /// The interpreter: `--python PATH`, else python3 on PATH; asked its version and whether its GIL is on.
 pub(crate) fn find_interpreter(given: Option<&Path>) -> Result<Python> {
     let path = match given {
-        Some(p) => {
-            let shown = shown_path(p);
-            match std::fs::metadata(p) {
-                Ok(m) if m.is_file() => p.to_path_buf(),
-                Ok(_) => {
-                    bail!("--python '{shown}' is not a file (expected a Python interpreter, e.g. /usr/bin/python3)")
-                }
-                Err(_) => {
-                    bail!("--python '{shown}' does not exist (expected a Python interpreter, e.g. /usr/bin/python3)")
-                }
-            }
-        }
+        // A path, or a name on PATH (python3.13), found as the python engine finds it.
+        Some(p) => match p.to_str() {
+            Some(text) => crate::engine::detect::resolve(text).map_err(|e| anyhow!(terminal_safe(&e, MAX_SHOWN)))?,
+            None => bail!("--python '{}' is not a UTF-8 path: rename it or use a link to it", shown_path(p)),
+        },
         None => find_python()?,
     };
     let probe = "import sys; g = getattr(sys, '_is_gil_enabled', lambda: True)(); \
