@@ -189,7 +189,8 @@ fn compare_refuses_a_knob_none_of_its_modes_uses_and_keeps_one_that_a_mode_uses(
     }
     refused(
         &["compare", "--workload", "fib:5", "--tasks", "2", "--modes", "gil,async", "--chunksize", "2"],
-        "--chunksize applies only to threads, processes, and none of the compared modes (sequential, gil, async)",
+        "--chunksize applies only to threads, processes, dask, ray, and none of the compared modes (sequential, gil, \
+         async)",
     );
     let o = parlab(&[
         "compare",
@@ -214,8 +215,8 @@ fn lessons_flag_is_refused_where_no_lessons_are_read() {
     refused(&["run", "--workload", "fib:5", "--lessons", "d"], "--lessons does nothing for 'run'");
     refused(&["--theme", "dark", "run"], "--theme before a command is the TUI's");
     let run_help = stdout(&parlab(&["run", "--help"]));
-    assert!(!run_help.contains("--lessons") && !run_help.contains("--engine"), "{run_help}");
-    refused(&["run", "--engine", "native"], "unexpected argument '--engine'");
+    assert!(!run_help.contains("--lessons") && run_help.contains("--engine"), "{run_help}");
+    refused(&["run", "--engine", "native", "--python", "python3"], "--python applies to --engine python or both");
     // Where lessons are read, both places work.
     for args in [&["lessons", "--lessons", "lessons", "--json"][..], &["--lessons", "lessons", "lessons", "--json"]] {
         let o = Command::new(bin())

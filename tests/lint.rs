@@ -60,7 +60,8 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
     (
         "unknown-mode.md",
         "",
-        "17:24: unknown mode 'thread' (expected one of: sequential, threads, gil, processes, async, async-offload)",
+        "17:24: unknown mode 'thread' (expected one of: sequential, threads, gil, processes, async, async-offload, \
+         interpreters, dask, ray)",
         Some("did you mean 'threads'?"),
     ),
     (
