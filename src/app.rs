@@ -1999,7 +1999,7 @@ fn exercise_setup(e: &ExerciseSpec, section: usize, block: usize) -> Setup {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::lesson::{ExperimentSpec, Goal, Op, Section};
+    use crate::lesson::{ExperimentSpec, Goal, Op, Section, Solution};
     use crate::timeline::{Lane, Span, SpanKind};
 
     pub(crate) fn quiz() -> Quiz {
@@ -2031,6 +2031,7 @@ pub(crate) mod tests {
             hints: vec!["Which mode is not bound by the GIL?".into(), "Processes each have their own GIL.".into()],
             explain: "Each process has its own interpreter and GIL.".into(),
             python: None,
+            solution: Solution { mode: Some(Mode::Processes), ..Solution::default() },
         }
     }
 

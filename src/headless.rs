@@ -578,9 +578,13 @@ pub fn lessons_cmd(lessons: Option<&Path>, json: bool) -> Result<u8> {
 /// `parlab lint`: checks lesson files; with `verify`, runs every experiment in a lab to check its claims.
 pub fn lint_cmd(lessons: Option<&Path>, paths: &[PathBuf], verify: bool) -> Result<u8> {
     let stop = if verify { stop_flag()? } else { Default::default() };
-    crate::lesson::cmd::lint(lessons, paths, verify, &mut |exps| {
-        exps.iter().map(|exp| measure(exp, 1, &stop)).collect()
-    })
+    crate::lesson::cmd::lint(
+        lessons,
+        paths,
+        verify,
+        &mut |exps| exps.iter().map(|exp| measure(exp, 1, &stop)).collect(),
+        &mut |set| crate::exercise::verify::verify_exercises(set, &stop),
+    )
 }
 
 #[cfg(test)]

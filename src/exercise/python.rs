@@ -135,7 +135,8 @@ pub(crate) enum Ended {
 
 /// Runs the learner's file through the harness. `Err` means the check could not run at all (no python3, no
 /// temporary folder); a file that is broken, wrong or hangs is `Ok(FileRun::Problem)`. No process the file starts
-/// is left when this returns. Only `parlab check` calls it: every process below this one is the check's.
+/// is left when this returns. Only `parlab check` and `lint --verify` (between its runs) call it: every process below
+/// this one is the check's.
 pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicBool) -> Result<FileRun> {
     let file = check_path(file)?;
     let shown = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());

@@ -2,7 +2,7 @@ use super::python::{FileRun, Timings, judge_timings};
 use super::*;
 use crate::cli::CheckArgs;
 use crate::experiment::{Knobs, StartMethod};
-use crate::lesson::Knob;
+use crate::lesson::{Knob, Solution};
 
 fn goal(metric: Metric, op: Op, value: f64, per_core: bool, text: &str) -> Goal {
     Goal { metric, op, value, per_core, text: text.to_string() }
@@ -26,6 +26,7 @@ fn spec() -> ExerciseSpec {
         hints: vec!["one".into(), "two".into()],
         explain: "Each process has its own GIL.".into(),
         python: Some("fib_pool.py".into()),
+        solution: Solution { mode: Some(Mode::Processes), ..Solution::default() },
     }
 }
 
