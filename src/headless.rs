@@ -149,14 +149,15 @@ pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8
     for exp in &exps {
         reports.push(measure(exp, out.repeat, &stop)?);
     }
+    // The figures are printed before the files are written: a file that cannot be written loses no measurement.
     let kind = if reports.len() == 1 { crate::record::Kind::Run } else { crate::record::Kind::Compare };
-    crate::replay::keep_headless(kind, &reports, trace, record)?;
     if let Some(w) = window {
         let mut text = String::new();
         for r in &reports {
             text.push_str(&crate::replay::windowed_gantt(r, w, terminal_width(), out.ascii)?);
         }
         crate::stdout::print(&text).context("cannot write to stdout")?;
+        crate::replay::keep_headless(kind, &reports, trace, record)?;
         if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
             bail!("the run failed: {}", r.error().unwrap_or_default());
         }
@@ -176,6 +177,7 @@ pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8
         text.join("\n")
     };
     crate::stdout::print(&text).context("cannot write to stdout")?;
+    crate::replay::keep_headless(kind, &reports, trace, record)?;
     if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
         bail!("the run failed: {}", r.error().unwrap_or_default());
     }
@@ -243,7 +245,6 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
         eprint!("{:40}\r", "");
     }
     apply_speedups(&mut reports);
-    crate::replay::keep_headless(crate::record::Kind::Compare, &reports, trace, record)?;
     let text = if out.json {
         let runs: Vec<Value> = reports.iter().map(run_json).collect();
         serde_json::to_string_pretty(&json!({ "cores": cores, "runs": runs }))? + "\n"
@@ -251,6 +252,8 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
         compare_text(&reports, out.ascii)
     };
     crate::stdout::print(&text).context("cannot write to stdout")?;
+    // After the figures: a file that cannot be written loses no measurement.
+    crate::replay::keep_headless(crate::record::Kind::Compare, &reports, trace, record)?;
     if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
         bail!(
             "the {} run ({} engine) failed: {}",

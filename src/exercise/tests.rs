@@ -191,7 +191,13 @@ fn reps_come_from_the_environment_within_a_range() {
 }
 
 fn timings(seq: &[f64], par: &[f64]) -> Timings {
-    Timings { sequential_ms: seq.to_vec(), parallel_ms: par.to_vec(), python: "3.11.7".into() }
+    Timings {
+        sequential_ms: seq.to_vec(),
+        parallel_ms: par.to_vec(),
+        python: "3.11.7".into(),
+        parallel_ns: Vec::new(),
+        sampled: None,
+    }
 }
 
 #[test]
