@@ -83,16 +83,20 @@ pub(crate) fn spawn(python: &Path, request: &Value) -> Result<Spawned> {
         .current_dir(&dir.0)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        // Its own group: a cancel kills the interpreter and every worker it started with one signal.
-        .process_group(0);
-    // SAFETY: between fork and exec only async-signal-safe calls are made (dup2, fcntl, prctl, getppid), on
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only async-signal-safe calls are made (dup2, fcntl, setsid, prctl, getppid), on
     // descriptors we own; nothing allocates.
     unsafe {
         cmd.pre_exec(move || {
             // The results pipe becomes fd 3 without close-on-exec (dup2 clears it; fd 3 itself needs fcntl).
             let ok = if w == RESULTS_FD { libc::fcntl(w, libc::F_SETFD, 0) } else { libc::dup2(w, RESULTS_FD) };
             if ok < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Its own session, so its own group (a cancel kills the interpreter and every worker it started with
+            // one signal) and no controlling terminal: nothing it runs (a pyenv shim, a site hook) can read or
+            // re-mode the TUI's terminal.
+            if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // The interpreter dies with parlab, even with SIGKILL; its workers arm their own.

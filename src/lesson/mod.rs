@@ -365,6 +365,8 @@ pub(crate) struct Section {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+// A lesson holds a few dozen blocks, read-only: an exercise's size next to a paragraph's costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Block {
     /// Markdown prose (no fenced code inside; code comes as `Code`).
     Markdown(String),
