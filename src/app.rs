@@ -9,13 +9,14 @@ use crate::exercise::CheckOutcome;
 use crate::units::fmt_num;
 use crate::units::{format_bytes, format_interval_us, plural};
 
+use crate::digest::Digest;
 use crate::experiment::{Experiment, Fit, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload};
 use crate::lab::demos::DemoSpec;
 use crate::lesson::{Block, ExerciseSpec, ExperimentKind, Knob, Lesson, Metric, Quiz, Section};
+use crate::monitor::MonitorRate;
 use crate::progress::{LessonMark, Progress};
+use crate::theme::{Palette, Theme};
 use crate::timeline::{LabEvent, RunEnd, Timeline, median};
-use crate::ui::digest::Digest;
-use crate::ui::theme::{Palette, Theme};
 
 /// The smallest terminal the screens are laid out for.
 pub(crate) const MIN_W: u16 = 80;
@@ -121,16 +122,6 @@ pub(crate) enum Effect {
     SaveProgress,
     Monitor(MonitorRate),
     Quit,
-}
-
-/// How often the system core sampler should run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MonitorRate {
-    Off,
-    /// A core panel is on screen.
-    Slow,
-    /// A run is live.
-    Fast,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -599,6 +590,19 @@ pub(crate) fn differences(run: &Experiment, now: &Experiment) -> Vec<String> {
     out
 }
 
+/// What the face measured of the lesson prose at the current size: how many lines show, how many there are, and
+/// where a block sits among them. The app scrolls by it and never lays text out itself.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct ProseMeasure {
+    pub height: u16,
+    pub lines: usize,
+    pub block: Option<std::ops::Range<usize>>,
+}
+
+/// How the face measures the prose (`ui::lesson::measure` in the TUI), handed to the app with `with_prose_layout`.
+/// Without one, the prose measures empty and does not scroll.
+pub(crate) type ProseLayout = fn(&App, Option<usize>) -> ProseMeasure;
+
 pub(crate) struct App {
     pub lessons: Vec<Lesson>,
     /// One line per lesson file that failed to load.
@@ -626,6 +630,7 @@ pub(crate) struct App {
     quitting: bool,
     /// Wall times of sequential runs, by (workload, tasks, payload), for single-run speedups.
     baselines: Vec<((Workload, u64, u64), u64)>,
+    prose_layout: ProseLayout,
 }
 
 impl App {
@@ -652,6 +657,7 @@ impl App {
             monitor: MonitorRate::Off,
             quitting: false,
             baselines: Vec::new(),
+            prose_layout: |_, _| ProseMeasure::default(),
         };
         // Resume: select the lesson the learner was last in.
         if let Some((id, _)) = app.progress.last_position()
@@ -660,6 +666,12 @@ impl App {
             app.list.selected = i;
         }
         app
+    }
+
+    /// The face's measure of the lesson prose, which scrolling follows.
+    pub(crate) fn with_prose_layout(mut self, layout: ProseLayout) -> App {
+        self.prose_layout = layout;
+        self
     }
 
     /// Opens a lesson by id directly (`--lesson ID`); false when there is no such lesson.
@@ -1161,10 +1173,11 @@ impl App {
 
     /// Scrolls the prose so the block's first lines are in view.
     fn scroll_to_block(&mut self, block: usize) {
-        let Some(range) = crate::ui::lesson::block_range(self, block) else { return };
-        let h = crate::ui::lesson::prose_height(self) as usize;
+        let prose = (self.prose_layout)(self, Some(block));
+        let Some(range) = prose.block else { return };
+        let h = prose.height as usize;
         let top = self.view.scroll as usize;
-        let max = crate::ui::lesson::max_scroll(self) as usize;
+        let max = prose.lines.saturating_sub(h);
         let want = if range.start < top {
             range.start.saturating_sub(1)
         } else if range.end > top + h {
@@ -1192,7 +1205,8 @@ impl App {
     }
 
     fn scroll_by(&mut self, delta: i32) {
-        let max = crate::ui::lesson::max_scroll(self) as i32;
+        let prose = (self.prose_layout)(self, None);
+        let max = (prose.lines as u16).saturating_sub(prose.height) as i32;
         self.view.scroll = (self.view.scroll as i32 + delta).clamp(0, max.max(0)) as u16;
     }
 
@@ -1993,7 +2007,8 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn app() -> App {
-        let mut app = App::new(lessons(), Vec::new(), progress(), Theme::plain(false), 2);
+        let mut app = App::new(lessons(), Vec::new(), progress(), Theme::plain(false), 2)
+            .with_prose_layout(crate::ui::lesson::measure);
         app.update(AppEvent::Resize(100, 30));
         app
     }
@@ -2564,7 +2579,8 @@ pub(crate) mod block_tests {
 
     /// The app on the blocks lesson's second section.
     pub(crate) fn on_blocks() -> App {
-        let mut app = App::new(vec![blocks_lesson()], Vec::new(), progress(), Theme::plain(false), 2);
+        let mut app = App::new(vec![blocks_lesson()], Vec::new(), progress(), Theme::plain(false), 2)
+            .with_prose_layout(crate::ui::lesson::measure);
         app.update(AppEvent::Resize(100, 30));
         key(&mut app, Key::Enter);
         key(&mut app, Key::Right);
@@ -2893,7 +2909,8 @@ pub(crate) mod block_tests {
     fn a_block_id_used_in_two_lessons_does_not_bring_one_lessons_knobs_into_the_other() {
         let mut other = blocks_lesson();
         other.id = "blocks-again".into();
-        let mut app = App::new(vec![blocks_lesson(), other], Vec::new(), progress(), Theme::plain(false), 2);
+        let mut app = App::new(vec![blocks_lesson(), other], Vec::new(), progress(), Theme::plain(false), 2)
+            .with_prose_layout(crate::ui::lesson::measure);
         key(&mut app, Key::Enter);
         key(&mut app, Key::Right);
         ch(&mut app, 'm');

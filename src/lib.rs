@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod demo;
+pub mod digest;
 pub mod exercise;
 pub mod experiment;
 pub mod headless;
@@ -20,6 +21,7 @@ pub mod progress;
 #[allow(dead_code, unused_imports)]
 pub mod record;
 pub mod stdout;
+pub mod theme;
 pub mod timeline;
 pub mod tui;
 pub mod ui;

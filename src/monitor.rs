@@ -11,8 +11,17 @@ use std::time::{Duration, Instant};
 
 use sysinfo::{CpuRefreshKind, MINIMUM_CPU_UPDATE_INTERVAL, System};
 
-use crate::app::MonitorRate;
 use crate::clock;
+
+/// How often the system core sampler should run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MonitorRate {
+    Off,
+    /// A core panel is on screen.
+    Slow,
+    /// A run is live.
+    Fast,
+}
 
 /// Sampling interval while a core panel is shown and nothing runs.
 const SLOW: Duration = Duration::from_millis(1000);

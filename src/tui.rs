@@ -160,7 +160,8 @@ pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: O
     let palette = chosen.or_else(|| progress.theme().and_then(|t| Palette::parse(&t).ok())).unwrap_or_default();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme { palette, color: !no_color, ascii };
-    let mut app = App::new(set.lessons, broken, progress, theme, available_cores());
+    let mut app =
+        App::new(set.lessons, broken, progress, theme, available_cores()).with_prose_layout(crate::ui::lesson::measure);
     if let Some(w) = warning {
         app.status = Some((crate::app::StatusKind::Error, w));
     }

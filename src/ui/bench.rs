@@ -67,7 +67,8 @@ fn frame_ms(quick: bool) -> Result<f64> {
     let scratch = Scratch::new()?;
     let (progress, _) = Progress::load_from(&scratch.path("data"));
     let cores = available_cores();
-    let mut app = App::new(set.lessons, Vec::new(), progress, Theme::default(), cores);
+    let mut app = App::new(set.lessons, Vec::new(), progress, Theme::default(), cores)
+        .with_prose_layout(crate::ui::lesson::measure);
     app.update(AppEvent::Resize(W, H));
     app.open_by_id(&id);
     // The section with the experiment (an introduction shows none).
@@ -132,9 +133,9 @@ fn core_samples(n: usize) -> Vec<Vec<f32>> {
     let Ok(monitor) = Monitor::start(move |v| tx.send(v).is_ok()) else {
         return Vec::new();
     };
-    monitor.set(crate::app::MonitorRate::Fast);
+    monitor.set(crate::monitor::MonitorRate::Fast);
     let out: Vec<Vec<f32>> = (0..n).map_while(|_| rx.recv_timeout(Duration::from_secs(3)).ok()).collect();
-    monitor.set(crate::app::MonitorRate::Off);
+    monitor.set(crate::monitor::MonitorRate::Off);
     out
 }
 

@@ -5,7 +5,6 @@
 pub(crate) mod bench;
 pub(crate) mod compare;
 pub(crate) mod cores;
-pub(crate) mod digest;
 pub(crate) mod gantt;
 pub(crate) mod lesson;
 pub(crate) mod list;
