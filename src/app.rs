@@ -10,8 +10,8 @@ use crate::units::fmt_num;
 use crate::units::{format_bytes, format_interval_us, plural};
 
 use crate::digest::Digest;
+use crate::experiment::demo::DemoSpec;
 use crate::experiment::{Experiment, Fit, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload};
-use crate::lab::demos::DemoSpec;
 use crate::lesson::{Block, ExerciseSpec, ExperimentKind, Knob, Lesson, Metric, Quiz, Section};
 use crate::monitor::MonitorRate;
 use crate::progress::{LessonMark, Progress};

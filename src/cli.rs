@@ -76,17 +76,15 @@ pub enum Command {
         #[command(flatten)]
         stray: StrayLessons,
     },
-    /// Run a process-internals demo: start-cost, isolation, cow, ipc, queue-batching, race, shared-memory, convoy.
+    // The names and sizes come from the one list of demos (experiment::demo).
+    #[command(about = format!("Run a process-internals demo: {}", crate::experiment::demo::names_list()))]
     Demo {
         /// The demo to run (one of the names above).
         name: String,
         /// Print JSON (the figures, lanes and spans) instead of a table.
         #[arg(long)]
         json: bool,
-        /// How big: start-cost repetitions (1..=200), isolation children per start method (1..=16), cow buffer MiB
-        /// (1..=1024), ipc largest payload MB (1..=256), queue-batching items (1000..=2000000), race increments per
-        /// worker (10000..=20000000), shared-memory array MiB (1..=1024), convoy I/O operations (10..=2000).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", help = crate::experiment::demo::size_help())]
         size: Option<u64>,
         #[command(flatten)]
         stray: StrayLessons,

@@ -15,8 +15,8 @@ use crate::experiment::Experiment;
 use crate::timeline::{DemoReport, LabEvent, RunEnd, Timeline};
 use crate::wire;
 
-use super::demos::DemoSpec;
 use super::{LAB_ARG, LabRequest, PARENT_ENV};
+use crate::experiment::demo::DemoSpec;
 
 /// A lab process running one experiment.
 pub(crate) struct LabRun {

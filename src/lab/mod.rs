@@ -45,7 +45,7 @@ pub(crate) const DEMO_CHILD_ARG: &str = "--demo-child";
 #[serde(rename_all = "snake_case")]
 pub(crate) enum LabRequest {
     Experiment(Experiment),
-    Demo(demos::DemoSpec),
+    Demo(crate::experiment::demo::DemoSpec),
 }
 
 /// Entry point of `parlab __lab`: called from `main` before any thread or runtime exists.

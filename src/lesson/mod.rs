@@ -364,10 +364,6 @@ pub(crate) enum ExperimentKind {
     Demo(String),
 }
 
-/// The names `demo = "..."` accepts.
-pub(crate) const DEMOS: [&str; 8] =
-    ["start-cost", "isolation", "cow", "ipc", "queue-batching", "race", "shared-memory", "convoy"];
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Metric {
     Speedup,

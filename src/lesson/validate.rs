@@ -7,7 +7,8 @@ use std::ops::Range;
 use super::cost;
 use super::goal::{Claim, parse_claim};
 use super::raw::{Fields, Issue, Sp, inner_span};
-use super::{DEMOS, ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Quiz};
+use super::{ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Quiz};
+use crate::experiment::demo::DemoName;
 use crate::experiment::{
     Api, Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload, parse_bytes,
     parse_interval_us, suggest,
@@ -304,12 +305,7 @@ pub(crate) fn experiment(f: &mut Fields, raw: &str) -> Option<(ExperimentSpec, O
     let note = f.string("note").map(|n| n.value);
     if f.has("demo") {
         let demo = f.string("demo");
-        let demo = named(f, demo, |s| {
-            DEMOS.iter().find(|d| **d == s).map(|d| d.to_string()).ok_or_else(|| {
-                let hint = suggest(s, DEMOS).map(|d| format!(" (did you mean '{d}'?)")).unwrap_or_default();
-                format!("unknown demo '{s}' (expected one of: {}){hint}", DEMOS.join(", "))
-            })
-        });
+        let demo = named(f, demo, |s| s.parse::<DemoName>().map(|d| d.name().to_string()));
         for key in EXPERIMENT_FIELDS.iter().filter(|k| !["id", "demo", "note"].contains(k)) {
             if let Some(span) = f.key_span(key) {
                 f.issues.push(Issue::at(span, format!("'{key}' does not apply to a demo experiment (demo = \"...\")")));

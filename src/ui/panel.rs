@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Widget};
 
 use crate::app::{App, Check, KNOB_KEYS, OTHERS_WARN_CORES, REPEATS, Run, Setup};
 use crate::experiment::Mode;
-use crate::lab::demos::DemoSpec;
+use crate::experiment::demo::DemoSpec;
 use crate::lesson::Knob;
 use crate::timeline::Overhead;
 use crate::units::{fmt_ms, fmt_num, format_bytes, format_interval_us, format_ns, plural};

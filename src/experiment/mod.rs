@@ -1,6 +1,8 @@
 //! Experiments: the workload, mode, start method and knobs of one run, parsed from names and validated into
 //! values nothing downstream has to re-check. The same names are used by the CLI, lessons, JSON and the TUI.
 
+pub(crate) mod demo;
+
 use std::fmt;
 use std::str::FromStr;
 
