@@ -11,7 +11,7 @@ use crate::units::{format_bytes, format_interval_us, plural};
 
 use crate::digest::Digest;
 use crate::experiment::demo::DemoSpec;
-use crate::experiment::{Experiment, Fit, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload};
+use crate::experiment::{Experiment, Fit, Job, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload};
 use crate::lesson::{Block, ExerciseSpec, ExperimentKind, Knob, Lesson, Metric, Quiz, Section};
 use crate::monitor::MonitorRate;
 use crate::progress::{LessonMark, Progress};
@@ -192,13 +192,6 @@ pub(crate) const KNOB_KEYS: &[KnobKey] = &[
 /// The knob a key turns.
 fn knob_of(c: char) -> Option<&'static KnobKey> {
     KNOB_KEYS.iter().find(|k| k.chars.contains(&c))
-}
-
-/// What a run runs.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Job {
-    Experiment(Experiment),
-    Demo(DemoSpec),
 }
 
 /// CPU time the monitor measured for a run's own processes, per core.

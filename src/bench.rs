@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::clock::Mark;
 use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores};
-use crate::headless::{measure, stop_flag};
+use crate::lab::client::{measure, stop_flag};
 use crate::lab::{Recorder, Tracker};
 use crate::timeline::{RunReport, Span, SpanKind, median};
 use crate::units::fmt_num;

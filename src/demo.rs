@@ -12,7 +12,7 @@ use crate::timeline::{DemoReport, Timeline};
 
 pub fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> {
     let spec = DemoSpec::new(name, size).map_err(|e| anyhow!(e))?;
-    let stop = crate::headless::stop_flag()?;
+    let stop = crate::lab::client::stop_flag()?;
     if !json && crate::headless::progress_on_stderr() {
         eprint!("running the {} demo ...\r", spec.name);
     }

@@ -245,7 +245,7 @@ pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &Check
     if !(1..=MAX_TIMEOUT_S).contains(&timeout) {
         bail!("--timeout {timeout} is out of range (allowed 1..={MAX_TIMEOUT_S} seconds)");
     }
-    let stop = crate::headless::stop_flag()?;
+    let stop = crate::lab::client::stop_flag()?;
     let mut progress = load_progress();
     let outcome: std::result::Result<CheckOutcome, String> = match file {
         Some(file) => {

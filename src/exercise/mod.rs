@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Result, anyhow, bail};
 
 use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores};
-use crate::headless;
+use crate::lab::client;
 use crate::lesson::{ExerciseSpec, Goal, Knob, Metric, Op, goal_cores, metric_value};
 use crate::timeline::{RunReport, median};
 use crate::units::{fmt_ms, format_interval_us, plural};
@@ -236,7 +236,7 @@ fn once(exp: &Experiment, which: &str, stop: &AtomicBool) -> Result<RunReport> {
     if stop.load(Ordering::Relaxed) {
         bail!("check cancelled");
     }
-    let report = headless::measure(exp, 1, stop)?;
+    let report = client::measure(exp, 1, stop)?;
     if let Some(err) = report.error() {
         bail!("the {which} run ({}) failed: {err}", exp.title());
     }

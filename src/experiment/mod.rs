@@ -522,6 +522,15 @@ pub(crate) fn check_knobs_apply_to_some(knobs: &Knobs, modes: &[Mode]) -> Result
     Ok(())
 }
 
+/// What a run runs: an experiment or a process-internals demo. The app asks for one; the lab receives it as one
+/// JSON line on its stdin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Job {
+    Experiment(Experiment),
+    Demo(demo::DemoSpec),
+}
+
 impl Experiment {
     /// Validates one run. `cores` scales defaults (workers).
     pub(crate) fn build(

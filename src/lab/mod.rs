@@ -20,10 +20,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::{self, Mark};
-use crate::experiment::{Experiment, Mode, Workload, available_cores};
+use crate::experiment::{Experiment, Job, Mode, Workload, available_cores};
 use crate::timeline::{LabEvent, Lane, RunEnd, Span, SpanKind};
 use crate::wire;
 use crate::workload::{self, Hooks};
@@ -40,14 +38,6 @@ pub const WORKER_ARG: &str = "__worker";
 /// `parlab __lab --demo-child ROLE`: a demo's child started with `spawn` (it serves on stdin/stdout).
 pub(crate) const DEMO_CHILD_ARG: &str = "--demo-child";
 
-/// What the caller asks a lab to do: one JSON line on the lab's stdin.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum LabRequest {
-    Experiment(Experiment),
-    Demo(crate::experiment::demo::DemoSpec),
-}
-
 /// Entry point of `parlab __lab`: called from `main` before any thread or runtime exists.
 pub fn lab_main() -> ExitCode {
     die_with_parent();
@@ -61,7 +51,7 @@ pub fn lab_main() -> ExitCode {
         eprintln!("parlab lab: no request on stdin");
         return ExitCode::from(2);
     }
-    let request: LabRequest = match serde_json::from_str(&line) {
+    let request: Job = match serde_json::from_str(&line) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("parlab lab: bad request: {e}");
@@ -72,10 +62,10 @@ pub fn lab_main() -> ExitCode {
     out.emit(&LabEvent::Started { lab_pid: std::process::id(), t0_ns: clock::now_ns(), cores: available_cores() });
     let end = match request {
         // Single-threaded from here to the end: fork is safe, and stdin is watched by the poll loop.
-        LabRequest::Experiment(exp) if exp.mode == Mode::Processes => processes::run(&exp, &mut out),
-        LabRequest::Experiment(exp) => run_threaded(&exp, &mut out),
+        Job::Experiment(exp) if exp.mode == Mode::Processes => processes::run(&exp, &mut out),
+        Job::Experiment(exp) => run_threaded(&exp, &mut out),
         // Demos fork too: they keep the lab single-threaded whenever they do.
-        LabRequest::Demo(spec) => demos::run(&spec, &mut out),
+        Job::Demo(spec) => demos::run(&spec, &mut out),
     };
     out.emit(&LabEvent::Finished(end));
     out.flush();
