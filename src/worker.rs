@@ -29,7 +29,7 @@ pub(crate) const QUEUE_FD: i32 = 3;
 
 /// Entry point of `parlab __worker`: serve on stdin, stdout and the queue on fd 3.
 pub fn worker_main() -> ExitCode {
-    crate::lab::die_with_parent();
+    crate::lab::sys::die_with_parent();
     match serve_fds(0, 1, QUEUE_FD) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -347,6 +347,18 @@ impl Hooks for Tracker<'_> {
     }
 }
 
+/// What a forked child runs, by role (the fork server is handed it; `fork` workers run it too); returns its exit
+/// code.
+pub(crate) fn child_entry(role: &forkserver::Role) -> i32 {
+    match role {
+        forkserver::Role::Worker => match crate::worker::serve_fds(0, 1, crate::worker::QUEUE_FD) {
+            Ok(()) => 0,
+            Err(_) => 2,
+        },
+        forkserver::Role::Demo(name) => demos::child_main(name),
+    }
+}
+
 /// The payload every task carries, built once per run.
 pub(crate) fn payload_for(exp: &Experiment) -> Arc<Vec<u8>> {
     Arc::new(workload::make_payload(exp.payload as usize))

@@ -42,7 +42,10 @@ pub(crate) fn run(spec: &DemoSpec, out: &mut Out) -> RunEnd {
     let result = checked.map_err(|e| anyhow!(e)).and_then(|spec| {
         // The fork server comes before any of the demo's state exists.
         let server = if spec.name.needs_forkserver() {
-            Some(ForkServer::start(out).map_err(|e| anyhow!("could not start the forkserver: {e}"))?)
+            Some(
+                ForkServer::start(out, super::child_entry)
+                    .map_err(|e| anyhow!("could not start the forkserver: {e}"))?,
+            )
         } else {
             None
         };
