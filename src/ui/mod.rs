@@ -2,7 +2,6 @@
 //! screen is a header row, the body of the current screen (lesson list, lesson view, compare view), and a footer
 //! with the main keys or the latest message; the help overlay and the "terminal too small" screen sit on top.
 
-pub(crate) mod bench;
 pub(crate) mod compare;
 pub(crate) mod cores;
 pub(crate) mod gantt;

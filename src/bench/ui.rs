@@ -26,7 +26,7 @@ use crate::progress::Progress;
 use crate::timeline::LabEvent;
 use crate::tui::{BENCH_FIRST_FRAME_ENV, BENCH_SPAWNED_ENV};
 
-use super::theme::Theme;
+use crate::theme::Theme;
 
 /// The screen the frame figures are taken at.
 const W: u16 = 200;
@@ -115,12 +115,12 @@ fn frame_ms(quick: bool) -> Result<f64> {
 
     let n = if quick { 50 } else { 300 };
     for _ in 0..5 {
-        std::hint::black_box(super::render_frame_for_bench(&app, W, H));
+        std::hint::black_box(crate::ui::render_frame_for_bench(&app, W, H));
     }
     let ms: Vec<f64> = (0..n)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(super::render_frame_for_bench(&app, W, H));
+            std::hint::black_box(crate::ui::render_frame_for_bench(&app, W, H));
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();

@@ -1,6 +1,9 @@
 //! `parlab bench`: the performance suite. Every figure is measured now, on this machine, and printed beside its
 //! target from DESIGN.md; nothing here passes or fails a build (the machines are noisy), it reports.
 
+mod demos;
+mod ui;
+
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 
@@ -60,7 +63,7 @@ fn untargeted(name: String, value: f64, unit: String) -> BenchFigure {
     }
 }
 
-/// BenchFigure names and units from other modules live for the whole (short) bench process.
+/// Figure names and units from other modules live for the whole (short) bench process.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
@@ -169,7 +172,7 @@ pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&
     out.push(million_tasks(quick, stop)?);
 
     progress("the terminal UI (frames, start-up, CPU while idle and live)");
-    for (name, value, unit) in crate::ui::bench::bench_figures(quick)? {
+    for (name, value, unit) in ui::bench_figures(quick)? {
         out.push(match name.as_str() {
             "frame_ms" => at_most("frame_ms", value, "ms", 2.0, "median full frame at 200x50, real run".into()),
             "first_frame_ms" => {
@@ -186,7 +189,7 @@ pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&
     }
 
     progress("process internals (fork, forkserver, copy-on-write, queues)");
-    for (name, value, unit) in crate::lab::demos::bench_figures(quick) {
+    for (name, value, unit) in demos::bench_figures(quick) {
         out.push(match name.as_str() {
             "fork_start_ms" => at_most("fork_start_ms", value, "ms", 0.5, "median fork-to-ready".into()),
             "forkserver_start_ms" => at_most(
