@@ -82,6 +82,8 @@ pub(crate) enum AppEvent {
         at_ns: u64,
     },
     Lab(u64, LabEvent),
+    /// What the python engine's interpreter is (detected off the UI thread), or why it is unavailable.
+    Python(Result<crate::engine::detect::Interpreter, String>),
     /// A lab's event stream ended (or it never started): `error` explains an early end.
     LabExited {
         run: u64,
@@ -149,6 +151,7 @@ pub(crate) const KEYS: &[(&str, &str, &str)] = &[
     ("r", "r", "run the experiment"),
     ("R", "R", "run 3 times: median"),
     ("c", "c", "compare modes"),
+    ("e", "e", "engine: native/py/both"),
     ("Esc", "Esc", "cancel a run, or go back"),
     ("1-9", "1-9", "answer the selected quiz"),
     ("p", "p", "predict, then measure"),
@@ -484,8 +487,12 @@ impl Compare {
 
     /// Speedup of run `i` against the sequential run of this compare.
     pub(crate) fn speedup(&self, i: usize) -> Option<f64> {
-        let base = self.runs.iter().find(|r| r.exp().is_some_and(|e| e.mode == Mode::Sequential) && r.succeeded())?;
         let r = self.runs.get(i).filter(|r| r.succeeded())?;
+        // Against the sequential run of its own engine.
+        let engine = r.exp().map(|e| e.engine);
+        let base = self.runs.iter().find(|b| {
+            b.exp().is_some_and(|e| e.mode == Mode::Sequential && Some(e.engine) == engine) && b.succeeded()
+        })?;
         (r.wall_ms() > 0.0).then(|| base.wall_ms() / r.wall_ms())
     }
 }
@@ -624,6 +631,8 @@ pub(crate) struct App {
     /// Wall times of sequential runs, by (workload, tasks, payload), for single-run speedups.
     baselines: Vec<((Workload, u64, u64), u64)>,
     prose_layout: ProseLayout,
+    /// Which engine runs experiments (`e`), and the python engine's interpreter.
+    pub engine: crate::engine::state::EngineState,
 }
 
 impl App {
@@ -648,6 +657,7 @@ impl App {
             now_ns: 0,
             next_run: 1,
             monitor: MonitorRate::Off,
+            engine: Default::default(),
             quitting: false,
             baselines: Vec::new(),
             prose_layout: |_, _| ProseMeasure::default(),
@@ -717,7 +727,35 @@ impl App {
     /// The experiment the panel's knobs describe now.
     pub(crate) fn current_experiment(&self) -> Option<Experiment> {
         let s = self.panel.setup.as_ref().filter(|s| s.demo.is_none())?;
-        s.experiment(s.mode, self.cores).ok()
+        self.on_engine(s.experiment(s.mode, self.cores).ok()?).ok()
+    }
+
+    /// An experiment set on the chosen engine (with both chosen, the panel's own runs are native's; `r` and `c`
+    /// then run both side by side).
+    pub(crate) fn on_engine(&self, exp: Experiment) -> Result<Experiment, String> {
+        let mut on = self.engine.apply(std::slice::from_ref(&exp))?;
+        Ok(on.swap_remove(0))
+    }
+
+    /// The engines for `setup`: the learner's choice (`e`), or, while that is the native engine and python works,
+    /// the engines its lesson names (`engines = ["native", "python"]` compares both).
+    fn engine_for(&self, setup: &Setup) -> crate::engine::state::EngineState {
+        use crate::engine::Choice;
+        use crate::experiment::Engine;
+        let mut st = self.engine.clone();
+        let wants = &setup.knobs.engines;
+        if st.choice == Choice::One(Engine::Native) && st.interpreter().is_some() && wants.contains(&Engine::Python) {
+            st.choice = if wants.contains(&Engine::Native) { Choice::Both } else { Choice::One(Engine::Python) };
+        }
+        st
+    }
+
+    /// `e`: the next engine, or why the python engine is unavailable.
+    fn cycle_engine(&mut self) {
+        match self.engine.cycle() {
+            Ok(msg) => self.info(msg),
+            Err(why) => self.error(why),
+        }
     }
 
     /// When the panel shows a run of another setup than its knobs describe now: how that run differed, in its own
@@ -825,6 +863,12 @@ impl App {
             AppEvent::LabExited { run, error, now_ns } => self.on_lab_exit(run, error, now_ns, &mut fx),
             AppEvent::CheckDone { run, result } => self.on_check_done(run, result, &mut fx),
             AppEvent::Signal => self.quit(&mut fx),
+            AppEvent::Python(found) => {
+                self.engine.python = match found {
+                    Ok(py) => crate::engine::state::PythonStatus::Ready(py),
+                    Err(why) => crate::engine::state::PythonStatus::Unavailable(why),
+                };
+            }
         }
         self.finish_update(&mut fx);
         fx
@@ -1230,6 +1274,7 @@ impl App {
                 }
             }
             Key::Char('r') => self.run(fx),
+            Key::Char('e') => self.cycle_engine(),
             Key::Char('R') => self.repeat(fx),
             Key::Char('c') => self.start_compare(fx),
             Key::Char('x') => self.check(fx),
@@ -1251,6 +1296,7 @@ impl App {
                 }
             }
             Key::Char('c') => self.start_compare(fx),
+            Key::Char('e') => self.cycle_engine(),
             Key::Char('r') => {
                 self.adopt_compare_run();
                 self.screen = Screen::Lesson;
@@ -1331,7 +1377,11 @@ impl App {
             }
             return;
         }
-        match setup.experiment(setup.mode, self.cores) {
+        if self.engine.choice == crate::engine::Choice::Both {
+            // Both engines: the setup's mode on each, side by side in the compare view.
+            return self.compare_these(&setup, vec![setup.mode], fx);
+        }
+        match setup.experiment(setup.mode, self.cores).and_then(|e| self.on_engine(e)) {
             Ok(exp) => {
                 self.panel.repeat = None;
                 self.start_panel_run(exp, &setup.id, fx);
@@ -1354,7 +1404,10 @@ impl App {
         if setup.demo.is_some() {
             return self.info("a demo repeats its own measurements: r runs it");
         }
-        match setup.experiment(setup.mode, self.cores) {
+        if self.engine.choice == crate::engine::Choice::Both {
+            return self.error("R repeats on one engine: e chooses native or python");
+        }
+        match setup.experiment(setup.mode, self.cores).and_then(|e| self.on_engine(e)) {
             Ok(exp) => {
                 self.panel.repeat =
                     Some(Repeat { exp: exp.clone(), want: REPEATS, walls_ns: Vec::new(), stopped: false });
@@ -1387,8 +1440,28 @@ impl App {
         if let Some(name) = &setup.demo {
             return self.info(format!("the {name} demo compares its own cases in one run: r runs it"));
         }
-        let exps: Result<Vec<Experiment>, String> =
-            App::compare_modes(&setup).into_iter().map(|m| setup.experiment(m, self.cores)).collect();
+        let mut modes = App::compare_modes(&setup);
+        if self.engine_for(&setup).choice == crate::engine::Choice::Both {
+            // Each mode runs on both engines: half as many modes keep the view at most MAX_COMPARE runs.
+            modes.truncate(MAX_COMPARE / 2);
+        }
+        self.compare_these(&setup, modes, fx);
+    }
+
+    /// Compares `modes` of `setup` on the chosen engines (each mode's engines together).
+    fn compare_these(&mut self, setup: &Setup, modes: Vec<Mode>, fx: &mut Vec<Effect>) {
+        let engines = self.engine_for(setup);
+        // A mode the chosen engines cannot run here (dask not installed, ...) is left out, saying why.
+        let (modes, left): (Vec<Mode>, Vec<Mode>) = modes.into_iter().partition(|m| engines.offers(*m));
+        let why: Vec<String> = left.iter().map(|m| engines.why_not(*m)).collect();
+        if modes.is_empty() {
+            return self.error(why.join("; "));
+        }
+        let exps: Result<Vec<Experiment>, String> = modes
+            .into_iter()
+            .map(|m| setup.experiment(m, self.cores))
+            .collect::<Result<Vec<_>, String>>()
+            .and_then(|e| engines.apply(&e));
         match exps {
             Ok(exps) => {
                 let id = self.next_id();
@@ -1400,6 +1473,9 @@ impl App {
                 });
                 self.screen = Screen::Compare;
                 fx.push(Effect::Start { run: id, exp: first });
+                if !why.is_empty() {
+                    self.info(format!("left out: {}", why.join("; ")));
+                }
             }
             Err(e) => self.error(e),
         }
@@ -1578,7 +1654,8 @@ impl App {
         if let Some(m) = self.busy_message() {
             return self.error(m);
         }
-        match setup.experiment(setup.mode, self.cores) {
+        let engines = self.engine_for(&setup);
+        match setup.experiment(setup.mode, self.cores).and_then(|e| engines.apply(&[e])).map(|mut e| e.swap_remove(0)) {
             Ok(exp) => {
                 let id = self.next_id();
                 self.panel.check = Some(Check::Running { run: id, exercise: spec.id.clone(), setup: exp.clone() });
@@ -1721,8 +1798,12 @@ impl App {
         let mode = setup.mode;
         match knob {
             Knob::Mode => {
+                // Only the modes the chosen engines run (gil is native's, dask and ray python's when installed).
                 let i = MODES.iter().position(|(_, m)| *m == mode).unwrap_or(0);
-                setup.mode = MODES[(i + 1) % MODES.len()].1;
+                setup.mode = (1..=MODES.len())
+                    .map(|k| MODES[(i + k) % MODES.len()].1)
+                    .find(|m| self.engine.offers(*m))
+                    .unwrap_or(mode);
             }
             Knob::Workers => {
                 if !mode.uses_workers() {

@@ -56,7 +56,8 @@ pub enum Command {
     Run {
         #[command(flatten)]
         exp: ExperimentArgs,
-        /// The mode: sequential, threads, gil, processes, async, async-offload.
+        /// The mode: sequential, threads, gil, processes, async, async-offload; python engine only: interpreters,
+        /// dask, ray.
         #[arg(long, default_value = "sequential")]
         mode: String,
         #[command(flatten)]
@@ -123,6 +124,10 @@ pub enum Command {
         /// Fewer repetitions and smaller sizes.
         #[arg(long)]
         quick: bool,
+        /// The interpreter for the python engine's figures (default python3; its Dask and Ray, where installed,
+        /// give their per-task cost).
+        #[arg(long, value_name = "PATH")]
+        python: Option<String>,
         #[command(flatten)]
         stray: StrayLessons,
     },
@@ -136,6 +141,14 @@ pub enum Command {
         yes: bool,
         #[command(flatten)]
         dir: LessonsDir,
+    },
+    /// Run your own Python program and draw every thread and child process it has, live, from the scheduler
+    /// alone (the program is not changed): `parlab watch my_threads.py [ARGS...]`.
+    Watch {
+        #[command(flatten)]
+        watch: WatchArgs,
+        #[command(flatten)]
+        stray: StrayLessons,
     },
     #[command(hide = true, name = "__lab")]
     Lab,
@@ -175,6 +188,26 @@ pub struct ExperimentArgs {
     /// by default), executor (ProcessPoolExecutor.map: chunksize 1, a call queue of workers + 1).
     #[arg(long, value_name = "map|imap|imap_unordered|executor")]
     pub api: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `--engine` and `--python` (run, compare, check): which engine runs the workloads, and with which interpreter.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EngineArgs {
+    /// What runs the workloads: native (parlab's Rust kernels, the GIL simulated), python (a real CPython running
+    /// the same workloads), both (each run on both, side by side).
+    #[arg(long, value_name = "native|python|both")]
+    pub engine: Option<String>,
+    /// The python engine's interpreter: a path, or a name on PATH (default python3), e.g. python3.13t.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<String>,
+    /// Mode dask: the address of a running Dask scheduler (default: a LocalCluster of --workers processes).
+    #[arg(long, value_name = "ADDRESS")]
+    pub scheduler: Option<String>,
+    /// Mode ray: the address of a running Ray cluster (default: ray.init() on this machine).
+    #[arg(long, value_name = "ADDRESS")]
+    pub address: Option<String>,
 }
 
 /// `--lessons DIR`, on the commands that read lessons (and only there: elsewhere it would do nothing).
@@ -216,7 +249,8 @@ impl Cli {
                 Command::Run { stray, .. }
                 | Command::Compare { stray, .. }
                 | Command::Demo { stray, .. }
-                | Command::Bench { stray, .. },
+                | Command::Bench { stray, .. }
+                | Command::Watch { stray, .. },
             ) => stray.lessons.is_some(),
             _ => false,
         }
@@ -267,6 +301,7 @@ impl Command {
             Command::Check { .. } => "check",
             Command::Bench { .. } => "bench",
             Command::Progress { .. } => "progress",
+            Command::Watch { .. } => "watch",
             Command::Lab => "__lab",
             Command::Worker => "__worker",
         }
@@ -323,4 +358,45 @@ pub struct CheckArgs {
     /// With FILE: stop the Python file and every process it started after this many seconds (default 120).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Without FILE: which engine runs the setup and its baseline: native, python (a real CPython), both.
+    #[arg(long, value_name = "native|python|both")]
+    pub engine: Option<String>,
+    /// The python engine's interpreter: a path, or a name on PATH (default python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<String>,
+}
+
+/// `parlab watch`'s arguments: its own flags come before FILE; everything after FILE is the program's.
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// The Python file to run.
+    #[arg(value_name = "FILE.py")]
+    pub file: PathBuf,
+    /// Arguments for the program, passed as they are.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<std::ffi::OsString>,
+    /// The interpreter (default: python3 on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Stop the program and every process it started after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = crate::watch::DEFAULT_TIMEOUT_S)]
+    pub timeout: u64,
+    /// How often the sampler reads every thread (100us..=100ms; 1 kHz by default).
+    #[arg(long, value_name = "DURATION", default_value = "1ms")]
+    pub sample_every: String,
+    /// Print JSON (lanes, spans, processes, threads, per-core CPU, the sampler's cost) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the table and an ASCII Gantt instead of the live view.
+    #[arg(long)]
+    pub gantt: bool,
+    /// Print the table only instead of the live view.
+    #[arg(long)]
+    pub table: bool,
+    /// Write a Chrome / Perfetto trace to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Plain ASCII Gantt.
+    #[arg(long)]
+    pub ascii: bool,
 }

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
-use crate::cli::{ExperimentArgs, OutputArgs};
+use crate::cli::{EngineArgs, ExperimentArgs, OutputArgs};
+use crate::engine::Selection;
 use crate::experiment::{
-    Api, Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores, check_knobs_apply_to_some,
-    parse_bytes, parse_interval_us,
+    Api, Engine, Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores,
+    check_knobs_apply_to_some, parse_bytes, parse_interval_us,
 };
 use crate::lab::client::{measure, stop_flag};
 use crate::timeline::{Parallelism, RunReport, Timeline, ceiling_note};
@@ -51,6 +52,7 @@ pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
             payload,
             warm: args.warm,
             api,
+            engines: Vec::new(),
         },
     ))
 }
@@ -62,25 +64,66 @@ fn check_repeat(out: &OutputArgs) -> Result<()> {
     Ok(())
 }
 
+/// The engines `--engine`/`--python`/`--scheduler`/`--address` choose, the interpreter detected.
+pub(crate) fn engine_selection(args: &EngineArgs) -> Result<Selection> {
+    Selection::from_flags(
+        args.engine.as_deref(),
+        args.python.as_deref(),
+        args.scheduler.as_deref(),
+        args.address.as_deref(),
+    )
+}
+
 pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8> {
     let mode: Mode = mode.parse().map_err(|e: String| anyhow!(e))?;
     let (workload, knobs) = parse_knobs(args)?;
     check_repeat(out)?;
     let cores = available_cores();
     let exp = Experiment::build(workload, args.tasks, mode, &knobs, Fit::Strict, cores).map_err(|e| anyhow!(e))?;
+    let engines = engine_selection(&args.engine)?;
+    engines.check_cluster_modes(&[mode])?;
+    let exps = engines.expand(std::slice::from_ref(&exp))?;
     let trace = out.trace.as_deref().map(TraceOut::open).transpose()?;
     let stop = stop_flag()?;
-    let report = measure(&exp, out.repeat, &stop)?;
+    let mut reports = Vec::new();
+    for exp in &exps {
+        reports.push(measure(exp, out.repeat, &stop)?);
+    }
     if let Some(trace) = trace {
-        trace.write(std::slice::from_ref(&report))?;
+        trace.write(&reports)?;
     }
-    let text =
-        if out.json { serde_json::to_string_pretty(&run_json(&report))? + "\n" } else { run_text(&report, out.ascii) };
+    let text = if out.json && reports.len() == 1 {
+        serde_json::to_string_pretty(&run_json(&reports[0]))? + "\n"
+    } else if out.json {
+        // Both engines: the runs side by side, like compare's.
+        let runs: Vec<Value> = reports.iter().map(run_json).collect();
+        serde_json::to_string_pretty(&json!({ "cores": cores, "runs": runs }))? + "\n"
+    } else {
+        let mut text: Vec<String> = reports.iter().map(|r| run_text(r, out.ascii)).collect();
+        if let Some(offer) = engines.free_threaded_offer() {
+            text.push(format!("  {offer}\n"));
+        }
+        text.join("\n")
+    };
     crate::stdout::print(&text).context("cannot write to stdout")?;
-    match report.error() {
-        Some(err) => bail!("the run failed: {err}"),
-        None => Ok(0),
+    if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
+        bail!("the run failed: {}", r.error().unwrap_or_default());
     }
+    check_checksums(&reports)?;
+    Ok(0)
+}
+
+/// Every run of the same workload computes the same checksum, whatever the mode or engine.
+fn check_checksums(reports: &[RunReport]) -> Result<()> {
+    let sums: Vec<u64> = reports.iter().map(RunReport::checksum).collect();
+    if sums.windows(2).any(|w| w[0] != w[1]) {
+        let each: Vec<String> = reports
+            .iter()
+            .map(|r| format!("{} {}: {:#018x}", r.experiment.engine, r.experiment.mode, r.checksum()))
+            .collect();
+        bail!("checksums differ between runs ({}): a run computed something else; this is a bug", each.join(", "));
+    }
+    Ok(())
 }
 
 pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) -> Result<u8> {
@@ -105,17 +148,20 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
     }
     check_knobs_apply_to_some(&knobs, &list).map_err(|e| anyhow!(e))?;
     let cores = available_cores();
+    let engines = engine_selection(&args.engine)?;
+    engines.check_cluster_modes(&list)?;
     let exps: Vec<Experiment> = list
         .iter()
         .map(|m| Experiment::build(workload, args.tasks, *m, &knobs, Fit::Lenient, cores))
         .collect::<Result<_, String>>()
         .map_err(|e| anyhow!(e))?;
+    let exps = engines.expand(&exps)?;
     let trace = out.trace.as_deref().map(TraceOut::open).transpose()?;
     let stop = stop_flag()?;
     let mut reports = Vec::new();
     for exp in &exps {
         if !out.json && progress_on_stderr() {
-            eprint!("running {} ...\r", exp.mode);
+            eprint!("running {} ({}) ...\r", exp.mode, exp.engine);
         }
         reports.push(measure(exp, out.repeat, &stop)?);
     }
@@ -134,20 +180,27 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
     };
     crate::stdout::print(&text).context("cannot write to stdout")?;
     if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
-        bail!("the {} run failed: {}", r.experiment.mode, r.error().unwrap_or_default());
+        bail!(
+            "the {} run ({} engine) failed: {}",
+            r.experiment.mode,
+            r.experiment.engine,
+            r.error().unwrap_or_default()
+        );
     }
-    let sums: Vec<u64> = reports.iter().map(RunReport::checksum).collect();
-    if sums.windows(2).any(|w| w[0] != w[1]) {
-        bail!("checksums differ between modes: {sums:?} (a mode computed something else; this is a bug)");
-    }
+    check_checksums(&reports)?;
     Ok(0)
 }
 
-/// Sets every report's speedup against the sequential one.
+/// Sets every report's speedup against the sequential one of its own engine.
 pub(crate) fn apply_speedups(reports: &mut [RunReport]) {
-    let base =
-        reports.iter().find(|r| r.experiment.mode == Mode::Sequential && r.error().is_none()).map(RunReport::wall_ms);
-    for r in reports.iter_mut() {
+    let base_of = |engine| {
+        reports
+            .iter()
+            .find(|r| r.experiment.mode == Mode::Sequential && r.experiment.engine == engine && r.error().is_none())
+            .map(RunReport::wall_ms)
+    };
+    let bases: Vec<Option<f64>> = reports.iter().map(|r| base_of(r.experiment.engine)).collect();
+    for (r, base) in reports.iter_mut().zip(bases) {
         r.speedup = match base {
             Some(b) if r.error().is_none() && r.wall_ms() > 0.0 => Some(b / r.wall_ms()),
             _ => None,
@@ -202,6 +255,9 @@ pub(crate) fn run_json(r: &RunReport) -> Value {
         "payload": e.payload,
         "warm": e.warm,
         "api": if e.mode == Mode::Processes { Value::from(e.api.name()) } else { Value::Null },
+        "engine": e.engine,
+        "python": e.python,
+        "cluster": e.cluster,
         "cores": t.cores,
         "wall_ms": r.wall_ms(),
         "walls_ms": r.walls_ns.iter().map(|w| *w as f64 / 1e6).collect::<Vec<_>>(),
@@ -230,7 +286,16 @@ pub(crate) fn run_text(r: &RunReport, ascii: bool) -> String {
     let e = &r.experiment;
     let mut s = String::new();
     s.push_str(&format!("parlab run · {} · {}\n", e.title(), plural(t.cores as u64, "core")));
-    s.push_str(&format!("  python counterpart: {}\n", e.mode.python()));
+    match (&e.engine, &e.python) {
+        (Engine::Python, Some(py)) => s.push_str(&format!(
+            "  engine: python · {} · Python {} ({}) running {}\n",
+            py.path,
+            py.version,
+            if py.gil_enabled { "GIL" } else { "free-threaded" },
+            crate::engine::what_runs(e.mode, py.gil_enabled)
+        )),
+        _ => s.push_str(&format!("  python counterpart: {}\n", e.mode.python())),
+    }
     if e.mode == Mode::Gil {
         s.push_str("  (gil is parlab's simulation of CPython's GIL, running native Rust kernels)\n");
     }
@@ -303,8 +368,8 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
         ceiling_note(&first.experiment.workload, cores)
     ));
     s.push_str(&format!(
-        "  {:<14} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}  {}\n",
-        "mode", "wall", "speedup", "efficiency", "start-up", "ipc", "gil-wait", "setup"
+        "  {:<14} {:<7} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}  {}\n",
+        "mode", "engine", "wall", "speedup", "efficiency", "start-up", "ipc", "gil-wait", "setup"
     ));
     let mut notes: Vec<String> = Vec::new();
     for r in reports {
@@ -312,6 +377,8 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
         let setup = r.experiment.title();
         let setup = setup.split_once(" · ").map_or(setup.as_str(), |x| x.1).to_string();
         let setup = setup.split_once(' ').map_or(String::new(), |x| x.1.to_string());
+        // The engine has its own column.
+        let setup = setup.split(" · python ").next().unwrap_or_default().to_string();
         let (speed, eff) = match (r.speedup, r.efficiency()) {
             (Some(sp), Some(ef)) => {
                 if let Some(note) = ef.note(cores).filter(|n| !notes.contains(n)) {
@@ -322,8 +389,9 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
             _ => ("—".to_string(), "—".to_string()),
         };
         s.push_str(&format!(
-            "  {:<14} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}  {}{}\n",
+            "  {:<14} {:<7} {:>10} {:>8} {:>10} {:>10} {:>9} {:>9}  {}{}\n",
             r.experiment.mode.name(),
+            r.experiment.engine.name(),
             fmt_ms(r.wall_ms()),
             speed,
             eff,
@@ -347,7 +415,12 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
     // Every Gantt on one time scale: the longest run sets the axis.
     let longest = reports.iter().map(|r| r.timeline.last_ns().saturating_sub(r.timeline.first_ns())).max().unwrap_or(1);
     for r in reports {
-        s.push_str(&format!("\n  {} — {}\n", r.experiment.mode, r.experiment.mode.python()));
+        let e = &r.experiment;
+        let what = match &e.python {
+            Some(py) if e.engine == Engine::Python => crate::engine::what_runs(e.mode, py.gil_enabled),
+            _ => e.mode.python(),
+        };
+        s.push_str(&format!("\n  {} ({}) — {what}\n", e.mode, e.engine));
         let from = r.timeline.first_ns();
         for line in gantt::to_text(&r.timeline, terminal_width(), Some((from, from + longest)), ascii) {
             s.push_str(&line);
@@ -394,8 +467,13 @@ impl TraceOut {
     }
 
     /// Writes a Chrome Trace Event Format file (opens in Perfetto and chrome://tracing).
-    pub(crate) fn write(mut self, reports: &[RunReport]) -> Result<()> {
-        let text = serde_json::to_string(&trace_json(reports))?;
+    pub(crate) fn write(self, reports: &[RunReport]) -> Result<()> {
+        self.write_value(&trace_json(reports))
+    }
+
+    /// Writes any trace (`parlab watch` builds its own).
+    pub(crate) fn write_value(mut self, trace: &Value) -> Result<()> {
+        let text = serde_json::to_string(trace)?;
         let regular = self.file.metadata().is_ok_and(|m| m.is_file());
         let written = if regular { self.file.set_len(0) } else { Ok(()) }
             .and_then(|_| self.file.write_all(text.as_bytes()))

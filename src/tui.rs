@@ -168,6 +168,12 @@ pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: O
     }
 
     let (tx, rx) = mpsc::channel::<Msg>();
+    // The python engine's interpreter, asked off the UI thread (a probe takes up to a second): `e` offers it.
+    let ptx = tx.clone();
+    std::thread::Builder::new().name("python-detect".into()).spawn(move || {
+        let found = crate::engine::detect::detect(crate::engine::detect::DEFAULT_PYTHON);
+        let _ = ptx.send(Msg::App(AppEvent::Python(found)));
+    })?;
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,

@@ -744,6 +744,10 @@ def die_with_harness(harness_pid, watch):
         prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
     except Exception:
         pass
+    # A harness killed before the prctl above may still be a zombie (kill(pid, 0) succeeds on one) that nobody
+    # reaps: a spawn or fork worker's parent is the harness, so a new parent means it is gone.
+    if not watch and os.getppid() != harness_pid:
+        os._exit(3)
     try:
         os.kill(harness_pid, 0)
     except ProcessLookupError:

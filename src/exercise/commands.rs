@@ -211,6 +211,7 @@ pub(crate) fn setup_from_args(spec: &ExerciseSpec, args: &CheckArgs, cores: u32)
         payload,
         warm: args.warm,
         api: None,
+        engines: Vec::new(),
     };
     // The flags themselves must fit the mode (`--start` with threads means nothing).
     Experiment::build(workload, tasks, mode, &given, Fit::Strict, cores).map_err(|e| anyhow!(e))?;
@@ -249,6 +250,9 @@ pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &Check
     let mut progress = load_progress();
     let outcome: std::result::Result<CheckOutcome, String> = match file {
         Some(file) => {
+            if args.engine.is_some() || args.python.is_some() {
+                bail!("--engine and --python apply to the native setup's check; your Python file runs under python3");
+            }
             if knob_flags_given(args) {
                 bail!(
                     "knob flags (--mode, --workers, ...) apply to the native check; your Python file decides how it runs"
@@ -270,13 +274,39 @@ pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &Check
         None => {
             let setup = setup_from_args(spec, args, available_cores())?;
             super::validate_setup(spec, &setup, available_cores()).map_err(|e| anyhow!(e))?;
-            eprintln!(
-                "checking {id} ({}): {} against {}, 1 warm-up and {reps} timed run(s) each ...",
-                lesson.id,
-                setup.title(),
-                spec.baseline
-            );
-            Ok(check_native(spec, &setup, &stop)?)
+            // Without --engine, the engines the exercise names (engines = ["python"]).
+            let named = match spec.knobs.engines.as_slice() {
+                [] => None,
+                [one] => Some(one.name()),
+                _ => Some("both"),
+            };
+            let engines = crate::engine::Selection::from_flags(
+                args.engine.as_deref().or(named),
+                args.python.as_deref(),
+                None,
+                None,
+            )?;
+            let mut outcomes = Vec::new();
+            for setup in &engines.expand(std::slice::from_ref(&setup))? {
+                eprintln!(
+                    "checking {id} ({}): {} against {}, 1 warm-up and {reps} timed run(s) each ...",
+                    lesson.id,
+                    setup.title(),
+                    spec.baseline
+                );
+                outcomes.push(check_native(spec, setup, &stop)?);
+            }
+            // With both engines the first is printed here, the last goes on below; both must pass.
+            let last = outcomes.pop().ok_or_else(|| anyhow!("no engine to check on"))?;
+            for o in &outcomes {
+                print!("{}", o.text(id));
+            }
+            if outcomes.iter().any(|o| !o.passed) {
+                print!("{}", last.text(id));
+                Err("not every engine passed".to_string())
+            } else {
+                Ok(last)
+            }
         }
     };
     let passed = match &outcome {

@@ -193,7 +193,14 @@ pub(crate) fn baseline_for(spec: &ExerciseSpec, setup: &Experiment, cores: u32) 
     // The payload is part of the work too (every task sums its bytes): a learner who shrinks it is compared with a
     // baseline that handles the same bytes.
     let knobs = Knobs { payload: Some(setup.payload), ..spec.knobs.clone() };
-    Experiment::build(setup.workload, setup.tasks, spec.baseline, &knobs, Fit::Lenient, cores)
+    let mut base = Experiment::build(setup.workload, setup.tasks, spec.baseline, &knobs, Fit::Lenient, cores)?;
+    // The same engine (and interpreter) as the setup: a python setup is measured against a python baseline.
+    if !base.mode.runs_on(setup.engine) {
+        return Err(format!("the baseline mode '{}' does not run on the {} engine", base.mode, setup.engine));
+    }
+    base.engine = setup.engine;
+    base.python = setup.python.clone();
+    Ok(base)
 }
 
 /// Runs the exercise's check on `setup`: a warm-up of each, then the median of N alternating repetitions.

@@ -109,7 +109,7 @@ pub(crate) fn check_path(file: &Path) -> Result<PathBuf> {
 }
 
 /// python3 as found on PATH (found here, so a missing one is named before anything starts).
-fn find_python() -> Result<PathBuf> {
+pub(crate) fn find_python() -> Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
         let candidate = dir.join("python3");
@@ -127,7 +127,7 @@ fn find_python() -> Result<PathBuf> {
 }
 
 /// How a run of the guard ended.
-enum Ended {
+pub(crate) enum Ended {
     Exited(ExitStatus),
     TimedOut,
     Cancelled,
@@ -207,7 +207,7 @@ pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicB
 }
 
 /// Waits for the guard to finish, or stops it at the timeout or on a cancel; in every case its tree is gone after.
-fn supervise(
+pub(crate) fn supervise(
     child: &mut Child,
     lifeline: Option<std::process::ChildStdin>,
     timeout: Duration,

@@ -304,8 +304,34 @@ named_enum!(
         Processes = "processes",
         Async = "async",
         AsyncOffload = "async-offload",
+        Interpreters = "interpreters",
+        Dask = "dask",
+        Ray = "ray",
     }
 );
+
+named_enum!(
+    /// What runs the workloads: parlab's native Rust kernels (with the simulated GIL), or a real CPython through
+    /// the embedded harness (`src/engine/`).
+    Engine, "engine", ENGINES {
+        Native = "native",
+        Python = "python",
+    }
+);
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::Native
+    }
+}
+
+/// The interpreter a python-engine run used, as runs and JSON name it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PythonRef {
+    pub path: String,
+    pub version: String,
+    pub gil_enabled: bool,
+}
 
 named_enum!(
     /// The Python pool API the processes mode models: its default chunksize and its task queue.
@@ -361,6 +387,29 @@ named_enum!(
 );
 
 impl Mode {
+    /// Modes only a real CPython runs (the python engine): subinterpreters, Dask, Ray.
+    pub(crate) fn python_only(&self) -> bool {
+        matches!(self, Mode::Interpreters | Mode::Dask | Mode::Ray)
+    }
+
+    /// Whether `engine` can run this mode (`gil` is the native engine's simulation of what python threads are).
+    pub(crate) fn runs_on(&self, engine: Engine) -> bool {
+        match engine {
+            Engine::Native => !self.python_only(),
+            Engine::Python => *self != Mode::Gil,
+        }
+    }
+
+    /// Whether `--chunksize` means anything for this mode.
+    pub(crate) fn uses_chunksize(&self) -> bool {
+        matches!(self, Mode::Processes | Mode::Threads | Mode::Dask | Mode::Ray)
+    }
+
+    /// Whether `--warm` means anything for this mode (a pool or a cluster started before the clock).
+    pub(crate) fn uses_warm(&self) -> bool {
+        matches!(self, Mode::Processes | Mode::Dask | Mode::Ray)
+    }
+
     /// Whether `--workers` means anything for this mode.
     pub(crate) fn uses_workers(&self) -> bool {
         !matches!(self, Mode::Sequential | Mode::Async)
@@ -375,6 +424,9 @@ impl Mode {
             Mode::Processes => "multiprocessing.Pool / ProcessPoolExecutor",
             Mode::Async => "asyncio",
             Mode::AsyncOffload => "asyncio + run_in_executor",
+            Mode::Interpreters => "concurrent.futures.InterpreterPoolExecutor (3.14+)",
+            Mode::Dask => "dask.distributed (LocalCluster or a scheduler)",
+            Mode::Ray => "ray (ray.init locally or a cluster address)",
         }
     }
 }
@@ -465,6 +517,10 @@ pub(crate) struct Knobs {
     pub payload: Option<u64>,
     pub warm: bool,
     pub api: Option<Api>,
+    /// The engines a lesson's experiment runs on (`engines = ["native", "python"]`); empty: the native one, or
+    /// what the learner chose. `Experiment::build` ignores it: `src/engine` sets the engine afterwards.
+    #[serde(default)]
+    pub engines: Vec<Engine>,
 }
 
 /// One validated run: everything the lab needs.
@@ -485,6 +541,15 @@ pub(crate) struct Experiment {
     pub warm: bool,
     /// The Python pool API modelled by the processes mode (`map` for the other modes, where it means nothing).
     pub api: Api,
+    /// What runs it (`native` unless `src/engine` set it after checking the interpreter).
+    #[serde(default)]
+    pub engine: Engine,
+    /// The interpreter of a python-engine run (detected before the run).
+    #[serde(default)]
+    pub python: Option<PythonRef>,
+    /// A running cluster to use: Dask's scheduler address (mode dask) or Ray's address (mode ray).
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 /// How strictly knobs that do not fit the mode are treated.
@@ -502,9 +567,9 @@ pub(crate) fn check_knobs_apply_to_some(knobs: &Knobs, modes: &[Mode]) -> Result
     type Applies = fn(&Mode) -> bool;
     let knobs: [(&str, bool, Applies); 5] = [
         ("--workers", knobs.workers.is_some(), Mode::uses_workers),
-        ("--chunksize", knobs.chunksize.is_some(), |m| matches!(m, Mode::Processes | Mode::Threads)),
+        ("--chunksize", knobs.chunksize.is_some(), Mode::uses_chunksize),
         ("--start", knobs.start.is_some(), |m| *m == Mode::Processes),
-        ("--warm", knobs.warm, |m| *m == Mode::Processes),
+        ("--warm", knobs.warm, Mode::uses_warm),
         ("--switch-interval", knobs.switch_interval_us.is_some(), |m| *m == Mode::Gil),
     ];
     for (flag, given, applies) in knobs {
@@ -557,15 +622,15 @@ impl Experiment {
             if c == 0 || c > MAX_TASKS {
                 return Err(format!("--chunksize {c} is out of range (allowed 1..={MAX_TASKS})"));
             }
-            if strict && !matches!(mode, Mode::Processes | Mode::Threads) {
-                return Err(format!("--chunksize applies to --mode processes or threads, not {mode}"));
+            if strict && !mode.uses_chunksize() {
+                return Err(format!("--chunksize applies to --mode processes, threads, dask or ray, not {mode}"));
             }
         }
         if strict && knobs.start.is_some() && mode != Mode::Processes {
             return Err(format!("--start applies only to --mode processes, not {mode}"));
         }
-        if strict && knobs.warm && mode != Mode::Processes {
-            return Err(format!("--warm applies only to --mode processes, not {mode}"));
+        if strict && knobs.warm && !mode.uses_warm() {
+            return Err(format!("--warm applies only to --mode processes, dask or ray, not {mode}"));
         }
         if strict && knobs.api.is_some() && mode != Mode::Processes {
             return Err(format!("--api applies only to --mode processes, not {mode}"));
@@ -597,8 +662,10 @@ impl Experiment {
         let workers = if mode.uses_workers() { knobs.workers.unwrap_or(cores.max(1)) } else { 1 };
         let api = if mode == Mode::Processes { knobs.api.unwrap_or(Api::Map) } else { Api::Map };
         let (chunksize, chunksize_given) = match (mode, knobs.chunksize) {
-            (Mode::Processes | Mode::Threads, Some(c)) => (c.min(tasks), true),
+            (m, Some(c)) if m.uses_chunksize() => (c.min(tasks), true),
             (Mode::Processes, None) => (api.default_chunksize(tasks, workers).min(tasks), false),
+            // Tasks per batch (one remote call), by Pool.map's rule: as many round trips as a default Pool.map.
+            (Mode::Dask | Mode::Ray, None) => (default_chunksize(tasks, workers).min(tasks), false),
             _ => (record_chunk(workload, tasks, workers), false),
         };
         Ok(Experiment {
@@ -611,8 +678,11 @@ impl Experiment {
             start: if mode == Mode::Processes { knobs.start.unwrap_or(StartMethod::Spawn) } else { StartMethod::Spawn },
             switch_interval_us: knobs.switch_interval_us.unwrap_or(DEFAULT_SWITCH_US),
             payload,
-            warm: mode == Mode::Processes && knobs.warm,
+            warm: mode.uses_warm() && knobs.warm,
             api,
+            engine: Engine::Native,
+            python: None,
+            cluster: None,
         })
     }
 
@@ -632,7 +702,19 @@ impl Experiment {
                     extra.push("warm".into());
                 }
             }
-            Mode::Threads | Mode::AsyncOffload => extra.push(plural(self.workers as u64, "worker")),
+            Mode::Threads | Mode::AsyncOffload | Mode::Interpreters => {
+                extra.push(plural(self.workers as u64, "worker"))
+            }
+            Mode::Dask | Mode::Ray => {
+                extra.push(plural(self.workers as u64, "worker"));
+                extra.push(format!("batch {}", self.chunksize));
+                if let Some(c) = &self.cluster {
+                    extra.push(format!("at {c}"));
+                }
+                if self.warm {
+                    extra.push("warm".into());
+                }
+            }
             Mode::Gil => {
                 extra.push(plural(self.workers as u64, "worker"));
                 extra.push(format_interval_us(self.switch_interval_us));
@@ -645,7 +727,18 @@ impl Experiment {
         if !extra.is_empty() {
             s.push_str(&format!(" ({})", extra.join(", ")));
         }
+        if let Some(py) = self.python.as_ref().filter(|_| self.engine == Engine::Python) {
+            s.push_str(&format!(" · python {}{}", py.version, if py.gil_enabled { "" } else { " (free-threaded)" }));
+        }
         s
+    }
+
+    /// The mode's name, marked `·py` when the python engine runs it (compare rows, lane columns).
+    pub(crate) fn label(&self) -> String {
+        match self.engine {
+            Engine::Native => self.mode.name().to_string(),
+            Engine::Python => format!("{}·py", self.mode.name()),
+        }
     }
 
     /// Number of chunks the tasks are split into.

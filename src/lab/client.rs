@@ -5,7 +5,7 @@ use std::io::{BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,8 @@ pub(crate) struct LabRun {
     stdin: Option<ChildStdin>,
     stderr: Arc<Mutex<String>>,
     done: bool,
+    /// A python-engine run: the interpreter leads the group, and its harness folder lives as long as the run.
+    python: Option<crate::engine::python::Keep>,
 }
 
 impl LabRun {
@@ -47,6 +49,11 @@ impl LabRun {
     where
         F: FnMut(LabFeed) + Send + 'static,
     {
+        if let Job::Experiment(exp) = job
+            && exp.engine == crate::experiment::Engine::Python
+        {
+            return crate::engine::python::start(exp, follower);
+        }
         let exe = std::env::current_exe().context("cannot find the parlab executable")?;
         let mut child = Command::new(exe)
             .arg(LAB_ARG)
@@ -83,10 +90,7 @@ impl LabRun {
                     Err(_) => break,
                 }
             }
-            let last = reader_follower.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(mut follow) = last {
-                follow(LabFeed::Closed);
-            }
+            close(&reader_follower);
         })?;
         let lab = child.id();
         std::thread::Builder::new()
@@ -107,7 +111,37 @@ impl LabRun {
                 }
             }
         })?;
-        Ok(LabRun { child, stdin: Some(stdin), stderr, done: false })
+        Ok(LabRun { child, stdin: Some(stdin), stderr, done: false, python: None })
+    }
+
+    /// A python-engine run (`engine::python::start`): `read` turns the interpreter's event pipe into events,
+    /// handing each to its second argument (false once nobody follows) and counting them in its first for the
+    /// stall watchdog. `follower` is as for `start`.
+    pub(crate) fn from_python<F>(
+        child: Child,
+        stdin: ChildStdin,
+        stderr: Arc<Mutex<String>>,
+        keep: crate::engine::python::Keep,
+        follower: impl FnOnce(u32) -> F,
+        read: impl FnOnce(Arc<AtomicU64>, &mut dyn FnMut(LabEvent) -> bool) + Send + 'static,
+    ) -> Result<LabRun>
+    where
+        F: FnMut(LabFeed) + Send + 'static,
+    {
+        register_lab(child.id(), true);
+        let follower: Arc<Mutex<Option<Follower>>> = Arc::new(Mutex::new(Some(Box::new(follower(child.id())))));
+        let seen = Arc::new(AtomicU64::new(0));
+        let (reader_follower, reader_seen) = (Arc::clone(&follower), Arc::clone(&seen));
+        let run = LabRun { child, stdin: Some(stdin), stderr, done: false, python: Some(keep) };
+        std::thread::Builder::new().name("python-reader".into()).spawn(move || {
+            read(reader_seen, &mut |ev| deliver(&reader_follower, LabFeed::Event(ev)));
+            close(&reader_follower);
+        })?;
+        let leader = run.child.id();
+        std::thread::Builder::new()
+            .name("python-watchdog".into())
+            .spawn(move || watch_for_stalls(leader, &seen, &follower))?;
+        Ok(run)
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -116,6 +150,14 @@ impl LabRun {
 
     /// Stops the run now: the lab and all its workers are killed and reaped.
     pub(crate) fn cancel(&mut self) {
+        if !self.done && self.python.is_some() {
+            // Closing stdin asks the harness to stop its workers and cluster itself; a moment later the group goes.
+            self.stdin = None;
+            let until = Instant::now() + PYTHON_CANCEL_GRACE;
+            while Instant::now() < until && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         if !self.done {
             // SAFETY: signalling the process group the lab leads (its pid), which holds only our processes.
             unsafe { libc::killpg(self.child.id() as i32, libc::SIGKILL) };
@@ -138,6 +180,14 @@ impl LabRun {
         if got_end {
             return None;
         }
+        if let Some(keep) = &self.python {
+            let err = keep.stderr.read();
+            let how = status.map_or_else(String::new, |s| format!(" ({s})"));
+            return Some(match crate::engine::python::last_words(&err) {
+                Some(words) => format!("the python engine ended before the run finished{how}: {words}"),
+                None => format!("the python engine ended before the run finished{how}"),
+            });
+        }
         let mut msg = match status {
             Some(s) => format!("the lab process ended before the run finished ({s})"),
             None => "the lab process ended before the run finished".to_string(),
@@ -152,6 +202,14 @@ impl LabRun {
     }
 }
 
+/// Tells the follower the stream has closed, once, and drops it (a channel follower's receiver then disconnects).
+fn close(follower: &Mutex<Option<Follower>>) {
+    let last = follower.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(mut follow) = last {
+        follow(LabFeed::Closed);
+    }
+}
+
 /// Hands `feed` to the follower, if the stream is still open; true if it was.
 fn deliver(follower: &Mutex<Option<Follower>>, feed: LabFeed) -> bool {
     match follower.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
@@ -162,6 +220,9 @@ fn deliver(follower: &Mutex<Option<Follower>>, feed: LabFeed) -> bool {
         None => false,
     }
 }
+
+/// How long a cancelled python run gets to stop its workers (and a cluster) itself before its group is killed.
+const PYTHON_CANCEL_GRACE: Duration = Duration::from_millis(300);
 
 /// How long a live run may send nothing before the watchdog looks for stopped processes.
 pub(crate) const STALL_AFTER: Duration = Duration::from_secs(3);
@@ -291,7 +352,13 @@ pub(crate) fn reap_orphans(patience: Duration) {
     }
 }
 
-/// Children of `parent` whose command name is parlab, with their state letter.
+/// Whether a child handed to us is one whose zombie we reap: parlab's own workers, and what a python engine's
+/// harness left (its workers, its guard, Ray's processes, which rename themselves).
+fn reaped_name(comm: &str) -> bool {
+    ["parlab", "python", "ray::", "raylet", "gcs_server"].iter().any(|p| comm.starts_with(p))
+}
+
+/// Children of `parent` whose command name is one we reap (`reaped_name`), with their state letter.
 fn parlab_children(parent: u32) -> Vec<(u32, char)> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else { return out };
@@ -303,7 +370,7 @@ fn parlab_children(parent: u32) -> Vec<(u32, char)> {
         let mut rest = stat[close + 1..].split_whitespace();
         let state = rest.next().and_then(|s| s.chars().next()).unwrap_or('?');
         let ppid: u32 = rest.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == parent && comm.starts_with("parlab") {
+        if ppid == parent && reaped_name(comm) {
             out.push((pid, state));
         }
     }
@@ -321,7 +388,7 @@ impl Drop for LabRun {
 /// Runs an experiment to its end, calling `on_event` for each event as it arrives. Returns the timeline; a run
 /// that failed has `end.error` set. `stop` cancels the run (all processes killed) and returns an error.
 pub(crate) fn run_to_end(exp: &Experiment, stop: &AtomicBool, on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
-    follow(&Job::Experiment(exp.clone()), stop, on_event)
+    follow_job(&Job::Experiment(exp.clone()), stop, on_event)
 }
 
 /// Runs a demo with a chosen size (see `DemoSpec::new`).
@@ -330,7 +397,7 @@ pub(crate) fn run_demo_spec(
     stop: &AtomicBool,
     on_event: impl FnMut(&LabEvent),
 ) -> Result<(Timeline, DemoReport)> {
-    let timeline = follow(&Job::Demo(spec.clone()), stop, on_event)?;
+    let timeline = follow_job(&Job::Demo(spec.clone()), stop, on_event)?;
     if let Some(err) = timeline.end.as_ref().and_then(|e| e.error.as_deref()) {
         return Err(anyhow!("the {} demo failed: {err}", spec.name));
     }
@@ -339,15 +406,30 @@ pub(crate) fn run_demo_spec(
 }
 
 /// Runs a job in a lab and receives its events until its stream ends, building the timeline.
-fn follow(job: &Job, stop: &AtomicBool, mut on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
+fn follow_job(job: &Job, stop: &AtomicBool, on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
+    let (follower, events) = channel_follower();
+    let lab = LabRun::start(job, |_| follower)?;
+    follow(lab, &events, stop, on_event)
+}
+
+/// A follower that puts each event on a channel, for a caller that polls it between looks at its stop flag.
+pub(crate) fn channel_follower() -> (impl FnMut(LabFeed) + Send + 'static, Receiver<LabEvent>) {
     let (tx, events) = mpsc::channel();
-    let mut lab = LabRun::start(job, |_| {
-        move |feed| {
-            if let LabFeed::Event(ev) = feed {
-                let _ = tx.send(ev);
-            }
+    let follower = move |feed| {
+        if let LabFeed::Event(ev) = feed {
+            let _ = tx.send(ev);
         }
-    })?;
+    };
+    (follower, events)
+}
+
+/// Receives a started lab's events from its `channel_follower` until its stream ends, building the timeline.
+pub(crate) fn follow(
+    mut lab: LabRun,
+    events: &Receiver<LabEvent>,
+    stop: &AtomicBool,
+    mut on_event: impl FnMut(&LabEvent),
+) -> Result<Timeline> {
     let mut timeline = Timeline::new();
     loop {
         if stop.load(Ordering::Relaxed) {

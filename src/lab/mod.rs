@@ -84,6 +84,13 @@ fn run_threaded(exp: &Experiment, out: &mut Out) -> RunEnd {
             Mode::Gil => gil::run(exp, &rec),
             Mode::Async | Mode::AsyncOffload => asyncio::run(exp, &rec),
             Mode::Processes => unreachable!("processes mode runs in the lab's main thread"),
+            Mode::Interpreters | Mode::Dask | Mode::Ray => RunEnd {
+                t0_ns: clock::now_ns(),
+                t_end_ns: clock::now_ns(),
+                checksum: 0,
+                tasks_done: 0,
+                error: Some(format!("mode '{}' runs only on the python engine (--engine python)", exp.mode)),
+            },
         });
         forward(&rx, out);
         runner.join().unwrap_or_else(|_| RunEnd {

@@ -777,6 +777,9 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
                 payload: e.payload,
                 warm: e.warm,
                 api,
+                engine: Default::default(),
+                python: None,
+                cluster: None,
             })
         }
         RawJob::Demo(d) => {

@@ -122,7 +122,7 @@ fn stacked(app: &App, c: &Compare, len: u64, area: Rect, buf: &mut Buffer) {
         return;
     }
     let mode_w =
-        c.exps.iter().map(|e| markdown::text_width(e.mode.name()) as u16 + 1).max().unwrap_or(0).min(inner.width / 4);
+        c.exps.iter().map(|e| markdown::text_width(&e.label()) as u16 + 1).max().unwrap_or(0).min(inner.width / 4);
     let lanes_w = inner.width - mode_w;
     let label_w = c.runs.iter().map(|r| Gantt::natural_label_width(&r.timeline, lanes_w)).max().unwrap_or(3);
     let want: Vec<u16> = (0..c.exps.len()).map(|i| lane_rows(c.runs.get(i))).collect();
@@ -140,7 +140,7 @@ fn stacked(app: &App, c: &Compare, len: u64, area: Rect, buf: &mut Buffer) {
         let run = c.runs.get(i);
         let live = run.is_some_and(|r| r.live);
         let name_style = if live { theme.accent() } else { theme.text() };
-        buf.set_stringn(inner.x, y, exp.mode.name(), mode_w.saturating_sub(1) as usize, name_style);
+        buf.set_stringn(inner.x, y, exp.label(), mode_w.saturating_sub(1) as usize, name_style);
         if h > 1
             && let Some(r) = run.filter(|r| r.succeeded())
         {
@@ -247,7 +247,7 @@ fn draw_table(app: &App, c: &Compare, notes: &[Line<'static>], table: Rect, buf:
         "done".to_string()
     } else {
         let i = c.runs.len();
-        format!("running {i} of {}: {}", c.exps.len(), c.exps[i - 1].mode)
+        format!("running {i} of {}: {}", c.exps.len(), c.exps[i - 1].label())
     };
     let first = &c.exps[0];
     let title = format!(" compare · {} × {} · {} · {} cores ", first.workload, first.tasks, status, app.cores);
@@ -263,11 +263,11 @@ fn draw_table(app: &App, c: &Compare, notes: &[Line<'static>], table: Rect, buf:
         let y = inner.y + 1 + i as u16;
         let run = c.runs.get(i);
         let line = match run {
-            None => Line::styled(format!("{:<14}{:>10}", exp.mode.name(), "waiting"), theme.dim()),
-            Some(r) if r.live => Line::styled(format!("{:<14}{:>10}", exp.mode.name(), "running"), theme.accent()),
+            None => Line::styled(format!("{:<14}{:>10}", exp.label(), "waiting"), theme.dim()),
+            Some(r) if r.live => Line::styled(format!("{:<14}{:>10}", exp.label(), "running"), theme.accent()),
             Some(r) if r.error().is_some() => {
                 let st = if r.cancelled { theme.warn() } else { theme.bad() };
-                Line::styled(format!("{:<14}{}", exp.mode.name(), r.error().unwrap_or_default()), st)
+                Line::styled(format!("{:<14}{}", exp.label(), r.error().unwrap_or_default()), st)
             }
             Some(r) => {
                 let o = r.digest.overhead_ms();
@@ -281,7 +281,7 @@ fn draw_table(app: &App, c: &Compare, notes: &[Line<'static>], table: Rect, buf:
                     None => ("—".into(), "—".into()),
                 };
                 Line::from(vec![
-                    Span::styled(format!("{:<14}", exp.mode.name()), theme.text()),
+                    Span::styled(format!("{:<14}", exp.label()), theme.text()),
                     Span::styled(format!("{:>10}", fmt_ms(r.wall_ms())), theme.accent()),
                     Span::styled(
                         format!(

@@ -90,6 +90,11 @@ fn too_small(area: Rect, buf: &mut Buffer, app: &App) {
     }
 }
 
+/// The engine in the header, once the python engine is chosen: `· python 3.11.7 (GIL)`.
+fn engine_words(app: &App) -> String {
+    if app.engine.choice.uses_python() { format!("{}{}", app.theme.sep(), app.engine.header()) } else { String::new() }
+}
+
 fn header(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = app.theme;
     let sep = theme.sep();
@@ -116,7 +121,7 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
                 let what = if app.screen == Screen::Compare { "compare · " } else { "" };
                 (
                     format!("{what}{}/{} {}", app.view.lesson + 1, app.lessons.len(), l.title),
-                    format!("{pips}{} of {n} sections", s + 1),
+                    format!("{pips}{} of {n} sections{}", s + 1, engine_words(app)),
                 )
             }
             None => (String::new(), String::new()),
