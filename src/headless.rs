@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use crate::cli::{EngineArgs, ExperimentArgs, OutputArgs};
 use crate::engine::Selection;
 use crate::experiment::{
-    Api, Engine, Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores,
-    check_knobs_apply_to_some, parse_bytes, parse_interval_us,
+    Api, Engine, Experiment, Fit, Knobs, MODES, Mode, Workload, available_cores, check_knobs_apply_to_some,
 };
 use crate::lab::client::{measure, stop_flag};
 use crate::timeline::{Parallelism, RunReport, Timeline, ceiling_note};
@@ -26,35 +25,9 @@ pub(crate) const MAX_REPEAT: u32 = 50;
 /// Parses the experiment arguments shared by `run` and `compare` into a workload and knobs.
 pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
     let workload: Workload = args.workload.parse().map_err(|e: String| anyhow!(e))?;
-    let start = match &args.start {
-        Some(s) => Some(s.parse::<StartMethod>().map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    let switch_interval_us = match &args.switch_interval {
-        Some(s) => Some(parse_interval_us(s).map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    let payload = match &args.payload {
-        Some(p) => Some(parse_bytes(p).map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    let api = match &args.api {
-        Some(a) => Some(a.parse::<Api>().map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    Ok((
-        workload,
-        Knobs {
-            workers: args.workers,
-            chunksize: args.chunksize,
-            start,
-            switch_interval_us,
-            payload,
-            warm: args.warm,
-            api,
-            engines: Vec::new(),
-        },
-    ))
+    let mut knobs = args.knobs.knobs().map_err(|e| anyhow!(e))?;
+    knobs.api = args.api.as_deref().map(str::parse::<Api>).transpose().map_err(|e| anyhow!(e))?;
+    Ok((workload, knobs))
 }
 
 fn check_repeat(out: &OutputArgs) -> Result<()> {
