@@ -13,6 +13,8 @@ pub mod digest;
 pub mod engine;
 pub mod exercise;
 pub mod experiment;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod headless;
 pub mod lab;
 pub mod lesson;

@@ -87,6 +87,11 @@ impl LessonSet {
 
     /// Parses files given as (display path, text or the reason it could not be read), checks ids across them, and
     /// sorts the result by file name.
+    /// Lessons from the texts of lesson files, as `lint` and the loaders see them (pure: reads no file).
+    pub(crate) fn from_texts(files: Vec<(String, String)>) -> LessonSet {
+        LessonSet::from_files(files.into_iter().map(|(path, text)| (path, Ok(text))).collect())
+    }
+
     fn from_files(mut files: Vec<(String, Result<String, LintError>)>) -> LessonSet {
         files.sort_by(|a, b| (file_name(&a.0), &a.0).cmp(&(file_name(&b.0), &b.0)));
         let starters: Vec<&str> = embedded::EXERCISE_STARTERS.iter().map(|s| s.0).collect();
