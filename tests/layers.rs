@@ -81,10 +81,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The file's code without its tests: a `tests.rs` file is all tests; elsewhere everything from the first
+/// The file's code without its tests: a `tests.rs` or `*_tests.rs` file is all tests; elsewhere everything from the first
 /// `#[cfg(test)]` on (test modules sit at the end of a file, as clippy insists).
 fn code_of(path: &Path, text: &str) -> String {
-    if path.file_name().is_some_and(|n| n == "tests.rs") {
+    if path.file_name().is_some_and(|n| n.to_string_lossy().ends_with("tests.rs")) {
         return String::new();
     }
     match text.find("#[cfg(test)]") {
