@@ -29,6 +29,9 @@ pub struct Cli {
     /// Open this lesson (by id) instead of the lesson list.
     #[arg(long, value_name = "ID")]
     pub lesson: Option<String>,
+    /// The presenter layout: no chrome, the timeline the full width, the key figures in large digits (P toggles).
+    #[arg(long)]
+    pub present: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,6 +153,47 @@ pub enum Command {
         #[command(flatten)]
         stray: StrayLessons,
     },
+    /// List the recordings kept in the history of runs: N, date, experiment, modes, wall, machine.
+    Runs {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a recording in the TUI (`last`, N from `parlab runs`, or a FILE), or export it with --trace / --svg.
+    Replay {
+        /// `last`, a number from `parlab runs` (1 is the newest), or a recording's file.
+        #[arg(value_name = "FILE|last|N")]
+        what: String,
+        /// Write it as a Chrome / Perfetto trace to OUT instead of opening the TUI.
+        #[arg(long, value_name = "OUT")]
+        trace: Option<PathBuf>,
+        /// Write its Gantt as a self-contained SVG to OUT instead of opening the TUI.
+        #[arg(long, value_name = "OUT")]
+        svg: Option<PathBuf>,
+        /// Open in the presenter layout (P toggles it).
+        #[arg(long)]
+        present: bool,
+        /// Colour theme of the TUI.
+        #[arg(long, value_name = "dark|light|contrast")]
+        theme: Option<String>,
+        /// Plain ASCII symbols instead of block characters.
+        #[arg(long)]
+        ascii: bool,
+    },
+    /// Speaker notes: print a lesson's notes (or all), or --follow the section a running parlab TUI shows.
+    Notes {
+        /// The lesson, by id or number (default: every lesson). Not with --follow: that follows the TUI.
+        #[arg(conflicts_with = "follow")]
+        lesson: Option<String>,
+        /// Show the notes of the section the newest parlab TUI of this user is on, following it as it moves.
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: follow the TUI with this pid instead of the newest.
+        #[arg(long, requires = "follow", value_name = "PID")]
+        pid: Option<u32>,
+        #[command(flatten)]
+        dir: LessonsDir,
+    },
     #[command(hide = true, name = "__lab")]
     Lab,
     #[command(hide = true, name = "__worker")]
@@ -220,6 +264,7 @@ impl Cli {
                 | Command::Lint { dir, .. }
                 | Command::Check { dir, .. }
                 | Command::Progress { dir, .. }
+                | Command::Notes { dir, .. }
                 | Command::Exercises { lessons: dir, .. },
             ) => Some(dir.lessons.as_deref()),
             Some(_) => None,
@@ -261,7 +306,12 @@ impl Cli {
     /// The TUI's flags before a command would do nothing for it: refused, naming the flag.
     pub fn leading_flags_fit(&self) -> Result<(), String> {
         let Some(cmd) = &self.command else { return Ok(()) };
-        let given = [("--theme", self.theme.is_some()), ("--ascii", self.ascii), ("--lesson", self.lesson.is_some())];
+        let given = [
+            ("--theme", self.theme.is_some()),
+            ("--ascii", self.ascii),
+            ("--lesson", self.lesson.is_some()),
+            ("--present", self.present),
+        ];
         match given.iter().find(|(_, g)| *g) {
             Some((flag, _)) => Err(format!(
                 "{flag} before a command is the TUI's (parlab without a command): it does nothing for '{}'",
@@ -286,6 +336,9 @@ impl Command {
             Command::Bench { .. } => "bench",
             Command::Progress { .. } => "progress",
             Command::Watch { .. } => "watch",
+            Command::Runs { .. } => "runs",
+            Command::Replay { .. } => "replay",
+            Command::Notes { .. } => "notes",
             Command::Lab => "__lab",
             Command::Worker => "__worker",
         }
@@ -306,6 +359,12 @@ pub struct OutputArgs {
     /// Plain ASCII Gantt.
     #[arg(long)]
     pub ascii: bool,
+    /// Also write the run (or compare) as a recording to FILE, for `parlab replay FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Print only this window of the Gantt, e.g. 40ms..60ms (from the run's t0; units ns, us, ms, s).
+    #[arg(long, value_name = "FROM..TO")]
+    pub gantt_window: Option<String>,
 }
 
 /// Knobs for `parlab check` (the learner's setup). Each may only change what the exercise lets you change

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 
 use parlab::cli::{Cli, Command};
-use parlab::{bench, demo, exercise, headless, lab, tui, watch, worker};
+use parlab::{bench, demo, exercise, headless, lab, notes, replay, tui, watch, worker};
 
 fn main() -> ExitCode {
     // Hidden entry points first: nothing may start a thread before the lab decides whether to fork.
@@ -57,6 +57,18 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Some(Command::Progress { reset, yes, .. }) => exercise::commands::progress_cmd(lessons, reset, yes),
         Some(Command::Watch { watch, .. }) => watch::watch_args_cmd(watch),
-        None => tui::run(lessons, cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
+        Some(Command::Runs { json }) => replay::runs_cmd(json),
+        Some(Command::Replay { what, trace, svg, present, theme, ascii }) => {
+            replay::replay_cmd(&what, trace.as_deref(), svg.as_deref(), present, theme.as_deref(), ascii)
+        }
+        Some(Command::Notes { follow: true, pid, .. }) => notes::follow_cmd(pid),
+        Some(Command::Notes { lesson, .. }) => notes::print_cmd(lessons, lesson.as_deref()),
+        None => tui::run(
+            lessons,
+            cli.theme.as_deref(),
+            cli.ascii,
+            cli.lesson.as_deref(),
+            replay::Opening::lessons(cli.present),
+        ),
     }
 }

@@ -122,7 +122,13 @@ enum Msg {
 }
 
 /// The terminal UI: `parlab` with no sub-command.
-pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: Option<&str>) -> Result<u8> {
+pub fn run(
+    lessons_dir: Option<&Path>,
+    theme: Option<&str>,
+    ascii: bool,
+    open: Option<&str>,
+    opening: crate::replay::Opening,
+) -> Result<u8> {
     // Everything that can fail with a message fails here, before the terminal changes.
     let chosen = theme.map(Palette::parse).transpose().map_err(|e| anyhow!(e))?;
     let set = lesson::load(lessons_dir)?;
@@ -154,6 +160,11 @@ pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: O
         bail!("no lesson '{id}' (expected one of: {}){hint}", ids.join(", "));
     }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        if opening.replay.is_some() {
+            bail!(
+                "a replay opens in the terminal UI, which needs a terminal; `parlab replay ... --svg OUT` or `--trace OUT` exports one without it"
+            );
+        }
         bail!("the lessons UI needs a terminal; for output to a pipe or file use `parlab run`, `compare` or `lessons`");
     }
     let (progress, warning) = Progress::load();
@@ -165,6 +176,10 @@ pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: O
         App::new(set.lessons, broken, progress, theme, available_cores()).with_prose_layout(crate::ui::lesson::measure);
     if let Some(w) = warning {
         app.status = Some((crate::app::StatusKind::Error, w));
+    }
+    app.present = opening.present;
+    if let Some(rec) = opening.replay {
+        app.open_replay(rec);
     }
 
     let (tx, rx) = mpsc::channel::<Msg>();
@@ -216,7 +231,11 @@ pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: O
     let itx = tx.clone();
     std::thread::Builder::new().name("input".into()).spawn(move || read_input(itx))?;
 
-    let mut runner = Runner { tx, labs: HashMap::new(), checks: HashMap::new(), watcher: monitor.watcher() };
+    // Speaker notes for `parlab notes --follow`; without them the UI works as before, and says why.
+    let notes = crate::notes::Publisher::start()
+        .map_err(|e| app.status = Some((crate::app::StatusKind::Error, format!("speaker notes are off: {e:#}"))))
+        .ok();
+    let mut runner = Runner { tx, labs: HashMap::new(), checks: HashMap::new(), watcher: monitor.watcher(), notes };
     let first_frame = FirstFrame::from_env();
     let result = event_loop(&mut terminal, &mut app, &rx, &mut runner, &monitor, open, first_frame);
     LEFT_LOOP.store(true, Ordering::SeqCst);
@@ -304,6 +323,8 @@ struct Runner {
     checks: HashMap<u64, (Arc<AtomicBool>, JoinHandle<()>)>,
     /// Tells the monitor which processes each run has, so their CPU is measured.
     watcher: Watcher,
+    /// Sends `parlab notes --follow` the section shown.
+    notes: Option<crate::notes::Publisher>,
 }
 
 impl Runner {
@@ -458,6 +479,7 @@ fn event_loop(
     }
     let mut dirty = true;
     let mut last_frame = Instant::now() - FRAME;
+    let mut keeper = crate::replay::Keeper::new();
     loop {
         // Apply what is queued, performing effects (which may queue more).
         let mut urgent = false;
@@ -475,7 +497,11 @@ fn event_loop(
         if app.quitting() {
             return Ok(());
         }
-        let live = app.is_live();
+        keeper.after_update(app);
+        if let Some(notes) = &mut runner.notes {
+            notes.follow(app);
+        }
+        let live = app.is_live() || app.playing();
         let due = last_frame.elapsed() >= FRAME;
         if dirty && (urgent || !live || due) {
             if live {

@@ -212,7 +212,7 @@ impl App {
                 *sel = if up { sel.saturating_sub(1) } else { (*sel + 1).min(n.saturating_sub(1)) };
             }
             Screen::Lesson => self.scroll_by(if up { -3 } else { 3 }),
-            Screen::Compare => {}
+            Screen::Compare | Screen::Replay => {}
         }
     }
 

@@ -138,6 +138,8 @@ pub(crate) enum Screen {
     List,
     Lesson,
     Compare,
+    /// A recording opened with `parlab replay` (see `view::Replay`).
+    Replay,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,6 +167,16 @@ pub(crate) const KEYS: &[(&str, &str, &str)] = &[
     ("h", "h", "next hint"),
     ("x", "x", "check the exercise"),
     ("t", "t", "theme (remembered)"),
+    ("] / [", "] / [", "zoom in / out"),
+    ("{ / }", "{ / }", "pan left / right"),
+    ("< / >", "< / >", "cursor (reads the span)"),
+    ("( / )", "( / )", "cursor: prev / next span"),
+    ("g / G", "g / G", "GIL hand-off next/prev"),
+    (";", ";", "cursor: next lane"),
+    ("f", "f", "pause the live view"),
+    ("Space", "Space", "replay: play / pause"),
+    (", / .", ", / .", "replay: slower / faster"),
+    ("P", "P", "presenter layout"),
     ("?", "?", "this help"),
     ("q / Ctrl-C", "q / Ctrl-C", "quit"),
 ];
@@ -519,6 +531,12 @@ pub(crate) struct App {
     quitting: bool,
     /// Wall times of sequential runs, by (workload, tasks, payload), for single-run speedups.
     baselines: Vec<((Workload, u64, u64), u64)>,
+    /// The timeline's zoom, pan, cursor and pause (see `view`).
+    pub tl: crate::view::TimelineView,
+    /// A recording being replayed.
+    pub replay: Option<crate::view::Replay>,
+    /// The presenter layout (`--present`, `P`).
+    pub present: bool,
     prose_layout: ProseLayout,
     /// Which engine runs experiments (`e`), and the python engine's interpreter.
     pub engine: crate::engine::state::EngineState,
@@ -549,6 +567,9 @@ impl App {
             engine: Default::default(),
             quitting: false,
             baselines: Vec::new(),
+            tl: Default::default(),
+            replay: None,
+            present: false,
             prose_layout: |_, _| ProseMeasure::default(),
         };
         // Resume: select the lesson the learner was last in.
@@ -734,7 +755,10 @@ impl App {
             AppEvent::Key(key) => self.on_key(key, &mut fx),
             AppEvent::Scroll { up, column } => self.on_scroll(up, column),
             AppEvent::Resize(w, h) => self.size = (w, h),
-            AppEvent::Tick(now) => self.now_ns = now,
+            AppEvent::Tick(now) => {
+                self.now_ns = now;
+                self.view_tick(now);
+            }
             AppEvent::Cores(v) => {
                 self.sys.history.push_back(v.clone());
                 while self.sys.history.len() > HISTORY {
@@ -849,10 +873,14 @@ impl App {
             }
             _ => {}
         }
+        if self.on_view_key(key) {
+            return;
+        }
         match self.screen {
             Screen::List => self.on_list_key(key, fx),
             Screen::Lesson => self.on_lesson_key(key, fx),
             Screen::Compare => self.on_compare_key(key, fx),
+            Screen::Replay => {}
         }
     }
 }

@@ -160,6 +160,22 @@ impl Lesson {
     pub(crate) fn exercises(&self) -> impl Iterator<Item = &ExerciseSpec> {
         self.blocks().filter_map(|b| if let Block::Exercise(e) = b { Some(e) } else { None })
     }
+
+    /// Every notes block of a section, with the index of the experiment or exercise block it is about (the last
+    /// one before it in the section; `None`: about the section as a whole).
+    pub(crate) fn notes(&self, section: usize) -> Vec<(Option<usize>, &Notes)> {
+        let Some(s) = self.sections.get(section) else { return Vec::new() };
+        let mut about = None;
+        let mut out = Vec::new();
+        for (i, b) in s.blocks.iter().enumerate() {
+            match b {
+                Block::Experiment(_) | Block::Exercise(_) => about = Some(i),
+                Block::Notes(n) => out.push((about, n)),
+                _ => {}
+            }
+        }
+        out
+    }
 }
 
 /// The lessons built into the binary (from `lessons/*.md` at build time).
@@ -351,6 +367,50 @@ pub(crate) enum Block {
     Experiment(ExperimentSpec),
     Quiz(Quiz),
     Exercise(ExerciseSpec),
+    /// Speaker notes for the presenter (`parlab notes`): never shown in the learner's lesson view.
+    Notes(Notes),
+}
+
+/// A `notes` block: what an instructor says about the experiment or exercise before it in the section (or about
+/// the section, when none comes before it). Every field is optional; a block has at least one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Notes {
+    /// What to point at on screen.
+    pub point: Option<String>,
+    /// The question to ask the class before pressing `r`.
+    pub ask: Option<String>,
+    /// The figure to expect on a 2-core machine.
+    pub two_cores: Option<String>,
+    /// The figure to expect on an 8-core machine (reasoned, not measured).
+    pub eight_cores: Option<String>,
+    /// Anything else to say.
+    pub say: Option<String>,
+}
+
+impl Notes {
+    /// The fields that are set, with the label a presenter reads them by, in the order they are said.
+    pub(crate) fn fields(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("say", &self.say),
+            ("point at", &self.point),
+            ("ask before r", &self.ask),
+            ("on 2 cores", &self.two_cores),
+            ("on 8 cores", &self.eight_cores),
+        ]
+        .into_iter()
+        .filter_map(|(label, v)| v.as_deref().map(|v| (label, v)))
+        .collect()
+    }
+
+    fn fields_mut(&mut self) -> [&mut Option<String>; 5] {
+        [&mut self.say, &mut self.point, &mut self.ask, &mut self.two_cores, &mut self.eight_cores]
+    }
+
+    pub(crate) fn make_safe(&mut self) {
+        for s in self.fields_mut().into_iter().flatten() {
+            text::make_safe(s);
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -26,7 +26,7 @@ pub(crate) const MAX_LINE_CHARS: usize = 10_000;
 pub(crate) const MAX_HEADING_CHARS: usize = 100;
 
 /// Fence languages whose bodies are TOML blocks validated by parlab.
-pub(crate) const LIVE_BLOCKS: [&str; 3] = ["experiment", "quiz", "exercise"];
+pub(crate) const LIVE_BLOCKS: [&str; 4] = ["experiment", "quiz", "exercise", "notes"];
 
 /// A parsed lesson and the spans the across-files checks (unique ids) point at.
 #[derive(Debug)]
@@ -447,6 +447,7 @@ fn make_lesson_safe(l: &mut Lesson) {
                     q.choices.iter_mut().for_each(make_safe);
                     make_safe(&mut q.why);
                 }
+                Block::Notes(n) => n.make_safe(),
                 Block::Exercise(x) => {
                     make_safe(&mut x.title);
                     x.hints.iter_mut().for_each(make_safe);
@@ -570,6 +571,7 @@ pub(crate) fn parse_lesson(path: &str, text: &str, starters: &[&str]) -> Result<
                 let what = match lang.as_str() {
                     "experiment" => "experiment block",
                     "quiz" => "quiz block",
+                    "notes" => "notes block",
                     _ => "exercise block",
                 };
                 let mut f = Fields::new(&table, what);
@@ -588,6 +590,7 @@ pub(crate) fn parse_lesson(path: &str, text: &str, starters: &[&str]) -> Result<
                         Block::Experiment(spec)
                     }),
                     "quiz" => validate::quiz(&mut f).map(Block::Quiz),
+                    "notes" => validate::notes(&mut f).map(Block::Notes),
                     _ => validate::exercise(&mut f, &code, starters).map(|(spec, id_span): (ExerciseSpec, _)| {
                         exercise_ids.push((spec.id.clone(), map.span(&Some(id_span))));
                         Block::Exercise(spec)

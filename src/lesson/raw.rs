@@ -20,7 +20,9 @@ fn text_limit(key: &str) -> (usize, bool) {
         "covers" => (80, true),
         "choices" => (300, true),
         "expect" | "goal" => (200, true),
-        "note" | "question" | "hints" => (500, false),
+        "note" | "question" | "hints" | "point" | "ask" => (500, false),
+        "two_cores" | "eight_cores" => (300, false),
+        "say" => (2000, false),
         "why" => (1000, false),
         "explain" => (2000, false),
         // Names: workload, mode(s), baseline, start, switch_interval, payload, demo, knobs, python.
@@ -117,6 +119,11 @@ impl<'t, 'i> Fields<'t, 'i> {
     /// The span of a field's key, for errors about the field itself.
     pub(crate) fn key_span(&self, key: &str) -> Option<Range<usize>> {
         self.table.get_key_value(key).map(|(k, _)| k.span())
+    }
+
+    /// Whether the table has no field at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.table.is_empty()
     }
 
     pub(crate) fn has(&self, key: &str) -> bool {

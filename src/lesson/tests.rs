@@ -261,10 +261,10 @@ fn the_authors_readme_examples_are_valid_blocks() {
             text.push_str(&format!("```{part}\n```\n\n"));
         }
     }
-    assert_eq!(kinds, ["experiment", "quiz", "exercise"], "the README shows one block of each kind");
+    assert_eq!(kinds, ["experiment", "quiz", "exercise", "notes"], "the README shows one block of each kind");
     let starters: Vec<&str> = embedded::EXERCISE_STARTERS.iter().map(|s| s.0).collect();
     match parse_lesson("README.md", &text, &starters) {
-        Ok(p) => assert_eq!(p.lesson.blocks().count(), 3),
+        Ok(p) => assert_eq!(p.lesson.blocks().count(), 4),
         Err(b) => panic!("{}", b.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n\n")),
     }
 }
@@ -415,4 +415,49 @@ fn engines_are_checked_against_the_modes_they_must_run() {
     assert!(errs.iter().any(|e| e.contains("mode 'gil' runs on none of the engines (python)")), "{errs:#?}");
     let errs = errors(&good.replace(modes, "modes = [\"sequential\"]\nengines = [\"pyhton\"]"));
     assert!(errs.iter().any(|e| e.contains("unknown engine 'pyhton' (expected one of: native, python)")), "{errs:#?}");
+}
+
+/// GOOD with notes: one about the section (before any experiment), one about the experiment before it.
+fn with_notes(notes: &str) -> String {
+    GOOD.replacen("Some prose.", "Some prose.\n\n```notes\nsay = \"Open with the story.\"\n```", 1).replacen(
+        "expect = \"processes.speedup >= 0.5 * cores\"\n```",
+        &format!("expect = \"processes.speedup >= 0.5 * cores\"\n```\n\n```notes\n{notes}\n```"),
+        1,
+    )
+}
+
+#[test]
+fn notes_blocks_belong_to_the_experiment_before_them_or_to_the_section() {
+    let l =
+        parse(&with_notes("point = \"The lanes.\"\nask = \"How fast?\"\ntwo_cores = \"1.9x\"\neight_cores = \"7x\""))
+            .unwrap();
+    let notes = l.notes(1);
+    assert_eq!(notes.len(), 2);
+    assert_eq!((notes[0].0, notes[0].1.say.as_deref()), (None, Some("Open with the story.")));
+    let experiment = l.sections[1].blocks.iter().position(|b| matches!(b, Block::Experiment(_)));
+    assert_eq!(notes[1].0, experiment);
+    assert_eq!(
+        notes[1].1.fields(),
+        [("point at", "The lanes."), ("ask before r", "How fast?"), ("on 2 cores", "1.9x"), ("on 8 cores", "7x")]
+    );
+    assert!(l.notes(2).is_empty() && l.notes(9).is_empty());
+}
+
+#[test]
+fn a_bad_notes_block_is_refused_with_the_field_and_the_limit() {
+    let long = "x".repeat(301);
+    let cases = [
+        ("pointt = \"x\"".to_string(), "t.md:40:1: unknown field 'pointt' in the notes block"),
+        (String::new(), "t.md:39:1: a notes block needs at least one of: say, point, ask, two_cores, eight_cores"),
+        (format!("two_cores = \"{long}\""), "t.md:40:13: 'two_cores' is 301 characters long; the limit is 300"),
+        (
+            "ask = \"Bell\\u0007\"".into(),
+            "t.md:40:7: 'ask' contains the control character \\x07 (U+0007), which would act on the terminal",
+        ),
+        ("say = \"  \"".into(), "t.md:40:7: 'say' must not be empty"),
+        ("point = 3".into(), "t.md:40:9: 'point' must be a string (found a whole number)"),
+    ];
+    for (body, message) in cases {
+        assert_eq!(errors(&with_notes(&body)), [message], "{body}");
+    }
 }

@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::cost;
 use super::goal::{Claim, parse_claim};
 use super::raw::{Fields, Issue, Sp, inner_span};
-use super::{ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Quiz};
+use super::{ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Notes, Quiz};
 use crate::experiment::demo::DemoName;
 use crate::experiment::{
     Api, Engine, Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload,
@@ -416,6 +416,29 @@ fn engines_field(f: &mut Fields, modes: &[Mode]) -> Vec<Engine> {
         }
     }
     engines
+}
+
+/// The fields of a `notes` block, in the order `parlab notes` shows them.
+pub(crate) const NOTES_FIELDS: [&str; 5] = ["say", "point", "ask", "two_cores", "eight_cores"];
+
+pub(crate) fn notes(f: &mut Fields) -> Option<Notes> {
+    f.check_known(&NOTES_FIELDS);
+    let mut text = |key: &str| {
+        let v = f.string(key);
+        non_empty(f, key, v).map(|v| v.value)
+    };
+    let notes = Notes {
+        say: text("say"),
+        point: text("point"),
+        ask: text("ask"),
+        two_cores: text("two_cores"),
+        eight_cores: text("eight_cores"),
+    };
+    // Unknown fields alone are reported as such (with a suggestion); an empty block is this.
+    if f.is_empty() {
+        f.issues.push(Issue::block(format!("a notes block needs at least one of: {}", NOTES_FIELDS.join(", "))));
+    }
+    Some(notes)
 }
 
 pub(crate) fn quiz(f: &mut Fields) -> Option<Quiz> {

@@ -107,6 +107,8 @@ pub(crate) fn prose(app: &App, width: u16) -> Prose {
                 quiz_no += 1;
             }
             Block::Exercise(e) => out.own(exercise_lines(app, lesson, e, w, theme)),
+            // Speaker notes are for `parlab notes`, never on the learner's screen.
+            Block::Notes(_) => {}
         }
         out.blocks.push((i, first, out.len));
     }
