@@ -1,5 +1,7 @@
 //! Headless `run` and `compare`: build experiments from the command line, run them through the lab, and print a
 //! table with an ASCII Gantt, JSON, or a Chrome / Perfetto trace.
+//!
+//! A face, like `tui`: it may wire every layer together; nothing but `main` imports it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -4,6 +4,8 @@
 //! each sample (owned) to a callback, and with each system sample how many cores programs other than parlab (the
 //! watched runs and this UI) used. It knows pids and tags, nothing of the UI, and sleeps on its control channel
 //! while there is nothing to sample, so an idle UI costs nothing.
+//!
+//! Never imports: the app, the widgets or the terminal (`MonitorRate` lives here).
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};

@@ -10,6 +10,8 @@
 //! newer format (a later parlab wrote it) is shown as far as it is understood and never written over; values out
 //! of range are dropped with a warning; a data folder that is a file is said once, and nothing is saved then.
 //! (Settings such as a saved theme belong at the top level of `ProgressData`, beside `version`.)
+//!
+//! Never imports: the lab, the app or the widgets.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};

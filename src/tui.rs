@@ -9,6 +9,8 @@
 //! The way out never waits for drawing: a signal (or Ctrl-C) reaches the loop as an event, and if the loop has not
 //! left within `STOP_GRACE` (a frame is slow), the thread that saw it kills the labs, restores the terminal and
 //! exits by itself.
+//!
+//! A face: it wires the app, the widgets, the lab client and the sampler together; nothing but `main` imports it.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};

@@ -7,6 +7,8 @@
 //! reads (`wire::Task` frames). An idle worker takes the next chunk from the queue, one at a time, as a
 //! `multiprocessing.Pool` worker calls `get()` on the pool's task queue: nobody decides in advance which worker runs
 //! which chunk.
+//!
+//! Never imports: the app, the widgets, the lab's client or its modes (only the lab's leaves `sys` and `record`).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};

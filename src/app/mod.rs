@@ -2,6 +2,9 @@
 //! place it changes. Events come in (keys, lab events, core samples, ticks); effects go out (start or cancel a
 //! run, check an exercise, save progress, quit) for `tui` to perform. No terminal, no processes, no clock here,
 //! so tests drive it with synthetic events.
+//!
+//! Never imports: the drawing code (`ui`), the terminal, the lab or its client (the face hands it its prose measure;
+//! the runs it asks for are effects). Per screen: `list`, `lesson`, `compare` (runs and compares), `exercise`.
 
 mod compare;
 mod exercise;

@@ -1,5 +1,7 @@
 //! `parlab bench`: the performance suite. Every figure is measured now, on this machine, and printed beside its
 //! target from DESIGN.md; nothing here passes or fails a build (the machines are noisy), it reports.
+//!
+//! A face like `headless`: `ui` holds the UI's figures (frames, first frame, UI CPU) and `demos` the demos' figures.
 
 mod demos;
 mod ui;

@@ -6,6 +6,8 @@
 //! check can use (`lesson::goal_cores`: the available cores, but no more than the exercise has tasks).
 //! `python` runs a learner's file (under `guard`, with its words made safe by `text`); `commands` holds
 //! `parlab exercises`, `check` and `progress`.
+//!
+//! Never imports: the headless printing; a check reaches the lab through its client (`lab::client::measure`).
 
 pub mod commands;
 pub mod guard;

@@ -1,5 +1,8 @@
 //! Experiments: the workload, mode, start method and knobs of one run, parsed from names and validated into
 //! values nothing downstream has to re-check. The same names are used by the CLI, lessons, JSON and the TUI.
+//!
+//! Never imports: a terminal, a runtime, the sampler, the lab or the faces (only `units`). `demo` holds the one list of
+//! demos; `Job` is what the app asks for and the lab runs.
 
 pub(crate) mod demo;
 

@@ -1,5 +1,8 @@
-//! The caller's side of a lab: start `parlab __lab` in its own process group, send it the experiment, and
-//! receive its events on a channel. Cancelling kills the whole group (lab and workers) at once.
+//! The caller's side of a lab: start `parlab __lab` in its own process group, send it the job, and hand its
+//! events to a follower. Cancelling kills the whole group (lab and workers) at once.
+//!
+//! Events reach the caller through one follower callback on the reader thread; `measure` and `stop_flag` are
+//! here so checks and commands reach the lab through its client. Never imports the app or the widgets.
 
 use std::io::{BufReader, Read, Write};
 use std::os::unix::process::CommandExt;

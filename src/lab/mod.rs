@@ -1,6 +1,9 @@
 //! The lab process: it receives one request from its parent (an experiment, or a process-internals demo), runs it
 //! and streams lanes and spans back as framed events on stdout. It never outlives its parent: it dies with it (parent-death signal)
 //! and exits when its stdin closes. Runs never execute in the caller's process.
+//!
+//! Never imports: the app, the widgets, the terminal. Its OS helpers are the leaf `sys`; the fork server is handed
+//! `child_entry` rather than importing the worker and the demos.
 
 mod asyncio;
 pub mod client;

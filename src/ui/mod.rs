@@ -1,6 +1,8 @@
 //! Drawing: widgets that only read state (`impl Widget for &App`), shared by the TUI and headless output. The
 //! screen is a header row, the body of the current screen (lesson list, lesson view, compare view), and a footer
 //! with the main keys or the latest message; the help overlay and the "terminal too small" screen sit on top.
+//!
+//! Never imports: the lab or its client, the terminal loop (`tui`), the sampler; it reads `App` and the model only.
 
 pub(crate) mod compare;
 pub(crate) mod cores;
