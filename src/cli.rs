@@ -477,3 +477,29 @@ impl KnobArgs {
             || self.warm
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+    use crate::experiment::knob::KNOBS;
+
+    #[test]
+    fn every_knob_has_its_flag_on_check_and_the_run_flags_on_run() {
+        let cli = Cli::command();
+        let longs = |name: &str| -> Vec<String> {
+            let sub = cli.find_subcommand(name).expect("the subcommand exists");
+            sub.get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect()
+        };
+        let (check, run) = (longs("check"), longs("run"));
+        for k in KNOBS {
+            // A knob's flag is its lesson-file name, dashed.
+            let flag = k.key.replace('_', "-");
+            assert!(check.contains(&flag), "check has --{flag}");
+            if flag != "size" {
+                assert!(run.contains(&flag), "run has --{flag}");
+            }
+        }
+    }
+}

@@ -234,7 +234,10 @@ fn every_knob() -> Vec<Knob> {
 fn every_knob_an_exercise_may_allow_is_turned_by_a_key_the_help_lists() {
     let help = crate::ui::help_rows();
     for knob in every_knob() {
-        let row = KNOB_KEYS.iter().find(|k| k.knob == knob).unwrap_or_else(|| panic!("{knob:?} has no key"));
+        let row = crate::experiment::knob::KNOBS
+            .iter()
+            .find(|k| k.knob == knob)
+            .unwrap_or_else(|| panic!("{knob:?} has no key"));
         assert!(help.iter().any(|h| h.0 == row.keys), "{knob:?}'s keys are in the help");
         // An exercise that allows only this knob, in the mode the knob applies to.
         let mut app = on_blocks();

@@ -41,7 +41,7 @@ impl App {
                 self.screen = Screen::Lesson;
                 self.run(fx);
             }
-            Key::Char(c) if knob_of(c).is_some() => self.knob(c),
+            Key::Char(c) if Knob::of_char(c).is_some() => self.knob(c),
             _ => {}
         }
     }

@@ -309,7 +309,7 @@ impl App {
         let Some(mut setup) = self.panel.setup.clone() else {
             return;
         };
-        let Some(row) = knob_of(c) else { return };
+        let Some(row) = Knob::of_char(c) else { return };
         let knob = row.knob;
         if let Some(name) = &setup.demo {
             return self.info(format!(
@@ -317,14 +317,11 @@ impl App {
             ));
         }
         if !setup.may_change(knob) {
-            let allowed: Vec<&str> = setup
-                .exercise
-                .as_ref()
-                .map(|e| e.may_change.iter().map(|k| knob_label(*k)).collect())
-                .unwrap_or_default();
+            let allowed: Vec<&str> =
+                setup.exercise.as_ref().map(|e| e.may_change.iter().map(|k| k.label()).collect()).unwrap_or_default();
             return self.error(format!(
                 "this exercise fixes the {} (you may change: {})",
-                knob_label(knob),
+                knob.label(),
                 allowed.join(", ")
             ));
         }
@@ -438,20 +435,6 @@ pub(super) fn knob_message(knob: Knob, exp: &Experiment) -> String {
         Knob::Payload => format!("payload {} per task, there and back", format_bytes(exp.payload)),
         Knob::Size => format!("workload {}", exp.workload),
         Knob::Tasks => plural(exp.tasks, "task"),
-    }
-}
-
-pub(crate) fn knob_label(k: Knob) -> &'static str {
-    match k {
-        Knob::Mode => "mode",
-        Knob::Workers => "workers",
-        Knob::Chunksize => "chunksize",
-        Knob::Start => "start method",
-        Knob::SwitchInterval => "switch interval",
-        Knob::Payload => "payload",
-        Knob::Warm => "warm",
-        Knob::Size => "workload size",
-        Knob::Tasks => "tasks",
     }
 }
 

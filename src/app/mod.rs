@@ -11,7 +11,7 @@ mod exercise;
 mod lesson;
 mod list;
 
-pub(crate) use lesson::{differences, knob_label, panel_blocks, selectable};
+pub(crate) use lesson::{differences, panel_blocks, selectable};
 
 use std::collections::HashMap;
 
@@ -152,7 +152,7 @@ pub(crate) enum StatusKind {
 }
 
 /// Keys and what they do, for the help overlay: (keys, ASCII spelling, meaning). The knobs follow, from
-/// `KNOB_KEYS`.
+/// `experiment::knob::KNOBS`.
 pub(crate) const KEYS: &[(&str, &str, &str)] = &[
     ("↑/↓", "Up/Down", "move, scroll the lesson"),
     ("PgUp/PgDn", "PgUp/PgDn", "scroll a page"),
@@ -183,41 +183,6 @@ pub(crate) const KEYS: &[(&str, &str, &str)] = &[
     ("?", "?", "this help"),
     ("q / Ctrl-C", "q / Ctrl-C", "quit"),
 ];
-
-/// One knob's keys: the single table the key handling, the help overlay and the panel's knob line read.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct KnobKey {
-    pub knob: Knob,
-    /// As the help shows them.
-    pub keys: &'static str,
-    /// The characters that turn it (down, then up, for a pair).
-    pub chars: &'static [char],
-    pub what: &'static str,
-}
-
-impl KnobKey {
-    /// The keys for the panel's knob line: `w/W`.
-    pub(crate) fn short(&self) -> String {
-        self.keys.replace(' ', "")
-    }
-}
-
-pub(crate) const KNOB_KEYS: &[KnobKey] = &[
-    KnobKey { knob: Knob::Mode, keys: "m", chars: &['m'], what: "mode" },
-    KnobKey { knob: Knob::Workers, keys: "w / W", chars: &['w', 'W'], what: "workers - / +" },
-    KnobKey { knob: Knob::Chunksize, keys: "k / K", chars: &['k', 'K'], what: "chunksize - / +" },
-    KnobKey { knob: Knob::Start, keys: "s", chars: &['s'], what: "start method (processes)" },
-    KnobKey { knob: Knob::Warm, keys: "u", chars: &['u'], what: "warm pool (processes)" },
-    KnobKey { knob: Knob::SwitchInterval, keys: "i", chars: &['i'], what: "switch interval (gil)" },
-    KnobKey { knob: Knob::Payload, keys: "b / B", chars: &['b', 'B'], what: "payload per task - / +" },
-    KnobKey { knob: Knob::Size, keys: "- / +", chars: &['-', '+', '_', '='], what: "workload size - / +" },
-    KnobKey { knob: Knob::Tasks, keys: "n / N", chars: &['n', 'N'], what: "tasks - / +" },
-];
-
-/// The knob a key turns.
-fn knob_of(c: char) -> Option<&'static KnobKey> {
-    KNOB_KEYS.iter().find(|k| k.chars.contains(&c))
-}
 
 /// CPU time the monitor measured for a run's own processes, per core.
 #[derive(Clone, Debug, Default)]

@@ -74,7 +74,7 @@ pub fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: 
                     "goal": e.goal.text,
                     "cores": cores,
                     "threshold": e.goal.threshold(cores),
-                    "knobs": e.may_change.iter().map(|k| super::knob_key(*k)).collect::<Vec<_>>(),
+                    "knobs": e.may_change.iter().map(|k| k.name()).collect::<Vec<_>>(),
                     "passed": progress.exercise_passed(&e.id),
                     "best": progress.best_figure(&e.id, higher),
                     "attempts": state.map_or(0, |s| s.attempts),

@@ -85,25 +85,11 @@ fn parse_reps(value: Option<&str>) -> Result<u32> {
     }
 }
 
-pub(crate) fn knob_key(k: Knob) -> &'static str {
-    match k {
-        Knob::Mode => "mode",
-        Knob::Workers => "workers",
-        Knob::Chunksize => "chunksize",
-        Knob::Start => "start",
-        Knob::SwitchInterval => "switch_interval",
-        Knob::Payload => "payload",
-        Knob::Warm => "warm",
-        Knob::Size => "size",
-        Knob::Tasks => "tasks",
-    }
-}
-
 fn allowed_list(spec: &ExerciseSpec) -> String {
     if spec.may_change.is_empty() {
         "nothing".to_string()
     } else {
-        spec.may_change.iter().map(|k| knob_key(*k)).collect::<Vec<_>>().join(", ")
+        spec.may_change.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -121,7 +107,7 @@ pub(crate) fn validate_setup(spec: &ExerciseSpec, setup: &Experiment, cores: u32
         Err(format!(
             "exercise '{}' does not let you change {} (it stays {fixed}, you have {yours}; you may change: {})",
             spec.id,
-            knob_key(k),
+            k.name(),
             allowed_list(spec)
         ))
     };

@@ -5,6 +5,7 @@
 //! demos; `Job` is what the app asks for and the lab runs.
 
 pub(crate) mod demo;
+pub(crate) mod knob;
 
 use std::fmt;
 use std::str::FromStr;

@@ -485,19 +485,8 @@ pub(crate) struct Quiz {
     pub why: String,
 }
 
-/// Knobs a learner may change in an exercise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Knob {
-    Mode,
-    Workers,
-    Chunksize,
-    Start,
-    SwitchInterval,
-    Payload,
-    Warm,
-    Size,
-    Tasks,
-}
+/// Knobs a learner may change in an exercise (the one vocabulary: `experiment::knob`).
+pub(crate) use crate::experiment::knob::Knob;
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ExerciseSpec {

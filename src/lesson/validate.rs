@@ -15,50 +15,6 @@ use crate::experiment::{
 };
 use crate::lesson::error::split_suggestion;
 
-/// Knob names as written in an exercise's `knobs` list.
-pub(crate) const KNOBS: [(&str, Knob); 9] = [
-    ("mode", Knob::Mode),
-    ("workers", Knob::Workers),
-    ("chunksize", Knob::Chunksize),
-    ("start", Knob::Start),
-    ("switch_interval", Knob::SwitchInterval),
-    ("payload", Knob::Payload),
-    ("warm", Knob::Warm),
-    ("size", Knob::Size),
-    ("tasks", Knob::Tasks),
-];
-
-impl Knob {
-    pub(crate) fn name(&self) -> &'static str {
-        KNOBS.iter().find(|(_, k)| k == self).map_or("?", |(n, _)| n)
-    }
-
-    /// Whether changing this knob changes anything for `mode` running `workload`.
-    pub(crate) fn fits(&self, mode: Mode, workload: Workload) -> bool {
-        match self {
-            Knob::Mode | Knob::Tasks | Knob::Payload => true,
-            Knob::Workers => mode.uses_workers(),
-            Knob::Chunksize => mode.uses_chunksize(),
-            Knob::Warm => mode.uses_warm(),
-            Knob::Start => mode == Mode::Processes,
-            Knob::SwitchInterval => mode == Mode::Gil,
-            Knob::Size => workload != Workload::Tiny,
-        }
-    }
-
-    /// Where the knob applies, for messages.
-    fn applies_to(&self) -> &'static str {
-        match self {
-            Knob::Workers => "threads, gil, processes and async-offload",
-            Knob::Chunksize => "processes and threads",
-            Knob::Start | Knob::Warm => "processes",
-            Knob::SwitchInterval => "gil",
-            Knob::Size => "workloads with a size (not tiny)",
-            Knob::Mode | Knob::Tasks | Knob::Payload => "every mode",
-        }
-    }
-}
-
 /// Lowercase letters, digits and single dashes: `beat-the-gil`.
 pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()
@@ -528,9 +484,9 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
     let list = f.require("knobs", list);
     let mut may_change: Vec<(Knob, Range<usize>)> = Vec::new();
     for k in list.iter().flat_map(|l| l.value.iter()) {
-        let names: Vec<&str> = KNOBS.iter().map(|k| k.0).collect();
+        let names = Knob::names();
         let found = named(f, Some(k.clone()), |s| {
-            KNOBS.iter().find(|(n, _)| *n == s).map(|(_, k)| *k).ok_or_else(|| {
+            Knob::from_name(s).ok_or_else(|| {
                 let hint =
                     suggest(s, names.iter().copied()).map(|d| format!(" (did you mean '{d}'?)")).unwrap_or_default();
                 format!("unknown knob '{s}' (expected one of: {}){hint}", names.join(", "))

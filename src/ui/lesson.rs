@@ -7,7 +7,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use crate::app::{App, Check, ProseMeasure, knob_label};
+use crate::app::{App, Check, ProseMeasure};
 use crate::lesson::{Block, ExerciseSpec, ExperimentKind, ExperimentSpec, Lesson, Quiz};
 use crate::units::fmt_num;
 
@@ -245,7 +245,7 @@ fn exercise_lines(app: &App, lesson: &Lesson, e: &ExerciseSpec, w: usize, theme:
         Span::raw("  "),
         Span::raw("  "),
     ));
-    let knobs: Vec<&str> = e.may_change.iter().map(|k| knob_label(*k)).collect();
+    let knobs: Vec<&str> = e.may_change.iter().map(|k| k.label()).collect();
     out.extend(wrap(
         &[("you may change ".into(), theme.dim()), (knobs.join(", "), theme.text())],
         w,

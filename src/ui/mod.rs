@@ -20,7 +20,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Widget};
 
-use crate::app::{App, KEYS, KNOB_KEYS, MIN_H, MIN_W, Screen, StatusKind};
+use crate::app::{App, KEYS, MIN_H, MIN_W, Screen, StatusKind};
+use crate::experiment::knob::KNOBS;
 
 use panel::{panel_block, put};
 
@@ -261,7 +262,7 @@ fn several_blocks(app: &App) -> bool {
 
 /// Every key the help lists: the general ones, then the knobs.
 pub(crate) fn help_rows() -> Vec<(&'static str, &'static str, &'static str)> {
-    KEYS.iter().copied().chain(KNOB_KEYS.iter().map(|k| (k.keys, k.keys, k.what))).collect()
+    KEYS.iter().copied().chain(KNOBS.iter().map(|k| (k.keys, k.keys, k.what))).collect()
 }
 
 fn help(app: &App, body: Rect, buf: &mut Buffer) {
