@@ -16,8 +16,8 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// Load lessons from this folder instead of the embedded ones (lessons, lint, exercises, check and progress
-    /// take it too).
+    /// Load lessons from this folder instead of the embedded ones (lessons, lint, exercises, check, progress
+    /// and notes take it too).
     #[arg(long, value_name = "DIR")]
     pub lessons: Option<PathBuf>,
     /// Colour theme of the TUI.
@@ -49,7 +49,8 @@ pub enum Command {
         /// Lesson files (.md) or folders of them to check.
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Also run every experiment and check its `expect` lines on this machine.
+        /// Also run every experiment and check its `expect` lines, and check that every exercise's start fails and
+        /// its solution passes, on this machine.
         #[arg(long)]
         verify: bool,
         #[command(flatten)]
@@ -293,7 +294,7 @@ impl Cli {
         match (self.lessons.as_deref(), self.command_lessons()) {
             (_, None) if self.lessons.is_some() || self.stray_lessons() => Err(format!(
                 "--lessons does nothing for '{name}': it is taken by the TUI (parlab without a command) and by \
-                 lessons, lint, exercises, check and progress"
+                 lessons, lint, exercises, check, progress and notes"
             )),
             (Some(a), Some(Some(b))) if a != b => {
                 Err(format!("--lessons is given twice ('{}' and '{}'): give it once", a.display(), b.display()))

@@ -66,14 +66,15 @@ pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8
     for exp in &exps {
         reports.push(measure(exp, out.repeat, &stop)?);
     }
+    // The figures are printed before the files are written: a file that cannot be written loses no measurement.
     let kind = if reports.len() == 1 { crate::record::Kind::Run } else { crate::record::Kind::Compare };
-    crate::replay::keep_headless(kind, &reports, trace, record)?;
     if let Some(w) = window {
         let mut text = String::new();
         for r in &reports {
             text.push_str(&crate::replay::windowed_gantt(r, w, terminal_width(), out.ascii)?);
         }
         crate::stdout::print(&text).context("cannot write to stdout")?;
+        crate::replay::keep_headless(kind, &reports, trace, record)?;
         if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
             bail!("the run failed: {}", r.error().unwrap_or_default());
         }
@@ -93,6 +94,7 @@ pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8
         text.join("\n")
     };
     crate::stdout::print(&text).context("cannot write to stdout")?;
+    crate::replay::keep_headless(kind, &reports, trace, record)?;
     if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
         bail!("the run failed: {}", r.error().unwrap_or_default());
     }
@@ -160,7 +162,6 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
         eprint!("{:40}\r", "");
     }
     apply_speedups(&mut reports);
-    crate::replay::keep_headless(crate::record::Kind::Compare, &reports, trace, record)?;
     let text = if out.json {
         let runs: Vec<Value> = reports.iter().map(run_json).collect();
         serde_json::to_string_pretty(&json!({ "cores": cores, "runs": runs }))? + "\n"
@@ -168,6 +169,8 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
         compare_text(&reports, out.ascii)
     };
     crate::stdout::print(&text).context("cannot write to stdout")?;
+    // After the figures: a file that cannot be written loses no measurement.
+    crate::replay::keep_headless(crate::record::Kind::Compare, &reports, trace, record)?;
     if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
         bail!(
             "the {} run ({} engine) failed: {}",
@@ -367,7 +370,7 @@ pub(crate) fn compare_text(reports: &[RunReport], ascii: bool) -> String {
         let setup = setup.split_once(" · ").map_or(setup.as_str(), |x| x.1).to_string();
         let setup = setup.split_once(' ').map_or(String::new(), |x| x.1.to_string());
         // The engine has its own column.
-        let setup = setup.split(" · python ").next().unwrap_or_default().to_string();
+        let setup = setup.split("· python ").next().unwrap_or_default().trim_end().to_string();
         let (speed, eff) = match (r.speedup, r.efficiency()) {
             (Some(sp), Some(ef)) => {
                 if let Some(note) = ef.note(cores).filter(|n| !notes.contains(n)) {
@@ -495,9 +498,13 @@ pub fn lessons_cmd(lessons: Option<&Path>, json: bool) -> Result<u8> {
 /// `parlab lint`: checks lesson files; with `verify`, runs every experiment in a lab to check its claims.
 pub fn lint_cmd(lessons: Option<&Path>, paths: &[PathBuf], verify: bool) -> Result<u8> {
     let stop = if verify { stop_flag()? } else { Default::default() };
-    crate::lesson::cmd::lint(lessons, paths, verify, &mut |exps| {
-        exps.iter().map(|exp| measure(exp, 1, &stop)).collect()
-    })
+    crate::lesson::cmd::lint(
+        lessons,
+        paths,
+        verify,
+        &mut |exps| exps.iter().map(|exp| measure(exp, 1, &stop)).collect(),
+        &mut |set| crate::exercise::verify::verify_exercises(set, &stop),
+    )
 }
 
 #[cfg(test)]

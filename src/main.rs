@@ -61,7 +61,7 @@ fn run(cli: Cli) -> Result<u8> {
         Some(Command::Replay { what, trace, svg, present, theme, ascii }) => {
             replay::replay_cmd(&what, trace.as_deref(), svg.as_deref(), present, theme.as_deref(), ascii)
         }
-        Some(Command::Notes { follow: true, pid, .. }) => notes::follow_cmd(pid),
+        Some(Command::Notes { follow: true, pid, .. }) => notes::follow_cmd(lessons, pid),
         Some(Command::Notes { lesson, .. }) => notes::print_cmd(lessons, lesson.as_deref()),
         None => tui::run(
             lessons,

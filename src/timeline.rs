@@ -296,11 +296,21 @@ impl Timeline {
         }
     }
 
-    /// The share of busy lane time that was not running the workload (start-up, ipc, serialize, gil-wait).
+    /// The share of busy lane time that was not running the workload (start-up, ipc, serialize, gil-wait), on the
+    /// clock: a warm pool's start-up, done before t0, is not part of the measured run.
     pub(crate) fn overhead_share(&self) -> f64 {
-        let o = self.overhead_ms();
-        let over = o.startup + o.ipc + o.serialize + o.gil_wait;
-        ratio(over, over + self.cpu_ns() as f64 / 1e6)
+        let timed = |kind: SpanKind| -> f64 {
+            let ns: u64 = self
+                .spans
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| s.end_ns.saturating_sub(s.start_ns.max(self.t0_ns)))
+                .sum();
+            ns as f64
+        };
+        let over: f64 =
+            [SpanKind::Startup, SpanKind::Ipc, SpanKind::Serialize, SpanKind::GilWait].into_iter().map(timed).sum();
+        ratio(over, over + timed(SpanKind::Run))
     }
 
     /// Per-core busy share of parlab's own lanes in `[from, to)`, from the spans (exact, not sampled).
@@ -530,6 +540,17 @@ pub(crate) mod tests {
 
     fn lane(id: u32, pid: u32) -> LabEvent {
         LabEvent::Lane(Lane { id, pid, tid: pid + id, label: format!("w{id}") })
+    }
+
+    #[test]
+    fn a_warm_pools_start_up_before_the_clock_is_not_overhead_of_the_run() {
+        let mut t = Timeline { t0_ns: 10_000_000, ..Timeline::default() };
+        t.spans.push(span(0, SpanKind::Startup, 0, 10, 0));
+        t.spans.push(span(0, SpanKind::Ipc, 10, 15, 0));
+        t.spans.push(span(0, SpanKind::Run, 15, 30, 0));
+        assert_eq!(t.overhead_share(), 0.25);
+        t.t0_ns = 0;
+        assert_eq!(t.overhead_share(), 0.5, "a cold pool's start-up is on the clock");
     }
 
     #[test]

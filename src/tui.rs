@@ -188,8 +188,14 @@ pub fn run(
     // The python engine's interpreter, asked off the UI thread (a probe takes up to a second): `e` offers it.
     let ptx = tx.clone();
     std::thread::Builder::new().name("python-detect".into()).spawn(move || {
-        let found = crate::engine::detect::detect(crate::engine::detect::DEFAULT_PYTHON);
+        let found = crate::engine::detect::detect(crate::engine::detect::DEFAULT_PYTHON).map(Box::new);
+        let gil = found.as_ref().is_ok_and(|py| py.gil_enabled);
         let _ = ptx.send(Msg::App(AppEvent::Python(found)));
+        if gil {
+            let builds = crate::engine::detect::free_threaded_on_path();
+            let working: Vec<_> = builds.iter().filter_map(|p| crate::engine::detect::probe(p).ok()).collect();
+            let _ = ptx.send(Msg::App(AppEvent::FreeThreaded(working)));
+        }
     })?;
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,

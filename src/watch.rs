@@ -206,6 +206,9 @@ pub(crate) fn find_interpreter(given: Option<&Path>) -> Result<Python> {
     let exe: String = f.collect::<Vec<_>>().join(" ");
     let real = Some(PathBuf::from(&exe)).filter(|p| !exe.is_empty() && p.is_file()).unwrap_or_else(|| path.clone());
     match (status.success(), v, g) {
+        (true, Some(v), Some(_)) if v.split('.').count() == 3 && !v.starts_with("3.") => {
+            bail!("'{shown}' is Python {v}; parlab watch needs Python 3")
+        }
         (true, Some(v), Some(g)) if v.split('.').count() == 3 => {
             Ok(Python { path: real, version: v.to_string(), gil_enabled: g == "1" })
         }
@@ -392,7 +395,9 @@ pub(crate) fn watch_text(
         None => String::new(),
     };
     out.push_str(&format!("  gil-wait     {} summed over threads{handoff}\n", fmt_ms(gw as f64 / 1e6)));
-    out.push_str(&format!("  processes    {}, {}\n", s.processes.len(), plural(s.threads.len() as u64, "thread")));
+    let procs =
+        if s.processes.len() == 1 { "1 process".to_string() } else { format!("{} processes", s.processes.len()) };
+    out.push_str(&format!("  processes    {procs}, {}\n", plural(s.threads.len() as u64, "thread")));
     let names = lane_names(s);
     for p in &s.processes {
         let threads: Vec<String> = s

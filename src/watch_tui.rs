@@ -173,12 +173,12 @@ fn draw_loop(
             let area = f.area();
             let buf = f.buffer_mut();
             let header = format!(
-                " parlab watch · {name} · Python {} ({gil}) · {:.1} s of {} s · {} processes, {} threads",
+                " parlab watch · {name} · Python {} ({gil}) · {:.1} s of {} s · {}, {}",
                 python.version,
                 (now - t0) as f64 / 1e9,
                 req.timeout_s,
-                snap.processes.len(),
-                snap.threads.len()
+                processes(snap.processes.len()),
+                crate::units::plural(snap.threads.len() as u64, "thread")
             );
             buf.set_stringn(area.x, area.y, header, area.width as usize, theme.accent());
             let bars = CoreBars::new(
@@ -206,4 +206,8 @@ fn draw_loop(
             stop.store(true, Ordering::Relaxed);
         }
     }
+}
+
+fn processes(n: usize) -> String {
+    if n == 1 { "1 process".to_string() } else { format!("{n} processes") }
 }

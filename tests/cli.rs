@@ -282,7 +282,10 @@ fn invalid_arguments_give_the_documented_messages() {
     assert_usage_error(&["run", "--mode", "gil", "--switch-interval", "5 parsecs"], "switch interval '5 parsecs'");
     assert_usage_error(&["run", "--mode", "processes", "--payload", "100GB"], "is too large");
     assert_usage_error(&["run", "--repeat", "0"], "--repeat 0 is out of range");
-    assert_usage_error(&["run", "--engine", "cpython"], "unexpected argument '--engine'");
+    assert_usage_error(
+        &["run", "--engine", "cpython"],
+        "unknown engine 'cpython' (expected one of: native, python, both)",
+    );
     assert_usage_error(&["compare", "--modes", "gil,gil"], "named twice");
     assert_usage_error(&["run", "--bogus"], "--bogus");
 }

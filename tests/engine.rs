@@ -389,3 +389,39 @@ fn dask_on_two_local_workers_runs_every_task_with_the_native_checksum() {
 fn ray_on_two_local_workers_runs_every_task_with_the_native_checksum() {
     distributed_run_has_worker_pids_and_the_native_checksum("ray", "ray");
 }
+
+#[test]
+fn run_on_both_engines_prints_both_runs_and_a_free_threaded_note_only_where_one_is() {
+    if !python3_or_skip() {
+        return;
+    }
+    let _machine = shared();
+    let (out, _) = run_tagged(
+        &[
+            "run",
+            "--engine",
+            "both",
+            "--mode",
+            "processes",
+            "--workers",
+            "2",
+            "--workload",
+            "fib:12",
+            "--tasks",
+            "4",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let j = json_of(&out);
+    let runs = j["runs"].as_array().unwrap();
+    let engines: Vec<&str> = runs.iter().map(|r| r["engine"].as_str().unwrap()).collect();
+    assert_eq!(engines, ["native", "python"]);
+    assert_eq!(runs[0]["checksum"], runs[1]["checksum"]);
+    for r in runs {
+        let pids: std::collections::BTreeSet<u64> =
+            r["lanes"].as_array().unwrap().iter().map(|l| l["pid"].as_u64().unwrap()).collect();
+        assert_eq!(pids.len(), 2, "two worker processes on each engine: {}", r["lanes"]);
+    }
+}

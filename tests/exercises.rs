@@ -33,7 +33,7 @@ pub fn exercise_block(id: &str, goal: &str) -> String {
     format!(
         "\n```exercise\nid = \"{id}\"\ntitle = \"{id}\"\nworkload = \"fib:12\"\ntasks = 2\nbaseline = \"sequential\"\n\
          mode = \"threads\"\nworkers = 2\nknobs = [\"mode\", \"workers\"]\ngoal = \"{goal}\"\n\
-         hints = [\"first hint\", \"second hint\"]\nexplain = \"Explained.\"\npython = \"fib_pool.py\"\n```\n"
+         hints = [\"first hint\", \"second hint\"]\nexplain = \"Explained.\"\npython = \"fib_pool.py\"\nsolution = {{ mode = \"processes\" }}\n```\n"
     )
 }
 
@@ -580,4 +580,22 @@ fn check_help_describes_every_option_and_argument() {
         assert!(described, "undescribed in `parlab check --help`: {line}\n{help}");
     }
     assert!(named >= 13, "{named} options and arguments found:\n{help}");
+}
+
+#[test]
+fn one_worker_fails_the_chunking_exercises_however_big_its_chunks() {
+    // One worker does the loop's work plus its messages: it can match the loop, never beat it by 0.6 x cores.
+    let _machine = crate::util::exclusive();
+    let data = tempfile::tempdir().unwrap();
+    for args in [
+        ["check", "million-tiny", "--workers", "1", "--chunksize", "1000000", "--warm"].as_slice(),
+        ["check", "chunk-the-imap", "--workers", "1", "--chunksize", "200000"].as_slice(),
+    ] {
+        // Five alternating repetitions: a burst of load from a neighbour cannot tip the median.
+        let o = run(data.path(), 5, args);
+        let out = stdout(&o);
+        assert_eq!(code(&o), 1, "{args:?} must not pass:\n{out}{}", stderr(&o));
+        assert!(out.starts_with(&format!("NOT YET {}: speedup ", args[1])), "{out}");
+        assert!(out.contains(", 1 worker, chunksize "), "the check ran one worker: {out}");
+    }
 }

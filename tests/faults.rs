@@ -189,7 +189,7 @@ fn compare_refuses_a_knob_none_of_its_modes_uses_and_keeps_one_that_a_mode_uses(
     }
     refused(
         &["compare", "--workload", "fib:5", "--tasks", "2", "--modes", "gil,async", "--chunksize", "2"],
-        "--chunksize applies only to threads, processes, and none of the compared modes (sequential, gil, async)",
+        "--chunksize applies only to threads, processes, dask, ray, and none of the compared modes (sequential, gil, async)",
     );
     let o = parlab(&[
         "compare",
@@ -208,14 +208,16 @@ fn compare_refuses_a_knob_none_of_its_modes_uses_and_keeps_one_that_a_mode_uses(
 #[test]
 fn lessons_flag_is_refused_where_no_lessons_are_read() {
     let message = "--lessons does nothing for 'demo': it is taken by the TUI (parlab without a command) and by \
-                   lessons, lint, exercises, check and progress";
+                   lessons, lint, exercises, check, progress and notes";
     refused(&["demo", "x", "--lessons", "d"], message);
     refused(&["--lessons", "d", "demo", "x"], message);
     refused(&["run", "--workload", "fib:5", "--lessons", "d"], "--lessons does nothing for 'run'");
     refused(&["--theme", "dark", "run"], "--theme before a command is the TUI's");
     let run_help = stdout(&parlab(&["run", "--help"]));
-    assert!(!run_help.contains("--lessons") && !run_help.contains("--engine"), "{run_help}");
-    refused(&["run", "--engine", "native"], "unexpected argument '--engine'");
+    assert!(!run_help.contains("--lessons"), "{run_help}");
+    // --engine is real now: it is offered where an experiment runs, and nowhere else.
+    assert!(run_help.contains("--engine"), "{run_help}");
+    refused(&["demo", "x", "--engine", "python"], "unexpected argument '--engine'");
     // Where lessons are read, both places work.
     for args in [&["lessons", "--lessons", "lessons", "--json"][..], &["--lessons", "lessons", "lessons", "--json"]] {
         let o = Command::new(bin())

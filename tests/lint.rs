@@ -60,7 +60,8 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
     (
         "unknown-mode.md",
         "",
-        "17:24: unknown mode 'thread' (expected one of: sequential, threads, gil, processes, async, async-offload)",
+        "17:24: unknown mode 'thread' (expected one of: sequential, threads, gil, processes, async, async-offload, \
+         interpreters, dask, ray)",
         Some("did you mean 'threads'?"),
     ),
     (
@@ -181,6 +182,19 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
         "",
         "28:14: 'the second experiment', but this section has only 1 experiment",
         Some("the panel shows only the blocks of the section being read"),
+    ),
+    (
+        "solution-missing.md",
+        "",
+        "30:1: the exercise block is missing the required field 'solution': the intended fix, e.g. solution = { mode = \
+         \"processes\", workers = 2 } (lint --verify checks that the start fails and it passes)",
+        None,
+    ),
+    (
+        "solution-knob-not-allowed.md",
+        "",
+        "41:27: the solution changes 'start', which this exercise does not let the learner change (knobs: workers)",
+        None,
     ),
     (
         "duplicate-lesson-id",
@@ -359,4 +373,48 @@ fn verify_runs_the_experiment_and_reports_each_claim() {
     assert_eq!(failed.len(), 1, "{out}");
     assert!(failed[0].contains("01-fails.md never: sequential.wall_ms <= 0  (measured "), "{out}");
     assert!(out.contains("verify: 1 of 2 claims FAILED"), "{out}");
+}
+
+#[test]
+fn verify_reports_an_exercise_whose_start_already_passes() {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let o = Command::new(bin())
+        .args(["lint", "--verify", "tests/fixtures/verify/trivial-start"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PARLAB_DATA_DIR", data.path())
+        .env("PARLAB_CHECK_REPS", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("parlab runs");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
+    let line = out.lines().find(|l| l.starts_with("nothing-to-do ")).unwrap_or_else(|| panic!("no line: {out}"));
+    assert!(line.contains("(pass ✗, measured twice)"), "the start passes, which it must not: {line}");
+    assert!(line.contains("solution ") && line.contains("(pass ✓"), "{line}");
+    assert!(line.contains("goal speedup ≥ 0.00×") && line.ends_with("(solution: --mode threads)"), "{line}");
+    assert!(
+        out.contains("    start: the starting setup already meets the goal, so the exercise asks for nothing"),
+        "{out}"
+    );
+    assert!(out.contains("verify: 1 of 1 exercise check FAILED"), "{out}");
+}
+
+#[test]
+fn verify_skips_the_python_files_with_a_note_when_there_is_no_python3() {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let empty = tempfile::tempdir().expect("a temporary folder");
+    let o = Command::new(bin())
+        .args(["lint", "--verify", "tests/fixtures/verify/python-skipped"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PARLAB_DATA_DIR", data.path())
+        .env("PARLAB_CHECK_REPS", "1")
+        .env("PATH", empty.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("parlab runs");
+    let out = stdout(&o);
+    assert!(out.contains("\nno-python-here "), "the native check still runs: {out}\n{}", stderr(&o));
+    assert!(!out.contains("no-python-here (py)"), "{out}");
+    assert!(out.contains("skipped the Python files of no-python-here: python3 was not found on PATH"), "{out}");
+    assert!(out.contains("verify: 1 of 1 exercise check FAILED"), "only the native check counts: {out}");
 }

@@ -57,6 +57,9 @@ fn notes_prints_every_note_of_a_lesson_by_section_and_refuses_an_unknown_lesson(
     assert!(out.contains("ask before r: first-ask"), "{out}");
     // By number, the same lesson.
     assert_eq!(stdout(&parlab_in(run.path(), &["notes", "--lessons", dir, "1"])), out);
+    let follow = parlab_in(run.path(), &["notes", "--follow", "--lessons", dir]);
+    assert_eq!(follow.status.code(), Some(2));
+    assert!(stderr(&follow).contains("does nothing with --follow: the notes come from the TUI"), "{}", stderr(&follow));
     let bad = parlab_in(run.path(), &["notes", "--lessons", dir, "notes-e2f"]);
     assert_eq!(bad.status.code(), Some(2));
     assert_eq!(
@@ -299,13 +302,12 @@ fn two_presenters_do_not_cross_talk() {
     let mut t = Tmux::new(&tag);
     let a = t.open(&tui(&tag, run.path(), dir.path(), data.path()));
     let first = tuis(&tag, 1)[0];
+    // The newest is the TUI that opened its socket last: B opens after A's is there.
+    wait_socket(run.path(), first);
     let b = t.open(&tui(&tag, run.path(), dir.path(), data.path()));
     let pids = tuis(&tag, 2);
     let second = *pids.iter().find(|p| **p != first).expect("two TUIs");
-    // Which is newest is decided by when each opened its socket: wait for both.
-    for pid in [first, second] {
-        wait_socket(run.path(), pid);
-    }
+    wait_socket(run.path(), second);
     // The newest by default, the other by --pid.
     let newest = t.open(&follower(&tag, run.path(), ""));
     let older = t.open(&follower(&tag, run.path(), &format!("--pid {first}")));

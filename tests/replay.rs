@@ -338,3 +338,80 @@ fn replay_in_tmux_shows_the_recorded_lanes_and_figures_zooms_and_plays_slowly() 
     t.wait(10.0, "parlab to exit", |s| s.contains("EXITED 0"));
     assert_none_left(&tag);
 }
+
+const LESSON: &str = r#"+++
+id = "keep"
+title = "Kept runs"
+minutes = 1
+summary = "A lesson whose run the history keeps."
+covers = ["testing"]
++++
+
+Intro.
+
+## Run it
+
+```experiment
+workload = "fib:18"
+tasks = 2
+modes = ["gil"]
+workers = 2
+```
+"#;
+
+#[test]
+fn a_run_made_in_the_tui_is_kept_in_the_history_and_replays_from_last() {
+    if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
+        assert!(std::env::var_os("CI").is_none(), "tmux is required on CI");
+        return;
+    }
+    let lessons = tempfile::tempdir().unwrap();
+    std::fs::write(lessons.path().join("01-keep.md"), LESSON).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let tag = unique_tag("keep");
+    let t = Tmux(format!("parlab-keep-{tag}"));
+    let cmd = format!(
+        "env {TAG_ENV}={tag} PARLAB_DATA_DIR='{}' TERM=xterm-256color '{}' --lessons '{}' --lesson keep; echo EXITED $?; \
+         sleep 60",
+        data.path().display(),
+        bin().display(),
+        lessons.path().display()
+    );
+    let out = Command::new("tmux")
+        .args(["-L", &t.0, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30", "sh", "-c", &cmd])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    t.wait(10.0, "the lesson", |s| s.contains("Kept runs"));
+    t.run(&["send-keys", "Right"]);
+    t.wait(5.0, "the experiment", |s| s.contains("r run"));
+    t.run(&["send-keys", "r"]);
+    t.wait(20.0, "the run's figures", |s| s.contains("wall ") && s.contains("overhead"));
+    // The save happens off the UI thread: give it a moment before quitting.
+    let runs = || {
+        let o = Command::new(bin()).args(["runs", "--json"]).env("PARLAB_DATA_DIR", data.path()).output().unwrap();
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runs()["runs"].as_array().unwrap().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.run(&["send-keys", "q"]);
+    t.wait(10.0, "parlab to exit", |s| s.contains("EXITED 0"));
+    assert_none_left(&tag);
+    let v = runs();
+    let kept = v["runs"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{v}");
+    assert_eq!(kept[0]["modes"][0], "gil");
+    assert!(kept[0]["title"].as_str().unwrap().starts_with("fib:18 × 2 · gil"), "{v}");
+    let svg = data.path().join("kept.svg");
+    let o = Command::new(bin())
+        .args(["replay", "last", "--svg", path(&svg)])
+        .env("PARLAB_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    assert_eq!(doc.descendants().filter(|n| n.attribute("class") == Some("lane")).count(), 2);
+}

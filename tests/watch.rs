@@ -263,3 +263,30 @@ fn python_engine_threads_show_one_pid_two_tids_and_real_gil_waits_inside_their_r
     );
     assert_none_left(&tag);
 }
+
+#[test]
+fn check_of_a_python_file_shows_its_parallel_lanes_as_the_scheduler_saw_them() {
+    if !python3_or_skip() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/exercises/solutions/fib_threads.py");
+    let tag = unique_tag("watch-check");
+    let _machine = crate::util::shared();
+    let o = tagged(&["check", "beat-the-gil", file.to_str().unwrap()], &tag)
+        .env("PARLAB_DATA_DIR", data.path())
+        .env("PARLAB_CHECK_REPS", "1")
+        .output()
+        .expect("parlab runs");
+    let out = stdout(&o);
+    assert!(
+        out.contains("  parallel() as the scheduler saw it (run 1 of 1, the median: 1 process, "),
+        "{out}{}",
+        stderr(&o)
+    );
+    // The solution's pool threads have lanes of their own, in the file's one process.
+    let lanes: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with('t') && l.contains('/')).collect();
+    assert!(lanes.len() >= 2, "a lane per pool thread: {out}");
+    assert!(out.contains("█ run"), "{out}");
+    assert_none_left(&tag);
+}

@@ -93,7 +93,9 @@ pub(crate) enum AppEvent {
     },
     Lab(u64, LabEvent),
     /// What the python engine's interpreter is (detected off the UI thread), or why it is unavailable.
-    Python(Result<crate::engine::detect::Interpreter, String>),
+    Python(Result<Box<crate::engine::detect::Interpreter>, String>),
+    /// Working free-threaded builds found on PATH (python3.13t, ...), which `e` offers after the default.
+    FreeThreaded(Vec<crate::engine::detect::Interpreter>),
     /// A lab's event stream ended (or it never started): `error` explains an early end.
     LabExited {
         run: u64,
@@ -744,6 +746,7 @@ impl App {
             AppEvent::LabExited { run, error, now_ns } => self.on_lab_exit(run, error, now_ns, &mut fx),
             AppEvent::CheckDone { run, result } => self.on_check_done(run, result, &mut fx),
             AppEvent::Signal => self.quit(&mut fx),
+            AppEvent::FreeThreaded(found) => self.engine.free_threaded = found,
             AppEvent::Python(found) => {
                 self.engine.python = match found {
                     Ok(py) => crate::engine::state::PythonStatus::Ready(py),

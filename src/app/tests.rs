@@ -2,7 +2,7 @@
 
 use super::lesson::experiment_setup;
 use super::*;
-use crate::lesson::{ExperimentSpec, Goal, Op, Section};
+use crate::lesson::{ExperimentSpec, Goal, Op, Section, Solution};
 use crate::timeline::{Lane, Span, SpanKind};
 
 pub(crate) fn quiz() -> Quiz {
@@ -34,6 +34,7 @@ pub(crate) fn exercise() -> ExerciseSpec {
         hints: vec!["Which mode is not bound by the GIL?".into(), "Processes each have their own GIL.".into()],
         explain: "Each process has its own interpreter and GIL.".into(),
         python: None,
+        solution: Solution { mode: Some(Mode::Processes), ..Solution::default() },
     }
 }
 

@@ -211,7 +211,7 @@ pub(crate) fn figures(
     }
 
     // The python engine's figures beside the native ones (absent, with a note, without a working interpreter).
-    let (python, note) = crate::engine::bench::figures(python, quick, stop, progress)?;
+    let (python, note) = crate::engine::bench::figures(&out, python, quick, stop, progress)?;
     out.extend(python);
     if let Some(note) = note {
         eprintln!("note: {note}");

@@ -210,8 +210,22 @@ where
     start_request(Path::new(&py.path), &request(exp), follower)
 }
 
-/// Starts the harness in `python` with a raw request (bench: `record: false`).
+/// Starts the harness in `python` with a raw request, the GIL sampler watching it. `follower` is as for
+/// `LabRun::start`.
 pub(crate) fn start_request<F>(python: &Path, request: &Value, follower: impl FnOnce(u32) -> F) -> Result<LabRun>
+where
+    F: FnMut(LabFeed) + Send + 'static,
+{
+    start_sampled(python, request, true, follower)
+}
+
+/// Starts the harness with a raw request, with or without the GIL sampler (bench: what recording costs).
+pub(crate) fn start_sampled<F>(
+    python: &Path,
+    request: &Value,
+    sample: bool,
+    follower: impl FnOnce(u32) -> F,
+) -> Result<LabRun>
 where
     F: FnMut(LabFeed) + Send + 'static,
 {
@@ -220,7 +234,11 @@ where
     let text = Arc::clone(&stderr.text);
     let results = s.results;
     // The real GIL lane: the interpreter's threads read from outside while the run goes (see `sampler`).
-    let mut gil = super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(GilLane::new);
+    let mut gil = if sample {
+        super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(GilLane::new)
+    } else {
+        None
+    };
     let reader = move |seen: Arc<AtomicU64>, emit: &mut dyn FnMut(LabEvent) -> bool| {
         let mut lines = BufReader::with_capacity(256 * 1024, results).lines();
         // Line 1 is the harness's hello (the interpreter, detected already); the rest are lab events.

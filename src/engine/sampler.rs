@@ -15,7 +15,8 @@
 //!   `join()`, `Lock.acquire()` and an idle pool worker's queue wait without one, and `time.sleep` is no futex at
 //!   all. `watch`, which has no run spans to go by, counts only timed futex waits as GIL waits.
 //!
-//! Processes are found from the root through `/proc/PID/task/TID/children` every `DISCOVER_EVERY` ticks (and their
+//! Processes are found from the root through `/proc/PID/task/TID/children` every `DISCOVER_EVERY` ticks (less often
+//! with more than 40 processes; and their
 //! threads through `/proc/PID/task`), so a thread or child that lives shorter than that may be missed.
 //! The sampler imports only the timeline's model types: it knows pids and tids, nothing of the UI or the lab.
 
@@ -35,6 +36,8 @@ use crate::timeline::{Lane, Span, SpanKind};
 pub(crate) const PERIOD: Duration = Duration::from_millis(1);
 /// Processes and threads are looked for every this many ticks (reading only known threads in between).
 const DISCOVER_EVERY: u64 = 5;
+/// A thread that sleeps and has not run since the last tick has its state read only every this many ticks.
+const RECHECK_ASLEEP: u64 = 8;
 /// The futex system call's number, as `/proc/PID/task/TID/syscall` names it.
 #[cfg(target_arch = "x86_64")]
 const SYS_FUTEX: i64 = 202;
@@ -51,6 +54,8 @@ pub(crate) enum State {
     OnCpu,
     /// Asleep in a futex wait with a timeout (CPython's GIL wait is one).
     TimedWait,
+    /// Woken (`R`) but not yet run: waiting on a run queue for a CPU.
+    Runnable,
     /// Asleep or blocked in anything else (a join, a lock without timeout, sleep, I/O), or stopped.
     Blocked,
 }
@@ -248,7 +253,9 @@ impl Walk {
             let now = now_ns();
             self.out.cost.max_gap_ns = self.out.cost.max_gap_ns.max(now - last_tick);
             last_tick = now;
-            if self.tick.is_multiple_of(DISCOVER_EVERY) || last {
+            // Looking for new processes costs a directory read per process: with many, it is done less often.
+            let every = DISCOVER_EVERY.max(self.processes.len() as u64 / 8);
+            if self.tick.is_multiple_of(every) || last {
                 self.discover(now);
             }
             self.read_all(now);
@@ -315,7 +322,17 @@ impl Walk {
             }
             let ppid = if ppid == 0 { read_ppid(pid).unwrap_or(0) } else { ppid };
             let index = match self.processes.get(&pid) {
-                Some((i, _)) => *i,
+                Some((i, _)) => {
+                    // A child is seen before its exec at times (the guard's fork): its name follows the program.
+                    let p = &mut self.out.processes[*i];
+                    if now.saturating_sub(p.first_ns) < 200_000_000 {
+                        p.name = comm(pid, pid);
+                        if let Some(t) = self.out.threads.iter_mut().rev().find(|t| t.tid == pid) {
+                            t.name = p.name.clone();
+                        }
+                    }
+                    *i
+                }
                 None => {
                     let name = comm(pid, pid);
                     self.out.processes.push(ProcessTrack { pid, ppid, name, first_ns: now, last_ns: now, cpu_ns: 0 });
@@ -373,25 +390,41 @@ impl Walk {
         let tids: Vec<u32> = self.threads.keys().copied().collect();
         for tid in tids {
             let Some(w) = self.threads.get_mut(&tid) else { continue };
-            let Some((state_letter, cpu)) = read_stat(&w.stat, &mut self.buf) else {
-                self.forget(tid, now);
-                continue;
-            };
             let exec = read_exec_ns(&w.schedstat, &mut self.buf);
+            let ran_ns = match (w.last_exec_ns, exec) {
+                (Some(prev), Some(exec)) => Some(exec.saturating_sub(prev)),
+                _ => None,
+            };
+            let before = w.open.map(|o| o.state);
+            // A thread asleep that has not run since: most likely still asleep, so its stat (the costliest file)
+            // is read only every `RECHECK_ASLEEP` ticks. A script with 200 sleeping children costs that much less.
+            let asleep = ran_ns == Some(0) && matches!(before, Some(State::TimedWait | State::Blocked));
+            let (state_letter, cpu) = if asleep && !self.tick.is_multiple_of(RECHECK_ASLEEP) {
+                ('S', w.open.map_or(-1, |o| o.cpu_end))
+            } else {
+                match read_stat(&w.stat, &mut self.buf) {
+                    Some(x) => x,
+                    None => {
+                        self.forget(tid, now);
+                        continue;
+                    }
+                }
+            };
             let state = match state_letter {
-                'R' => State::OnCpu,
+                'R' => classify_runnable(ran_ns, before),
                 'Z' | 'X' | 'x' => {
                     self.forget(tid, now);
                     continue;
+                }
+                // Asleep and not run since the last tick: still in the same wait (no need to ask which).
+                _ if ran_ns == Some(0) && matches!(before, Some(State::TimedWait | State::Blocked)) => {
+                    before.unwrap_or(State::Blocked)
                 }
                 _ if w.syscall.as_ref().is_some_and(|f| in_timed_futex(f, &mut self.buf)) => State::TimedWait,
                 _ => State::Blocked,
             };
             let track = &mut self.out.threads[w.index];
-            let mut ran_ns = None;
-            if let (Some(prev), Some(exec)) = (w.last_exec_ns, exec) {
-                let d = exec.saturating_sub(prev);
-                ran_ns = Some(d);
+            if let Some(d) = ran_ns {
                 track.cpu_ns += d;
                 let pid = track.pid;
                 if let Some((p, _)) = self.processes.get(&pid) {
@@ -422,12 +455,7 @@ impl Walk {
                     // A thread that left the CPU since the last tick ran for `ran_ns` of it (its CPU time is
                     // exact once it is off): it stopped about then, not at this tick. So a hold is measured to
                     // well under a period, where the ticks alone would round it to whole periods.
-                    let at = match (open.as_ref(), ran_ns) {
-                        (Some(o), Some(d)) if o.state == State::OnCpu && self.prev_tick_ns > 0 => {
-                            (self.prev_tick_ns + d.min(now - self.prev_tick_ns)).max(o.start_ns)
-                        }
-                        _ => now,
-                    };
+                    let at = open.as_ref().map_or(now, |o| boundary(o, state, ran_ns, self.prev_tick_ns, now));
                     let closed =
                         open.replace(Interval { start_ns: at, end_ns: now, state, cpu_start: cpu, cpu_end: cpu });
                     if let Some(mut c) = closed {
@@ -473,6 +501,38 @@ impl Walk {
             }
         }
     }
+}
+
+/// A thread in state `R` is on a CPU, or waiting on a run queue for one (a busy machine makes that last for
+/// milliseconds). Its CPU time tells them apart, except that a running thread's count is only brought up to date
+/// at the scheduler's tick (4 ms at HZ=250) or when it leaves the CPU: so no progress while it was on a CPU before
+/// keeps it there, and no progress after a wait is a thread that woke and waits for a CPU.
+pub(crate) fn classify_runnable(ran_ns: Option<u64>, before: Option<State>) -> State {
+    match (ran_ns, before) {
+        (Some(0), Some(State::OnCpu)) => State::OnCpu,
+        (Some(0), _) => State::Runnable,
+        _ => State::OnCpu,
+    }
+}
+
+/// Where a stretch in `open.state` gave way to `next`, found at the tick `now` (the last tick was `prev`): a thread
+/// that left the CPU ran `ran_ns` of the last period (its CPU time is exact once it is off), so it stopped about
+/// `prev + ran_ns`; a thread that came onto the CPU ran `ran_ns` before this tick, so it started about
+/// `now - ran_ns` (no earlier than the stretch it leaves). So a hold is measured to well under a period, where
+/// the ticks alone would round it to whole periods.
+pub(crate) fn boundary(open: &Interval, next: State, ran_ns: Option<u64>, prev: u64, now: u64) -> u64 {
+    let (Some(d), true) = (ran_ns, prev > 0 && prev <= now) else { return now };
+    let at = if open.state == State::OnCpu {
+        // A count that grew by a whole period or more was stale before (see `classify_runnable`): the stop is
+        // somewhere in the period, taken as its middle rather than its end.
+        if d < now - prev { prev + d } else { prev + (now - prev) / 2 }
+    } else if next == State::OnCpu {
+        let lower = if open.state == State::Runnable { open.start_ns } else { prev };
+        now.saturating_sub(d).max(lower)
+    } else {
+        now
+    };
+    at.clamp(open.start_ns, now)
 }
 
 fn add_at(v: &mut Vec<u64>, i: usize, d: u64) {
@@ -561,6 +621,26 @@ fn sleep_until(ns: u64) {
     unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) };
 }
 
+/// What `samples` saw inside `[from, to)`: the threads and processes alive then, their stretches cut to the window.
+pub(crate) fn clipped(samples: &Samples, from: u64, to: u64) -> Samples {
+    let threads: Vec<ThreadTrack> = samples
+        .threads
+        .iter()
+        .filter_map(|t| {
+            let intervals: Vec<Interval> = t
+                .intervals
+                .iter()
+                .filter_map(|i| {
+                    clip(i.start_ns, i.end_ns, from, to).map(|(a, b)| Interval { start_ns: a, end_ns: b, ..*i })
+                })
+                .collect();
+            (!intervals.is_empty()).then(|| ThreadTrack { intervals, ..t.clone() })
+        })
+        .collect();
+    let processes = samples.processes.iter().filter(|p| threads.iter().any(|t| t.pid == p.pid)).cloned().collect();
+    Samples { threads, processes, first_ns: from, last_ns: to, cost: samples.cost, ..Samples::default() }
+}
+
 /// Where the threads of `samples` waited for the GIL inside their run spans: off-CPU inside a `run` span of their
 /// lane while another thread of their process was on-CPU. Each piece becomes a `gil-wait` span of the run's lane
 /// and task. `lanes` maps the spans' lanes to pids and tids; spans of lanes the sampler did not see give nothing.
@@ -616,7 +696,13 @@ pub(crate) fn gil_waits_of(samples: &Samples, track: &ThreadTrack) -> Vec<(u64, 
         })
         .collect();
     let mut out = Vec::new();
-    for i in track.intervals.iter().filter(|i| i.state == State::TimedWait) {
+    // A timed wait, and the wait for a CPU right after it (the thread woke to take the GIL, or to ask for it).
+    let mut waiting = false;
+    for i in &track.intervals {
+        waiting = i.state == State::TimedWait || (waiting && i.state == State::Runnable);
+        if !waiting {
+            continue;
+        }
         for (s, e) in covered(&others, track.tid, i.start_ns, i.end_ns) {
             out.push((s, e, i.cpu_start, i.cpu_end));
         }
@@ -745,6 +831,59 @@ mod tests {
         assert_eq!(a, vec![(5, 10), (15, 20)]);
         // Blocked (a join, a sleep) beside a running sibling is not a GIL wait.
         assert!(gil_waits_of(&s, &s.threads[3]).is_empty());
+    }
+
+    #[test]
+    fn a_window_keeps_only_the_threads_alive_in_it_cut_to_it() {
+        let w = clipped(&turns(), 3_000_000, 7_000_000);
+        assert_eq!(w.threads.len(), 4);
+        let first: Vec<(u64, u64)> = w.threads[0].intervals.iter().map(|i| (i.start_ns, i.end_ns)).collect();
+        assert_eq!(first, vec![(3_000_000, 5_000_000), (5_000_000, 7_000_000)]);
+        assert!(clipped(&turns(), 30_000_000, 40_000_000).threads.is_empty());
+    }
+
+    #[test]
+    fn a_runnable_thread_without_progress_after_a_wait_is_waiting_for_a_cpu() {
+        use State::*;
+        assert_eq!(classify_runnable(Some(0), Some(TimedWait)), Runnable);
+        assert_eq!(classify_runnable(Some(0), Some(Runnable)), Runnable);
+        // A running thread whose count was not brought up to date yet stays on its CPU.
+        assert_eq!(classify_runnable(Some(0), Some(OnCpu)), OnCpu);
+        assert_eq!(classify_runnable(Some(300_000), Some(Runnable)), OnCpu);
+        assert_eq!(classify_runnable(None, None), OnCpu);
+    }
+
+    #[test]
+    fn stretch_boundaries_fall_where_the_cpu_time_says() {
+        use State::*;
+        let ms = 1_000_000;
+        let on = Interval { start_ns: 2 * ms, end_ns: 9 * ms, state: OnCpu, cpu_start: 0, cpu_end: 0 };
+        // Left the CPU after running 0.3 ms of the period 9..10 ms.
+        assert_eq!(boundary(&on, TimedWait, Some(300_000), 9 * ms, 10 * ms), 9 * ms + 300_000);
+        // Came onto the CPU 0.4 ms before the tick, after waiting for one since 5 ms.
+        let queued = Interval { start_ns: 5 * ms, state: Runnable, ..on };
+        assert_eq!(boundary(&queued, OnCpu, Some(400_000), 9 * ms, 10 * ms), 10 * ms - 400_000);
+        // A count that was stale for longer than the wait cannot put the start before the wait began.
+        assert_eq!(boundary(&queued, OnCpu, Some(8 * ms), 9 * ms, 10 * ms), 5 * ms);
+        // A count that grew by the whole period was stale: the middle of the period.
+        assert_eq!(boundary(&on, TimedWait, Some(3 * ms), 9 * ms, 10 * ms), 9 * ms + 500_000);
+        // Nothing known: the tick.
+        assert_eq!(boundary(&on, Blocked, None, 9 * ms, 10 * ms), 10 * ms);
+    }
+
+    #[test]
+    fn a_wait_for_a_cpu_right_after_a_timed_wait_is_part_of_the_gil_wait() {
+        use State::*;
+        let s = Samples {
+            threads: vec![
+                track(10, 11, vec![iv(0, 10, OnCpu)]),
+                track(10, 12, vec![iv(0, 4, TimedWait), iv(4, 6, Runnable), iv(6, 8, Blocked), iv(8, 10, Runnable)]),
+            ],
+            ..Samples::default()
+        };
+        let w: Vec<(u64, u64)> =
+            gil_waits_of(&s, &s.threads[1]).iter().map(|w| (w.0 / 1_000_000, w.1 / 1_000_000)).collect();
+        assert_eq!(w, vec![(0, 4), (4, 6)]);
     }
 
     #[test]

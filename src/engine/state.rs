@@ -11,7 +11,7 @@ use super::{Choice, Selection, python_refusal};
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum PythonStatus {
     Detecting,
-    Ready(Interpreter),
+    Ready(Box<Interpreter>),
     /// Why it cannot run (missing, too old, broken), one line naming the path.
     Unavailable(String),
 }
@@ -19,41 +19,56 @@ pub(crate) enum PythonStatus {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct EngineState {
     pub choice: Choice,
+    /// The default interpreter (`python3` on PATH).
     pub python: PythonStatus,
+    /// Working free-threaded builds found on PATH (python3.13t, ...), offered by `e` after the default.
+    pub free_threaded: Vec<Interpreter>,
+    /// Which of `free_threaded` the python engine uses now (None: the default interpreter).
+    pub chosen: Option<usize>,
 }
 
 impl Default for EngineState {
     fn default() -> EngineState {
-        EngineState { choice: Choice::One(Engine::Native), python: PythonStatus::Detecting }
+        EngineState {
+            choice: Choice::One(Engine::Native),
+            python: PythonStatus::Detecting,
+            free_threaded: Vec::new(),
+            chosen: None,
+        }
     }
 }
 
 impl EngineState {
     pub(crate) fn interpreter(&self) -> Option<&Interpreter> {
+        if let Some(py) = self.chosen.and_then(|i| self.free_threaded.get(i)) {
+            return Some(py);
+        }
         match &self.python {
             PythonStatus::Ready(py) => Some(py),
             _ => None,
         }
     }
 
-    /// `e`: native → python → both → native. The python engine is only chosen when its interpreter works; the
-    /// message says what was chosen, or why not (the app keeps working on the native engine).
+    /// `e`: native → python → each free-threaded build on PATH → both → native. The python engine is only chosen
+    /// when an interpreter works; the message says what was chosen, or why not (the app keeps working natively).
     pub(crate) fn cycle(&mut self) -> Result<String, String> {
-        let next = match self.choice {
-            Choice::One(Engine::Native) => Choice::One(Engine::Python),
-            Choice::One(Engine::Python) => Choice::Both,
-            Choice::Both => Choice::One(Engine::Native),
-        };
-        if next.uses_python() {
-            match &self.python {
-                PythonStatus::Detecting => {
-                    return Err("the python engine is not ready yet: its interpreter is still being asked".into());
-                }
-                PythonStatus::Unavailable(why) => return Err(format!("the python engine is unavailable: {why}")),
-                PythonStatus::Ready(_) => {}
-            }
+        let default_ready = matches!(self.python, PythonStatus::Ready(_));
+        let mut states: Vec<(Choice, Option<usize>)> = vec![(Choice::One(Engine::Native), None)];
+        if default_ready {
+            states.push((Choice::One(Engine::Python), None));
         }
-        self.choice = next;
+        states.extend((0..self.free_threaded.len()).map(|i| (Choice::One(Engine::Python), Some(i))));
+        if default_ready {
+            states.push((Choice::Both, None));
+        }
+        if states.len() == 1 {
+            return Err(match &self.python {
+                PythonStatus::Unavailable(why) => format!("the python engine is unavailable: {why}"),
+                _ => "the python engine is not ready yet: its interpreter is still being asked".into(),
+            });
+        }
+        let at = states.iter().position(|s| *s == (self.choice, self.chosen)).unwrap_or(0);
+        (self.choice, self.chosen) = states[(at + 1) % states.len()];
         Ok(match (self.choice, self.interpreter()) {
             (Choice::One(Engine::Native), _) => "engine: native (parlab's Rust kernels, the GIL simulated)".into(),
             (c, Some(py)) => {
@@ -70,12 +85,12 @@ impl EngineState {
 
     /// The header's words for the engine: `native`, `python 3.11.7 (GIL)`, `native + python 3.13.0 (free-threaded)`.
     pub(crate) fn header(&self) -> String {
-        let py = match &self.python {
-            PythonStatus::Ready(py) => {
+        let py = match (self.interpreter(), &self.python) {
+            (Some(py), _) => {
                 format!("python {} ({})", py.version, if py.gil_enabled { "GIL" } else { "free-threaded" })
             }
-            PythonStatus::Detecting => "python …".into(),
-            PythonStatus::Unavailable(_) => "python unavailable".into(),
+            (None, PythonStatus::Unavailable(_)) => "python unavailable".into(),
+            (None, _) => "python …".into(),
         };
         match self.choice {
             Choice::One(Engine::Native) => "native".into(),
@@ -145,8 +160,31 @@ mod tests {
     }
 
     #[test]
+    fn a_free_threaded_build_on_path_is_offered_after_the_default_interpreter() {
+        let mut ft = interpreter(false);
+        (ft.path, ft.version) = ("/usr/bin/python3.13t".into(), "3.13.0".into());
+        let mut s = EngineState {
+            python: PythonStatus::Ready(Box::new(interpreter(true))),
+            free_threaded: vec![ft],
+            ..EngineState::default()
+        };
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let msg = s.cycle().unwrap();
+            seen.push((s.header(), msg));
+        }
+        let headers: Vec<&str> = seen.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(
+            headers,
+            ["python 3.11.7 (GIL)", "python 3.13.0 (free-threaded)", "native + python 3.11.7 (GIL)", "native"]
+        );
+        assert!(seen[1].1.contains("/usr/bin/python3.13t Python 3.13.0 (free-threaded)"), "{:?}", seen[1]);
+        assert_eq!(s.interpreter().unwrap().version, "3.11.7", "both and native go back to the default");
+    }
+
+    #[test]
     fn e_cycles_native_python_both_and_names_the_unavailable_modes() {
-        let mut s = EngineState { python: PythonStatus::Ready(interpreter(true)), ..EngineState::default() };
+        let mut s = EngineState { python: PythonStatus::Ready(Box::new(interpreter(true))), ..EngineState::default() };
         let msg = s.cycle().unwrap();
         assert!(msg.starts_with("engine: python · /usr/bin/python3 Python 3.11.7 (GIL)"), "{msg}");
         assert!(msg.contains("interpreters: mode 'interpreters' needs Python 3.14"), "{msg}");
@@ -203,7 +241,7 @@ mod app_tests {
         assert_eq!(started(&press(&mut app, 'r'))[0].engine, Engine::Native, "the app keeps working natively");
         app.update(AppEvent::Key(Key::Esc));
 
-        app.update(AppEvent::Python(Ok(super::tests::interpreter(true))));
+        app.update(AppEvent::Python(Ok(Box::new(super::tests::interpreter(true)))));
         press(&mut app, 'e');
         assert!(app.status.as_ref().unwrap().1.starts_with("engine: python"), "{:?}", app.status);
         assert_eq!(app.panel.setup.as_ref().unwrap().mode, Mode::Gil);

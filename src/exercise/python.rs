@@ -52,6 +52,9 @@ struct Report {
     parallel_s: Vec<f64>,
     #[serde(default)]
     python: String,
+    /// When each timed parallel() call began and ended (CLOCK_MONOTONIC ns).
+    #[serde(default)]
+    parallel_ns: Vec<[u64; 2]>,
     #[serde(default)]
     line: Option<u64>,
     #[serde(default)]
@@ -78,6 +81,10 @@ pub(crate) struct Timings {
     pub sequential_ms: Vec<f64>,
     pub parallel_ms: Vec<f64>,
     pub python: String,
+    /// When each timed parallel() call began and ended (CLOCK_MONOTONIC ns), to draw what it did.
+    pub parallel_ns: Vec<[u64; 2]>,
+    /// What the thread sampler saw of the whole run, and the pid of the guard it ran below.
+    pub sampled: Option<Box<(crate::engine::sampler::Samples, u32)>>,
 }
 
 /// A run of the learner's file: timed, or a problem with the file (a failed check, not a parlab error).
@@ -135,7 +142,8 @@ pub(crate) enum Ended {
 
 /// Runs the learner's file through the harness. `Err` means the check could not run at all (no python3, no
 /// temporary folder); a file that is broken, wrong or hangs is `Ok(FileRun::Problem)`. No process the file starts
-/// is left when this returns. Only `parlab check` calls it: every process below this one is the check's.
+/// is left when this returns. Only `parlab check` and `lint --verify` (between its runs) call it: every process below
+/// this one is the check's.
 pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicBool) -> Result<FileRun> {
     let file = check_path(file)?;
     let shown = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -181,6 +189,8 @@ pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicB
     let mut child = cmd.spawn().context("cannot start the check's guard process")?;
     // Only the guard's tree may hold the writing end now: the report ends when that tree is gone.
     drop(report_write);
+    // What the file's threads and processes do, read from outside (drawn for its parallel() afterwards).
+    let sampler = crate::engine::sampler::Sampler::start_below(child.id(), crate::engine::sampler::PERIOD, None).ok();
     let lifeline = child.stdin.take();
     let out = keep_tail(child.stdout.take(), TAIL_BYTES);
     let err = keep_tail(child.stderr.take(), TAIL_BYTES);
@@ -188,6 +198,7 @@ pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicB
     let ended = supervise(&mut child, lifeline, timeout, stop);
     // Whatever escaped the guard (it was killed before it could sweep) was handed to us: sweep it too.
     kill_tree(std::process::id());
+    let sampled = sampler.map(|s| Box::new((s.stop(), child.id())));
     let ended = ended?;
     let _ = out.recv_timeout(Duration::from_secs(1));
     let err = err.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
@@ -203,7 +214,10 @@ pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicB
         }
         Ended::Exited(status) => status,
     };
-    Ok(interpret_output(&report, &err, status, &shown))
+    Ok(match interpret_output(&report, &err, status, &shown) {
+        FileRun::Timed(t) => FileRun::Timed(Timings { sampled, ..t }),
+        problem => problem,
+    })
 }
 
 /// Waits for the guard to finish, or stops it at the timeout or on a cancel; in every case its tree is gone after.
@@ -315,6 +329,8 @@ fn interpret(mut r: Report, shown: &str) -> FileRun {
             sequential_ms: ms(r.sequential_s),
             parallel_ms: ms(r.parallel_s),
             python: r.python,
+            parallel_ns: r.parallel_ns,
+            sampled: None,
         });
     }
     let at = |line: Option<u64>| line.map_or_else(|| shown.to_string(), |l| format!("{shown}:{l}"));
@@ -355,6 +371,44 @@ fn interpret(mut r: Report, shown: &str) -> FileRun {
     })
 }
 
+/// The lanes of the learner's median parallel() call, as the scheduler saw them: a Gantt of every thread and
+/// process, with a heading. Empty when nothing was sampled.
+pub(crate) fn parallel_lanes(t: &Timings, width: u16) -> Vec<String> {
+    let Some(sampled) = &t.sampled else { return Vec::new() };
+    let (samples, guard) = (&sampled.0, sampled.1);
+    let mut order: Vec<usize> = (0..t.parallel_ms.len().min(t.parallel_ns.len())).collect();
+    order.sort_by(|a, b| t.parallel_ms[*a].total_cmp(&t.parallel_ms[*b]));
+    let Some(&median) = order.get(order.len().saturating_sub(1) / 2) else { return Vec::new() };
+    let [from, to] = t.parallel_ns[median];
+    if to <= from {
+        return Vec::new();
+    }
+    let window = crate::engine::sampler::clipped(samples, from, to);
+    if window.threads.is_empty() {
+        return Vec::new();
+    }
+    let mut tl = crate::watch::live_timeline(&window, guard, from, crate::experiment::available_cores());
+    tl.ingest(crate::timeline::LabEvent::Finished(crate::timeline::RunEnd {
+        t0_ns: from,
+        t_end_ns: to,
+        checksum: 0,
+        tasks_done: 0,
+        error: None,
+    }));
+    let procs = window.processes.len();
+    let mut out = vec![format!(
+        "parallel() as the scheduler saw it (run {} of {}, the median: {}, {}; sampled every {} µs, {:.1}% of one core):",
+        median + 1,
+        order.len(),
+        if procs == 1 { "1 process".to_string() } else { format!("{procs} processes") },
+        crate::units::plural(window.threads.len() as u64, "thread"),
+        samples.cost.period_ns / 1000,
+        samples.cost.cpu_pct()
+    )];
+    out.extend(crate::ui::gantt::to_text(&tl, width, Some((from, to)), false));
+    out
+}
+
 /// Checks the learner's file against a Python exercise: `Ok(Err(problem))` when the file itself is the problem.
 pub(crate) fn check_file(
     spec: &ExerciseSpec,
@@ -372,7 +426,10 @@ pub(crate) fn check_file(
             if let Some(why) = too_short(&t) {
                 bail!(why);
             }
-            Ok(Ok(judge_timings(spec, &t, goal_cores(spec.tasks))))
+            let mut outcome = judge_timings(spec, &t, goal_cores(spec.tasks));
+            let width = crossterm::terminal::size().map(|(w, _)| w).unwrap_or(100).clamp(60, 160) - 2;
+            outcome.details.extend(parallel_lanes(&t, width));
+            Ok(Ok(outcome))
         }
     }
 }

@@ -2,7 +2,7 @@ use super::python::{FileRun, Timings, judge_timings};
 use super::*;
 use crate::cli::CheckArgs;
 use crate::experiment::{Knobs, StartMethod};
-use crate::lesson::Knob;
+use crate::lesson::{Knob, Solution};
 
 fn goal(metric: Metric, op: Op, value: f64, per_core: bool, text: &str) -> Goal {
     Goal { metric, op, value, per_core, text: text.to_string() }
@@ -26,6 +26,7 @@ fn spec() -> ExerciseSpec {
         hints: vec!["one".into(), "two".into()],
         explain: "Each process has its own GIL.".into(),
         python: Some("fib_pool.py".into()),
+        solution: Solution { mode: Some(Mode::Processes), ..Solution::default() },
     }
 }
 
@@ -198,7 +199,13 @@ fn reps_come_from_the_environment_within_a_range() {
 }
 
 fn timings(seq: &[f64], par: &[f64]) -> Timings {
-    Timings { sequential_ms: seq.to_vec(), parallel_ms: par.to_vec(), python: "3.11.7".into() }
+    Timings {
+        sequential_ms: seq.to_vec(),
+        parallel_ms: par.to_vec(),
+        python: "3.11.7".into(),
+        parallel_ns: Vec::new(),
+        sampled: None,
+    }
 }
 
 #[test]

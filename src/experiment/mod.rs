@@ -323,6 +323,8 @@ named_enum!(
     }
 );
 
+// The variants come from `named_enum!`, which cannot mark one `#[default]`.
+#[allow(clippy::derivable_impls)]
 impl Default for Engine {
     fn default() -> Engine {
         Engine::Native

@@ -15,6 +15,9 @@ use crate::units::plural;
 /// Runs each experiment once, one after another, and returns their reports in the same order.
 pub(crate) type Measure<'a> = &'a mut dyn FnMut(&[Experiment]) -> Result<Vec<RunReport>>;
 
+/// Checks every exercise of a set (its start fails, its solution passes), printing a line each; whether all held.
+pub(crate) type VerifyExercises<'a> = &'a mut dyn FnMut(&LessonSet) -> Result<bool>;
+
 /// Writes to stdout; a closed pipe (`| head`) is not an error, any other write error is.
 fn print(text: &str) -> Result<()> {
     crate::stdout::print(text).context("cannot write to stdout")
@@ -76,8 +79,15 @@ pub(crate) fn lessons(dir: Option<&Path>, as_json: bool, progress: &dyn Fn(&str)
     Ok(0)
 }
 
-/// `parlab lint [PATH...] [--verify]`: exit 1 when a file has errors or a claim does not hold.
-pub(crate) fn lint(dir: Option<&Path>, paths: &[PathBuf], verify: bool, measure: Measure) -> Result<u8> {
+/// `parlab lint [PATH...] [--verify]`: exit 1 when a file has errors, a claim does not hold, or an exercise's start
+/// passes or its solution fails.
+pub(crate) fn lint(
+    dir: Option<&Path>,
+    paths: &[PathBuf],
+    verify: bool,
+    measure: Measure,
+    exercises: VerifyExercises,
+) -> Result<u8> {
     let set = if paths.is_empty() { load(dir)? } else { load_paths(paths)? };
     warn_skipped(&set);
     let mut text = String::new();
@@ -110,7 +120,9 @@ pub(crate) fn lint(dir: Option<&Path>, paths: &[PathBuf], verify: bool, measure:
         return Ok(1);
     }
     if verify {
-        return verify_claims(&set, measure);
+        let claims = verify_claims(&set, measure)?;
+        let held = exercises(&set)?;
+        return Ok(if claims == 0 && held { 0 } else { 1 });
     }
     Ok(0)
 }

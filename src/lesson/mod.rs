@@ -94,7 +94,8 @@ impl LessonSet {
 
     fn from_files(mut files: Vec<(String, Result<String, LintError>)>) -> LessonSet {
         files.sort_by(|a, b| (file_name(&a.0), &a.0).cmp(&(file_name(&b.0), &b.0)));
-        let starters: Vec<&str> = embedded::EXERCISE_STARTERS.iter().map(|s| s.0).collect();
+        let names = asset_names();
+        let starters: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut set = LessonSet::default();
         let mut lesson_ids: Vec<(String, String)> = Vec::new();
         let mut exercise_ids: Vec<(String, String)> = Vec::new();
@@ -333,6 +334,20 @@ pub(crate) fn starter(name: &str) -> Option<&'static str> {
     embedded::EXERCISE_STARTERS.iter().find(|s| s.0 == name).map(|s| s.1)
 }
 
+/// The intended fix of a Python exercise starter, embedded from assets/exercises/solutions/, by the starter's name.
+pub(crate) fn python_solution(name: &str) -> Option<&'static str> {
+    embedded::EXERCISE_SOLUTIONS.iter().find(|s| s.0 == name).map(|s| s.1)
+}
+
+/// The names `validate` checks `python = "..."` against: every starter, and every solution as `solutions/NAME`.
+fn asset_names() -> Vec<String> {
+    let starters = embedded::EXERCISE_STARTERS.iter().map(|s| s.0.to_string());
+    starters.chain(embedded::EXERCISE_SOLUTIONS.iter().map(|s| format!("{SOLUTIONS_DIR}{}", s.0))).collect()
+}
+
+/// Where a Python starter's solution lives, relative to assets/exercises/.
+pub(crate) const SOLUTIONS_DIR: &str = "solutions/";
+
 /// One validated lesson.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Lesson {
@@ -502,6 +517,20 @@ pub(crate) struct ExerciseSpec {
     pub goal: Goal,
     pub hints: Vec<String>,
     pub explain: String,
-    /// A starter in assets/exercises/ for `parlab check ID FILE.py`.
+    /// A starter in assets/exercises/ for `parlab check ID FILE.py`; its intended fix is
+    /// assets/exercises/solutions/ under the same name.
     pub python: Option<String>,
+    /// The intended fix of the native exercise: what `lint --verify` checks passes (and the start fails).
+    pub solution: Solution,
+}
+
+/// Changes to an exercise's starting setup, as `parlab check ID --workers 2 ...` makes them: only knobs the
+/// exercise lets the learner change, each `None` (or `warm: false`) where the start is kept.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Solution {
+    pub mode: Option<Mode>,
+    /// `api` is never set: it is fixed by the exercise, not a knob.
+    pub knobs: Knobs,
+    pub size: Option<u64>,
+    pub tasks: Option<u64>,
 }

@@ -257,6 +257,18 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
+    /// An inline table (`solution = { workers = 2 }`), whose own fields are read with another `Fields`.
+    pub(crate) fn table(&mut self, key: &str) -> Option<Sp<&'t DeTable<'i>>> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::Table(t) => Some(Sp { value: t, span: v.span() }),
+            _ => {
+                self.wrong_type(key, v, "a table, like { workers = 2 }");
+                None
+            }
+        }
+    }
+
     /// Reports a missing required field (at the block's opening line).
     pub(crate) fn require<T>(&mut self, key: &str, value: Option<T>) -> Option<T> {
         if value.is_none() && !self.has(key) {

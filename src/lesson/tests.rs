@@ -57,6 +57,7 @@ knobs = ["workers", "mode"]
 goal = "speedup >= 3"
 hints = ["h1"]
 explain = "E."
+solution = { workers = 20 }
 ```
 "#;
 
@@ -115,6 +116,21 @@ fn every_shipped_lesson_loads() {
 }
 
 #[test]
+fn every_shipped_exercise_has_a_solution_and_every_python_one_a_solution_file() {
+    let set = load_embedded();
+    let exercises: Vec<&ExerciseSpec> = set.exercises().map(|(_, e)| e).collect();
+    assert!(exercises.len() >= 12, "the twelve lessons have at least 12 exercises: {}", exercises.len());
+    for e in exercises {
+        assert_ne!(e.solution, Solution::default(), "{} has no solution", e.id);
+        if let Some(name) = &e.python {
+            let (starter, fix) = (starter(name), python_solution(name));
+            assert!(starter.is_some() && fix.is_some(), "{}: starter {name} or its solution is not embedded", e.id);
+            assert_ne!(starter, fix, "{}: the solution of {name} is the starter itself", e.id);
+        }
+    }
+}
+
+#[test]
 fn several_errors_are_reported_at_once_in_file_order() {
     let text = GOOD
         .replace("minutes = 5", "minutes = 500")
@@ -140,7 +156,59 @@ fn a_missing_python_starter_is_reported_once_starters_exist() {
     let errs: Vec<String> =
         parse_lesson("t.md", &text, &["fib_pool.py"]).unwrap_err().errors.iter().map(LintError::headline).collect();
     assert_eq!(errs, ["t.md:55:10: python starter 'nope.py' is not in assets/exercises/ (have: fib_pool.py)"]);
-    assert!(parse_lesson("t.md", &text.replace("nope.py", "fib_pool.py"), &["fib_pool.py"]).is_ok());
+    let errs: Vec<String> = parse_lesson("t.md", &text.replace("nope.py", "fib_pool.py"), &["fib_pool.py"])
+        .unwrap_err()
+        .errors
+        .iter()
+        .map(LintError::headline)
+        .collect();
+    assert_eq!(
+        errs,
+        ["t.md:55:10: python starter 'fib_pool.py' has no solution: add assets/exercises/solutions/fib_pool.py \
+             (lint --verify checks that the starter fails and the solution passes)"]
+    );
+    let both = ["fib_pool.py", "solutions/fib_pool.py"];
+    assert!(parse_lesson("t.md", &text.replace("nope.py", "fib_pool.py"), &both).is_ok());
+}
+
+#[test]
+fn a_solution_is_read_as_the_flags_a_learner_would_give() {
+    let text = GOOD.replace("solution = { workers = 20 }", "solution = { mode = \"threads\", workers = 20 }");
+    let lesson = parse(&text).unwrap();
+    let spec = lesson.exercises().next().unwrap();
+    assert_eq!(spec.solution.mode, Some(Mode::Threads));
+    assert_eq!(spec.solution.knobs.workers, Some(20));
+    assert_eq!((spec.solution.size, spec.solution.tasks, spec.solution.knobs.chunksize), (None, None, None));
+}
+
+#[test]
+fn a_solution_must_change_something_and_only_what_the_exercise_allows() {
+    let with = |s: &str| errors(&GOOD.replace("solution = { workers = 20 }", s));
+    assert_eq!(with("solution = {}"), ["t.md:55:12: the solution changes nothing: it is the starting setup"]);
+    assert_eq!(
+        with("solution = { size = 12 }"),
+        [
+            "t.md:55:14: the solution changes 'size', which this exercise does not let the learner change (knobs: workers, mode)"
+        ]
+    );
+    assert_eq!(
+        with("solution = { mode = \"processes\", chunksize = 2, warm = true }"),
+        [
+            "t.md:55:34: the solution changes 'chunksize', which this exercise does not let the learner change (knobs: workers, mode)",
+            "t.md:55:49: the solution changes 'warm', which this exercise does not let the learner change (knobs: workers, mode)",
+        ]
+    );
+    assert_eq!(
+        with("solution = { mode = \"async\", workers = 4 }"),
+        [
+            "t.md:55:30: the solution's 'workers' has no effect: it applies to threads, gil, processes and async-offload, and the solution runs async"
+        ]
+    );
+    assert_eq!(with("solution = { wrkers = 4 }"), ["t.md:55:14: unknown field 'wrkers' in the solution"]);
+    assert_eq!(
+        with("solution = 4"),
+        ["t.md:55:12: 'solution' must be a table, like { workers = 2 } (found a whole number)"]
+    );
 }
 
 #[test]
@@ -262,7 +330,8 @@ fn the_authors_readme_examples_are_valid_blocks() {
         }
     }
     assert_eq!(kinds, ["experiment", "quiz", "exercise", "notes"], "the README shows one block of each kind");
-    let starters: Vec<&str> = embedded::EXERCISE_STARTERS.iter().map(|s| s.0).collect();
+    let names = asset_names();
+    let starters: Vec<&str> = names.iter().map(String::as_str).collect();
     match parse_lesson("README.md", &text, &starters) {
         Ok(p) => assert_eq!(p.lesson.blocks().count(), 4),
         Err(b) => panic!("{}", b.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n\n")),

@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::cost;
 use super::goal::{Claim, parse_claim};
 use super::raw::{Fields, Issue, Sp, inner_span};
-use super::{ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Notes, Quiz};
+use super::{ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Notes, Quiz, SOLUTIONS_DIR, Solution};
 use crate::experiment::demo::DemoName;
 use crate::experiment::{
     Api, Engine, Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload,
@@ -461,6 +461,7 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
         "explain",
         "python",
         "engines",
+        "solution",
     ]);
     let id = f.string("id");
     check_id(f, &id);
@@ -483,6 +484,7 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
     let list = f.strings("knobs", false);
     let list = f.require("knobs", list);
     let mut may_change: Vec<(Knob, Range<usize>)> = Vec::new();
+    let issues_before_knobs = f.issues.len();
     for k in list.iter().flat_map(|l| l.value.iter()) {
         let names = Knob::names();
         let found = named(f, Some(k.clone()), |s| {
@@ -500,6 +502,8 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
             }
         }
     }
+    // A knob name that did not parse is reported once, not again as each solution knob it would have allowed.
+    let knobs_complete = list.is_some() && f.issues.len() == issues_before_knobs;
     let goal = f.string("goal");
     let goal = f.require("goal", goal);
     let goal = match goal.as_ref().and_then(|g| claim(f, raw, g)) {
@@ -521,14 +525,35 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
     let python = f.string("python");
     if let Some(p) = &python
         && !starters.is_empty()
-        && !starters.contains(&p.value.as_str())
     {
-        f.issues.push(Issue::at(
-            p.span.clone(),
-            format!("python starter '{}' is not in assets/exercises/ (have: {})", p.value, starters.join(", ")),
+        let have: Vec<&str> = starters.iter().copied().filter(|s| !s.starts_with(SOLUTIONS_DIR)).collect();
+        if !have.contains(&p.value.as_str()) {
+            f.issues.push(Issue::at(
+                p.span.clone(),
+                format!("python starter '{}' is not in assets/exercises/ (have: {})", p.value, have.join(", ")),
+            ));
+        } else if !starters.contains(&format!("{SOLUTIONS_DIR}{}", p.value).as_str()) {
+            f.issues.push(Issue::at(
+                p.span.clone(),
+                format!(
+                    "python starter '{}' has no solution: add assets/exercises/{SOLUTIONS_DIR}{} (lint --verify \
+                     checks that the starter fails and the solution passes)",
+                    p.value, p.value
+                ),
+            ));
+        }
+    }
+    let solution_table = f.table("solution");
+    if solution_table.is_none() && !f.has("solution") {
+        f.issues.push(Issue::block(
+            "the exercise block is missing the required field 'solution': the intended fix, e.g. \
+             solution = { mode = \"processes\", workers = 2 } (lint --verify checks that the start fails and it passes)",
         ));
     }
     let (workload, tasks, baseline, mode) = (workload?, tasks?, baseline?, mode?);
+    let may: Vec<Knob> = may_change.iter().map(|(k, _)| *k).collect();
+    let start = Start { mode, workload: workload.value, tasks, knobs: &knobs.knobs, may: &may, knobs_complete };
+    let solution = solution_table.and_then(|t| solution(f, t, &start));
     let reachable: Vec<Mode> =
         if may_change.iter().any(|(k, _)| *k == Knob::Mode) { MODES.iter().map(|m| m.1).collect() } else { vec![mode] };
     check_fit(f, &knobs.given, &reachable, workload.value);
@@ -549,6 +574,125 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
         hints,
         explain: explain?.value,
         python: python.map(|p| p.value),
+        solution: solution?,
     };
     Some((spec, id?.span))
+}
+
+/// The fields a `solution` table may set: the exercise's knobs (`api` is fixed, not a knob).
+const SOLUTION_FIELDS: [&str; 9] =
+    ["mode", "workers", "chunksize", "start", "switch_interval", "payload", "warm", "size", "tasks"];
+
+/// What a solution is checked against: the exercise's starting setup and the knobs it lets the learner change.
+struct Start<'a> {
+    mode: Mode,
+    workload: Workload,
+    tasks: u64,
+    knobs: &'a Knobs,
+    may: &'a [Knob],
+    /// Whether every name in `knobs = [...]` parsed (otherwise `may` is partial and already reported).
+    knobs_complete: bool,
+}
+
+/// An exercise's `solution = { ... }`: only knobs the exercise lets the learner change, each fitting the solution's
+/// mode, together changing something, and building a run.
+fn solution(f: &mut Fields, table: Sp<&toml::de::DeTable<'_>>, start: &Start) -> Option<Solution> {
+    let (may, workload, tasks) = (start.may, start.workload, start.tasks);
+    let mut sub = Fields::new(table.value, "solution");
+    sub.check_known(&SOLUTION_FIELDS);
+    let GivenKnobs { knobs, mut given, .. } = knob_fields(&mut sub);
+    let mode = sub.string("mode");
+    let mode = named(&mut sub, mode, |s| s.parse::<Mode>());
+    if let Some(m) = &mode {
+        given.push((Knob::Mode, sub.key_span("mode").unwrap_or(m.span.clone())));
+    }
+    let size = sub.int("size");
+    if size.is_some()
+        && let Some(span) = sub.key_span("size")
+    {
+        given.push((Knob::Size, span));
+    }
+    let new_tasks = ranged(&mut sub, "tasks", 1, MAX_TASKS as i64);
+    if new_tasks.is_some()
+        && let Some(span) = sub.key_span("tasks")
+    {
+        given.push((Knob::Tasks, span));
+    }
+    let mut ok = sub.issues.is_empty();
+    f.issues.append(&mut sub.issues);
+    given.sort_by_key(|(_, span)| span.start);
+    let allowed =
+        if may.is_empty() { "nothing".to_string() } else { may.iter().map(Knob::name).collect::<Vec<_>>().join(", ") };
+    // A mode the learner may not choose is reported as such, and the other knobs are judged in the start's mode.
+    let mode = mode.filter(|_| may.contains(&Knob::Mode)).map_or(start.mode, |m| m.value);
+    for (knob, span) in &given {
+        if !may.contains(knob) {
+            ok = false;
+            if !start.knobs_complete {
+                continue;
+            }
+            f.issues.push(Issue::at(
+                span.clone(),
+                format!(
+                    "the solution changes '{}', which this exercise does not let the learner change (knobs: {allowed})",
+                    knob.name()
+                ),
+            ));
+        } else if !knob.fits(mode, workload) {
+            ok = false;
+            f.issues.push(Issue::at(
+                span.clone(),
+                format!(
+                    "the solution's '{}' has no effect: it applies to {}, and the solution runs {mode}",
+                    knob.name(),
+                    knob.applies_to()
+                ),
+            ));
+        }
+    }
+    if ok && given.is_empty() {
+        f.issues.push(Issue::at(table.span.clone(), "the solution changes nothing: it is the starting setup"));
+        return None;
+    }
+    let workload = match &size {
+        Some(s) => {
+            let resized = format!("{}:{}", workload.name(), s.value).parse::<Workload>();
+            match resized {
+                Ok(w) => w,
+                Err(e) => {
+                    f.issues.push(Issue::at(s.span.clone(), format!("the solution's size: {e}")));
+                    return None;
+                }
+            }
+        }
+        None => workload,
+    };
+    if !ok {
+        return None;
+    }
+    let s = start.knobs;
+    let merged = Knobs {
+        workers: knobs.workers.or(s.workers),
+        chunksize: knobs.chunksize.or(s.chunksize),
+        start: knobs.start.or(s.start),
+        switch_interval_us: knobs.switch_interval_us.or(s.switch_interval_us),
+        payload: knobs.payload.or(s.payload),
+        warm: knobs.warm || s.warm,
+        api: s.api,
+        engines: s.engines.clone(),
+    };
+    let tasks = new_tasks.as_ref().map_or(tasks, |t| t.value as u64);
+    if let Err(e) = Experiment::build(workload, tasks, mode, &merged, Fit::Lenient, 2) {
+        f.issues.push(Issue::at(table.span.clone(), format!("the solution does not make a run: {e}")));
+        return None;
+    }
+    if size.is_some() || new_tasks.is_some() {
+        check_cost(f, "exercise's solution", workload, tasks);
+    }
+    Some(Solution {
+        mode: given.iter().any(|(k, _)| *k == Knob::Mode).then_some(mode),
+        knobs: Knobs { api: None, ..knobs },
+        size: size.map(|s| s.value as u64),
+        tasks: new_tasks.map(|t| t.value as u64),
+    })
 }

@@ -76,14 +76,21 @@ pub fn print_cmd(lessons: Option<&Path>, which: Option<&str>) -> Result<u8> {
 
 /// How one connection to a presenter ended.
 enum Ended {
-    /// The presenter closed the socket (it quit, or was killed).
+    /// The presenter closed the socket (it quit, was killed, or dropped this follower).
     Quit,
     /// Stdout closed: stop.
     OutputClosed,
 }
 
 /// `parlab notes --follow [--pid N]`.
-pub fn follow_cmd(pid: Option<u32>) -> Result<u8> {
+pub fn follow_cmd(lessons: Option<&Path>, pid: Option<u32>) -> Result<u8> {
+    if let Some(dir) = lessons {
+        bail!(
+            "--lessons '{}' does nothing with --follow: the notes come from the TUI being followed (give the TUI \
+             --lessons DIR instead)",
+            dir.display()
+        );
+    }
     let dir = runtime_dir()?;
     let mut out = std::io::stdout().lock();
     let tty = out.is_terminal();
@@ -133,23 +140,28 @@ pub fn follow_cmd(pid: Option<u32>) -> Result<u8> {
             std::thread::sleep(POLL);
             continue;
         };
-        match show(&presenter, stream, &mut out, tty)? {
-            Ended::OutputClosed => return Ok(0),
-            Ended::Quit => {
-                let mut lines = vec![String::new(), format!("The presenter (parlab pid {}) quit.", presenter.pid)];
-                if pid.is_none() {
-                    lines.push("Waiting for the next one (Ctrl-C stops).".into());
-                }
-                if !emit(&mut out, &lines)? || pid.is_some() {
-                    return Ok(0);
-                }
-                // A TUI that quit removes its socket; one that was killed leaves it, refusing: removed when tried.
-                while matches!(socket::connect(&presenter), Ok(Some(_))) {
+        let mut stream = stream;
+        loop {
+            if let Ended::OutputClosed = show(&presenter, stream, &mut out, tty)? {
+                return Ok(0);
+            }
+            // A TUI drops a follower that falls behind (a paused terminal); if it still listens, follow it again.
+            match socket::connect(&presenter) {
+                Ok(Some(again)) => {
                     std::thread::sleep(POLL);
+                    stream = again;
                 }
-                said_waiting = true;
+                _ => break,
             }
         }
+        let mut lines = vec![String::new(), format!("The presenter (parlab pid {}) quit.", presenter.pid)];
+        if pid.is_none() {
+            lines.push("Waiting for the next one (Ctrl-C stops).".into());
+        }
+        if !emit(&mut out, &lines)? || pid.is_some() {
+            return Ok(0);
+        }
+        said_waiting = true;
     }
 }
 

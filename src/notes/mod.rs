@@ -94,10 +94,17 @@ pub(crate) fn section_notes(
     let notes = lesson
         .notes(section)
         .into_iter()
-        .map(|(about, n)| ShownNotes {
-            about: about.and_then(|b| describe(lesson, section, b)),
-            current: about.is_some() && about == panel,
-            fields: n.fields().into_iter().map(|(l, t)| (l.to_string(), t.to_string())).collect(),
+        .map(|(about, n)| {
+            // An exercise is checked with `x`, not run with `r`.
+            let exercise = about
+                .and_then(|b| lesson.sections.get(section)?.blocks.get(b))
+                .is_some_and(|b| matches!(b, Block::Exercise(_)));
+            let label = |l: &str| if exercise && l == "ask before r" { "ask before x".into() } else { l.to_string() };
+            ShownNotes {
+                about: about.and_then(|b| describe(lesson, section, b)),
+                current: about.is_some() && about == panel,
+                fields: n.fields().into_iter().map(|(l, t)| (label(l), t.to_string())).collect(),
+            }
         })
         .collect();
     ShownSection {
@@ -136,7 +143,7 @@ pub(crate) fn showing(app: &App, pid: u32) -> Showing {
 /// terminal-safe (lint refuses control characters, but the socket is a boundary of its own).
 pub(crate) fn render(s: &Showing, width: usize) -> Vec<String> {
     let width = width.clamp(30, 200);
-    let mut out = vec![format!("parlab notes · following the TUI with pid {}", s.pid)];
+    let mut out = fit(&format!("parlab notes · following the TUI with pid {}", s.pid), width);
     let Some(l) = &s.lesson else {
         out.push(String::new());
         out.push("The presenter is on the lesson list.".into());
@@ -149,15 +156,15 @@ pub(crate) fn render(s: &Showing, width: usize) -> Vec<String> {
 /// A section's heading lines and its notes.
 fn section_lines(l: &ShownSection, width: usize) -> Vec<String> {
     let safe = |t: &str| terminal_safe(t).into_owned();
-    let mut out = vec![format!("lesson {}/{} · {} ({})", l.number, l.lessons, safe(&l.title), safe(&l.id))];
+    let mut out = fit(&format!("lesson {}/{} · {} ({})", l.number, l.lessons, safe(&l.title), safe(&l.id)), width);
     let section = if l.section == 0 {
         "introduction".to_string()
     } else {
         format!("section {} of {}: {}", l.section, l.sections.saturating_sub(1), safe(&l.section_title))
     };
-    out.push(section);
+    out.extend(fit(&section, width));
     if let Some(p) = &l.panel {
-        out.push(format!("panel: {}", safe(p)));
+        out.extend(fit(&format!("panel: {}", safe(p)), width));
     }
     out.push(String::new());
     if l.notes.is_empty() {
@@ -166,13 +173,29 @@ fn section_lines(l: &ShownSection, width: usize) -> Vec<String> {
     for n in &l.notes {
         let mark = if n.current { "▶ " } else { "  " };
         let about = n.about.as_deref().map_or("the section".to_string(), safe);
-        out.push(format!("{mark}about {about}"));
+        out.extend(fit(&format!("{mark}about {about}"), width));
         for (label, text) in &n.fields {
             out.extend(wrap(&format!("{}: ", safe(label)), &safe(text), width));
         }
         out.push(String::new());
     }
     out
+}
+
+/// A heading line word-wrapped to `width` columns, continuation lines indented by 4.
+fn fit(line: &str, width: usize) -> Vec<String> {
+    if line.width() <= width {
+        return vec![line.to_string()];
+    }
+    let indent = line.len() - line.trim_start().len();
+    let (lead, rest) = line.split_at(indent);
+    let mut lines = wrap("", rest, width.saturating_sub(indent));
+    for (i, l) in lines.iter_mut().enumerate() {
+        // `wrap` indents by 4 (and 6 after the first line); headings start at their own indent and hang by 4.
+        let body = l.trim_start();
+        *l = format!("{lead}{}{body}", if i == 0 { "" } else { "    " });
+    }
+    lines
 }
 
 /// `text` after `label`, word-wrapped to `width` columns, continuation lines indented under the text.

@@ -248,12 +248,30 @@ impl Recording {
     }
 
     /// Each run's speedup against the baseline (None for the runs that failed, or without a baseline): the same
-    /// rule as `compare`'s.
+    /// rule as `compare`'s, which measures each engine against its own sequential run. The recorded baseline is the
+    /// first engine's; a run of another engine is measured against that engine's first sequential run.
     pub(crate) fn speedups(&self) -> Vec<Option<f64>> {
-        let base = self.baseline.and_then(|b| self.runs.get(b)).filter(|b| b.error().is_none()).map(|b| b.wall_ms());
+        let engine = |r: &RecordedRun| match &r.job {
+            RecordedJob::Experiment(e) => Some(e.engine),
+            RecordedJob::Demo(_) => None,
+        };
+        let recorded = self.baseline.and_then(|b| self.runs.get(b)).filter(|b| b.error().is_none());
+        let base_for = |r: &RecordedRun| -> Option<f64> {
+            let own = engine(r);
+            if let Some(b) = recorded.filter(|b| engine(b) == own) {
+                return Some(b.wall_ms());
+            }
+            self.runs
+                .iter()
+                .find(|b| {
+                    matches!(&b.job, RecordedJob::Experiment(e) if e.mode == Mode::Sequential && Some(e.engine) == own)
+                        && b.error().is_none()
+                })
+                .map(RecordedRun::wall_ms)
+        };
         self.runs
             .iter()
-            .map(|r| match base {
+            .map(|r| match base_for(r) {
                 Some(b) if r.error().is_none() && r.wall_ms() > 0.0 => Some(b / r.wall_ms()),
                 _ => None,
             })

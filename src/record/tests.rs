@@ -157,6 +157,26 @@ fn a_python_engine_run_round_trips_with_its_engine_and_interpreter() {
     assert_eq!(back, rec);
 }
 
+#[test]
+fn each_engine_is_measured_against_its_own_sequential_run() {
+    let python = |mut r: RecordedRun| {
+        if let RecordedJob::Experiment(e) = &mut r.job {
+            e.engine = crate::experiment::Engine::Python;
+        }
+        r
+    };
+    let runs = vec![
+        run_of(Mode::Sequential, 1, 4, 10, 4100),
+        run_of(Mode::Threads, 2, 4, 10, 4200),
+        python(run_of(Mode::Sequential, 1, 4, 20, 4300)),
+        python(run_of(Mode::Threads, 2, 4, 20, 4400)),
+    ];
+    let rec = Recording::of_compare("2025-03-01T10:20:00Z".to_string(), machine(), Engine::native(), runs);
+    let sp: Vec<String> = rec.speedups().iter().map(|s| format!("{:.2}", s.unwrap())).collect();
+    // Native: 40 ms against 20 ms; python: 80 ms against 40 ms (not against native's 40 ms).
+    assert_eq!(sp, ["1.00", "2.00", "1.00", "2.00"]);
+}
+
 fn round_trip(rec: &Recording) -> Recording {
     let bytes = encode(rec).unwrap();
     decode("t.parlab", bytes.as_slice()).unwrap_or_else(|e| panic!("{e}"))
