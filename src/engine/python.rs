@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use serde_json::{Value, json};
 
 use crate::experiment::{Experiment, Mode};
-use crate::lab::client::LabRun;
+use crate::lab::client::{LabFeed, LabRun};
 use crate::timeline::LabEvent;
 
 /// The harness, shipped in the binary.
@@ -205,22 +205,37 @@ pub(crate) struct Keep {
 }
 
 /// Starts a python-engine run of `exp` (its `python` names the interpreter, detected before).
-pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
+/// `follower` is as for `LabRun::start`.
+pub(crate) fn start<F>(exp: &Experiment, follower: impl FnOnce(u32) -> F) -> Result<LabRun>
+where
+    F: FnMut(LabFeed) + Send + 'static,
+{
     let py = exp.python.as_ref().ok_or_else(|| anyhow!("a python-engine run names no interpreter"))?;
-    start_request(Path::new(&py.path), &request(exp))
+    start_request(Path::new(&py.path), &request(exp), follower)
 }
 
-/// Starts the harness in `python` with a raw request, the GIL sampler watching it.
-pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
-    start_sampled(python, request, true)
+/// Starts the harness in `python` with a raw request, the GIL sampler watching it. `follower` is as for
+/// `LabRun::start`.
+pub(crate) fn start_request<F>(python: &Path, request: &Value, follower: impl FnOnce(u32) -> F) -> Result<LabRun>
+where
+    F: FnMut(LabFeed) + Send + 'static,
+{
+    start_sampled(python, request, true, follower)
 }
 
 /// Starts the harness with a raw request, with or without the GIL sampler (bench: what recording costs).
-pub(crate) fn start_sampled(python: &Path, request: &Value, sample: bool) -> Result<LabRun> {
+pub(crate) fn start_sampled<F>(
+    python: &Path,
+    request: &Value,
+    sample: bool,
+    follower: impl FnOnce(u32) -> F,
+) -> Result<LabRun>
+where
+    F: FnMut(LabFeed) + Send + 'static,
+{
     let s = spawn(python, request)?;
     let stderr = keep_stderr(s.stderr)?;
     let text = Arc::clone(&stderr.text);
-    let (tx, rx) = mpsc::channel();
     let results = s.results;
     // The real GIL lane: the interpreter's threads read from outside while the run goes (see `sampler`).
     let mut gil = if sample {
@@ -228,7 +243,7 @@ pub(crate) fn start_sampled(python: &Path, request: &Value, sample: bool) -> Res
     } else {
         None
     };
-    let reader = move |seen: Arc<AtomicU64>, tx: mpsc::Sender<LabEvent>| {
+    let reader = move |seen: Arc<AtomicU64>, emit: &mut dyn FnMut(LabEvent) -> bool| {
         let mut lines = BufReader::with_capacity(256 * 1024, results).lines();
         // Line 1 is the harness's hello (the interpreter, detected already); the rest are lab events.
         let _hello = lines.next();
@@ -244,21 +259,21 @@ pub(crate) fn start_sampled(python: &Path, request: &Value, sample: bool) -> Res
                         && let Some(g) = gil.take()
                     {
                         for e in g.finish() {
-                            let _ = tx.send(e);
+                            emit(e);
                         }
                     }
-                    if tx.send(ev).is_err() {
+                    if !emit(ev) {
                         break;
                     }
                 }
                 Err(e) => {
-                    let _ = tx.send(LabEvent::Note(format!("the python engine sent an unreadable event ({e})")));
+                    emit(LabEvent::Note(format!("the python engine sent an unreadable event ({e})")));
                     break;
                 }
             }
         }
     };
-    LabRun::from_python(s.child, s.stdin, tx, rx, text, Keep { _dir: s.dir, stderr }, reader)
+    LabRun::from_python(s.child, s.stdin, text, Keep { _dir: s.dir, stderr }, follower, reader)
 }
 
 /// The sampler of a python-engine run and what it needs to find the GIL waits: the lanes and run spans so far.

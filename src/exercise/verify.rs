@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow};
 use super::commands::setup_from_args;
 use super::python::{self, DEFAULT_TIMEOUT_S};
 use super::{CheckOutcome, check_native, fmt_figure, threshold_text};
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, KnobArgs};
 use crate::experiment::{Experiment, available_cores};
 use crate::lesson::{self, ExerciseSpec, LessonSet, Op, Solution, goal_cores};
 use crate::units::{format_interval_us, plural};
@@ -25,12 +25,14 @@ fn print(text: &str) -> Result<()> {
 pub(crate) fn solution_args(s: &Solution) -> CheckArgs {
     CheckArgs {
         mode: s.mode.map(|m| m.name().to_string()),
-        workers: s.knobs.workers,
-        chunksize: s.knobs.chunksize,
-        start: s.knobs.start.map(|m| m.name().to_string()),
-        switch_interval: s.knobs.switch_interval_us.map(format_interval_us),
-        payload: s.knobs.payload.map(|p| p.to_string()),
-        warm: s.knobs.warm,
+        knobs: KnobArgs {
+            workers: s.knobs.workers,
+            chunksize: s.knobs.chunksize,
+            start: s.knobs.start.map(|m| m.name().to_string()),
+            switch_interval: s.knobs.switch_interval_us.map(format_interval_us),
+            payload: s.knobs.payload.map(|p| p.to_string()),
+            warm: s.knobs.warm,
+        },
         tasks: s.tasks,
         size: s.size,
         timeout: None,
@@ -49,14 +51,14 @@ pub(crate) fn solution_flags(s: &Solution) -> String {
         }
     };
     flag("mode", a.mode);
-    flag("workers", a.workers.map(|w| w.to_string()));
-    flag("chunksize", a.chunksize.map(|c| c.to_string()));
-    flag("start", a.start);
-    flag("switch-interval", a.switch_interval);
-    flag("payload", a.payload);
+    flag("workers", a.knobs.workers.map(|w| w.to_string()));
+    flag("chunksize", a.knobs.chunksize.map(|c| c.to_string()));
+    flag("start", a.knobs.start);
+    flag("switch-interval", a.knobs.switch_interval);
+    flag("payload", a.knobs.payload);
     flag("tasks", a.tasks.map(|t| t.to_string()));
     flag("size", a.size.map(|s| s.to_string()));
-    if a.warm {
+    if a.knobs.warm {
         flags.push("--warm".to_string());
     }
     flags.join(" ")
