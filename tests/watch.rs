@@ -122,7 +122,8 @@ fn watch_draws_each_pool_worker_process_as_its_own_lane() {
     let dir = tempfile::tempdir().unwrap();
     let file = script(dir.path(), "pool.py", POOL);
     let tag = unique_tag("watch-pool");
-    let (v, o) = watch_json(&[file.to_str().unwrap()], &tag);
+    let trace = dir.path().join("pool.trace.json");
+    let (v, o) = watch_json(&["--trace", trace.to_str().unwrap(), file.to_str().unwrap()], &tag);
     assert!(o.status.success(), "{}", stderr(&o));
     let procs = v["processes"].as_array().unwrap();
     let main = procs[0]["pid"].as_u64().unwrap();
@@ -140,6 +141,14 @@ fn watch_draws_each_pool_worker_process_as_its_own_lane() {
     });
     assert!(busy.count() >= 1, "a worker ran: {}", v["spans"]);
     assert_spans_within_the_run(&v);
+    // The trace names every process and has the workers' spans on their own pids.
+    let t: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let events = t["traceEvents"].as_array().unwrap();
+    for w in &workers {
+        assert!(events.iter().any(|e| e["ph"] == "M" && e["name"] == "process_name" && e["pid"] == w["pid"]));
+    }
+    assert!(events.iter().any(|e| e["ph"] == "X" && workers.iter().any(|w| e["pid"] == w["pid"])), "{t}");
+    assert!(events.iter().any(|e| e["ph"] == "C"), "per-core counters");
     assert_none_left(&tag);
 }
 
@@ -224,14 +233,14 @@ fn a_non_utf8_file_name_runs_and_is_shown_escaped() {
 }
 
 #[test]
-fn python_engine_threads_show_one_pid_two_tids_and_real_gil_waits_inside_their_runs() {
+fn python_engine_threads_show_one_pid_two_tids_and_real_gil_waits_cut_out_of_their_runs() {
     if !python3_or_skip() {
         return;
     }
     let tag = unique_tag("watch-engine");
     let _machine = crate::util::shared();
     let args =
-        ["run", "--engine", "python", "--mode", "threads", "--workers", "2", "--workload", "fib:25", "--tasks", "4"];
+        ["run", "--engine", "python", "--mode", "threads", "--workers", "2", "--workload", "fib:27", "--tasks", "4"];
     let o = tagged(&[&args[..], &["--json"]].concat(), &tag).output().expect("parlab runs");
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -243,15 +252,25 @@ fn python_engine_threads_show_one_pid_two_tids_and_real_gil_waits_inside_their_r
     let waits: Vec<&Value> = all.iter().filter(|s| s["kind"] == "gil-wait").collect();
     let waiting_lanes: std::collections::BTreeSet<u64> = waits.iter().map(|s| s["lane"].as_u64().unwrap()).collect();
     assert_eq!(waiting_lanes.len(), 2, "both threads waited for the GIL: {waits:?}");
+    let f = |s: &Value, k: &str| s[k].as_f64().unwrap();
     for w in &waits {
-        let inside = all.iter().any(|r| {
-            r["kind"] == "run"
-                && r["lane"] == w["lane"]
-                && r["task"] == w["task"]
-                && r["start_us"].as_f64() <= w["start_us"].as_f64()
-                && w["end_us"].as_f64() <= r["end_us"].as_f64()
-        });
-        assert!(inside, "a gil-wait lies inside its lane's run of the same task: {w}");
+        // The task's run pieces and waits tile one stretch: the waits were cut out of the task's run.
+        let mut tiles: Vec<&Value> = all
+            .iter()
+            .filter(|r| {
+                (r["kind"] == "run" || r["kind"] == "gil-wait") && r["lane"] == w["lane"] && r["task"] == w["task"]
+            })
+            .collect();
+        assert!(tiles.iter().any(|r| r["kind"] == "run"), "the task of {w} ran");
+        tiles.sort_by(|a, b| f(a, "start_us").total_cmp(&f(b, "start_us")));
+        for p in tiles.windows(2) {
+            assert!((f(p[1], "start_us") - f(p[0], "end_us")).abs() < 0.01, "a gap or overlap in a task: {p:?}");
+        }
+        // The run is cut around it: time on a CPU and time waiting never overlap on one lane.
+        let lane_runs = all.iter().filter(|r| r["kind"] == "run" && r["lane"] == w["lane"]);
+        for r in lane_runs {
+            assert!(f(r, "end_us") <= f(w, "start_us") || f(w, "end_us") <= f(r, "start_us"), "{r} overlaps {w}");
+        }
     }
     assert!(v["overhead_ms"]["gil_wait"].as_f64().unwrap() > 0.0);
     assert!(
@@ -288,5 +307,27 @@ fn check_of_a_python_file_shows_its_parallel_lanes_as_the_scheduler_saw_them() {
     let lanes: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with('t') && l.contains('/')).collect();
     assert!(lanes.len() >= 2, "a lane per pool thread: {out}");
     assert!(out.contains("█ run"), "{out}");
+    assert_none_left(&tag);
+}
+
+#[test]
+fn sigkill_of_parlab_during_watch_leaves_none_of_the_programs_processes() {
+    if !python3_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = script(dir.path(), "forks.py", FORKS);
+    let tag = unique_tag("watch-kill");
+    let _machine = crate::util::shared();
+    let mut child = tagged(&["watch", "--table", file.to_str().unwrap()], &tag)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("parlab runs");
+    // The program is running once its children are there.
+    assert!(crate::util::wait_for(20.0, || crate::util::tagged_processes(&tag).len() > 20), "the script forked");
+    // SAFETY: SIGKILL to the parlab this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
     assert_none_left(&tag);
 }

@@ -238,8 +238,11 @@ where
     let text = Arc::clone(&stderr.text);
     let results = s.results;
     // The real GIL lane: the interpreter's threads read from outside while the run goes (see `sampler`).
+    // Where threads of one process take turns, their run spans are held back until the run ends and sent cut
+    // around their waits, so that `run` is time on a CPU and `gil-wait` is drawn where it was.
+    let hold = matches!(request["mode"].as_str(), Some("threads" | "async-offload"));
     let mut gil = if sample {
-        super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(GilLane::new)
+        super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(|s| GilLane::new(s, hold))
     } else {
         None
     };
@@ -252,8 +255,10 @@ where
             seen.fetch_add(1, Ordering::Relaxed);
             match serde_json::from_str::<LabEvent>(&line) {
                 Ok(ev) => {
-                    if let Some(g) = gil.as_mut() {
-                        g.see(&ev);
+                    if let Some(g) = gil.as_mut()
+                        && g.keeps(&ev)
+                    {
+                        continue;
                     }
                     if matches!(ev, LabEvent::Finished(_))
                         && let Some(g) = gil.take()
@@ -272,6 +277,12 @@ where
                 }
             }
         }
+        // Ended without `finished` (the interpreter died): what was held back goes as it came.
+        if let Some(g) = gil.take() {
+            for span in g.held {
+                let _ = tx.send(LabEvent::Span(span));
+            }
+        }
     };
     LabRun::from_python(s.child, s.stdin, text, Keep { _dir: s.dir, stderr }, follower, reader)
 }
@@ -281,27 +292,40 @@ struct GilLane {
     sampler: super::sampler::Sampler,
     lanes: Vec<crate::timeline::Lane>,
     runs: Vec<crate::timeline::Span>,
+    /// Hold run spans back (they are sent cut around the waits at the end).
+    hold: bool,
+    held: Vec<crate::timeline::Span>,
 }
 
 impl GilLane {
-    fn new(sampler: super::sampler::Sampler) -> GilLane {
-        GilLane { sampler, lanes: Vec::new(), runs: Vec::new() }
+    fn new(sampler: super::sampler::Sampler, hold: bool) -> GilLane {
+        GilLane { sampler, lanes: Vec::new(), runs: Vec::new(), hold, held: Vec::new() }
     }
 
-    fn see(&mut self, ev: &LabEvent) {
+    /// Notes what the waits are found from; true when the event is held back instead of sent now.
+    fn keeps(&mut self, ev: &LabEvent) -> bool {
         match ev {
             LabEvent::Lane(l) => self.lanes.push(l.clone()),
-            LabEvent::Span(s) if s.kind == crate::timeline::SpanKind::Run => self.runs.push(*s),
+            LabEvent::Span(s) if s.kind == crate::timeline::SpanKind::Run => {
+                self.runs.push(*s);
+                if self.hold {
+                    self.held.push(*s);
+                    return true;
+                }
+            }
             _ => {}
         }
+        false
     }
 
     /// Stops the sampler: the run's `gil-wait` spans, and a note saying where they came from and what it cost.
     fn finish(self) -> Vec<LabEvent> {
         let samples = self.sampler.stop();
         let waits = super::sampler::gil_waits(&samples, &self.lanes, &self.runs);
+        let runs = super::sampler::cut_around(&self.held, &waits);
+        let mut out: Vec<LabEvent> = runs.into_iter().map(LabEvent::Span).collect();
         if waits.is_empty() {
-            return Vec::new();
+            return out;
         }
         let c = samples.cost;
         let note = format!(
@@ -311,7 +335,8 @@ impl GilLane {
             c.ticks,
             c.cpu_pct()
         );
-        waits.into_iter().map(LabEvent::Span).chain([LabEvent::Note(note)]).collect()
+        out.extend(waits.into_iter().map(LabEvent::Span).chain([LabEvent::Note(note)]));
+        out
     }
 }
 

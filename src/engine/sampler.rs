@@ -684,6 +684,38 @@ pub(crate) fn gil_waits(samples: &Samples, lanes: &[Lane], runs: &[Span]) -> Vec
     out
 }
 
+/// `runs` with the time of `waits` (of the same lane and task) cut out: what is left of each run, in pieces. The
+/// first piece keeps the run's task count, the others count none, so the tasks add up as before.
+pub(crate) fn cut_around(runs: &[Span], waits: &[Span]) -> Vec<Span> {
+    let mut by_run: HashMap<(u32, u64), Vec<(u64, u64)>> = HashMap::new();
+    for w in waits {
+        by_run.entry((w.lane, w.task)).or_default().push((w.start_ns, w.end_ns));
+    }
+    let mut out = Vec::new();
+    for r in runs {
+        let mut cuts = by_run.get(&(r.lane, r.task)).cloned().unwrap_or_default();
+        cuts.sort_unstable();
+        let mut at = r.start_ns;
+        let mut first = true;
+        let mut piece = |a: u64, b: u64, out: &mut Vec<Span>| {
+            if b > a {
+                out.push(Span { start_ns: a, end_ns: b, count: if first { r.count } else { 0 }, ..*r });
+                first = false;
+            }
+        };
+        for (a, b) in cuts {
+            let (a, b) = (a.max(r.start_ns), b.min(r.end_ns));
+            if b <= a {
+                continue;
+            }
+            piece(at, a.max(at), &mut out);
+            at = at.max(b);
+        }
+        piece(at, r.end_ns, &mut out);
+    }
+    out
+}
+
 /// The same for a thread with no run spans (`watch`): its timed futex waits while another thread of its process
 /// was on-CPU, as `(start_ns, end_ns, cpu_start, cpu_end)`.
 pub(crate) fn gil_waits_of(samples: &Samples, track: &ThreadTrack) -> Vec<(u64, u64, i32, i32)> {
@@ -884,6 +916,17 @@ mod tests {
         let w: Vec<(u64, u64)> =
             gil_waits_of(&s, &s.threads[1]).iter().map(|w| (w.0 / 1_000_000, w.1 / 1_000_000)).collect();
         assert_eq!(w, vec![(0, 4), (4, 6)]);
+    }
+
+    #[test]
+    fn runs_are_cut_around_their_waits_keeping_the_task_count_once() {
+        let mut r = run(1, 7, 0, 20);
+        r.count = 3;
+        let w = |a, b| Span { kind: SpanKind::GilWait, count: 0, ..run(1, 7, a, b) };
+        let pieces = cut_around(&[r, run(2, 8, 0, 5)], &[w(5, 10), w(12, 14), w(18, 25)]);
+        assert_eq!(ms(&pieces), vec![(1, 0, 5), (1, 10, 12), (1, 14, 18), (2, 0, 5)]);
+        assert_eq!(pieces.iter().map(|p| p.count).collect::<Vec<_>>(), vec![3, 0, 0, 1]);
+        assert!(pieces.iter().all(|p| p.kind == SpanKind::Run && p.task == 7 || p.lane == 2));
     }
 
     #[test]
