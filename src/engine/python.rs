@@ -280,7 +280,7 @@ where
         // Ended without `finished` (the interpreter died): what was held back goes as it came.
         if let Some(g) = gil.take() {
             for span in g.held {
-                let _ = tx.send(LabEvent::Span(span));
+                emit(LabEvent::Span(span));
             }
         }
     };
