@@ -140,6 +140,8 @@ pub(crate) enum Screen {
     List,
     Lesson,
     Compare,
+    /// A recording opened with `parlab replay` (see `view::Replay`).
+    Replay,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +169,16 @@ pub(crate) const KEYS: &[(&str, &str, &str)] = &[
     ("h", "h", "next hint"),
     ("x", "x", "check the exercise"),
     ("t", "t", "theme (remembered)"),
+    ("] / [", "] / [", "zoom in / out"),
+    ("{ / }", "{ / }", "pan left / right"),
+    ("< / >", "< / >", "cursor (reads the span)"),
+    ("( / )", "( / )", "cursor: prev / next span"),
+    ("g / G", "g / G", "GIL hand-off next/prev"),
+    (";", ";", "cursor: next lane"),
+    ("f", "f", "pause the live view"),
+    ("Space", "Space", "replay: play / pause"),
+    (", / .", ", / .", "replay: slower / faster"),
+    ("P", "P", "presenter layout"),
     ("?", "?", "this help"),
     ("q / Ctrl-C", "q / Ctrl-C", "quit"),
 ];
@@ -633,6 +645,12 @@ pub(crate) struct App {
     quitting: bool,
     /// Wall times of sequential runs, by (workload, tasks, payload), for single-run speedups.
     baselines: Vec<((Workload, u64, u64), u64)>,
+    /// The timeline's zoom, pan, cursor and pause (see `view`).
+    pub tl: crate::view::TimelineView,
+    /// A recording being replayed.
+    pub replay: Option<crate::view::Replay>,
+    /// The presenter layout (`--present`, `P`).
+    pub present: bool,
     /// Which engine runs experiments (`e`), and the python engine's interpreter.
     pub engine: crate::engine::state::EngineState,
 }
@@ -662,6 +680,9 @@ impl App {
             engine: Default::default(),
             quitting: false,
             baselines: Vec::new(),
+            tl: Default::default(),
+            replay: None,
+            present: false,
         };
         // Resume: select the lesson the learner was last in.
         if let Some((id, _)) = app.progress.last_position()
@@ -730,6 +751,19 @@ impl App {
     pub(crate) fn on_engine(&self, exp: Experiment) -> Result<Experiment, String> {
         let mut on = self.engine.apply(std::slice::from_ref(&exp))?;
         Ok(on.swap_remove(0))
+    }
+
+    /// The engines for `setup`: the learner's choice (`e`), or, while that is the native engine and python works,
+    /// the engines its lesson names (`engines = ["native", "python"]` compares both).
+    fn engine_for(&self, setup: &Setup) -> crate::engine::state::EngineState {
+        use crate::engine::Choice;
+        use crate::experiment::Engine;
+        let mut st = self.engine.clone();
+        let wants = &setup.knobs.engines;
+        if st.choice == Choice::One(Engine::Native) && st.interpreter().is_some() && wants.contains(&Engine::Python) {
+            st.choice = if wants.contains(&Engine::Native) { Choice::Both } else { Choice::One(Engine::Python) };
+        }
+        st
     }
 
     /// `e`: the next engine, or why the python engine is unavailable.
@@ -827,7 +861,10 @@ impl App {
             AppEvent::Key(key) => self.on_key(key, &mut fx),
             AppEvent::Scroll { up, column } => self.on_scroll(up, column),
             AppEvent::Resize(w, h) => self.size = (w, h),
-            AppEvent::Tick(now) => self.now_ns = now,
+            AppEvent::Tick(now) => {
+                self.now_ns = now;
+                self.view_tick(now);
+            }
             AppEvent::Cores(v) => {
                 self.sys.history.push_back(v.clone());
                 while self.sys.history.len() > HISTORY {
@@ -942,10 +979,14 @@ impl App {
             }
             _ => {}
         }
+        if self.on_view_key(key) {
+            return;
+        }
         match self.screen {
             Screen::List => self.on_list_key(key, fx),
             Screen::Lesson => self.on_lesson_key(key, fx),
             Screen::Compare => self.on_compare_key(key, fx),
+            Screen::Replay => {}
         }
     }
 
@@ -1218,7 +1259,7 @@ impl App {
                 *sel = if up { sel.saturating_sub(1) } else { (*sel + 1).min(n.saturating_sub(1)) };
             }
             Screen::Lesson => self.scroll_by(if up { -3 } else { 3 }),
-            Screen::Compare => {}
+            Screen::Compare | Screen::Replay => {}
         }
     }
 
@@ -1421,7 +1462,7 @@ impl App {
             return self.info(format!("the {name} demo compares its own cases in one run: r runs it"));
         }
         let mut modes = App::compare_modes(&setup);
-        if self.engine.choice == crate::engine::Choice::Both {
+        if self.engine_for(&setup).choice == crate::engine::Choice::Both {
             // Each mode runs on both engines: half as many modes keep the view at most MAX_COMPARE runs.
             modes.truncate(MAX_COMPARE / 2);
         }
@@ -1430,11 +1471,18 @@ impl App {
 
     /// Compares `modes` of `setup` on the chosen engines (each mode's engines together).
     fn compare_these(&mut self, setup: &Setup, modes: Vec<Mode>, fx: &mut Vec<Effect>) {
+        let engines = self.engine_for(setup);
+        // A mode the chosen engines cannot run here (dask not installed, ...) is left out, saying why.
+        let (modes, left): (Vec<Mode>, Vec<Mode>) = modes.into_iter().partition(|m| engines.offers(*m));
+        let why: Vec<String> = left.iter().map(|m| engines.why_not(*m)).collect();
+        if modes.is_empty() {
+            return self.error(why.join("; "));
+        }
         let exps: Result<Vec<Experiment>, String> = modes
             .into_iter()
             .map(|m| setup.experiment(m, self.cores))
             .collect::<Result<Vec<_>, String>>()
-            .and_then(|e| self.engine.apply(&e));
+            .and_then(|e| engines.apply(&e));
         match exps {
             Ok(exps) => {
                 let id = self.next_id();
@@ -1446,6 +1494,9 @@ impl App {
                 });
                 self.screen = Screen::Compare;
                 fx.push(Effect::Start { run: id, exp: first });
+                if !why.is_empty() {
+                    self.info(format!("left out: {}", why.join("; ")));
+                }
             }
             Err(e) => self.error(e),
         }
@@ -1624,7 +1675,8 @@ impl App {
         if let Some(m) = self.busy_message() {
             return self.error(m);
         }
-        match setup.experiment(setup.mode, self.cores) {
+        let engines = self.engine_for(&setup);
+        match setup.experiment(setup.mode, self.cores).and_then(|e| engines.apply(&[e])).map(|mut e| e.swap_remove(0)) {
             Ok(exp) => {
                 let id = self.next_id();
                 self.panel.check = Some(Check::Running { run: id, exercise: spec.id.clone(), setup: exp.clone() });

@@ -66,7 +66,12 @@ fn leak(s: String) -> &'static str {
 }
 
 /// Runs the suite. `quick` uses smaller sizes and fewer repetitions.
-pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) -> Result<Vec<BenchFigure>> {
+pub(crate) fn figures(
+    quick: bool,
+    python: Option<&str>,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<BenchFigure>> {
     let cores = available_cores();
     let reps = if quick { 1 } else { 3 };
     let mut out = Vec::new();
@@ -199,6 +204,13 @@ pub(crate) fn figures(quick: bool, stop: &AtomicBool, progress: &mut dyn FnMut(&
             _ => untargeted(name, value, unit),
         });
     }
+
+    // The python engine's figures beside the native ones (absent, with a note, without a working interpreter).
+    let (python, note) = crate::engine::bench::figures(python, quick, stop, progress)?;
+    out.extend(python);
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
     Ok(out)
 }
 
@@ -295,7 +307,7 @@ fn recording_overhead() -> BenchFigure {
     )
 }
 
-pub fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
+pub fn bench_cmd(json_out: bool, quick: bool, python: Option<&str>) -> Result<u8> {
     let stop = stop_flag()?;
     let cores = available_cores();
     let mut progress = |what: &str| {
@@ -303,7 +315,7 @@ pub fn bench_cmd(json_out: bool, quick: bool) -> Result<u8> {
             eprint!("measuring {what} ...{:20}\r", "");
         }
     };
-    let figs = figures(quick, &stop, &mut progress)?;
+    let figs = figures(quick, python, &stop, &mut progress)?;
     if json_out {
         let list: Vec<_> = figs
             .iter()

@@ -29,6 +29,9 @@ pub struct Cli {
     /// Open this lesson (by id) instead of the lesson list.
     #[arg(long, value_name = "ID")]
     pub lesson: Option<String>,
+    /// The presenter layout: no chrome, the timeline the full width, the key figures in large digits (P toggles).
+    #[arg(long)]
+    pub present: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,6 +130,10 @@ pub enum Command {
         /// Fewer repetitions and smaller sizes.
         #[arg(long)]
         quick: bool,
+        /// The interpreter for the python engine's figures (default python3; its Dask and Ray, where installed,
+        /// give their per-task cost).
+        #[arg(long, value_name = "PATH")]
+        python: Option<String>,
         #[command(flatten)]
         stray: StrayLessons,
     },
@@ -140,6 +147,41 @@ pub enum Command {
         yes: bool,
         #[command(flatten)]
         dir: LessonsDir,
+    },
+    /// Run your own Python program and draw every thread and child process it has, live, from the scheduler
+    /// alone (the program is not changed): `parlab watch my_threads.py [ARGS...]`.
+    Watch {
+        #[command(flatten)]
+        watch: WatchArgs,
+        #[command(flatten)]
+        stray: StrayLessons,
+    },
+    /// List the recordings kept in the history of runs: N, date, experiment, modes, wall, machine.
+    Runs {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a recording in the TUI (`last`, N from `parlab runs`, or a FILE), or export it with --trace / --svg.
+    Replay {
+        /// `last`, a number from `parlab runs` (1 is the newest), or a recording's file.
+        #[arg(value_name = "FILE|last|N")]
+        what: String,
+        /// Write it as a Chrome / Perfetto trace to OUT instead of opening the TUI.
+        #[arg(long, value_name = "OUT")]
+        trace: Option<PathBuf>,
+        /// Write its Gantt as a self-contained SVG to OUT instead of opening the TUI.
+        #[arg(long, value_name = "OUT")]
+        svg: Option<PathBuf>,
+        /// Open in the presenter layout (P toggles it).
+        #[arg(long)]
+        present: bool,
+        /// Colour theme of the TUI.
+        #[arg(long, value_name = "dark|light|contrast")]
+        theme: Option<String>,
+        /// Plain ASCII symbols instead of block characters.
+        #[arg(long)]
+        ascii: bool,
     },
     #[command(hide = true, name = "__lab")]
     Lab,
@@ -240,7 +282,8 @@ impl Cli {
                 Command::Run { stray, .. }
                 | Command::Compare { stray, .. }
                 | Command::Demo { stray, .. }
-                | Command::Bench { stray, .. },
+                | Command::Bench { stray, .. }
+                | Command::Watch { stray, .. },
             ) => stray.lessons.is_some(),
             _ => false,
         }
@@ -267,7 +310,12 @@ impl Cli {
     /// The TUI's flags before a command would do nothing for it: refused, naming the flag.
     pub fn leading_flags_fit(&self) -> Result<(), String> {
         let Some(cmd) = &self.command else { return Ok(()) };
-        let given = [("--theme", self.theme.is_some()), ("--ascii", self.ascii), ("--lesson", self.lesson.is_some())];
+        let given = [
+            ("--theme", self.theme.is_some()),
+            ("--ascii", self.ascii),
+            ("--lesson", self.lesson.is_some()),
+            ("--present", self.present),
+        ];
         match given.iter().find(|(_, g)| *g) {
             Some((flag, _)) => Err(format!(
                 "{flag} before a command is the TUI's (parlab without a command): it does nothing for '{}'",
@@ -291,6 +339,9 @@ impl Command {
             Command::Check { .. } => "check",
             Command::Bench { .. } => "bench",
             Command::Progress { .. } => "progress",
+            Command::Watch { .. } => "watch",
+            Command::Runs { .. } => "runs",
+            Command::Replay { .. } => "replay",
             Command::Lab => "__lab",
             Command::Worker => "__worker",
         }
@@ -311,6 +362,12 @@ pub struct OutputArgs {
     /// Plain ASCII Gantt.
     #[arg(long)]
     pub ascii: bool,
+    /// Also write the run (or compare) as a recording to FILE, for `parlab replay FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Print only this window of the Gantt, e.g. 40ms..60ms (from the run's t0; units ns, us, ms, s).
+    #[arg(long, value_name = "FROM..TO")]
+    pub gantt_window: Option<String>,
 }
 
 /// Knobs for `parlab check` (the learner's setup). Each may only change what the exercise lets you change
@@ -353,4 +410,39 @@ pub struct CheckArgs {
     /// The python engine's interpreter: a path, or a name on PATH (default python3).
     #[arg(long, value_name = "PATH")]
     pub python: Option<String>,
+}
+
+/// `parlab watch`'s arguments: its own flags come before FILE; everything after FILE is the program's.
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// The Python file to run.
+    #[arg(value_name = "FILE.py")]
+    pub file: PathBuf,
+    /// Arguments for the program, passed as they are.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<std::ffi::OsString>,
+    /// The interpreter (default: python3 on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Stop the program and every process it started after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = crate::watch::DEFAULT_TIMEOUT_S)]
+    pub timeout: u64,
+    /// How often the sampler reads every thread (100us..=100ms; 1 kHz by default).
+    #[arg(long, value_name = "DURATION", default_value = "1ms")]
+    pub sample_every: String,
+    /// Print JSON (lanes, spans, processes, threads, per-core CPU, the sampler's cost) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the table and an ASCII Gantt instead of the live view.
+    #[arg(long)]
+    pub gantt: bool,
+    /// Print the table only instead of the live view.
+    #[arg(long)]
+    pub table: bool,
+    /// Write a Chrome / Perfetto trace to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Plain ASCII Gantt.
+    #[arg(long)]
+    pub ascii: bool,
 }

@@ -515,6 +515,10 @@ pub(crate) struct Knobs {
     pub payload: Option<u64>,
     pub warm: bool,
     pub api: Option<Api>,
+    /// The engines a lesson's experiment runs on (`engines = ["native", "python"]`); empty: the native one, or
+    /// what the learner chose. `Experiment::build` ignores it: `src/engine` sets the engine afterwards.
+    #[serde(default)]
+    pub engines: Vec<Engine>,
 }
 
 /// One validated run: everything the lab needs.

@@ -55,6 +55,7 @@ pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
             payload,
             warm: args.warm,
             api,
+            engines: Vec::new(),
         },
     ))
 }
@@ -141,13 +142,25 @@ pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8
     engines.check_cluster_modes(&[mode])?;
     let exps = engines.expand(std::slice::from_ref(&exp))?;
     let trace = out.trace.as_deref().map(TraceOut::open).transpose()?;
+    let record = out.record.as_deref().map(crate::replay::RecordOut::check).transpose()?;
+    let window = out.gantt_window.as_deref().map(crate::replay::parse_window).transpose()?;
     let stop = stop_flag()?;
     let mut reports = Vec::new();
     for exp in &exps {
         reports.push(measure(exp, out.repeat, &stop)?);
     }
-    if let Some(trace) = trace {
-        trace.write(&reports)?;
+    let kind = if reports.len() == 1 { crate::record::Kind::Run } else { crate::record::Kind::Compare };
+    crate::replay::keep_headless(kind, &reports, trace, record)?;
+    if let Some(w) = window {
+        let mut text = String::new();
+        for r in &reports {
+            text.push_str(&crate::replay::windowed_gantt(r, w, terminal_width(), out.ascii)?);
+        }
+        crate::stdout::print(&text).context("cannot write to stdout")?;
+        if let Some(r) = reports.iter().find(|r| r.error().is_some()) {
+            bail!("the run failed: {}", r.error().unwrap_or_default());
+        }
+        return Ok(0);
     }
     let text = if out.json && reports.len() == 1 {
         serde_json::to_string_pretty(&run_json(&reports[0]))? + "\n"
@@ -214,6 +227,10 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
         .map_err(|e| anyhow!(e))?;
     let exps = engines.expand(&exps)?;
     let trace = out.trace.as_deref().map(TraceOut::open).transpose()?;
+    let record = out.record.as_deref().map(crate::replay::RecordOut::check).transpose()?;
+    if out.gantt_window.is_some() {
+        bail!("--gantt-window is taken by `parlab run` (one run's Gantt); compare prints every run on one axis");
+    }
     let stop = stop_flag()?;
     let mut reports = Vec::new();
     for exp in &exps {
@@ -226,9 +243,7 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
         eprint!("{:40}\r", "");
     }
     apply_speedups(&mut reports);
-    if let Some(trace) = trace {
-        trace.write(&reports)?;
-    }
+    crate::replay::keep_headless(crate::record::Kind::Compare, &reports, trace, record)?;
     let text = if out.json {
         let runs: Vec<Value> = reports.iter().map(run_json).collect();
         serde_json::to_string_pretty(&json!({ "cores": cores, "runs": runs }))? + "\n"
@@ -271,7 +286,7 @@ pub(crate) fn progress_on_stderr() -> bool {
     std::io::stderr().is_terminal()
 }
 
-fn terminal_width() -> u16 {
+pub(crate) fn terminal_width() -> u16 {
     crossterm::terminal::size().map(|(w, _)| w).unwrap_or(100).clamp(60, 160)
 }
 
@@ -523,74 +538,27 @@ impl TraceOut {
         Ok(TraceOut { file, path: path.to_path_buf() })
     }
 
-    /// Writes a Chrome Trace Event Format file (opens in Perfetto and chrome://tracing).
-    pub(crate) fn write(mut self, reports: &[RunReport]) -> Result<()> {
-        let text = serde_json::to_string(&trace_json(reports))?;
+    /// Writes a Chrome Trace Event Format file (opens in Perfetto and chrome://tracing): the one trace writer,
+    /// `record::trace`, over the recording of these runs.
+    pub(crate) fn write(self, rec: &crate::record::Recording) -> Result<()> {
+        let text = serde_json::to_string(&crate::record::trace::trace_json(rec))?;
+        self.write_text(&text)
+    }
+
+    /// Writes any trace (`parlab watch` builds its own).
+    pub(crate) fn write_value(self, trace: &Value) -> Result<()> {
+        let text = serde_json::to_string(trace)?;
+        self.write_text(&text)
+    }
+
+    /// Writes `text` as the whole file (an SVG, a trace).
+    pub(crate) fn write_text(mut self, text: &str) -> Result<()> {
         let regular = self.file.metadata().is_ok_and(|m| m.is_file());
         let written = if regular { self.file.set_len(0) } else { Ok(()) }
             .and_then(|_| self.file.write_all(text.as_bytes()))
             .and_then(|_| self.file.flush());
-        written.with_context(|| format!("cannot write the trace to '{}'", self.path.display()))
+        written.with_context(|| format!("cannot write to '{}'", self.path.display()))
     }
-}
-
-pub(crate) fn trace_json(reports: &[RunReport]) -> Value {
-    let mut events: Vec<Value> = Vec::new();
-    let origin = reports.iter().map(|r| r.timeline.first_ns()).min().unwrap_or(0);
-    // Runs of a compare are laid one after another in the trace, each starting where the last ended.
-    let mut offset_ns: u64 = 0;
-    for (run_no, r) in reports.iter().enumerate() {
-        let t = &r.timeline;
-        let shift = |ns: u64| (ns.saturating_sub(t.first_ns()) + offset_ns) as f64 / 1e3;
-        let _ = origin;
-        let mut seen_pids = Vec::new();
-        // Lanes that share a thread (async task slots) get their own virtual tid so spans nest correctly.
-        let mut tids: Vec<(u32, u64)> = Vec::new();
-        for l in &t.lanes {
-            let shared = t.lanes.iter().filter(|o| o.pid == l.pid && o.tid == l.tid).count() > 1;
-            let tid = if shared { 1_000_000 + u64::from(l.id) } else { u64::from(l.tid) };
-            tids.push((l.id, tid));
-            if !seen_pids.contains(&l.pid) {
-                seen_pids.push(l.pid);
-                let name = if l.pid == t.lab_pid {
-                    format!("run {} · {} · lab {}", run_no + 1, r.experiment.mode, l.pid)
-                } else {
-                    format!("run {} · {} · worker {} ({})", run_no + 1, r.experiment.mode, l.label, l.pid)
-                };
-                events.push(json!({"ph": "M", "name": "process_name", "pid": l.pid, "tid": 0, "args": {"name": name}}));
-            }
-            events.push(json!({"ph": "M", "name": "thread_name", "pid": l.pid, "tid": tid, "args": {"name": l.label}}));
-        }
-        for s in &t.spans {
-            let Some(lane) = t.lanes.iter().find(|l| l.id == s.lane) else {
-                continue;
-            };
-            let tid = tids.iter().find(|x| x.0 == s.lane).map_or(u64::from(lane.tid), |x| x.1);
-            events.push(json!({
-                "ph": "X", "name": s.kind.name(), "cat": s.kind.name(),
-                "pid": lane.pid, "tid": tid,
-                "ts": shift(s.start_ns), "dur": s.dur_ns() as f64 / 1e3,
-                "args": {"task": s.task, "count": s.count, "cpu_start": s.cpu_start, "cpu_end": s.cpu_end},
-            }));
-        }
-        // Per-core utilization of parlab's own lanes, from the spans, in 20 bins per run (at least 1 ms each).
-        let from = t.first_ns();
-        let to = t.last_ns().max(from + 1);
-        let bin = ((to - from) / 20).max(1_000_000);
-        let cores = t.cores.max(1) as usize;
-        let mut a = from;
-        while a < to {
-            let busy = t.core_busy(cores, a, a + bin);
-            let mut args = serde_json::Map::new();
-            for (c, b) in busy.iter().enumerate() {
-                args.insert(format!("cpu{c}"), json!((b * 1000.0).round() / 10.0));
-            }
-            events.push(json!({"ph": "C", "name": "core busy % (parlab)", "pid": t.lab_pid, "tid": 0, "ts": shift(a), "args": args}));
-            a += bin;
-        }
-        offset_ns += to - from + 1_000_000;
-    }
-    json!({ "traceEvents": events, "displayTimeUnit": "ms" })
 }
 
 /// `parlab lessons`: the lesson list with each lesson's progress mark.

@@ -17,14 +17,16 @@ pub mod lab;
 pub mod lesson;
 pub mod monitor;
 pub mod progress;
-// Recordings, their history and exports: wired into the CLI and TUI by the lead; until then unused.
-#[allow(dead_code, unused_imports)]
 pub mod record;
+pub mod replay;
 pub mod stdout;
 pub mod timeline;
 pub mod tui;
 pub mod ui;
 pub mod units;
+pub mod view;
+pub mod watch;
+mod watch_tui;
 pub mod wire;
 pub mod worker;
 pub mod workload;

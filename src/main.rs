@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 
 use parlab::cli::{Cli, Command};
-use parlab::{bench, demo, exercise, headless, lab, tui, worker};
+use parlab::{bench, demo, exercise, headless, lab, replay, tui, watch, worker};
 
 fn main() -> ExitCode {
     // Hidden entry points first: nothing may start a thread before the lab decides whether to fork.
@@ -47,7 +47,7 @@ fn run(cli: Cli) -> Result<u8> {
         Some(Command::Lab) | Some(Command::Worker) => bail!("internal command called out of place"),
         Some(Command::Lessons { json, .. }) => headless::lessons_cmd(lessons, json),
         Some(Command::Lint { paths, verify, .. }) => headless::lint_cmd(lessons, &paths, verify),
-        Some(Command::Bench { json, quick, .. }) => bench::bench_cmd(json, quick),
+        Some(Command::Bench { json, quick, python, .. }) => bench::bench_cmd(json, quick, python.as_deref()),
         Some(Command::Demo { name, json, size, .. }) => demo::demo_cmd(&name, size, json),
         Some(Command::Exercises { json, copy, dir, .. }) => {
             exercise::commands::exercises_cmd(lessons, json, copy.as_deref(), dir.as_deref())
@@ -56,6 +56,17 @@ fn run(cli: Cli) -> Result<u8> {
             exercise::commands::check_cmd(lessons, &exercise, file.as_deref(), &exp)
         }
         Some(Command::Progress { reset, yes, .. }) => exercise::commands::progress_cmd(lessons, reset, yes),
-        None => tui::run(lessons, cli.theme.as_deref(), cli.ascii, cli.lesson.as_deref()),
+        Some(Command::Watch { watch, .. }) => watch::watch_args_cmd(watch),
+        Some(Command::Runs { json }) => replay::runs_cmd(json),
+        Some(Command::Replay { what, trace, svg, present, theme, ascii }) => {
+            replay::replay_cmd(&what, trace.as_deref(), svg.as_deref(), present, theme.as_deref(), ascii)
+        }
+        None => tui::run(
+            lessons,
+            cli.theme.as_deref(),
+            cli.ascii,
+            cli.lesson.as_deref(),
+            replay::Opening::lessons(cli.present),
+        ),
     }
 }

@@ -59,6 +59,38 @@ pub(crate) struct Lane {
     pub label: String,
 }
 
+impl Lane {
+    /// The lane's ids: "pid/tid" for a thread, "pid" for a process's main thread; so threads of one process show
+    /// one pid. The TUI's Gantt and the SVG export label lanes with this.
+    pub(crate) fn ids(&self) -> String {
+        if self.tid == self.pid || self.tid == 0 { self.pid.to_string() } else { format!("{}/{}", self.pid, self.tid) }
+    }
+
+    /// The lane's label: its name and its ids, e.g. "t1 4112/4113" or "p1 4120".
+    pub(crate) fn full_label(&self) -> String {
+        format!("{} {}", self.label, self.ids())
+    }
+}
+
+/// Lanes in reading order, by index into `lanes`: a worker's number counts as a number (t1, t2, … t10), and lanes
+/// named alike stay together where the first of them came (a loop before its tasks, a parent before its
+/// children). The TUI's Gantt and the SVG export both order lanes with this.
+pub(crate) fn lane_order(lanes: &[Lane]) -> Vec<usize> {
+    let split = |label: &str| -> (String, Option<u64>) {
+        let digits = label.len() - label.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let (stem, num) = label.split_at(label.len() - digits);
+        (stem.trim_end().to_string(), num.parse().ok())
+    };
+    let keys: Vec<(String, Option<u64>)> = lanes.iter().map(|l| split(&l.label)).collect();
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, (stem, _)) in keys.iter().enumerate() {
+        first.entry(stem.as_str()).or_insert(i);
+    }
+    let mut order: Vec<usize> = (0..lanes.len()).collect();
+    order.sort_by_key(|&i| (first[keys[i].0.as_str()], keys[i].1, i));
+    order
+}
+
 /// One stretch of one lane's time. Times are raw CLOCK_MONOTONIC nanoseconds (comparable across processes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Span {

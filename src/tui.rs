@@ -121,7 +121,13 @@ enum Msg {
 }
 
 /// The terminal UI: `parlab` with no sub-command.
-pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: Option<&str>) -> Result<u8> {
+pub fn run(
+    lessons_dir: Option<&Path>,
+    theme: Option<&str>,
+    ascii: bool,
+    open: Option<&str>,
+    opening: crate::replay::Opening,
+) -> Result<u8> {
     // Everything that can fail with a message fails here, before the terminal changes.
     let chosen = theme.map(Palette::parse).transpose().map_err(|e| anyhow!(e))?;
     let set = lesson::load(lessons_dir)?;
@@ -153,6 +159,11 @@ pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: O
         bail!("no lesson '{id}' (expected one of: {}){hint}", ids.join(", "));
     }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        if opening.replay.is_some() {
+            bail!(
+                "a replay opens in the terminal UI, which needs a terminal; `parlab replay ... --svg OUT` or `--trace OUT` exports one without it"
+            );
+        }
         bail!("the lessons UI needs a terminal; for output to a pipe or file use `parlab run`, `compare` or `lessons`");
     }
     let (progress, warning) = Progress::load();
@@ -163,6 +174,10 @@ pub fn run(lessons_dir: Option<&Path>, theme: Option<&str>, ascii: bool, open: O
     let mut app = App::new(set.lessons, broken, progress, theme, available_cores());
     if let Some(w) = warning {
         app.status = Some((crate::app::StatusKind::Error, w));
+    }
+    app.present = opening.present;
+    if let Some(rec) = opening.replay {
+        app.open_replay(rec);
     }
 
     let (tx, rx) = mpsc::channel::<Msg>();
@@ -463,6 +478,7 @@ fn event_loop(
     }
     let mut dirty = true;
     let mut last_frame = Instant::now() - FRAME;
+    let mut keeper = crate::replay::Keeper::new();
     loop {
         // Apply what is queued, performing effects (which may queue more).
         let mut urgent = false;
@@ -480,7 +496,8 @@ fn event_loop(
         if app.quitting() {
             return Ok(());
         }
-        let live = app.is_live();
+        keeper.after_update(app);
+        let live = app.is_live() || app.playing();
         let due = last_frame.elapsed() >= FRAME;
         if dirty && (urgent || !live || due) {
             if live {

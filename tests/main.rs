@@ -13,6 +13,8 @@ mod hostile;
 mod lint;
 mod progress;
 mod pyharness;
+mod replay;
 mod snippets;
 mod start_methods;
 mod tui;
+mod watch;

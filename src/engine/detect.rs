@@ -214,7 +214,7 @@ pub(crate) fn probe(path: &Path) -> Result<Interpreter, String> {
     }
     let status = s.child.wait().ok();
     drop(s.dir);
-    let err = stderr.lock().map(|e| e.clone()).unwrap_or_default();
+    let err = stderr.read();
     let answer = match answer {
         Ok(text) => text,
         Err(_) => {

@@ -1,9 +1,12 @@
 //! The python engine: the same experiments run by a real CPython (the embedded `harness.py`), drawn on the same
 //! timeline as the native lab. `detect` finds and checks interpreters, `python` starts the harness; this module
-//! decides which engines a command runs and whether a mode can run on the chosen one.
+//! decides which engines a command runs and whether a mode can run on the chosen one. `sampler` measures the
+//! interpreter's threads from outside, through /proc (the real GIL lane, and `parlab watch`).
 
+pub(crate) mod bench;
 pub(crate) mod detect;
 pub(crate) mod python;
+pub(crate) mod sampler;
 pub(crate) mod state;
 
 use anyhow::{Result, anyhow, bail};
@@ -191,4 +194,40 @@ impl Selection {
         let first = found.first()?;
         Some(format!("{} has a GIL; a free-threaded build is on PATH: --python {}", py.path, first.display()))
     }
+}
+
+/// For `lint --verify`: the experiments on each engine a lesson names (default: native), or why an engine is
+/// skipped (no working python3, or a mode it cannot run). A mode one engine cannot run (gil on python) is left out
+/// of that engine's runs, like `compare --engine both` does.
+pub(crate) fn verify_engines(
+    exps: &[Experiment],
+    engines: &[Engine],
+) -> Vec<(Engine, Result<Vec<Experiment>, String>)> {
+    let engines = if engines.is_empty() { vec![Engine::Native] } else { engines.to_vec() };
+    engines
+        .into_iter()
+        .map(|engine| {
+            let py = match engine {
+                Engine::Python => match detect::detect(detect::DEFAULT_PYTHON) {
+                    Ok(py) => Some(py),
+                    Err(why) => {
+                        assert!(std::env::var_os("CI").is_none(), "python3 is required on CI to verify: {why}");
+                        return (engine, Err(format!("the python engine is unavailable: {why}")));
+                    }
+                },
+                Engine::Native => None,
+            };
+            let on: Vec<Experiment> = exps
+                .iter()
+                .filter(|e| e.mode.runs_on(engine))
+                .filter_map(|e| on_engine(e, engine, py.as_ref()).ok())
+                .collect();
+            let out = if on.len() == exps.iter().filter(|e| e.mode.runs_on(engine)).count() {
+                Ok(on)
+            } else {
+                Err(format!("a mode of it cannot run on the {engine} engine here"))
+            };
+            (engine, out)
+        })
+        .collect()
 }

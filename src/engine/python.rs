@@ -158,10 +158,25 @@ pub(crate) fn request(exp: &Experiment) -> Value {
     r
 }
 
-/// Keeps the interpreter's stderr (a bounded head) on a thread.
-pub(crate) fn keep_stderr(mut pipe: ChildStderr) -> Result<Arc<Mutex<String>>> {
+/// The interpreter's stderr (a bounded head), kept by a thread.
+pub(crate) struct Stderr {
+    pub text: Arc<Mutex<String>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl Stderr {
+    /// All of it, once the pipe has ended (waiting up to half a second: a worker may still hold it).
+    pub(crate) fn read(&self) -> String {
+        let _ = self.done.recv_timeout(std::time::Duration::from_millis(500));
+        self.text.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+/// Keeps the interpreter's stderr on a thread.
+pub(crate) fn keep_stderr(mut pipe: ChildStderr) -> Result<Stderr> {
     let kept = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&kept);
+    let (tx, done) = mpsc::channel();
     std::thread::Builder::new().name("python-stderr".into()).spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {
@@ -174,17 +189,32 @@ pub(crate) fn keep_stderr(mut pipe: ChildStderr) -> Result<Arc<Mutex<String>>> {
                 s.push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         }
+        let _ = tx.send(());
     })?;
-    Ok(kept)
+    Ok(Stderr { text: kept, done })
+}
+
+/// What a python run keeps until it ends: the harness's folder and its stderr's end.
+pub(crate) struct Keep {
+    _dir: HarnessDir,
+    pub stderr: Stderr,
 }
 
 /// Starts a python-engine run of `exp` (its `python` names the interpreter, detected before).
 pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
     let py = exp.python.as_ref().ok_or_else(|| anyhow!("a python-engine run names no interpreter"))?;
-    let s = spawn(Path::new(&py.path), &request(exp))?;
+    start_request(Path::new(&py.path), &request(exp))
+}
+
+/// Starts the harness in `python` with a raw request (bench: `record: false`).
+pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
+    let s = spawn(python, request)?;
     let stderr = keep_stderr(s.stderr)?;
+    let text = Arc::clone(&stderr.text);
     let (tx, rx) = mpsc::channel();
     let results = s.results;
+    // The real GIL lane: the interpreter's threads read from outside while the run goes (see `sampler`).
+    let mut gil = super::sampler::Sampler::start(s.child.id(), super::sampler::PERIOD).ok().map(GilLane::new);
     let reader = move |seen: Arc<AtomicU64>, tx: mpsc::Sender<LabEvent>| {
         let mut lines = BufReader::with_capacity(256 * 1024, results).lines();
         // Line 1 is the harness's hello (the interpreter, detected already); the rest are lab events.
@@ -194,6 +224,16 @@ pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
             seen.fetch_add(1, Ordering::Relaxed);
             match serde_json::from_str::<LabEvent>(&line) {
                 Ok(ev) => {
+                    if let Some(g) = gil.as_mut() {
+                        g.see(&ev);
+                    }
+                    if matches!(ev, LabEvent::Finished(_))
+                        && let Some(g) = gil.take()
+                    {
+                        for e in g.finish() {
+                            let _ = tx.send(e);
+                        }
+                    }
                     if tx.send(ev).is_err() {
                         break;
                     }
@@ -205,7 +245,46 @@ pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
             }
         }
     };
-    LabRun::from_python(s.child, s.stdin, tx, rx, stderr, Box::new(s.dir), reader)
+    LabRun::from_python(s.child, s.stdin, tx, rx, text, Keep { _dir: s.dir, stderr }, reader)
+}
+
+/// The sampler of a python-engine run and what it needs to find the GIL waits: the lanes and run spans so far.
+struct GilLane {
+    sampler: super::sampler::Sampler,
+    lanes: Vec<crate::timeline::Lane>,
+    runs: Vec<crate::timeline::Span>,
+}
+
+impl GilLane {
+    fn new(sampler: super::sampler::Sampler) -> GilLane {
+        GilLane { sampler, lanes: Vec::new(), runs: Vec::new() }
+    }
+
+    fn see(&mut self, ev: &LabEvent) {
+        match ev {
+            LabEvent::Lane(l) => self.lanes.push(l.clone()),
+            LabEvent::Span(s) if s.kind == crate::timeline::SpanKind::Run => self.runs.push(*s),
+            _ => {}
+        }
+    }
+
+    /// Stops the sampler: the run's `gil-wait` spans, and a note saying where they came from and what it cost.
+    fn finish(self) -> Vec<LabEvent> {
+        let samples = self.sampler.stop();
+        let waits = super::sampler::gil_waits(&samples, &self.lanes, &self.runs);
+        if waits.is_empty() {
+            return Vec::new();
+        }
+        let c = samples.cost;
+        let note = format!(
+            "gil-wait measured from outside: {} threads read every {} µs ({} ticks, {:.1}% of one core)",
+            samples.threads.len(),
+            c.period_ns / 1000,
+            c.ticks,
+            c.cpu_pct()
+        );
+        waits.into_iter().map(LabEvent::Span).chain([LabEvent::Note(note)]).collect()
+    }
 }
 
 /// The one line to show for an interpreter that ended without finishing: its last words (the exception) and the

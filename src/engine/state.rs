@@ -92,6 +92,14 @@ impl EngineState {
         })
     }
 
+    /// Why no chosen engine offers `mode` (the install hint, the version it needs, the engine it needs).
+    pub(crate) fn why_not(&self, mode: Mode) -> String {
+        let py = self.interpreter().filter(|_| self.choice.uses_python());
+        py.and_then(|py| python_refusal(mode, py))
+            .or_else(|| super::native_refusal(mode))
+            .unwrap_or_else(|| format!("mode '{mode}' does not run on the chosen engine"))
+    }
+
     /// The experiments on the chosen engines (each mode's engines together, native first).
     pub(crate) fn apply(&self, exps: &[Experiment]) -> Result<Vec<Experiment>, String> {
         let sel = Selection { choice: self.choice, python: self.interpreter().cloned(), ..Selection::native() };

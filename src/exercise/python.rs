@@ -127,7 +127,7 @@ pub(crate) fn find_python() -> Result<PathBuf> {
 }
 
 /// How a run of the guard ended.
-enum Ended {
+pub(crate) enum Ended {
     Exited(ExitStatus),
     TimedOut,
     Cancelled,
@@ -208,7 +208,7 @@ pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicB
 }
 
 /// Waits for the guard to finish, or stops it at the timeout or on a cancel; in every case its tree is gone after.
-fn supervise(
+pub(crate) fn supervise(
     child: &mut Child,
     lifeline: Option<std::process::ChildStdin>,
     timeout: Duration,

@@ -26,7 +26,7 @@ pub(crate) struct LabRun {
     stderr: Arc<Mutex<String>>,
     done: bool,
     /// A python-engine run: the interpreter leads the group, and its harness folder lives as long as the run.
-    python: Option<Box<dyn Send>>,
+    python: Option<crate::engine::python::Keep>,
 }
 
 impl LabRun {
@@ -45,7 +45,7 @@ impl LabRun {
         tx: mpsc::Sender<LabEvent>,
         events: Receiver<LabEvent>,
         stderr: Arc<Mutex<String>>,
-        keep: Box<dyn Send>,
+        keep: crate::engine::python::Keep,
         read: impl FnOnce(Arc<AtomicU64>, mpsc::Sender<LabEvent>) + Send + 'static,
     ) -> Result<LabRun> {
         register_lab(child.id(), true);
@@ -169,8 +169,8 @@ impl LabRun {
         if got_end {
             return None;
         }
-        if self.python.is_some() {
-            let err = self.stderr.lock().map(|e| e.clone()).unwrap_or_default();
+        if let Some(keep) = &self.python {
+            let err = keep.stderr.read();
             let how = status.map_or_else(String::new, |s| format!(" ({s})"));
             return Some(match crate::engine::python::last_words(&err) {
                 Some(words) => format!("the python engine ended before the run finished{how}: {words}"),
@@ -374,7 +374,7 @@ pub(crate) fn run_demo_spec(
 }
 
 /// Receives a lab's events until its stream ends, building the timeline.
-fn follow(mut lab: LabRun, stop: &AtomicBool, mut on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
+pub(crate) fn follow(mut lab: LabRun, stop: &AtomicBool, mut on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
     let mut timeline = Timeline::new();
     loop {
         if stop.load(Ordering::Relaxed) {

@@ -465,3 +465,23 @@ fn file_names_are_shown_terminal_safe() {
     assert_eq!(set.broken[0].path, "d/\\x1b[2J.md");
     assert!(set.broken[0].errors[0].headline().starts_with("d/\\x1b[2J.md:4:11: "));
 }
+
+#[test]
+fn engines_are_checked_against_the_modes_they_must_run() {
+    let modes = "modes = [\"sequential\", \"processes\"]";
+    let good = GOOD.replace("expect = \"processes.speedup >= 0.5 * cores\"\n", "");
+    let dask = good.replace(modes, "modes = [\"sequential\", \"dask\"]");
+    let errs = errors(&dask);
+    assert!(errs.iter().any(|e| e.contains("mode 'dask' runs only on the python engine")), "{errs:#?}");
+    assert!(parse(&dask.replace("start = \"fork\"\n", "engines = [\"python\"]\n")).is_ok());
+    let both = good.replace(modes, "modes = [\"sequential\", \"gil\"]\nengines = [\"native\", \"python\"]");
+    let l = parse(&both.replace("start = \"fork\"\n", "")).unwrap();
+    let spec = l.experiments().next().unwrap();
+    let ExperimentKind::Run { knobs, .. } = &spec.kind else { panic!() };
+    assert_eq!(knobs.engines, vec![crate::experiment::Engine::Native, crate::experiment::Engine::Python]);
+    let gil_on_python = good.replace(modes, "modes = [\"sequential\", \"gil\"]\nengines = [\"python\"]");
+    let errs = errors(&gil_on_python.replace("start = \"fork\"\n", ""));
+    assert!(errs.iter().any(|e| e.contains("mode 'gil' runs on none of the engines (python)")), "{errs:#?}");
+    let errs = errors(&good.replace(modes, "modes = [\"sequential\"]\nengines = [\"pyhton\"]"));
+    assert!(errs.iter().any(|e| e.contains("unknown engine 'pyhton' (expected one of: native, python)")), "{errs:#?}");
+}

@@ -9,8 +9,8 @@ use super::goal::{Claim, parse_claim};
 use super::raw::{Fields, Issue, Sp, inner_span};
 use super::{DEMOS, ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Quiz, SOLUTIONS_DIR, Solution};
 use crate::experiment::{
-    Api, Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload, parse_bytes,
-    parse_interval_us, suggest,
+    Api, Engine, Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload,
+    parse_bytes, parse_interval_us, suggest,
 };
 use crate::lesson::error::split_suggestion;
 
@@ -37,8 +37,9 @@ impl Knob {
         match self {
             Knob::Mode | Knob::Tasks | Knob::Payload => true,
             Knob::Workers => mode.uses_workers(),
-            Knob::Chunksize => matches!(mode, Mode::Processes | Mode::Threads),
-            Knob::Start | Knob::Warm => mode == Mode::Processes,
+            Knob::Chunksize => mode.uses_chunksize(),
+            Knob::Warm => mode.uses_warm(),
+            Knob::Start => mode == Mode::Processes,
             Knob::SwitchInterval => mode == Mode::Gil,
             Knob::Size => workload != Workload::Tiny,
         }
@@ -280,7 +281,7 @@ fn workload_and_tasks(f: &mut Fields) -> (Option<Sp<Workload>>, Option<u64>) {
     (workload, tasks)
 }
 
-const EXPERIMENT_FIELDS: [&str; 14] = [
+const EXPERIMENT_FIELDS: [&str; 15] = [
     "id",
     "demo",
     "workload",
@@ -293,6 +294,7 @@ const EXPERIMENT_FIELDS: [&str; 14] = [
     "payload",
     "warm",
     "api",
+    "engines",
     "expect",
     "note",
 ];
@@ -342,7 +344,8 @@ pub(crate) fn experiment(f: &mut Fields, raw: &str) -> Option<(ExperimentSpec, O
         }
     }
     let all_modes_valid = modes_raw.as_ref().is_some_and(|l| l.value.len() == modes.len() && !modes.is_empty());
-    let knobs = knob_fields(f);
+    let mut knobs = knob_fields(f);
+    knobs.knobs.engines = engines_field(f, &modes);
     let mut expect = Vec::new();
     if let Some(lines) = f.strings("expect", true) {
         for line in &lines.value {
@@ -378,6 +381,45 @@ pub(crate) fn experiment(f: &mut Fields, raw: &str) -> Option<(ExperimentSpec, O
     check_cost(f, "experiment", workload.value, tasks);
     let kind = ExperimentKind::Run { workload: workload.value, tasks, modes, knobs: knobs.knobs };
     Some((ExperimentSpec { id: id.clone().map(|i| i.value), kind, expect, note }, id))
+}
+
+/// `engines = ["native", "python"]`: the engines an experiment runs on (default: native). Every mode must run on
+/// one of them (gil is the native engine's, interpreters, dask and ray the python engine's).
+fn engines_field(f: &mut Fields, modes: &[Mode]) -> Vec<Engine> {
+    let mut engines = Vec::new();
+    let Some(list) = f.strings("engines", false) else {
+        if let (Some(m), Some(span)) = (modes.iter().find(|m| m.python_only()), f.key_span("modes")) {
+            f.issues.push(
+                Issue::at(span, format!("mode '{m}' runs only on the python engine"))
+                    .label(Some("add engines = [\"python\"] (or [\"native\", \"python\"])".into())),
+            );
+        }
+        return engines;
+    };
+    if list.value.is_empty() {
+        f.issues.push(Issue::at(list.span.clone(), "'engines' needs at least one engine (native, python)"));
+    }
+    for e in &list.value {
+        if let Some(engine) = named(f, Some(e.clone()), |s| s.parse::<Engine>()) {
+            if engines.contains(&engine.value) {
+                f.issues.push(Issue::at(e.span.clone(), format!("engine '{}' is listed twice", engine.value)));
+            } else {
+                engines.push(engine.value);
+            }
+        }
+    }
+    let on = if engines.is_empty() { vec![Engine::Native] } else { engines.clone() };
+    for m in modes {
+        if !on.iter().any(|e| m.runs_on(*e)) {
+            let names: Vec<&str> = on.iter().map(Engine::name).collect();
+            let fix = if m.python_only() { "add \"python\" to engines" } else { "add \"native\" to engines" };
+            f.issues.push(
+                Issue::at(list.span.clone(), format!("mode '{m}' runs on none of the engines ({})", names.join(", ")))
+                    .label(Some(fix.into())),
+            );
+        }
+    }
+    engines
 }
 
 pub(crate) fn quiz(f: &mut Fields) -> Option<Quiz> {
@@ -443,6 +485,7 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
         "hints",
         "explain",
         "python",
+        "engines",
         "solution",
     ]);
     let id = f.string("id");
@@ -460,7 +503,9 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
     let mode = f.string("mode");
     let mode = f.require("mode", mode);
     let mode = named(f, mode, |s| s.parse::<Mode>()).map(|m| m.value);
-    let knobs = knob_fields(f);
+    let mut knobs = knob_fields(f);
+    let on: Vec<Mode> = [baseline, mode].into_iter().flatten().collect();
+    knobs.knobs.engines = engines_field(f, &on);
     let list = f.strings("knobs", false);
     let list = f.require("knobs", list);
     let mut may_change: Vec<(Knob, Range<usize>)> = Vec::new();
@@ -659,6 +704,7 @@ fn solution(f: &mut Fields, table: Sp<&toml::de::DeTable<'_>>, start: &Start) ->
         payload: knobs.payload.or(s.payload),
         warm: knobs.warm || s.warm,
         api: s.api,
+        engines: s.engines.clone(),
     };
     let tasks = new_tasks.as_ref().map_or(tasks, |t| t.value as u64);
     if let Err(e) = Experiment::build(workload, tasks, mode, &merged, Fit::Lenient, 2) {
@@ -670,7 +716,7 @@ fn solution(f: &mut Fields, table: Sp<&toml::de::DeTable<'_>>, start: &Start) ->
     }
     Some(Solution {
         mode: given.iter().any(|(k, _)| *k == Knob::Mode).then_some(mode),
-        knobs: Knobs { api: None, ..knobs },
+        knobs: Knobs { api: None, engines: Vec::new(), ..knobs },
         size: size.map(|s| s.value as u64),
         tasks: new_tasks.map(|t| t.value as u64),
     })

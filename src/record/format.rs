@@ -240,10 +240,20 @@ struct RawExperiment {
     /// The Python pool API the processes mode followed (absent in recordings made before it existed: `map`).
     #[serde(default = "default_api")]
     api: String,
+    /// What ran it: `native` or `python` (absent in recordings made before the python engine: `native`).
+    #[serde(default = "default_engine")]
+    engine: String,
+    /// The python engine's interpreter (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    python: Option<crate::experiment::PythonRef>,
 }
 
 fn default_api() -> String {
     Api::Map.name().to_string()
+}
+
+fn default_engine() -> String {
+    crate::experiment::Engine::Native.name().to_string()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -496,6 +506,8 @@ fn raw_run(r: &RecordedRun) -> RawRun {
             payload: e.payload,
             warm: e.warm,
             api: e.api.name().to_string(),
+            engine: e.engine.name().to_string(),
+            python: e.python.clone(),
         }),
         RecordedJob::Demo(d) => RawJob::Demo(RawDemo { name: d.name.name().to_string(), size: d.size }),
     };
@@ -765,6 +777,12 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
             let mode: Mode = e.mode.parse().map_err(|m: String| format!("{p}.mode: {m}"))?;
             let start: StartMethod = e.start.parse().map_err(|m: String| format!("{p}.start: {m}"))?;
             let api: Api = e.api.parse().map_err(|m: String| format!("{p}.api: {m}"))?;
+            let engine: crate::experiment::Engine = e.engine.parse().map_err(|m: String| format!("{p}.engine: {m}"))?;
+            if let Some(py) = &e.python
+                && (py.path.len() > 4096 || py.version.len() > 1024)
+            {
+                return Err(format!("{p}.python: its path or version is too long"));
+            }
             RecordedJob::Experiment(Experiment {
                 workload,
                 tasks: e.tasks,
@@ -777,8 +795,8 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
                 payload: e.payload,
                 warm: e.warm,
                 api,
-                engine: Default::default(),
-                python: None,
+                engine,
+                python: e.python,
                 cluster: None,
             })
         }

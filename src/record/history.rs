@@ -68,6 +68,10 @@ pub(crate) struct Entry {
     pub failed: bool,
     /// The file's size.
     pub bytes: u64,
+    /// Where it was made: `AMD EPYC 7B13 · 2 cores · ...` (see `Machine::describe`).
+    pub machine: String,
+    /// The machine's cores, for a short column.
+    pub cores: u32,
 }
 
 impl Entry {
@@ -95,18 +99,22 @@ pub(crate) struct Listing {
 }
 
 impl Listing {
-    /// The table `parlab runs` prints.
+    /// The table `parlab runs` prints: N, date, experiment, modes, wall, machine.
     pub(crate) fn table(&self) -> String {
-        let mut s = format!("  {:>3}  {:<19}  {:<44}  {:<28}  {:>9}\n", "#", "when (UTC)", "title", "wall", "size");
+        let mut s = format!(
+            "  {:>3}  {:<19}  {:<40}  {:<28}  {:<24}  {}\n",
+            "#", "when (UTC)", "experiment", "modes", "wall", "machine"
+        );
         for e in &self.entries {
             let title = if e.failed { format!("{} (FAILED)", e.title) } else { e.title.clone() };
             s.push_str(&format!(
-                "  {:>3}  {:<19}  {:<44}  {:<28}  {:>9}\n",
+                "  {:>3}  {:<19}  {:<40}  {:<28}  {:<24}  {}\n",
                 e.index,
                 e.when(),
                 title,
+                e.modes.join(","),
                 e.wall(),
-                crate::units::format_bytes(e.bytes)
+                e.machine
             ));
         }
         s
@@ -150,6 +158,7 @@ impl History {
     }
 
     /// Other bounds than the defaults (tests).
+    #[cfg(test)]
     pub(crate) fn bounded(self, max_runs: usize, max_bytes: u64) -> History {
         History { max_runs: max_runs.max(1), max_bytes, ..self }
     }
@@ -248,6 +257,8 @@ impl History {
                     walls_ms: h.summary.walls_ms,
                     failed: h.summary.failed,
                     bytes,
+                    machine: h.machine.describe(),
+                    cores: h.machine.cores,
                 }),
                 Err(e) if e.problem == super::Problem::Missing => {}
                 Err(e) => listing.warnings.push(format!("skipped {e}")),

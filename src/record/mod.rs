@@ -25,9 +25,9 @@ use crate::lab::demos::DemoSpec;
 use crate::timeline::{RunReport, Timeline, median};
 use crate::units::plural;
 
-pub(crate) use format::{
-    Header, Problem, RecordError, Summary, atomic_write, decode, decode_header, encode, read, read_header, write,
-};
+#[cfg(test)]
+pub(crate) use format::decode;
+pub(crate) use format::{Problem, Summary, atomic_write, encode, read, read_header, write};
 pub(crate) use machine::Machine;
 
 /// The `format` field of every recording.
@@ -150,6 +150,7 @@ impl RecordedRun {
     }
 
     /// The run as headless printing takes it (`run_text`, `run_json`), with no speedup; a demo has none.
+    #[cfg(test)]
     pub(crate) fn to_report(&self) -> Option<RunReport> {
         let RecordedJob::Experiment(exp) = &self.job else { return None };
         Some(RunReport {
@@ -260,6 +261,7 @@ impl Recording {
     }
 
     /// The runs as headless printing takes them, with their speedups (demos left out).
+    #[cfg(test)]
     pub(crate) fn reports(&self) -> Vec<RunReport> {
         self.runs
             .iter()

@@ -66,31 +66,14 @@ fn cut(text: &str, max: usize) -> String {
     s
 }
 
-/// A lane's label as the TUI writes it: its name and "pid/tid" (just "pid" for a process's main thread).
+/// A lane's label as the TUI writes it (one rule for both: `Lane::full_label`).
 pub(crate) fn lane_label(lane: &Lane) -> String {
-    if lane.tid == lane.pid || lane.tid == 0 {
-        format!("{} {}", lane.label, lane.pid)
-    } else {
-        format!("{} {}/{}", lane.label, lane.pid, lane.tid)
-    }
+    lane.full_label()
 }
 
-/// Lanes in reading order, as the TUI orders them: a worker's number counts as a number (t1, t2, … t10), and lanes
-/// named alike stay together where the first of them came.
+/// Lanes in reading order, as the TUI orders them (one rule for both: `timeline::lane_order`).
 fn lane_order(t: &Timeline) -> Vec<usize> {
-    let split = |label: &str| -> (String, Option<u64>) {
-        let digits = label.len() - label.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-        let (stem, num) = label.split_at(label.len() - digits);
-        (stem.trim_end().to_string(), num.parse().ok())
-    };
-    let keys: Vec<(String, Option<u64>)> = t.lanes.iter().map(|l| split(&l.label)).collect();
-    let mut first: HashMap<&str, usize> = HashMap::new();
-    for (i, (stem, _)) in keys.iter().enumerate() {
-        first.entry(stem.as_str()).or_insert(i);
-    }
-    let mut order: Vec<usize> = (0..t.lanes.len()).collect();
-    order.sort_by_key(|&i| (first[keys[i].0.as_str()], keys[i].1, i));
-    order
+    crate::timeline::lane_order(&t.lanes)
 }
 
 /// The 1-2-5 step that gives at most about `target` ticks over `len_ns`.

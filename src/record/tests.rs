@@ -135,6 +135,28 @@ pub(crate) fn compare_of_four() -> Recording {
     Recording::of_compare("2025-03-01T10:20:00Z".to_string(), machine(), Engine::native(), runs)
 }
 
+#[test]
+fn a_python_engine_run_round_trips_with_its_engine_and_interpreter() {
+    let mut run = threads_run(2, 4);
+    if let RecordedJob::Experiment(e) = &mut run.job {
+        e.engine = crate::experiment::Engine::Python;
+        e.python = Some(crate::experiment::PythonRef {
+            path: "/usr/bin/python3.13t".to_string(),
+            version: "3.13.1".to_string(),
+            gil_enabled: false,
+        });
+    }
+    let mut rec = recording_of(run);
+    rec.engine = crate::replay::engine_of(rec.runs.iter().filter_map(|r| match &r.job {
+        RecordedJob::Experiment(e) => Some(e),
+        RecordedJob::Demo(_) => None,
+    }));
+    assert_eq!(rec.engine.name, "python");
+    assert_eq!(rec.engine.interpreter.as_ref().map(|i| i.version.as_str()), Some("3.13.1"));
+    let back = round_trip(&rec);
+    assert_eq!(back, rec);
+}
+
 fn round_trip(rec: &Recording) -> Recording {
     let bytes = encode(rec).unwrap();
     decode("t.parlab", bytes.as_slice()).unwrap_or_else(|e| panic!("{e}"))

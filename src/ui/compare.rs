@@ -129,7 +129,8 @@ fn stacked(app: &App, c: &Compare, len: u64, area: Rect, buf: &mut Buffer) {
     let legend = inner.height > 2 + c.exps.len() as u16;
     let rows = share(&want, inner.height - 1 - u16::from(legend));
 
-    gantt::shared_axis(buf, (inner.x + mode_w, inner.y, lanes_w), label_w, len, theme);
+    let (a, b) = app.tl.window(len, lanes_w.saturating_sub(label_w + 2), c.live());
+    gantt::shared_axis(buf, (inner.x + mode_w, inner.y, lanes_w), label_w, (a, b), theme);
     let mut y = inner.y + 1;
     let mut present = [false; SPAN_KINDS.len()];
     for (i, exp) in c.exps.iter().enumerate() {
@@ -171,9 +172,12 @@ fn stacked(app: &App, c: &Compare, len: u64, area: Rect, buf: &mut Buffer) {
             continue;
         }
         let from = r.digest.first_ns(&r.timeline);
-        Gantt::new(&r.timeline, theme)
-            .digest(&r.digest)
-            .window(from, from + len.max(1_000_000))
+        let mut g = Gantt::new(&r.timeline, theme);
+        if let Some(c) = app.tl.cursor {
+            g = g.cursor(from + c, None);
+        }
+        g.digest(&r.digest)
+            .window(from + a, from + b)
             .axis(false)
             .legend(false)
             .label_width(label_w)

@@ -23,11 +23,23 @@ pub(crate) struct Gantt<'a> {
     legend: bool,
     axis: bool,
     label_width: Option<u16>,
+    clip: Option<u64>,
+    cursor: Option<(u64, Option<u32>)>,
 }
 
 impl<'a> Gantt<'a> {
     pub(crate) fn new(timeline: &'a Timeline, theme: Theme) -> Gantt<'a> {
-        Gantt { timeline, digest: None, theme, window: None, legend: true, axis: true, label_width: None }
+        Gantt {
+            timeline,
+            digest: None,
+            theme,
+            window: None,
+            legend: true,
+            axis: true,
+            label_width: None,
+            clip: None,
+            cursor: None,
+        }
     }
 
     /// Draws from the timeline's digest (kept up to date as events arrive): a frame then costs what is visible,
@@ -51,6 +63,18 @@ impl<'a> Gantt<'a> {
     /// Without its own axis row (the compare view draws one axis for every run).
     pub(crate) fn axis(mut self, on: bool) -> Self {
         self.axis = on;
+        self
+    }
+
+    /// Draws only what happened before `at` (CLOCK_MONOTONIC ns): a replay's playhead, a paused live view.
+    pub(crate) fn clip(mut self, at: u64) -> Self {
+        self.clip = Some(at);
+        self
+    }
+
+    /// Marks the cursor's column at `at` (CLOCK_MONOTONIC ns), and the lane it reads (by lane id) in its label.
+    pub(crate) fn cursor(mut self, at: u64, lane: Option<u32>) -> Self {
+        self.cursor = Some((at, lane));
         self
     }
 
@@ -86,14 +110,14 @@ fn label_cap(longest: usize, ids: usize, width: u16) -> u16 {
     longest.min(cap).max(3).min(u16::MAX as usize) as u16
 }
 
-/// A lane's ids: "pid/tid" for a thread, "pid" for a process's main thread; so threads of one process show one pid.
+/// A lane's ids (see `Lane::ids`).
 pub(crate) fn lane_ids(lane: &Lane) -> String {
-    if lane.tid == lane.pid || lane.tid == 0 { lane.pid.to_string() } else { format!("{}/{}", lane.pid, lane.tid) }
+    lane.ids()
 }
 
-/// A lane's label: its name and its ids, e.g. "t1 4112/4113" or "p1 4120".
+/// A lane's label (see `Lane::full_label`).
 pub(crate) fn lane_label(lane: &Lane) -> String {
-    format!("{} {}", lane.label, lane_ids(lane))
+    lane.full_label()
 }
 
 /// A label in `w` cells: the ids are kept whole and the name gives way, marked with `…`.
@@ -119,22 +143,9 @@ fn fit_label(lane: &Lane, w: usize, theme: Theme) -> String {
     if text_width(&fitted) <= w { fitted } else { ids }
 }
 
-/// Lanes in reading order: a worker's number counts as a number (t1, t2, … t10), and lanes named alike stay
-/// together where the first of them came (a loop before its tasks, a parent before its children).
+/// Lanes in reading order (see `timeline::lane_order`).
 pub(crate) fn lane_order(t: &Timeline) -> Vec<usize> {
-    let split = |label: &str| -> (String, Option<u64>) {
-        let digits = label.len() - label.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-        let (stem, num) = label.split_at(label.len() - digits);
-        (stem.trim_end().to_string(), num.parse().ok())
-    };
-    let keys: Vec<(String, Option<u64>)> = t.lanes.iter().map(|l| split(&l.label)).collect();
-    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for (i, (stem, _)) in keys.iter().enumerate() {
-        first.entry(stem.as_str()).or_insert(i);
-    }
-    let mut order: Vec<usize> = (0..t.lanes.len()).collect();
-    order.sort_by_key(|&i| (first[keys[i].0.as_str()], keys[i].1, i));
-    order
+    crate::timeline::lane_order(&t.lanes)
 }
 
 /// The time axis in one row from `x0` over `cells` cells: 1-2-5 ticks labelled relative to `origin`.
@@ -160,12 +171,18 @@ fn draw_axis(buf: &mut Buffer, (x0, y, cells): (u16, u16, u16), (from, to): (u64
     }
 }
 
-/// A shared axis for lanes drawn with `label_width(label_w)` in an area `width` wide at `(x, y)`: from 0 to
-/// `len_ns`, as each run's lanes are drawn from their first span.
-pub(crate) fn shared_axis(buf: &mut Buffer, (x, y, width): (u16, u16, u16), label_w: u16, len_ns: u64, theme: Theme) {
+/// A shared axis for lanes drawn with `label_width(label_w)` in an area `width` wide at `(x, y)`: `[from, to)` ns
+/// after each run's first span (each run's lanes are drawn from their first span).
+pub(crate) fn shared_axis(
+    buf: &mut Buffer,
+    (x, y, width): (u16, u16, u16),
+    label_w: u16,
+    (from, to): (u64, u64),
+    theme: Theme,
+) {
     let cells = width.saturating_sub(label_w + 2);
     if cells >= 4 {
-        draw_axis(buf, (x + label_w + 1, y, cells), (0, len_ns.max(1)), 0, theme);
+        draw_axis(buf, (x + label_w + 1, y, cells), (from, to.max(from + 1)), 0, theme);
     }
 }
 
@@ -237,7 +254,7 @@ impl Widget for Gantt<'_> {
         let rows = inner.height.saturating_sub(u16::from(self.axis) + legend_rows) as usize;
         let n = t.lanes.len();
         let shown = if n > rows { rows.saturating_sub(1) } else { n };
-        let present = match self.digest {
+        let present = match self.digest.filter(|_| self.clip.is_none()) {
             Some(d) => {
                 for (row, &i) in order.iter().take(shown).enumerate() {
                     let y = y + row as u16;
@@ -245,7 +262,7 @@ impl Widget for Gantt<'_> {
                     if let Some(ld) = d.lane(t.lanes[i].id) {
                         // A small lane exactly from its spans; a big one from its bins.
                         let (cov, centre) = match ld.exact(t) {
-                            Some(spans) => coverage(&spans, from, cell_ns, cells as usize),
+                            Some(spans) => coverage(&spans, from, cell_ns, cells as usize, f64::INFINITY),
                             None => d.lane_cells(ld, from, to, cells as usize),
                         };
                         paint(buf, &cov, &centre, x0, y, cell_ns, theme);
@@ -255,6 +272,33 @@ impl Widget for Gantt<'_> {
             }
             None => self.lanes_from_spans(&order, &labels, shown, (inner.x, x0, y, cells), (from, cell_ns), buf),
         };
+        if let Some((at, lane)) = self.cursor
+            && at >= from
+            && at < to
+        {
+            let x = x0 + ((at - from) as f64 / cell_ns) as u16;
+            let lanes_y = y;
+            // On the axis row only where no tick label is.
+            if self.axis
+                && lanes_y > inner.y
+                && let Some(cell) = buf.cell_mut((x, lanes_y - 1)).filter(|c| c.symbol() == " ")
+            {
+                cell.set_symbol(if theme.ascii { "v" } else { "▾" }).set_style(theme.accent());
+            }
+            for (row, &i) in order.iter().take(shown).enumerate() {
+                let yy = lanes_y + row as u16;
+                if let Some(cell) = buf.cell_mut((x, yy)) {
+                    if cell.symbol() == " " {
+                        cell.set_symbol(if theme.ascii { "|" } else { "│" }).set_style(theme.accent());
+                    } else {
+                        cell.modifier.insert(ratatui::style::Modifier::REVERSED);
+                    }
+                }
+                if lane == Some(t.lanes[i].id) {
+                    buf.set_style(Rect::new(inner.x, yy, label_w, 1), theme.accent());
+                }
+            }
+        }
         y += shown as u16;
         if n > shown && rows > 0 {
             buf.set_string(inner.x, y, format!("… {} more lanes", n - shown), theme.dim());
@@ -305,7 +349,8 @@ impl Gantt<'_> {
         for (row, spans) in by_lane.iter().enumerate() {
             let y = y0 + row as u16;
             buf.set_string(x, y, &labels[row], theme.text());
-            let (cov, centre) = coverage(spans, from, cell_ns, cells as usize);
+            let clip = self.clip.map_or(f64::INFINITY, |c| c as f64);
+            let (cov, centre) = coverage(spans, from, cell_ns, cells as usize, clip);
             paint(buf, &cov, &centre, x0, y, cell_ns, theme);
         }
         present
@@ -314,10 +359,10 @@ impl Gantt<'_> {
 
 /// Per cell of a lane: covered time per kind, and the run time weighted by where in the cell it lies (to tell
 /// left- from right-aligned partial cells).
-fn coverage(spans: &[&Span], from: u64, cell_ns: f64, n: usize) -> (Vec<[f64; KINDS]>, Vec<f64>) {
+fn coverage(spans: &[&Span], from: u64, cell_ns: f64, n: usize, clip: f64) -> (Vec<[f64; KINDS]>, Vec<f64>) {
     let mut cov = vec![[0f64; KINDS]; n];
     let mut run_centre = vec![0f64; n];
-    let end_all = from as f64 + cell_ns * n as f64;
+    let end_all = (from as f64 + cell_ns * n as f64).min(clip);
     for s in spans {
         let a = (s.start_ns as f64).max(from as f64);
         let b = (s.end_ns as f64).min(end_all);
@@ -557,6 +602,26 @@ mod tests {
         assert!(exact[1].starts_with("t0 1/10 ████▒▒▒▒████"), "{exact:?}");
         assert!(exact[2].starts_with("t1 1/11 ▒▒▒▒████▒▒▒▒"), "{exact:?}");
         assert!(exact[1].ends_with("████████████████████"), "{exact:?}");
+    }
+
+    #[test]
+    fn a_clipped_gantt_draws_only_what_happened_before_the_playhead_and_marks_the_cursor() {
+        let t = two_lane_gil();
+        let mut buf = Buffer::empty(Rect::new(0, 0, 52, 4));
+        Gantt::new(&t, Theme::plain(false))
+            .window(0, 40_000_000)
+            .clip(15_000_000)
+            .cursor(25_000_000, Some(0))
+            .render(buf.area, &mut buf);
+        assert_eq!(
+            buffer_lines(&buf),
+            [
+                "           0ms       10ms      20ms ▾    30ms",
+                "t1 100/200 ██████████▒▒▒▒▒          │",
+                "t2 100/201 ▒▒▒▒▒▒▒▒▒▒█████          │",
+                "█ run  ▒ gil-wait",
+            ]
+        );
     }
 
     #[test]

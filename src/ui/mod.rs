@@ -11,6 +11,8 @@ pub(crate) mod lesson;
 pub(crate) mod list;
 pub(crate) mod markdown;
 pub(crate) mod panel;
+pub(crate) mod present;
+pub(crate) mod replay;
 pub(crate) mod theme;
 
 use ratatui::buffer::Buffer;
@@ -34,12 +36,23 @@ impl Widget for &App {
         if area.width < MIN_W || area.height < MIN_H {
             return too_small(area, buf, self);
         }
+        if present::applies(self) {
+            present::draw(self, area, buf);
+            if self.help {
+                help(self, body_area(area), buf);
+            }
+            if theme.ascii {
+                asciify(buf, area);
+            }
+            return;
+        }
         header(self, Rect::new(area.x, area.y, area.width, 1), buf);
         let body = body_area(area);
         match self.screen {
             Screen::List => list::draw(self, body, buf),
             Screen::Lesson => lesson::draw(self, body, buf),
             Screen::Compare => compare::draw(self, body, buf),
+            Screen::Replay => replay::draw(self, body, buf),
         }
         footer(self, Rect::new(area.x, area.y + area.height - 1, area.width, 1), buf);
         if self.help {
@@ -128,6 +141,10 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
             }
             None => (String::new(), String::new()),
         },
+        Screen::Replay => match &app.replay {
+            Some(rp) => (format!("replay · {}", rp.rec.title()), format!("parlab {}", rp.rec.parlab_version)),
+            None => (String::new(), String::new()),
+        },
     };
     let right_w = right.chars().count() as u16 + 1;
     let line = Line::from(vec![
@@ -210,6 +227,18 @@ fn footer(app: &App, area: Rect, buf: &mut Buffer) {
         }
         Screen::Compare if app.is_live() => vec![("Esc", "cancel"), ("?", "help"), ("q", "quit")],
         Screen::Compare => vec![("c", "compare again"), ("r", "run"), ("Esc", "back"), ("?", "help"), ("q", "quit")],
+        Screen::Replay => vec![
+            ("Space", "play"),
+            (",/.", "slower/faster"),
+            ("(/)", "step"),
+            ("]/[", "zoom"),
+            ("{/}", "pan"),
+            ("</>", "cursor"),
+            ("P", "present"),
+            ("Esc", "lessons"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
     };
     let mut spans = Vec::new();
     let mut used = 0usize;

@@ -33,6 +33,13 @@ pub(crate) fn run_window(run: &Run, now_ns: u64) -> (u64, u64) {
     (from, to.max(from + 1_000_000))
 }
 
+/// The panel's window: the run's, through the timeline view (zoom, pan, a paused live view).
+pub(crate) fn view_window(app: &App, r: &Run, cells: u16) -> (u64, u64) {
+    let (origin, len) = crate::view::origin_and_len(r, app.now_ns, app.tl.paused_at);
+    let (a, b) = app.tl.window(len, cells, r.live);
+    (origin + a, origin + b)
+}
+
 pub(crate) fn panel_block(title: String, theme: Theme) -> Block<'static> {
     Block::default()
         .borders(Borders::ALL)
@@ -93,7 +100,7 @@ pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     bottom.truncate(max_bottom);
 
     let run = app.panel.run.as_ref();
-    let window = run.map(|r| run_window(r, app.now_ns));
+    let window = run.map(|r| view_window(app, r, inner.width.saturating_sub(20)));
     let rw = run.zip(window).map(|(r, (from, to))| RunWindow {
         timeline: &r.timeline,
         digest: Some(&r.digest),
@@ -370,7 +377,19 @@ fn draw_run(app: &App, run: Option<&Run>, window: Option<(u64, u64)>, area: Rect
     let theme = app.theme;
     match (run, window) {
         (Some(r), Some((from, to))) if !r.timeline.lanes.is_empty() => {
-            Gantt::new(&r.timeline, theme).digest(&r.digest).window(from, to).render(area, buf);
+            let (origin, _) = crate::view::origin_and_len(r, app.now_ns, app.tl.paused_at);
+            let mut g = Gantt::new(&r.timeline, theme).digest(&r.digest).window(from, to);
+            if let Some(p) = app.tl.paused_at.filter(|_| r.live) {
+                g = g.clip(p);
+            }
+            if let Some(c) = app.tl.cursor {
+                g = g.cursor(origin + c, super::replay::cursor_lane(&[r], app.tl.lane, 0));
+            }
+            g.render(area, buf);
+            if let Some(c) = app.tl.cursor {
+                let line = crate::view::readout(&[r], &[origin], app.tl.lane, c);
+                put(buf, area, area.y + area.height.saturating_sub(1), &Line::styled(line, theme.accent()));
+            }
         }
         (Some(r), _) if r.live => {
             put(buf, area, area.y, &Line::styled("starting the lab process…", theme.dim()));
@@ -636,8 +655,11 @@ pub(crate) fn pane(
             return;
         }
     }
-    let from = r.digest.first_ns(&r.timeline);
-    let to = from + window_len.max(1_000_000);
+    let origin = r.digest.first_ns(&r.timeline);
+    // The compare's shared window through the timeline view (zoom, pan).
+    let live = app.compare.as_ref().is_some_and(|c| c.live());
+    let (a, b) = app.tl.window(window_len, inner.width.saturating_sub(20), live);
+    let (from, to) = (origin + a, origin + b);
     let lanes = r.timeline.lanes.len() as u16;
     let mut y = inner.y + u16::from(r.error().is_some());
     let room = inner.y + inner.height - y;
@@ -656,8 +678,11 @@ pub(crate) fn pane(
         return;
     }
     let h = inner.y + inner.height - y;
-    Gantt::new(&r.timeline, theme)
-        .digest(&r.digest)
+    let mut g = Gantt::new(&r.timeline, theme);
+    if let Some(c) = app.tl.cursor {
+        g = g.cursor(origin + c, None);
+    }
+    g.digest(&r.digest)
         .window(from, to)
         .legend(legend && h >= lanes + 2)
         .render(Rect::new(inner.x, y, inner.width, h), buf);
