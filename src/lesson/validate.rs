@@ -599,7 +599,7 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
         hints,
         explain: explain?.value,
         python: python.map(|p| p.value),
-        solution: solution?,
+        solution: Box::new(solution?),
     };
     Some((spec, id?.span))
 }
