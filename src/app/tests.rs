@@ -34,7 +34,7 @@ pub(crate) fn exercise() -> ExerciseSpec {
         hints: vec!["Which mode is not bound by the GIL?".into(), "Processes each have their own GIL.".into()],
         explain: "Each process has its own interpreter and GIL.".into(),
         python: None,
-        solution: Solution { mode: Some(Mode::Processes), ..Solution::default() },
+        solution: Box::new(Solution { mode: Some(Mode::Processes), ..Solution::default() }),
     }
 }
 

@@ -206,6 +206,19 @@ fn knob_flags_given(a: &CheckArgs) -> bool {
     a.mode.is_some() || a.knobs.any() || a.tasks.is_some() || a.size.is_some()
 }
 
+/// The setup once per engine the check runs it on: `--engine` if given, else the engines the exercise names
+/// (`engines = ["python"]`), else native.
+pub(crate) fn engine_setups(spec: &ExerciseSpec, setup: &Experiment, args: &CheckArgs) -> Result<Vec<Experiment>> {
+    let named = match spec.knobs.engines.as_slice() {
+        [] => None,
+        [one] => Some(one.name()),
+        _ => Some("both"),
+    };
+    let engines =
+        crate::engine::Selection::from_flags(args.engine.as_deref().or(named), args.python.as_deref(), None, None)?;
+    engines.expand(std::slice::from_ref(setup))
+}
+
 /// `parlab check EXERCISE [FILE] [knobs]`: 0 passed, 1 not yet, 2 could not check.
 pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &CheckArgs) -> Result<u8> {
     let set = load_lessons(dir)?;
@@ -243,20 +256,8 @@ pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &Check
         None => {
             let setup = setup_from_args(spec, args, available_cores())?;
             super::validate_setup(spec, &setup, available_cores()).map_err(|e| anyhow!(e))?;
-            // Without --engine, the engines the exercise names (engines = ["python"]).
-            let named = match spec.knobs.engines.as_slice() {
-                [] => None,
-                [one] => Some(one.name()),
-                _ => Some("both"),
-            };
-            let engines = crate::engine::Selection::from_flags(
-                args.engine.as_deref().or(named),
-                args.python.as_deref(),
-                None,
-                None,
-            )?;
             let mut outcomes = Vec::new();
-            for setup in &engines.expand(std::slice::from_ref(&setup))? {
+            for setup in &engine_setups(spec, &setup, args)? {
                 eprintln!(
                     "checking {id} ({}): {} against {}, 1 warm-up and {reps} timed run(s) each ...",
                     lesson.id,

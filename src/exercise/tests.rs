@@ -26,7 +26,7 @@ fn spec() -> ExerciseSpec {
         hints: vec!["one".into(), "two".into()],
         explain: "Each process has its own GIL.".into(),
         python: Some("fib_pool.py".into()),
-        solution: Solution { mode: Some(Mode::Processes), ..Solution::default() },
+        solution: Box::new(Solution { mode: Some(Mode::Processes), ..Solution::default() }),
     }
 }
 

@@ -523,7 +523,7 @@ pub(crate) struct ExerciseSpec {
     /// assets/exercises/solutions/ under the same name.
     pub python: Option<String>,
     /// The intended fix of the native exercise: what `lint --verify` checks passes (and the start fails).
-    pub solution: Solution,
+    pub solution: Box<Solution>,
 }
 
 /// Changes to an exercise's starting setup, as `parlab check ID --workers 2 ...` makes them: only knobs the

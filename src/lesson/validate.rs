@@ -574,7 +574,7 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
         hints,
         explain: explain?.value,
         python: python.map(|p| p.value),
-        solution: solution?,
+        solution: Box::new(solution?),
     };
     Some((spec, id?.span))
 }
@@ -691,7 +691,7 @@ fn solution(f: &mut Fields, table: Sp<&toml::de::DeTable<'_>>, start: &Start) ->
     }
     Some(Solution {
         mode: given.iter().any(|(k, _)| *k == Knob::Mode).then_some(mode),
-        knobs: Knobs { api: None, ..knobs },
+        knobs: Knobs { api: None, engines: Vec::new(), ..knobs },
         size: size.map(|s| s.value as u64),
         tasks: new_tasks.map(|t| t.value as u64),
     })
