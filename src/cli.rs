@@ -81,17 +81,15 @@ pub enum Command {
         #[command(flatten)]
         stray: StrayLessons,
     },
-    /// Run a process-internals demo: start-cost, isolation, cow, ipc, queue-batching, race, shared-memory, convoy.
+    // The names and sizes come from the one list of demos (experiment::demo).
+    #[command(about = format!("Run a process-internals demo: {}", crate::experiment::demo::names_list()))]
     Demo {
         /// The demo to run (one of the names above).
         name: String,
         /// Print JSON (the figures, lanes and spans) instead of a table.
         #[arg(long)]
         json: bool,
-        /// How big: start-cost repetitions (1..=200), isolation children per start method (1..=16), cow buffer MiB
-        /// (1..=1024), ipc largest payload MB (1..=256), queue-batching items (1000..=2000000), race increments per
-        /// worker (10000..=20000000), shared-memory array MiB (1..=1024), convoy I/O operations (10..=2000).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", help = crate::experiment::demo::size_help())]
         size: Option<u64>,
         #[command(flatten)]
         stray: StrayLessons,
@@ -213,24 +211,8 @@ pub struct ExperimentArgs {
     /// Number of tasks.
     #[arg(long, default_value_t = 8)]
     pub tasks: u64,
-    /// Threads or processes in the pool (default: the cores you have).
-    #[arg(long)]
-    pub workers: Option<u32>,
-    /// Tasks per message to a worker process (default: Python's Pool.map rule).
-    #[arg(long)]
-    pub chunksize: Option<u64>,
-    /// How worker processes start: spawn, fork, forkserver.
-    #[arg(long)]
-    pub start: Option<String>,
-    /// The simulated GIL's switch interval, e.g. 5ms, 500us.
-    #[arg(long, value_name = "DURATION")]
-    pub switch_interval: Option<String>,
-    /// Bytes sent to and back from the worker with every task (e.g. 1048576, 1MiB).
-    #[arg(long, value_name = "BYTES")]
-    pub payload: Option<String>,
-    /// Start the process pool before the clock starts.
-    #[arg(long)]
-    pub warm: bool,
+    #[command(flatten)]
+    pub knobs: KnobArgs,
     /// The Python pool API the processes mode models: map (Pool.map, the default), imap, imap_unordered (chunksize 1
     /// by default), executor (ProcessPoolExecutor.map: chunksize 1, a call queue of workers + 1).
     #[arg(long, value_name = "map|imap|imap_unordered|executor")]
@@ -393,24 +375,8 @@ pub struct CheckArgs {
     /// Mode of your setup: sequential, threads, gil, processes, async, async-offload.
     #[arg(long)]
     pub mode: Option<String>,
-    /// Threads or processes in your pool (default: the exercise's).
-    #[arg(long)]
-    pub workers: Option<u32>,
-    /// Tasks per message to a worker process (threads and processes modes).
-    #[arg(long)]
-    pub chunksize: Option<u64>,
-    /// How worker processes start: spawn, fork, forkserver (processes mode).
-    #[arg(long)]
-    pub start: Option<String>,
-    /// The simulated GIL's switch interval, e.g. 5ms, 500us (gil mode).
-    #[arg(long, value_name = "DURATION")]
-    pub switch_interval: Option<String>,
-    /// Bytes sent to and back from a worker with every task (e.g. 1048576, 1MiB).
-    #[arg(long, value_name = "BYTES")]
-    pub payload: Option<String>,
-    /// Start the process pool before the clock starts.
-    #[arg(long)]
-    pub warm: bool,
+    #[command(flatten)]
+    pub knobs: KnobArgs,
     /// Number of tasks (the baseline runs as many).
     #[arg(long)]
     pub tasks: Option<u64>,
@@ -461,4 +427,80 @@ pub struct WatchArgs {
     /// Plain ASCII Gantt.
     #[arg(long)]
     pub ascii: bool,
+}
+
+/// The knob flags `run`, `compare` and `check` share: declared once here and parsed once (`KnobArgs::knobs`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct KnobArgs {
+    /// Threads or processes in the pool (default: the cores you have, or the exercise's).
+    #[arg(long)]
+    pub workers: Option<u32>,
+    /// Tasks per message to a worker (processes and threads modes; default: Python's Pool.map rule).
+    #[arg(long)]
+    pub chunksize: Option<u64>,
+    /// How worker processes start: spawn, fork, forkserver (processes mode).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// The simulated GIL's switch interval, e.g. 5ms, 500us (gil mode).
+    #[arg(long, value_name = "DURATION")]
+    pub switch_interval: Option<String>,
+    /// Bytes sent to and back from a worker with every task (e.g. 1048576, 1MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub payload: Option<String>,
+    /// Start the process pool before the clock starts.
+    #[arg(long)]
+    pub warm: bool,
+}
+
+impl KnobArgs {
+    /// The knobs these flags set (the pool API and engines are not among them), or the first bad value's message.
+    pub(crate) fn knobs(&self) -> Result<crate::experiment::Knobs, String> {
+        use crate::experiment::{StartMethod, parse_bytes, parse_interval_us};
+        Ok(crate::experiment::Knobs {
+            workers: self.workers,
+            chunksize: self.chunksize,
+            start: self.start.as_deref().map(str::parse::<StartMethod>).transpose()?,
+            switch_interval_us: self.switch_interval.as_deref().map(parse_interval_us).transpose()?,
+            payload: self.payload.as_deref().map(parse_bytes).transpose()?,
+            warm: self.warm,
+            api: None,
+            engines: Vec::new(),
+        })
+    }
+
+    /// Whether any knob flag was given.
+    pub(crate) fn any(&self) -> bool {
+        self.workers.is_some()
+            || self.chunksize.is_some()
+            || self.start.is_some()
+            || self.switch_interval.is_some()
+            || self.payload.is_some()
+            || self.warm
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+    use crate::experiment::knob::KNOBS;
+
+    #[test]
+    fn every_knob_has_its_flag_on_check_and_the_run_flags_on_run() {
+        let cli = Cli::command();
+        let longs = |name: &str| -> Vec<String> {
+            let sub = cli.find_subcommand(name).expect("the subcommand exists");
+            sub.get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect()
+        };
+        let (check, run) = (longs("check"), longs("run"));
+        for k in KNOBS {
+            // A knob's flag is its lesson-file name, dashed.
+            let flag = k.key.replace('_', "-");
+            assert!(check.contains(&flag), "check has --{flag}");
+            if flag != "size" {
+                assert!(run.contains(&flag), "run has --{flag}");
+            }
+        }
+    }
 }

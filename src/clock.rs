@@ -1,5 +1,7 @@
 //! Raw clocks shared by the lab and its workers: CLOCK_MONOTONIC nanoseconds (comparable across processes on
 //! Linux, unlike `Instant`) and the current CPU core.
+//!
+//! A leaf: imports nothing of parlab's.
 
 /// CLOCK_MONOTONIC in nanoseconds.
 pub(crate) fn now_ns() -> u64 {

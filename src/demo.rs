@@ -5,14 +5,14 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::experiment::available_cores;
+use crate::experiment::demo::DemoSpec;
 use crate::headless::{lanes_json, spans_json};
 use crate::lab::client::run_demo_spec;
-use crate::lab::demos::DemoSpec;
 use crate::timeline::{DemoReport, Timeline};
 
 pub fn demo_cmd(name: &str, size: Option<u64>, json: bool) -> Result<u8> {
     let spec = DemoSpec::new(name, size).map_err(|e| anyhow!(e))?;
-    let stop = crate::headless::stop_flag()?;
+    let stop = crate::lab::client::stop_flag()?;
     if !json && crate::headless::progress_on_stderr() {
         eprint!("running the {} demo ...\r", spec.name);
     }

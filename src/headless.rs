@@ -1,14 +1,13 @@
 //! Headless `run` and `compare`: build experiments from the command line, run them through the lab, and print a
 //! table with an ASCII Gantt, JSON, or a Chrome / Perfetto trace.
+//!
+//! A face, like `tui`: it may wire every layer together; nothing but `main` imports it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
@@ -16,10 +15,9 @@ use serde_json::{Value, json};
 use crate::cli::{EngineArgs, ExperimentArgs, OutputArgs};
 use crate::engine::Selection;
 use crate::experiment::{
-    Api, Engine, Experiment, Fit, Knobs, MODES, Mode, StartMethod, Workload, available_cores,
-    check_knobs_apply_to_some, parse_bytes, parse_interval_us,
+    Api, Engine, Experiment, Fit, Knobs, MODES, Mode, Workload, available_cores, check_knobs_apply_to_some,
 };
-use crate::lab::client::run_to_end;
+use crate::lab::client::{measure, stop_flag};
 use crate::timeline::{Parallelism, RunReport, Timeline, ceiling_note};
 use crate::ui::gantt;
 use crate::units::{fmt_ms, plural};
@@ -29,35 +27,9 @@ pub(crate) const MAX_REPEAT: u32 = 50;
 /// Parses the experiment arguments shared by `run` and `compare` into a workload and knobs.
 pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
     let workload: Workload = args.workload.parse().map_err(|e: String| anyhow!(e))?;
-    let start = match &args.start {
-        Some(s) => Some(s.parse::<StartMethod>().map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    let switch_interval_us = match &args.switch_interval {
-        Some(s) => Some(parse_interval_us(s).map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    let payload = match &args.payload {
-        Some(p) => Some(parse_bytes(p).map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    let api = match &args.api {
-        Some(a) => Some(a.parse::<Api>().map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    Ok((
-        workload,
-        Knobs {
-            workers: args.workers,
-            chunksize: args.chunksize,
-            start,
-            switch_interval_us,
-            payload,
-            warm: args.warm,
-            api,
-            engines: Vec::new(),
-        },
-    ))
+    let mut knobs = args.knobs.knobs().map_err(|e| anyhow!(e))?;
+    knobs.api = args.api.as_deref().map(str::parse::<Api>).transpose().map_err(|e| anyhow!(e))?;
+    Ok((workload, knobs))
 }
 
 fn check_repeat(out: &OutputArgs) -> Result<()> {
@@ -65,61 +37,6 @@ fn check_repeat(out: &OutputArgs) -> Result<()> {
         bail!("--repeat {} is out of range (allowed 1..={MAX_REPEAT})", out.repeat);
     }
     Ok(())
-}
-
-/// How long an interrupted command has to stop by itself before it is ended from outside.
-const STOP_GRACE: Duration = Duration::from_secs(2);
-
-/// Ctrl-C, SIGTERM and SIGHUP set this flag; runs poll it and cancel (killing every lab and worker process).
-/// Whatever the command is stuck in when the signal comes (a write to a pipe nobody reads, ...), it ends within
-/// `STOP_GRACE`: a watcher then kills the labs and exits.
-pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(sig, Arc::clone(&flag)).context("cannot install signal handlers")?;
-    }
-    let watched = Arc::clone(&flag);
-    std::thread::Builder::new()
-        .name("stop-watch".into())
-        .spawn(move || {
-            while !watched.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            std::thread::sleep(STOP_GRACE);
-            crate::lab::client::kill_all_labs();
-            let msg = b"error: interrupted: the command was stuck and has been stopped with its processes\n";
-            // SAFETY: write(2) of a static buffer to stderr, then _exit: no lock is taken (the stuck thread may
-            // hold stdout's or stderr's), no destructor runs.
-            unsafe {
-                libc::write(2, msg.as_ptr().cast(), msg.len());
-                libc::_exit(2);
-            }
-        })
-        .context("cannot start the signal watcher")?;
-    Ok(flag)
-}
-
-/// Runs an experiment `repeat` times; the report carries the median run's timeline.
-pub(crate) fn measure(exp: &Experiment, repeat: u32, stop: &AtomicBool) -> Result<RunReport> {
-    let mut runs: Vec<Timeline> = Vec::new();
-    for _ in 0..repeat.max(1) {
-        let t = run_to_end(exp, stop, |_| {})?;
-        let failed = t.end.as_ref().is_some_and(|e| e.error.is_some());
-        runs.push(t);
-        if failed {
-            break;
-        }
-    }
-    let walls_ns: Vec<u64> = runs.iter().map(Timeline::wall_ns).collect();
-    let mut sorted: Vec<(u64, usize)> = walls_ns.iter().copied().zip(0..).collect();
-    sorted.sort_unstable();
-    let pick = if runs.iter().any(|t| t.end.as_ref().is_some_and(|e| e.error.is_some())) {
-        runs.len() - 1
-    } else {
-        sorted[(sorted.len() - 1) / 2].1
-    };
-    let timeline = runs.swap_remove(pick);
-    Ok(RunReport { experiment: exp.clone(), timeline, parent_pid: std::process::id(), walls_ns, speedup: None })
 }
 
 /// The engines `--engine`/`--python`/`--scheduler`/`--address` choose, the interpreter detected.

@@ -4,6 +4,8 @@
 //! each sample (owned) to a callback, and with each system sample how many cores programs other than parlab (the
 //! watched runs and this UI) used. It knows pids and tags, nothing of the UI, and sleeps on its control channel
 //! while there is nothing to sample, so an idle UI costs nothing.
+//!
+//! Never imports: the app, the widgets or the terminal (`MonitorRate` lives here).
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -11,8 +13,17 @@ use std::time::{Duration, Instant};
 
 use sysinfo::{CpuRefreshKind, MINIMUM_CPU_UPDATE_INTERVAL, System};
 
-use crate::app::MonitorRate;
 use crate::clock;
+
+/// How often the system core sampler should run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MonitorRate {
+    Off,
+    /// A core panel is on screen.
+    Slow,
+    /// A run is live.
+    Fast,
+}
 
 /// Sampling interval while a core panel is shown and nothing runs.
 const SLOW: Duration = Duration::from_millis(1000);

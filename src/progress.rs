@@ -10,6 +10,8 @@
 //! newer format (a later parlab wrote it) is shown as far as it is understood and never written over; values out
 //! of range are dropped with a warning; a data folder that is a file is said once, and nothing is saved then.
 //! (Settings such as a saved theme belong at the top level of `ProgressData`, beside `version`.)
+//!
+//! Never imports: the lab, the app or the widgets.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -200,7 +202,7 @@ impl ProgressData {
 impl ProgressData {
     /// Drops every value no lesson can have (a section or quiz number beyond `MAX_INDEX`, which could only wrap or
     /// mislead), and names what was dropped.
-    fn drop_out_of_range(&mut self) -> Vec<String> {
+    pub(crate) fn drop_out_of_range(&mut self) -> Vec<String> {
         let mut dropped = Vec::new();
         for (id, l) in &mut self.lessons {
             if l.section > MAX_INDEX {
@@ -242,7 +244,7 @@ fn shown(text: &str) -> String {
 
 /// What the bytes of a progress file hold.
 #[derive(Debug, PartialEq)]
-enum Parsed {
+pub(crate) enum Parsed {
     /// This format, with the values that were out of range and dropped.
     Current(ProgressData, Vec<String>),
     /// A newer format: what this parlab understands of it, which must never be written back.
@@ -251,7 +253,7 @@ enum Parsed {
 }
 
 /// Parses a progress file (pure). A UTF-8 byte order mark, which some editors add, is not damage.
-fn parse(bytes: &[u8]) -> Parsed {
+pub(crate) fn parse(bytes: &[u8]) -> Parsed {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     // The version first, without judging the rest: a newer format may have fields this parlab does not know.
     match serde_json::from_slice::<serde_json::Value>(bytes) {

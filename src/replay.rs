@@ -13,7 +13,8 @@ use std::time::SystemTime;
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::app::{App, Job, Run};
+use crate::app::{App, Run};
+use crate::experiment::Job;
 use crate::headless::TraceOut;
 use crate::record::history::{Address, History};
 use crate::record::{

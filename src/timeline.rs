@@ -1,5 +1,7 @@
 //! The timeline of a run: lanes (one per thread or process), spans (what a lane did, when, on which core) and the
 //! events the lab streams. Plain data and pure functions: no clock, no I/O, so tests feed it synthetic events.
+//!
+//! Never imports: a terminal, a runtime, the sampler, the lab or the faces.
 
 use serde::{Deserialize, Serialize};
 

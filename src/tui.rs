@@ -9,6 +9,8 @@
 //! The way out never waits for drawing: a signal (or Ctrl-C) reaches the loop as an event, and if the loop has not
 //! left within `STOP_GRACE` (a frame is slow), the thread that saw it kills the labs, restores the terminal and
 //! exits by itself.
+//!
+//! A face: it wires the app, the widgets, the lab client and the sampler together; nothing but `main` imports it.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
@@ -27,8 +29,9 @@ use ratatui::DefaultTerminal;
 
 use crate::app::{App, AppEvent, Effect, Key};
 use crate::clock;
+use crate::experiment::Job;
 use crate::experiment::available_cores;
-use crate::lab::client::LabRun;
+use crate::lab::client::{LabFeed, LabRun};
 use crate::lesson;
 use crate::monitor::{Monitor, Sample, Watcher};
 use crate::progress::Progress;
@@ -171,7 +174,8 @@ pub fn run(
     let palette = chosen.or_else(|| progress.theme().and_then(|t| Palette::parse(&t).ok())).unwrap_or_default();
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme { palette, color: !no_color, ascii };
-    let mut app = App::new(set.lessons, broken, progress, theme, available_cores());
+    let mut app =
+        App::new(set.lessons, broken, progress, theme, available_cores()).with_prose_layout(crate::ui::lesson::measure);
     if let Some(w) = warning {
         app.status = Some((crate::app::StatusKind::Error, w));
     }
@@ -335,8 +339,8 @@ impl Runner {
     /// Performs one effect; may produce an event for the app (a lab that could not start).
     fn perform(&mut self, effect: Effect, app: &mut App, monitor: &Monitor) -> Option<AppEvent> {
         match effect {
-            Effect::Start { run, exp } => self.follow(run, LabRun::start(&exp)),
-            Effect::StartDemo { run, demo } => self.follow(run, LabRun::start_demo(&demo)),
+            Effect::Start { run, exp } => self.follow(run, &Job::Experiment(exp)),
+            Effect::StartDemo { run, demo } => self.follow(run, &Job::Demo(demo)),
             Effect::Cancel { run } => {
                 self.cancel(run);
                 None
@@ -379,51 +383,44 @@ impl Runner {
         }
     }
 
-    /// Follows a lab that was just started: its events reach the loop as `AppEvent::Lab`, then `LabClosed`.
-    fn follow(&mut self, run: u64, started: Result<LabRun>) -> Option<AppEvent> {
-        let mut lab = match started {
+    /// Starts a lab and follows it: its events reach the loop as `AppEvent::Lab`, then `LabClosed`.
+    fn follow(&mut self, run: u64, job: &Job) -> Option<AppEvent> {
+        let tx = self.tx.clone();
+        let watcher = self.watcher.clone();
+        let mut got_end = false;
+        let started = LabRun::start(job, |lab_pid| {
+            // The lab itself from its start, before any of its events.
+            watcher.watch(run, lab_pid);
+            move |feed| match feed {
+                LabFeed::Event(ev) => {
+                    match &ev {
+                        // Worker processes are measured too (threads are read with their process).
+                        crate::timeline::LabEvent::Lane(l) => watcher.watch(run, l.pid),
+                        // A last reading before the lab and its workers exit and are reaped.
+                        crate::timeline::LabEvent::Finished(_) => {
+                            got_end = true;
+                            watcher.finish(run);
+                        }
+                        _ => {}
+                    }
+                    let _ = tx.send(Msg::App(AppEvent::Lab(run, ev)));
+                }
+                LabFeed::Closed => {
+                    watcher.finish(run);
+                    let _ = tx.send(Msg::LabClosed { run, got_end });
+                }
+            }
+        });
+        let lab = match started {
             Ok(lab) => lab,
             Err(e) => {
                 return Some(AppEvent::LabExited { run, error: Some(format!("{e:#}")), now_ns: clock::now_ns() });
             }
         };
-        let (_, empty) = mpsc::channel();
-        let events = std::mem::replace(&mut lab.events, empty);
         if let Ok(mut g) = LAB_GROUPS.lock() {
             g.push(lab.pid());
         }
-        self.watcher.watch(run, lab.pid());
         self.labs.insert(run, lab);
-        let tx = self.tx.clone();
-        let watcher = self.watcher.clone();
-        let spawned = std::thread::Builder::new().name("lab-events".into()).spawn(move || {
-            let mut got_end = false;
-            for ev in events.iter() {
-                match &ev {
-                    // Worker processes are measured too (threads are read with their process).
-                    crate::timeline::LabEvent::Lane(l) => watcher.watch(run, l.pid),
-                    // A last reading before the lab and its workers exit and are reaped.
-                    crate::timeline::LabEvent::Finished(_) => {
-                        got_end = true;
-                        watcher.finish(run);
-                    }
-                    _ => {}
-                }
-                if tx.send(Msg::App(AppEvent::Lab(run, ev))).is_err() {
-                    return;
-                }
-            }
-            watcher.finish(run);
-            let _ = tx.send(Msg::LabClosed { run, got_end });
-        });
-        if let Err(e) = spawned {
-            self.cancel(run);
-            return Some(AppEvent::LabExited {
-                run,
-                error: Some(format!("cannot follow the lab: {e}")),
-                now_ns: clock::now_ns(),
-            });
-        }
         None
     }
 

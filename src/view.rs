@@ -7,10 +7,11 @@
 //! Times here are relative: ns from a run's first span, so a compare's runs share one window on one axis. The state
 //! is plain data changed by `App` on keys and ticks; the ui draws from it.
 
-use crate::app::{App, Job, Key, Run, RunCpu, Screen};
+use crate::app::{App, Key, Run, RunCpu, Screen};
+use crate::digest::Digest;
+use crate::experiment::Job;
 use crate::record::{RecordedJob, Recording};
 use crate::timeline::{SpanKind, lane_order};
-use crate::ui::digest::Digest;
 
 /// The finest zoom: 100 µs per cell.
 pub(crate) const MIN_CELL_NS: u64 = 100_000;

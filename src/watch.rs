@@ -555,7 +555,7 @@ pub(crate) fn watch_cmd(req: &WatchRequest, out: WatchOutput, trace: Option<&Pat
         }
         flag
     } else {
-        crate::headless::stop_flag()?
+        crate::lab::client::stop_flag()?
     };
     let cores = available_cores();
     let watched = if live {

@@ -7,6 +7,8 @@
 //! `TASK_FRAME` bytes and no length prefix. Every write into it is a whole number of frames of at most `PIPE_BUF`
 //! bytes (atomic), and every read takes exactly one frame (the kernel serialises readers of a pipe), so each frame
 //! reaches exactly one worker, whole, without a lock.
+//!
+//! Never imports: anything but the timeline's types and the clock (both sides of every pipe share it).
 
 use std::io::{self, Read, Write};
 

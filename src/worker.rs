@@ -7,6 +7,8 @@
 //! reads (`wire::Task` frames). An idle worker takes the next chunk from the queue, one at a time, as a
 //! `multiprocessing.Pool` worker calls `get()` on the pool's task queue: nobody decides in advance which worker runs
 //! which chunk.
+//!
+//! Never imports: the app, the widgets, the lab's client or its modes (only the lab's leaves `sys` and `record`).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -29,7 +31,7 @@ pub(crate) const QUEUE_FD: i32 = 3;
 
 /// Entry point of `parlab __worker`: serve on stdin, stdout and the queue on fd 3.
 pub fn worker_main() -> ExitCode {
-    crate::lab::die_with_parent();
+    crate::lab::sys::die_with_parent();
     match serve_fds(0, 1, QUEUE_FD) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -2,6 +2,8 @@
 //!
 //! Every kernel calls `Hooks::step` between small steps of a few microseconds each (the simulated GIL's drop
 //! check, like CPython's eval breaker) and waits through `Hooks::wait` (which releases the simulated GIL).
+//!
+//! Never imports: anything but the experiment's names (allocation-free, safe after fork).
 
 use std::hint::black_box;
 use std::time::Duration;

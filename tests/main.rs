@@ -10,6 +10,7 @@ mod engine;
 mod exercises;
 mod faults;
 mod hostile;
+mod layers;
 mod lint;
 mod notes;
 mod progress;

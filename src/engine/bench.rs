@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::bench::BenchFigure;
 use crate::experiment::{Engine, Experiment, Fit, Knobs, Mode, Workload, available_cores};
-use crate::lab::client::follow;
+use crate::lab::client::{channel_follower, follow};
 use crate::timeline::{SpanKind, Timeline, median};
 
 use super::detect::{self, Interpreter};
@@ -25,7 +25,7 @@ fn exp(workload: &str, tasks: u64, mode: Mode, knobs: Knobs, py: Option<&Interpr
 
 /// Median wall (ms) of `reps` runs, and the median run's timeline.
 fn wall(e: &Experiment, reps: u32, stop: &AtomicBool) -> Result<(f64, Timeline)> {
-    let r = crate::headless::measure(e, reps, stop)?;
+    let r = crate::lab::client::measure(e, reps, stop)?;
     if let Some(err) = r.error() {
         return Err(anyhow!("the {} run ({} engine) failed: {err}", e.mode, e.engine));
     }
@@ -34,8 +34,9 @@ fn wall(e: &Experiment, reps: u32, stop: &AtomicBool) -> Result<(f64, Timeline)>
 
 /// A raw harness request (e.g. `record: false`), run to its end, with or without the GIL sampler: the wall in ms.
 fn raw(py: &Interpreter, request: Value, sample: bool, stop: &AtomicBool) -> Result<f64> {
-    let lab = super::python::start_sampled(Path::new(&py.path), &request, sample)?;
-    let t = follow(lab, stop, |_| {})?;
+    let (follower, events) = channel_follower();
+    let lab = super::python::start_sampled(Path::new(&py.path), &request, sample, |_| follower)?;
+    let t = follow(lab, &events, stop, |_| {})?;
     if let Some(err) = t.end.as_ref().and_then(|e| e.error.clone()) {
         return Err(anyhow!("the harness run {request} failed: {err}"));
     }

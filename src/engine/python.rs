@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use serde_json::{Value, json};
 
 use crate::experiment::{Experiment, Mode};
-use crate::lab::client::LabRun;
+use crate::lab::client::{LabFeed, LabRun};
 use crate::timeline::LabEvent;
 
 /// The harness, shipped in the binary.
@@ -83,16 +83,20 @@ pub(crate) fn spawn(python: &Path, request: &Value) -> Result<Spawned> {
         .current_dir(&dir.0)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        // Its own group: a cancel kills the interpreter and every worker it started with one signal.
-        .process_group(0);
-    // SAFETY: between fork and exec only async-signal-safe calls are made (dup2, fcntl, prctl, getppid), on
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only async-signal-safe calls are made (dup2, fcntl, setsid, prctl, getppid), on
     // descriptors we own; nothing allocates.
     unsafe {
         cmd.pre_exec(move || {
             // The results pipe becomes fd 3 without close-on-exec (dup2 clears it; fd 3 itself needs fcntl).
             let ok = if w == RESULTS_FD { libc::fcntl(w, libc::F_SETFD, 0) } else { libc::dup2(w, RESULTS_FD) };
             if ok < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Its own session, so its own group (a cancel kills the interpreter and every worker it started with
+            // one signal) and no controlling terminal: nothing it runs (a pyenv shim, a site hook) can read or
+            // re-mode the TUI's terminal.
+            if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // The interpreter dies with parlab, even with SIGKILL; its workers arm their own.
@@ -201,22 +205,37 @@ pub(crate) struct Keep {
 }
 
 /// Starts a python-engine run of `exp` (its `python` names the interpreter, detected before).
-pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
+/// `follower` is as for `LabRun::start`.
+pub(crate) fn start<F>(exp: &Experiment, follower: impl FnOnce(u32) -> F) -> Result<LabRun>
+where
+    F: FnMut(LabFeed) + Send + 'static,
+{
     let py = exp.python.as_ref().ok_or_else(|| anyhow!("a python-engine run names no interpreter"))?;
-    start_request(Path::new(&py.path), &request(exp))
+    start_request(Path::new(&py.path), &request(exp), follower)
 }
 
-/// Starts the harness in `python` with a raw request, the GIL sampler watching it.
-pub(crate) fn start_request(python: &Path, request: &Value) -> Result<LabRun> {
-    start_sampled(python, request, true)
+/// Starts the harness in `python` with a raw request, the GIL sampler watching it. `follower` is as for
+/// `LabRun::start`.
+pub(crate) fn start_request<F>(python: &Path, request: &Value, follower: impl FnOnce(u32) -> F) -> Result<LabRun>
+where
+    F: FnMut(LabFeed) + Send + 'static,
+{
+    start_sampled(python, request, true, follower)
 }
 
 /// Starts the harness with a raw request, with or without the GIL sampler (bench: what recording costs).
-pub(crate) fn start_sampled(python: &Path, request: &Value, sample: bool) -> Result<LabRun> {
+pub(crate) fn start_sampled<F>(
+    python: &Path,
+    request: &Value,
+    sample: bool,
+    follower: impl FnOnce(u32) -> F,
+) -> Result<LabRun>
+where
+    F: FnMut(LabFeed) + Send + 'static,
+{
     let s = spawn(python, request)?;
     let stderr = keep_stderr(s.stderr)?;
     let text = Arc::clone(&stderr.text);
-    let (tx, rx) = mpsc::channel();
     let results = s.results;
     // The real GIL lane: the interpreter's threads read from outside while the run goes (see `sampler`).
     // Where threads of one process take turns, their run spans are held back until the run ends and sent cut
@@ -227,7 +246,7 @@ pub(crate) fn start_sampled(python: &Path, request: &Value, sample: bool) -> Res
     } else {
         None
     };
-    let reader = move |seen: Arc<AtomicU64>, tx: mpsc::Sender<LabEvent>| {
+    let reader = move |seen: Arc<AtomicU64>, emit: &mut dyn FnMut(LabEvent) -> bool| {
         let mut lines = BufReader::with_capacity(256 * 1024, results).lines();
         // Line 1 is the harness's hello (the interpreter, detected already); the rest are lab events.
         let _hello = lines.next();
@@ -245,15 +264,15 @@ pub(crate) fn start_sampled(python: &Path, request: &Value, sample: bool) -> Res
                         && let Some(g) = gil.take()
                     {
                         for e in g.finish() {
-                            let _ = tx.send(e);
+                            emit(e);
                         }
                     }
-                    if tx.send(ev).is_err() {
+                    if !emit(ev) {
                         break;
                     }
                 }
                 Err(e) => {
-                    let _ = tx.send(LabEvent::Note(format!("the python engine sent an unreadable event ({e})")));
+                    emit(LabEvent::Note(format!("the python engine sent an unreadable event ({e})")));
                     break;
                 }
             }
@@ -261,11 +280,11 @@ pub(crate) fn start_sampled(python: &Path, request: &Value, sample: bool) -> Res
         // Ended without `finished` (the interpreter died): what was held back goes as it came.
         if let Some(g) = gil.take() {
             for span in g.held {
-                let _ = tx.send(LabEvent::Span(span));
+                emit(LabEvent::Span(span));
             }
         }
     };
-    LabRun::from_python(s.child, s.stdin, tx, rx, text, Keep { _dir: s.dir, stderr }, reader)
+    LabRun::from_python(s.child, s.stdin, text, Keep { _dir: s.dir, stderr }, follower, reader)
 }
 
 /// The sampler of a python-engine run and what it needs to find the GIL waits: the lanes and run spans so far.

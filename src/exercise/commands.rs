@@ -11,9 +11,7 @@ use super::python::{self, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S};
 use super::text::terminal_safe;
 use super::{CheckOutcome, check_native, check_reps, fmt_figure, resize, threshold_text};
 use crate::cli::CheckArgs;
-use crate::experiment::{
-    Experiment, Fit, Knobs, Mode, StartMethod, available_cores, parse_bytes, parse_interval_us, suggest,
-};
+use crate::experiment::{Experiment, Fit, Mode, available_cores, suggest};
 use crate::lesson::{self, ExerciseSpec, Lesson, LessonSet, Op, goal_cores};
 use crate::progress::{LessonMark, Progress};
 
@@ -76,7 +74,7 @@ pub fn exercises_cmd(dir: Option<&Path>, as_json: bool, copy: Option<&str>, to: 
                     "goal": e.goal.text,
                     "cores": cores,
                     "threshold": e.goal.threshold(cores),
-                    "knobs": e.may_change.iter().map(|k| super::knob_key(*k)).collect::<Vec<_>>(),
+                    "knobs": e.may_change.iter().map(|k| k.name()).collect::<Vec<_>>(),
                     "passed": progress.exercise_passed(&e.id),
                     "best": progress.best_figure(&e.id, higher),
                     "attempts": state.map_or(0, |s| s.attempts),
@@ -186,33 +184,12 @@ pub(crate) fn setup_from_args(spec: &ExerciseSpec, args: &CheckArgs, cores: u32)
         Some(m) => m.parse::<Mode>().map_err(|e| anyhow!(e))?,
         None => spec.mode,
     };
-    let start = match &args.start {
-        Some(s) => Some(s.parse::<StartMethod>().map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    let switch = match &args.switch_interval {
-        Some(s) => Some(parse_interval_us(s).map_err(|e| anyhow!(e))?),
-        None => None,
-    };
-    let payload = match &args.payload {
-        Some(p) => Some(parse_bytes(p).map_err(|e| anyhow!(e))?),
-        None => None,
-    };
     let workload = match args.size {
         Some(size) => resize(spec.workload, size).map_err(|e| anyhow!(e))?,
         None => spec.workload,
     };
     let tasks = args.tasks.unwrap_or(spec.tasks);
-    let given = Knobs {
-        workers: args.workers,
-        chunksize: args.chunksize,
-        start,
-        switch_interval_us: switch,
-        payload,
-        warm: args.warm,
-        api: None,
-        engines: Vec::new(),
-    };
+    let given = args.knobs.knobs().map_err(|e| anyhow!(e))?;
     // The flags themselves must fit the mode (`--start` with threads means nothing).
     Experiment::build(workload, tasks, mode, &given, Fit::Strict, cores).map_err(|e| anyhow!(e))?;
     let mut knobs = spec.knobs.clone();
@@ -226,15 +203,20 @@ pub(crate) fn setup_from_args(spec: &ExerciseSpec, args: &CheckArgs, cores: u32)
 }
 
 fn knob_flags_given(a: &CheckArgs) -> bool {
-    a.mode.is_some()
-        || a.workers.is_some()
-        || a.chunksize.is_some()
-        || a.start.is_some()
-        || a.switch_interval.is_some()
-        || a.payload.is_some()
-        || a.warm
-        || a.tasks.is_some()
-        || a.size.is_some()
+    a.mode.is_some() || a.knobs.any() || a.tasks.is_some() || a.size.is_some()
+}
+
+/// The setup once per engine the check runs it on: `--engine` if given, else the engines the exercise names
+/// (`engines = ["python"]`), else native.
+pub(crate) fn engine_setups(spec: &ExerciseSpec, setup: &Experiment, args: &CheckArgs) -> Result<Vec<Experiment>> {
+    let named = match spec.knobs.engines.as_slice() {
+        [] => None,
+        [one] => Some(one.name()),
+        _ => Some("both"),
+    };
+    let engines =
+        crate::engine::Selection::from_flags(args.engine.as_deref().or(named), args.python.as_deref(), None, None)?;
+    engines.expand(std::slice::from_ref(setup))
 }
 
 /// `parlab check EXERCISE [FILE] [knobs]`: 0 passed, 1 not yet, 2 could not check.
@@ -246,7 +228,7 @@ pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &Check
     if !(1..=MAX_TIMEOUT_S).contains(&timeout) {
         bail!("--timeout {timeout} is out of range (allowed 1..={MAX_TIMEOUT_S} seconds)");
     }
-    let stop = crate::headless::stop_flag()?;
+    let stop = crate::lab::client::stop_flag()?;
     let mut progress = load_progress();
     let outcome: std::result::Result<CheckOutcome, String> = match file {
         Some(file) => {
@@ -274,20 +256,8 @@ pub fn check_cmd(dir: Option<&Path>, id: &str, file: Option<&Path>, args: &Check
         None => {
             let setup = setup_from_args(spec, args, available_cores())?;
             super::validate_setup(spec, &setup, available_cores()).map_err(|e| anyhow!(e))?;
-            // Without --engine, the engines the exercise names (engines = ["python"]).
-            let named = match spec.knobs.engines.as_slice() {
-                [] => None,
-                [one] => Some(one.name()),
-                _ => Some("both"),
-            };
-            let engines = crate::engine::Selection::from_flags(
-                args.engine.as_deref().or(named),
-                args.python.as_deref(),
-                None,
-                None,
-            )?;
             let mut outcomes = Vec::new();
-            for setup in &engines.expand(std::slice::from_ref(&setup))? {
+            for setup in &engine_setups(spec, &setup, args)? {
                 eprintln!(
                     "checking {id} ({}): {} against {}, 1 warm-up and {reps} timed run(s) each ...",
                     lesson.id,

@@ -6,6 +6,8 @@
 //! check can use (`lesson::goal_cores`: the available cores, but no more than the exercise has tasks).
 //! `python` runs a learner's file (under `guard`, with its words made safe by `text`); `commands` holds
 //! `parlab exercises`, `check` and `progress`.
+//!
+//! Never imports: the headless printing; a check reaches the lab through its client (`lab::client::measure`).
 
 pub mod commands;
 pub mod guard;
@@ -18,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Result, anyhow, bail};
 
 use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores};
-use crate::headless;
+use crate::lab::client;
 use crate::lesson::{ExerciseSpec, Goal, Knob, Metric, Op, goal_cores, metric_value};
 use crate::timeline::{RunReport, median};
 use crate::units::{fmt_ms, format_interval_us, plural};
@@ -84,25 +86,11 @@ fn parse_reps(value: Option<&str>) -> Result<u32> {
     }
 }
 
-pub(crate) fn knob_key(k: Knob) -> &'static str {
-    match k {
-        Knob::Mode => "mode",
-        Knob::Workers => "workers",
-        Knob::Chunksize => "chunksize",
-        Knob::Start => "start",
-        Knob::SwitchInterval => "switch_interval",
-        Knob::Payload => "payload",
-        Knob::Warm => "warm",
-        Knob::Size => "size",
-        Knob::Tasks => "tasks",
-    }
-}
-
 fn allowed_list(spec: &ExerciseSpec) -> String {
     if spec.may_change.is_empty() {
         "nothing".to_string()
     } else {
-        spec.may_change.iter().map(|k| knob_key(*k)).collect::<Vec<_>>().join(", ")
+        spec.may_change.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -120,7 +108,7 @@ pub(crate) fn validate_setup(spec: &ExerciseSpec, setup: &Experiment, cores: u32
         Err(format!(
             "exercise '{}' does not let you change {} (it stays {fixed}, you have {yours}; you may change: {})",
             spec.id,
-            knob_key(k),
+            k.name(),
             allowed_list(spec)
         ))
     };
@@ -244,7 +232,7 @@ fn once(exp: &Experiment, which: &str, stop: &AtomicBool) -> Result<RunReport> {
     if stop.load(Ordering::Relaxed) {
         bail!("check cancelled");
     }
-    let report = headless::measure(exp, 1, stop)?;
+    let report = client::measure(exp, 1, stop)?;
     if let Some(err) = report.error() {
         bail!("the {which} run ({}) failed: {err}", exp.title());
     }

@@ -26,7 +26,7 @@ fn spec() -> ExerciseSpec {
         hints: vec!["one".into(), "two".into()],
         explain: "Each process has its own GIL.".into(),
         python: Some("fib_pool.py".into()),
-        solution: Solution { mode: Some(Mode::Processes), ..Solution::default() },
+        solution: Box::new(Solution { mode: Some(Mode::Processes), ..Solution::default() }),
     }
 }
 
@@ -152,7 +152,11 @@ fn the_baseline_does_the_same_work_as_the_setup() {
 #[test]
 fn knob_flags_build_the_learners_setup() {
     let s = spec();
-    let args = CheckArgs { mode: Some("processes".into()), workers: Some(3), ..CheckArgs::default() };
+    let args = CheckArgs {
+        mode: Some("processes".into()),
+        knobs: crate::cli::KnobArgs { workers: Some(3), ..Default::default() },
+        ..CheckArgs::default()
+    };
     let e = commands::setup_from_args(&s, &args, 2).unwrap();
     assert_eq!((e.mode, e.workers, e.workload, e.tasks), (Mode::Processes, 3, s.workload, 16));
     let none = commands::setup_from_args(&s, &CheckArgs::default(), 2).unwrap();
@@ -162,7 +166,11 @@ fn knob_flags_build_the_learners_setup() {
 #[test]
 fn knob_flags_that_do_not_fit_the_mode_or_range_are_refused() {
     let s = spec();
-    let start = CheckArgs { mode: Some("threads".into()), start: Some("fork".into()), ..CheckArgs::default() };
+    let start = CheckArgs {
+        mode: Some("threads".into()),
+        knobs: crate::cli::KnobArgs { start: Some("fork".into()), ..Default::default() },
+        ..CheckArgs::default()
+    };
     let err = commands::setup_from_args(&s, &start, 2).unwrap_err().to_string();
     assert_eq!(err, "--start applies only to --mode processes, not threads");
     let bad = CheckArgs { mode: Some("thread".into()), ..CheckArgs::default() };

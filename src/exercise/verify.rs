@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 
-use super::commands::setup_from_args;
+use super::commands::{engine_setups, setup_from_args};
 use super::python::{self, DEFAULT_TIMEOUT_S};
 use super::{CheckOutcome, check_native, fmt_figure, threshold_text};
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, KnobArgs};
 use crate::experiment::{Experiment, available_cores};
 use crate::lesson::{self, ExerciseSpec, LessonSet, Op, Solution, goal_cores};
 use crate::units::{format_interval_us, plural};
@@ -25,12 +25,14 @@ fn print(text: &str) -> Result<()> {
 pub(crate) fn solution_args(s: &Solution) -> CheckArgs {
     CheckArgs {
         mode: s.mode.map(|m| m.name().to_string()),
-        workers: s.knobs.workers,
-        chunksize: s.knobs.chunksize,
-        start: s.knobs.start.map(|m| m.name().to_string()),
-        switch_interval: s.knobs.switch_interval_us.map(format_interval_us),
-        payload: s.knobs.payload.map(|p| p.to_string()),
-        warm: s.knobs.warm,
+        knobs: KnobArgs {
+            workers: s.knobs.workers,
+            chunksize: s.knobs.chunksize,
+            start: s.knobs.start.map(|m| m.name().to_string()),
+            switch_interval: s.knobs.switch_interval_us.map(format_interval_us),
+            payload: s.knobs.payload.map(|p| p.to_string()),
+            warm: s.knobs.warm,
+        },
         tasks: s.tasks,
         size: s.size,
         timeout: None,
@@ -49,14 +51,14 @@ pub(crate) fn solution_flags(s: &Solution) -> String {
         }
     };
     flag("mode", a.mode);
-    flag("workers", a.workers.map(|w| w.to_string()));
-    flag("chunksize", a.chunksize.map(|c| c.to_string()));
-    flag("start", a.start);
-    flag("switch-interval", a.switch_interval);
-    flag("payload", a.payload);
+    flag("workers", a.knobs.workers.map(|w| w.to_string()));
+    flag("chunksize", a.knobs.chunksize.map(|c| c.to_string()));
+    flag("start", a.knobs.start);
+    flag("switch-interval", a.knobs.switch_interval);
+    flag("payload", a.knobs.payload);
     flag("tasks", a.tasks.map(|t| t.to_string()));
     flag("size", a.size.map(|s| s.to_string()));
-    if a.warm {
+    if a.knobs.warm {
         flags.push("--warm".to_string());
     }
     flags.join(" ")
@@ -71,9 +73,10 @@ pub(crate) fn setups(spec: &ExerciseSpec, cores: u32) -> Result<(Experiment, Exp
     Ok((start, solution))
 }
 
-/// One side of an exercise as verified: the measured figure and verdict, or the problem that stopped the check.
+/// One side of an exercise as verified: the measured figures and verdicts (one per engine the check runs on), or the
+/// problem that stopped the check.
 enum Side {
-    Checked(CheckOutcome),
+    Checked(Vec<CheckOutcome>),
     /// A Python file that did not time cleanly (it raised, returned a wrong result, ...): a failed check, as
     /// `parlab check` reports it to the learner.
     Problem(String),
@@ -83,7 +86,8 @@ enum Side {
 
 impl Side {
     fn passed(&self) -> bool {
-        matches!(self, Side::Checked(o) if o.passed)
+        // As `parlab check` judges it: every engine must pass.
+        matches!(self, Side::Checked(o) if !o.is_empty() && o.iter().all(|o| o.passed))
     }
 
     /// Whether the side came out as wanted: a start fails (or its file is wrong), a solution passes.
@@ -102,7 +106,10 @@ fn side_text(what: &str, side: &Side, want_pass: bool, spec: &ExerciseSpec, twic
     let mark = if side.as_wanted(want_pass) { "✓" } else { "✗" };
     let again = if twice { ", measured twice" } else { "" };
     match side {
-        Side::Checked(o) => format!("{what} {} ({verdict} {mark}{again})", fmt_figure(spec.goal.metric, o.measured)),
+        Side::Checked(o) => {
+            let figures: Vec<String> = o.iter().map(|o| fmt_figure(spec.goal.metric, o.measured)).collect();
+            format!("{what} {} ({verdict} {mark}{again})", figures.join(" / "))
+        }
         Side::Problem(_) | Side::Broken(_) => format!("{what} — ({verdict} {mark}{again})"),
     }
 }
@@ -111,7 +118,7 @@ fn side_text(what: &str, side: &Side, want_pass: bool, spec: &ExerciseSpec, twic
 fn side_details(what: &str, side: &Side, want_pass: bool) -> String {
     match side {
         Side::Problem(p) | Side::Broken(p) => format!("    {what}: {p}\n"),
-        Side::Checked(o) if o.passed != want_pass => {
+        Side::Checked(o) if !side.as_wanted(want_pass) => {
             let why = if want_pass {
                 "the solution does not reach the goal"
             } else {
@@ -119,7 +126,7 @@ fn side_details(what: &str, side: &Side, want_pass: bool) -> String {
             };
             let mut s = format!("    {what}: {why}\n");
             // The figures and the reasons; the exercise's explanation is for learners, not for this report.
-            for d in o.details.iter().filter(|d| !d.starts_with("why: ")) {
+            for d in o.iter().flat_map(|o| &o.details).filter(|d| !d.starts_with("why: ")) {
                 s.push_str(&format!("      {d}\n"));
             }
             s
@@ -152,7 +159,12 @@ fn goal_text(spec: &ExerciseSpec) -> String {
 fn verify_native(spec: &ExerciseSpec, width: usize, stop: &AtomicBool) -> Result<(String, bool)> {
     let (start, solution) = setups(spec, available_cores())?;
     eprintln!("checking {}: start {} · solution {} ...", spec.id, start.title(), solution_flags(&spec.solution));
-    let native = |setup: &Experiment| side(check_native(spec, setup, stop).map(Ok), stop);
+    // On every engine `parlab check ID` would use (the exercise's `engines`, native by default).
+    let native = |setup: &Experiment| {
+        let checked = engine_setups(spec, setup, &CheckArgs::default())
+            .and_then(|setups| setups.iter().map(|s| check_native(spec, s, stop)).collect::<Result<Vec<_>>>());
+        side(checked.map(Ok), stop)
+    };
     let (start_side, start_twice) = measured(false, || native(&start))?;
     let (fix_side, fix_twice) = measured(true, || native(&solution))?;
     let ok = start_side.as_wanted(false) && fix_side.as_wanted(true);
@@ -173,12 +185,13 @@ fn verify_native(spec: &ExerciseSpec, width: usize, stop: &AtomicBool) -> Result
 fn python_side(spec: &ExerciseSpec, dir: &Path, name: &str, text: &str, stop: &AtomicBool) -> Result<Side> {
     let file = dir.join(name);
     std::fs::write(&file, text).with_context(|| format!("cannot write '{}'", file.display()))?;
-    side(python::check_file(spec, &file, Duration::from_secs(DEFAULT_TIMEOUT_S), stop), stop)
+    let checked = python::check_file(spec, &file, Duration::from_secs(DEFAULT_TIMEOUT_S), stop);
+    side(checked.map(|r| r.map(|o| vec![o])), stop)
 }
 
 /// A check's result as a side: a check that could not finish (a run that failed, a file too quick to judge) is a
 /// broken side with its reason, so the other exercises are still verified; only a cancel (Ctrl-C) stops it all.
-fn side(result: Result<std::result::Result<CheckOutcome, String>>, stop: &AtomicBool) -> Result<Side> {
+fn side(result: Result<std::result::Result<Vec<CheckOutcome>, String>>, stop: &AtomicBool) -> Result<Side> {
     match result {
         Ok(Ok(o)) => Ok(Side::Checked(o)),
         Ok(Err(problem)) => Ok(Side::Problem(problem)),

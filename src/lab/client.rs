@@ -1,5 +1,8 @@
-//! The caller's side of a lab: start `parlab __lab` in its own process group, send it the experiment, and
-//! receive its events on a channel. Cancelling kills the whole group (lab and workers) at once.
+//! The caller's side of a lab: start `parlab __lab` in its own process group, send it the job, and hand its
+//! events to a follower. Cancelling kills the whole group (lab and workers) at once.
+//!
+//! Events reach the caller through one follower callback on the reader thread; `measure` and `stop_flag` are
+//! here so checks and commands reach the lab through its client. Never imports the app or the widgets.
 
 use std::io::{BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -11,18 +14,30 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 
+use crate::timeline::RunReport;
+
 use crate::experiment::Experiment;
 use crate::timeline::{DemoReport, LabEvent, RunEnd, Timeline};
 use crate::wire;
 
-use super::demos::DemoSpec;
-use super::{LAB_ARG, LabRequest, PARENT_ENV};
+use super::{LAB_ARG, PARENT_ENV};
+use crate::experiment::Job;
+use crate::experiment::demo::DemoSpec;
 
-/// A lab process running one experiment.
+/// What a lab's stream hands its follower: each event as it arrives, then once that the stream has closed.
+#[derive(Debug)]
+pub(crate) enum LabFeed {
+    Event(LabEvent),
+    Closed,
+}
+
+/// The follower of a lab's stream, called on the lab's reader thread (and by its watchdog, with `Stalled`).
+type Follower = Box<dyn FnMut(LabFeed) + Send>;
+
+/// A lab process running one job.
 pub(crate) struct LabRun {
     child: Child,
     stdin: Option<ChildStdin>,
-    pub(crate) events: Receiver<LabEvent>,
     stderr: Arc<Mutex<String>>,
     done: bool,
     /// A python-engine run: the interpreter leads the group, and its harness folder lives as long as the run.
@@ -30,46 +45,18 @@ pub(crate) struct LabRun {
 }
 
 impl LabRun {
-    pub(crate) fn start(exp: &Experiment) -> Result<LabRun> {
-        if exp.engine == crate::experiment::Engine::Python {
-            return crate::engine::python::start(exp);
+    /// Starts a lab running `job` in its own process group. `follower` is called with the lab's pid before any
+    /// event arrives and returns the callback that gets them: each event as it arrives, from one reader thread,
+    /// and then `LabFeed::Closed` once the stream ends (the lab exited or was cancelled).
+    pub(crate) fn start<F>(job: &Job, follower: impl FnOnce(u32) -> F) -> Result<LabRun>
+    where
+        F: FnMut(LabFeed) + Send + 'static,
+    {
+        if let Job::Experiment(exp) = job
+            && exp.engine == crate::experiment::Engine::Python
+        {
+            return crate::engine::python::start(exp, follower);
         }
-        LabRun::start_request(&LabRequest::Experiment(exp.clone()))
-    }
-
-    /// A python-engine run (`engine::python::start`): `read` turns the interpreter's event pipe into events on
-    /// `tx`, counting them in its first argument for the stall watchdog.
-    pub(crate) fn from_python(
-        child: Child,
-        stdin: ChildStdin,
-        tx: mpsc::Sender<LabEvent>,
-        events: Receiver<LabEvent>,
-        stderr: Arc<Mutex<String>>,
-        keep: crate::engine::python::Keep,
-        read: impl FnOnce(Arc<AtomicU64>, mpsc::Sender<LabEvent>) + Send + 'static,
-    ) -> Result<LabRun> {
-        register_lab(child.id(), true);
-        let watch_tx = Arc::new(Mutex::new(Some(tx.clone())));
-        let seen = Arc::new(AtomicU64::new(0));
-        let (reader_tx, reader_seen) = (Arc::clone(&watch_tx), Arc::clone(&seen));
-        let run = LabRun { child, stdin: Some(stdin), events, stderr, done: false, python: Some(keep) };
-        std::thread::Builder::new().name("python-reader".into()).spawn(move || {
-            read(reader_seen, tx);
-            reader_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        })?;
-        let leader = run.child.id();
-        std::thread::Builder::new()
-            .name("python-watchdog".into())
-            .spawn(move || watch_for_stalls(leader, &seen, &watch_tx))?;
-        Ok(run)
-    }
-
-    /// Starts a lab running a process-internals demo.
-    pub(crate) fn start_demo(spec: &DemoSpec) -> Result<LabRun> {
-        LabRun::start_request(&LabRequest::Demo(spec.clone()))
-    }
-
-    pub(crate) fn start_request(request: &LabRequest) -> Result<LabRun> {
         let exe = std::env::current_exe().context("cannot find the parlab executable")?;
         let mut child = Command::new(exe)
             .arg(LAB_ARG)
@@ -85,16 +72,15 @@ impl LabRun {
         let mut stdin = child.stdin.take().ok_or_else(|| anyhow!("lab has no stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("lab has no stdout"))?;
         let mut stderr_pipe = child.stderr.take().ok_or_else(|| anyhow!("lab has no stderr"))?;
-        let line = serde_json::to_string(request)? + "\n";
+        let line = serde_json::to_string(job)? + "\n";
         stdin.write_all(line.as_bytes()).context("cannot send the request to the lab")?;
         stdin.flush()?;
 
-        let (tx, rx) = mpsc::channel();
-        // The watchdog's way into the stream; the reader empties it when the stream ends, so the channel closes
-        // as soon as the lab is done.
-        let watch_tx = Arc::new(Mutex::new(Some(tx.clone())));
+        // The watchdog's way into the stream too; the reader empties it when the stream ends, so the follower is
+        // told `Closed` once and then dropped.
+        let follower: Arc<Mutex<Option<Follower>>> = Arc::new(Mutex::new(Some(Box::new(follower(child.id())))));
         let seen = Arc::new(AtomicU64::new(0));
-        let (reader_tx, reader_seen) = (Arc::clone(&watch_tx), Arc::clone(&seen));
+        let (reader_follower, reader_seen) = (Arc::clone(&follower), Arc::clone(&seen));
         std::thread::Builder::new().name("lab-reader".into()).spawn(move || {
             let mut r = BufReader::with_capacity(256 * 1024, stdout);
             let mut body = Vec::new();
@@ -102,19 +88,17 @@ impl LabRun {
                 reader_seen.fetch_add(1, Ordering::Relaxed);
                 match wire::decode_event(tag, &body) {
                     Ok(ev) => {
-                        if tx.send(ev).is_err() {
-                            break;
-                        }
+                        deliver(&reader_follower, LabFeed::Event(ev));
                     }
                     Err(_) => break,
                 }
             }
-            reader_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+            close(&reader_follower);
         })?;
         let lab = child.id();
         std::thread::Builder::new()
             .name("lab-watchdog".into())
-            .spawn(move || watch_for_stalls(lab, &seen, &watch_tx))?;
+            .spawn(move || watch_for_stalls(lab, &seen, &follower))?;
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
         std::thread::Builder::new().name("lab-stderr".into()).spawn(move || {
@@ -130,7 +114,37 @@ impl LabRun {
                 }
             }
         })?;
-        Ok(LabRun { child, stdin: Some(stdin), events: rx, stderr, done: false, python: None })
+        Ok(LabRun { child, stdin: Some(stdin), stderr, done: false, python: None })
+    }
+
+    /// A python-engine run (`engine::python::start`): `read` turns the interpreter's event pipe into events,
+    /// handing each to its second argument (false once nobody follows) and counting them in its first for the
+    /// stall watchdog. `follower` is as for `start`.
+    pub(crate) fn from_python<F>(
+        child: Child,
+        stdin: ChildStdin,
+        stderr: Arc<Mutex<String>>,
+        keep: crate::engine::python::Keep,
+        follower: impl FnOnce(u32) -> F,
+        read: impl FnOnce(Arc<AtomicU64>, &mut dyn FnMut(LabEvent) -> bool) + Send + 'static,
+    ) -> Result<LabRun>
+    where
+        F: FnMut(LabFeed) + Send + 'static,
+    {
+        register_lab(child.id(), true);
+        let follower: Arc<Mutex<Option<Follower>>> = Arc::new(Mutex::new(Some(Box::new(follower(child.id())))));
+        let seen = Arc::new(AtomicU64::new(0));
+        let (reader_follower, reader_seen) = (Arc::clone(&follower), Arc::clone(&seen));
+        let run = LabRun { child, stdin: Some(stdin), stderr, done: false, python: Some(keep) };
+        std::thread::Builder::new().name("python-reader".into()).spawn(move || {
+            read(reader_seen, &mut |ev| deliver(&reader_follower, LabFeed::Event(ev)));
+            close(&reader_follower);
+        })?;
+        let leader = run.child.id();
+        std::thread::Builder::new()
+            .name("python-watchdog".into())
+            .spawn(move || watch_for_stalls(leader, &seen, &follower))?;
+        Ok(run)
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -191,6 +205,25 @@ impl LabRun {
     }
 }
 
+/// Tells the follower the stream has closed, once, and drops it (a channel follower's receiver then disconnects).
+fn close(follower: &Mutex<Option<Follower>>) {
+    let last = follower.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(mut follow) = last {
+        follow(LabFeed::Closed);
+    }
+}
+
+/// Hands `feed` to the follower, if the stream is still open; true if it was.
+fn deliver(follower: &Mutex<Option<Follower>>, feed: LabFeed) -> bool {
+    match follower.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        Some(follow) => {
+            follow(feed);
+            true
+        }
+        None => false,
+    }
+}
+
 /// How long a cancelled python run gets to stop its workers (and a cluster) itself before its group is killed.
 const PYTHON_CANCEL_GRACE: Duration = Duration::from_millis(300);
 
@@ -200,13 +233,15 @@ pub(crate) const STALL_AFTER: Duration = Duration::from_secs(3);
 /// Watches a lab's event stream: after `STALL_AFTER` with no event, if a process of the run (the lab's process
 /// group) is stopped, says so once with `LabEvent::Stalled`; an event re-arms it. A long task with no event while
 /// every process runs or sleeps is normal and is not reported. Ends when the stream does.
-fn watch_for_stalls(lab: u32, seen: &AtomicU64, tx: &Mutex<Option<mpsc::Sender<LabEvent>>>) {
+fn watch_for_stalls(lab: u32, seen: &AtomicU64, follower: &Mutex<Option<Follower>>) {
     let mut last = seen.load(Ordering::Relaxed);
     let mut quiet_since = Instant::now();
     let mut told = false;
     loop {
         std::thread::sleep(Duration::from_millis(200));
-        let Some(tx) = tx.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return };
+        if follower.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+            return;
+        }
         let now = seen.load(Ordering::Relaxed);
         if now != last {
             (last, quiet_since, told) = (now, Instant::now(), false);
@@ -216,7 +251,7 @@ fn watch_for_stalls(lab: u32, seen: &AtomicU64, tx: &Mutex<Option<mpsc::Sender<L
             continue;
         }
         if let Some(msg) = stall_message(lab, &stopped_in_group(lab), quiet_since.elapsed()) {
-            told = tx.send(LabEvent::Stalled(msg)).is_ok();
+            told = deliver(follower, LabFeed::Event(LabEvent::Stalled(msg)));
         }
     }
 }
@@ -356,7 +391,7 @@ impl Drop for LabRun {
 /// Runs an experiment to its end, calling `on_event` for each event as it arrives. Returns the timeline; a run
 /// that failed has `end.error` set. `stop` cancels the run (all processes killed) and returns an error.
 pub(crate) fn run_to_end(exp: &Experiment, stop: &AtomicBool, on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
-    follow(LabRun::start(exp)?, stop, on_event)
+    follow_job(&Job::Experiment(exp.clone()), stop, on_event)
 }
 
 /// Runs a demo with a chosen size (see `DemoSpec::new`).
@@ -365,7 +400,7 @@ pub(crate) fn run_demo_spec(
     stop: &AtomicBool,
     on_event: impl FnMut(&LabEvent),
 ) -> Result<(Timeline, DemoReport)> {
-    let timeline = follow(LabRun::start_demo(spec)?, stop, on_event)?;
+    let timeline = follow_job(&Job::Demo(spec.clone()), stop, on_event)?;
     if let Some(err) = timeline.end.as_ref().and_then(|e| e.error.as_deref()) {
         return Err(anyhow!("the {} demo failed: {err}", spec.name));
     }
@@ -373,15 +408,38 @@ pub(crate) fn run_demo_spec(
     Ok((timeline, report))
 }
 
-/// Receives a lab's events until its stream ends, building the timeline.
-pub(crate) fn follow(mut lab: LabRun, stop: &AtomicBool, mut on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
+/// Runs a job in a lab and receives its events until its stream ends, building the timeline.
+fn follow_job(job: &Job, stop: &AtomicBool, on_event: impl FnMut(&LabEvent)) -> Result<Timeline> {
+    let (follower, events) = channel_follower();
+    let lab = LabRun::start(job, |_| follower)?;
+    follow(lab, &events, stop, on_event)
+}
+
+/// A follower that puts each event on a channel, for a caller that polls it between looks at its stop flag.
+pub(crate) fn channel_follower() -> (impl FnMut(LabFeed) + Send + 'static, Receiver<LabEvent>) {
+    let (tx, events) = mpsc::channel();
+    let follower = move |feed| {
+        if let LabFeed::Event(ev) = feed {
+            let _ = tx.send(ev);
+        }
+    };
+    (follower, events)
+}
+
+/// Receives a started lab's events from its `channel_follower` until its stream ends, building the timeline.
+pub(crate) fn follow(
+    mut lab: LabRun,
+    events: &Receiver<LabEvent>,
+    stop: &AtomicBool,
+    mut on_event: impl FnMut(&LabEvent),
+) -> Result<Timeline> {
     let mut timeline = Timeline::new();
     loop {
         if stop.load(Ordering::Relaxed) {
             lab.cancel();
             return Err(anyhow!("interrupted: the run was cancelled and its processes stopped"));
         }
-        match lab.events.recv_timeout(Duration::from_millis(50)) {
+        match events.recv_timeout(Duration::from_millis(50)) {
             Ok(ev) => {
                 if let LabEvent::Stalled(msg) = &ev {
                     // Headless: one line on stderr (the watchdog says it once per stall).
@@ -405,6 +463,61 @@ pub(crate) fn follow(mut lab: LabRun, stop: &AtomicBool, mut on_event: impl FnMu
         }));
     }
     Ok(timeline)
+}
+
+/// How long an interrupted command has to stop by itself before it is ended from outside.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Ctrl-C, SIGTERM and SIGHUP set this flag; runs poll it and cancel (killing every lab and worker process).
+/// Whatever the command is stuck in when the signal comes (a write to a pipe nobody reads, ...), it ends within
+/// `STOP_GRACE`: a watcher then kills the labs and exits.
+pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&flag)).context("cannot install signal handlers")?;
+    }
+    let watched = Arc::clone(&flag);
+    std::thread::Builder::new()
+        .name("stop-watch".into())
+        .spawn(move || {
+            while !watched.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(STOP_GRACE);
+            kill_all_labs();
+            let msg = b"error: interrupted: the command was stuck and has been stopped with its processes\n";
+            // SAFETY: write(2) of a static buffer to stderr, then _exit: no lock is taken (the stuck thread may
+            // hold stdout's or stderr's), no destructor runs.
+            unsafe {
+                libc::write(2, msg.as_ptr().cast(), msg.len());
+                libc::_exit(2);
+            }
+        })
+        .context("cannot start the signal watcher")?;
+    Ok(flag)
+}
+
+/// Runs an experiment `repeat` times; the report carries the median run's timeline.
+pub(crate) fn measure(exp: &Experiment, repeat: u32, stop: &AtomicBool) -> Result<RunReport> {
+    let mut runs: Vec<Timeline> = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let t = run_to_end(exp, stop, |_| {})?;
+        let failed = t.end.as_ref().is_some_and(|e| e.error.is_some());
+        runs.push(t);
+        if failed {
+            break;
+        }
+    }
+    let walls_ns: Vec<u64> = runs.iter().map(Timeline::wall_ns).collect();
+    let mut sorted: Vec<(u64, usize)> = walls_ns.iter().copied().zip(0..).collect();
+    sorted.sort_unstable();
+    let pick = if runs.iter().any(|t| t.end.as_ref().is_some_and(|e| e.error.is_some())) {
+        runs.len() - 1
+    } else {
+        sorted[(sorted.len() - 1) / 2].1
+    };
+    let timeline = runs.swap_remove(pick);
+    Ok(RunReport { experiment: exp.clone(), timeline, parent_pid: std::process::id(), walls_ns, speedup: None })
 }
 
 #[cfg(test)]

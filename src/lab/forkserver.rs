@@ -17,7 +17,7 @@ use crate::clock::Mark;
 use super::Out;
 use super::sys::{self, close_from};
 
-/// What a child forked by the server runs.
+/// What a child forked by the server runs. The server does not know what that is: the lab hands it an `Entry`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
     /// A pool worker serving chunks on its pipes (`crate::worker::serve_fds`); the request carries the pool's
@@ -47,6 +47,10 @@ impl Role {
         }
     }
 }
+
+/// What a child forked by the server runs for its role; returns its exit code. The lab's, handed to `start`, so
+/// the server imports neither the worker nor the demos.
+pub(crate) type Entry = fn(&Role) -> i32;
 
 const MSG_FORK: u8 = b'F';
 const MSG_READY: u8 = b'R';
@@ -111,7 +115,7 @@ fn recv(sock: RawFd) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
 impl ForkServer {
     /// Forks the server now. Call it while the lab is single-threaded and before run data or demo state exists:
     /// everything the server's children inherit is what the lab holds at this moment.
-    pub(crate) fn start(out: &mut Out) -> io::Result<ForkServer> {
+    pub(crate) fn start(out: &mut Out, entry: Entry) -> io::Result<ForkServer> {
         out.flush();
         let (mine, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
             .map_err(io::Error::from)?;
@@ -125,7 +129,7 @@ impl ForkServer {
         }
         if pid == 0 {
             drop(mine);
-            server_main(theirs, lab);
+            server_main(theirs, lab, entry);
         }
         drop(theirs);
         let mut server = ForkServer { pid, sock: Some(mine), exits: Vec::new(), launched: (forked, forked) };
@@ -243,7 +247,7 @@ impl Drop for ForkServer {
 }
 
 /// The server process: forks children on request and reports their exits, until the lab closes the socket.
-fn server_main(sock: OwnedFd, lab: i32) -> ! {
+fn server_main(sock: OwnedFd, lab: i32, entry: Entry) -> ! {
     // SAFETY: we are the freshly forked, single-threaded server; these calls only change our own process state.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
@@ -259,12 +263,12 @@ fn server_main(sock: OwnedFd, lab: i32) -> ! {
         libc::dup2(null, 1);
     }
     close_from(3, Some(sock.as_raw_fd()));
-    let code = std::panic::catch_unwind(|| serve(sock.as_raw_fd())).map_or(101, |_| 0);
+    let code = std::panic::catch_unwind(|| serve(sock.as_raw_fd(), entry)).map_or(101, |_| 0);
     // SAFETY: _exit ends the server without running the lab's destructors (it is a copy of the lab).
     unsafe { libc::_exit(code) }
 }
 
-fn serve(sock: RawFd) {
+fn serve(sock: RawFd, entry: Entry) {
     if send(sock, &[MSG_READY], &[]).is_err() {
         return;
     }
@@ -288,7 +292,7 @@ fn serve(sock: RawFd) {
             match recv(sock) {
                 Ok(Some((msg, fds))) => match Role::decode(&msg) {
                     // The descriptors that came with the request are the child's; ours close when `fds` drops.
-                    Some(role) => match fork_child(&role, fds.first().map(|f| f.as_raw_fd())) {
+                    Some(role) => match fork_child(&role, fds.first().map(|f| f.as_raw_fd()), entry) {
                         Ok((pid, to, from)) => {
                             if send(
                                 sock,
@@ -336,21 +340,10 @@ fn serve(sock: RawFd) {
 
 /// Forks one child of the server, wired to two fresh pipes (and `extra` as its fd 3): returns its pid, its input's
 /// write end and its output's read end.
-fn fork_child(role: &Role, extra: Option<RawFd>) -> io::Result<(i32, OwnedFd, OwnedFd)> {
+fn fork_child(role: &Role, extra: Option<RawFd>, entry: Entry) -> io::Result<(i32, OwnedFd, OwnedFd)> {
     // SAFETY: the server is single-threaded. Nothing of the server's (its socket, other children's pidfds) stays
     // open in the child.
-    unsafe { sys::fork_piped(extra, || run_role(role)) }
-}
-
-/// What a forked child does, by role; returns its exit code.
-fn run_role(role: &Role) -> i32 {
-    match role {
-        Role::Worker => match crate::worker::serve_fds(0, 1, crate::worker::QUEUE_FD) {
-            Ok(()) => 0,
-            Err(_) => 2,
-        },
-        Role::Demo(name) => super::demos::child_main(name),
-    }
+    unsafe { sys::fork_piped(extra, || entry(role)) }
 }
 
 #[cfg(test)]

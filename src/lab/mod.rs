@@ -1,6 +1,9 @@
 //! The lab process: it receives one request from its parent (an experiment, or a process-internals demo), runs it
 //! and streams lanes and spans back as framed events on stdout. It never outlives its parent: it dies with it (parent-death signal)
 //! and exits when its stdin closes. Runs never execute in the caller's process.
+//!
+//! Never imports: the app, the widgets, the terminal. Its OS helpers are the leaf `sys`; the fork server is handed
+//! `child_entry` rather than importing the worker and the demos.
 
 mod asyncio;
 pub mod client;
@@ -20,10 +23,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::{self, Mark};
-use crate::experiment::{Experiment, Mode, Workload, available_cores};
+use crate::experiment::{Experiment, Job, Mode, Workload, available_cores};
 use crate::timeline::{LabEvent, Lane, RunEnd, Span, SpanKind};
 use crate::wire;
 use crate::workload::{self, Hooks};
@@ -40,14 +41,6 @@ pub const WORKER_ARG: &str = "__worker";
 /// `parlab __lab --demo-child ROLE`: a demo's child started with `spawn` (it serves on stdin/stdout).
 pub(crate) const DEMO_CHILD_ARG: &str = "--demo-child";
 
-/// What the caller asks a lab to do: one JSON line on the lab's stdin.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum LabRequest {
-    Experiment(Experiment),
-    Demo(demos::DemoSpec),
-}
-
 /// Entry point of `parlab __lab`: called from `main` before any thread or runtime exists.
 pub fn lab_main() -> ExitCode {
     die_with_parent();
@@ -61,7 +54,7 @@ pub fn lab_main() -> ExitCode {
         eprintln!("parlab lab: no request on stdin");
         return ExitCode::from(2);
     }
-    let request: LabRequest = match serde_json::from_str(&line) {
+    let request: Job = match serde_json::from_str(&line) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("parlab lab: bad request: {e}");
@@ -72,10 +65,10 @@ pub fn lab_main() -> ExitCode {
     out.emit(&LabEvent::Started { lab_pid: std::process::id(), t0_ns: clock::now_ns(), cores: available_cores() });
     let end = match request {
         // Single-threaded from here to the end: fork is safe, and stdin is watched by the poll loop.
-        LabRequest::Experiment(exp) if exp.mode == Mode::Processes => processes::run(&exp, &mut out),
-        LabRequest::Experiment(exp) => run_threaded(&exp, &mut out),
+        Job::Experiment(exp) if exp.mode == Mode::Processes => processes::run(&exp, &mut out),
+        Job::Experiment(exp) => run_threaded(&exp, &mut out),
         // Demos fork too: they keep the lab single-threaded whenever they do.
-        LabRequest::Demo(spec) => demos::run(&spec, &mut out),
+        Job::Demo(spec) => demos::run(&spec, &mut out),
     };
     out.emit(&LabEvent::Finished(end));
     out.flush();
@@ -361,6 +354,18 @@ impl Hooks for Tracker<'_> {
             gil.take();
             self.close(SpanKind::GilWait);
         }
+    }
+}
+
+/// What a forked child runs, by role (the fork server is handed it; `fork` workers run it too); returns its exit
+/// code.
+pub(crate) fn child_entry(role: &forkserver::Role) -> i32 {
+    match role {
+        forkserver::Role::Worker => match crate::worker::serve_fds(0, 1, crate::worker::QUEUE_FD) {
+            Ok(()) => 0,
+            Err(_) => 2,
+        },
+        forkserver::Role::Demo(name) => demos::child_main(name),
     }
 }
 

@@ -257,12 +257,7 @@ fn spawn_worker(queue: RawFd) -> io::Result<(i32, OwnedFd, OwnedFd)> {
 /// Forks the (single-threaded) lab into a worker that serves on fresh pipes and the shared queue.
 fn fork_worker(queue: RawFd) -> io::Result<(i32, OwnedFd, OwnedFd)> {
     // SAFETY: the lab is single-threaded in processes mode (no runtime, no pool threads).
-    unsafe {
-        sys::fork_piped(Some(queue), || match crate::worker::serve_fds(0, 1, crate::worker::QUEUE_FD) {
-            Ok(()) => 0,
-            Err(_) => 2,
-        })
-    }
+    unsafe { sys::fork_piped(Some(queue), || super::child_entry(&Role::Worker)) }
 }
 
 /// Why the run stopped early, in words (a worker died, sent garbage, poll failed).
@@ -272,7 +267,7 @@ pub(crate) fn run(exp: &Experiment, out: &mut Out) -> RunEnd {
     // The fork server comes first, before the payload or anything else of this run exists: its workers start
     // from that clean image, as Python's forkserver children do.
     let server = if exp.start == StartMethod::Forkserver {
-        match ForkServer::start(out) {
+        match ForkServer::start(out, super::child_entry) {
             Ok(s) => {
                 out.emit(&LabEvent::Note(format!(
                     "forkserver: workers are forked by a server process (pid {}) started before the run, in {:.2} ms",

@@ -87,6 +87,11 @@ impl LessonSet {
 
     /// Parses files given as (display path, text or the reason it could not be read), checks ids across them, and
     /// sorts the result by file name.
+    /// Lessons from the texts of lesson files, as `lint` and the loaders see them (pure: reads no file).
+    pub(crate) fn from_texts(files: Vec<(String, String)>) -> LessonSet {
+        LessonSet::from_files(files.into_iter().map(|(path, text)| (path, Ok(text))).collect())
+    }
+
     fn from_files(mut files: Vec<(String, Result<String, LintError>)>) -> LessonSet {
         files.sort_by(|a, b| (file_name(&a.0), &a.0).cmp(&(file_name(&b.0), &b.0)));
         let names = asset_names();
@@ -365,6 +370,8 @@ pub(crate) struct Section {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+// A lesson holds a few dozen blocks, read-only: an exercise's size next to a paragraph's costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Block {
     /// Markdown prose (no fenced code inside; code comes as `Code`).
     Markdown(String),
@@ -439,10 +446,6 @@ pub(crate) enum ExperimentKind {
     Demo(String),
 }
 
-/// The names `demo = "..."` accepts.
-pub(crate) const DEMOS: [&str; 8] =
-    ["start-cost", "isolation", "cow", "ipc", "queue-batching", "race", "shared-memory", "convoy"];
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Metric {
     Speedup,
@@ -499,19 +502,8 @@ pub(crate) struct Quiz {
     pub why: String,
 }
 
-/// Knobs a learner may change in an exercise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Knob {
-    Mode,
-    Workers,
-    Chunksize,
-    Start,
-    SwitchInterval,
-    Payload,
-    Warm,
-    Size,
-    Tasks,
-}
+/// Knobs a learner may change in an exercise (the one vocabulary: `experiment::knob`).
+pub(crate) use crate::experiment::knob::Knob;
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ExerciseSpec {
@@ -531,7 +523,7 @@ pub(crate) struct ExerciseSpec {
     /// assets/exercises/solutions/ under the same name.
     pub python: Option<String>,
     /// The intended fix of the native exercise: what `lint --verify` checks passes (and the start fails).
-    pub solution: Solution,
+    pub solution: Box<Solution>,
 }
 
 /// Changes to an exercise's starting setup, as `parlab check ID --workers 2 ...` makes them: only knobs the

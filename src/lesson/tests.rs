@@ -121,7 +121,7 @@ fn every_shipped_exercise_has_a_solution_and_every_python_one_a_solution_file() 
     let exercises: Vec<&ExerciseSpec> = set.exercises().map(|(_, e)| e).collect();
     assert!(exercises.len() >= 12, "the twelve lessons have at least 12 exercises: {}", exercises.len());
     for e in exercises {
-        assert_ne!(e.solution, Solution::default(), "{} has no solution", e.id);
+        assert_ne!(*e.solution, Solution::default(), "{} has no solution", e.id);
         if let Some(name) = &e.python {
             let (starter, fix) = (starter(name), python_solution(name));
             assert!(starter.is_some() && fix.is_some(), "{}: starter {name} or its solution is not embedded", e.id);

@@ -7,56 +7,13 @@ use std::ops::Range;
 use super::cost;
 use super::goal::{Claim, parse_claim};
 use super::raw::{Fields, Issue, Sp, inner_span};
-use super::{DEMOS, ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Notes, Quiz, SOLUTIONS_DIR, Solution};
+use super::{ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Notes, Quiz, SOLUTIONS_DIR, Solution};
+use crate::experiment::demo::DemoName;
 use crate::experiment::{
     Api, Engine, Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload,
     parse_bytes, parse_interval_us, suggest,
 };
 use crate::lesson::error::split_suggestion;
-
-/// Knob names as written in an exercise's `knobs` list.
-pub(crate) const KNOBS: [(&str, Knob); 9] = [
-    ("mode", Knob::Mode),
-    ("workers", Knob::Workers),
-    ("chunksize", Knob::Chunksize),
-    ("start", Knob::Start),
-    ("switch_interval", Knob::SwitchInterval),
-    ("payload", Knob::Payload),
-    ("warm", Knob::Warm),
-    ("size", Knob::Size),
-    ("tasks", Knob::Tasks),
-];
-
-impl Knob {
-    pub(crate) fn name(&self) -> &'static str {
-        KNOBS.iter().find(|(_, k)| k == self).map_or("?", |(n, _)| n)
-    }
-
-    /// Whether changing this knob changes anything for `mode` running `workload`.
-    pub(crate) fn fits(&self, mode: Mode, workload: Workload) -> bool {
-        match self {
-            Knob::Mode | Knob::Tasks | Knob::Payload => true,
-            Knob::Workers => mode.uses_workers(),
-            Knob::Chunksize => mode.uses_chunksize(),
-            Knob::Warm => mode.uses_warm(),
-            Knob::Start => mode == Mode::Processes,
-            Knob::SwitchInterval => mode == Mode::Gil,
-            Knob::Size => workload != Workload::Tiny,
-        }
-    }
-
-    /// Where the knob applies, for messages.
-    fn applies_to(&self) -> &'static str {
-        match self {
-            Knob::Workers => "threads, gil, processes and async-offload",
-            Knob::Chunksize => "processes and threads",
-            Knob::Start | Knob::Warm => "processes",
-            Knob::SwitchInterval => "gil",
-            Knob::Size => "workloads with a size (not tiny)",
-            Knob::Mode | Knob::Tasks | Knob::Payload => "every mode",
-        }
-    }
-}
 
 /// Lowercase letters, digits and single dashes: `beat-the-gil`.
 pub(crate) fn valid_id(id: &str) -> bool {
@@ -306,12 +263,7 @@ pub(crate) fn experiment(f: &mut Fields, raw: &str) -> Option<(ExperimentSpec, O
     let note = f.string("note").map(|n| n.value);
     if f.has("demo") {
         let demo = f.string("demo");
-        let demo = named(f, demo, |s| {
-            DEMOS.iter().find(|d| **d == s).map(|d| d.to_string()).ok_or_else(|| {
-                let hint = suggest(s, DEMOS).map(|d| format!(" (did you mean '{d}'?)")).unwrap_or_default();
-                format!("unknown demo '{s}' (expected one of: {}){hint}", DEMOS.join(", "))
-            })
-        });
+        let demo = named(f, demo, |s| s.parse::<DemoName>().map(|d| d.name().to_string()));
         for key in EXPERIMENT_FIELDS.iter().filter(|k| !["id", "demo", "note"].contains(k)) {
             if let Some(span) = f.key_span(key) {
                 f.issues.push(Issue::at(span, format!("'{key}' does not apply to a demo experiment (demo = \"...\")")));
@@ -534,9 +486,9 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
     let mut may_change: Vec<(Knob, Range<usize>)> = Vec::new();
     let issues_before_knobs = f.issues.len();
     for k in list.iter().flat_map(|l| l.value.iter()) {
-        let names: Vec<&str> = KNOBS.iter().map(|k| k.0).collect();
+        let names = Knob::names();
         let found = named(f, Some(k.clone()), |s| {
-            KNOBS.iter().find(|(n, _)| *n == s).map(|(_, k)| *k).ok_or_else(|| {
+            Knob::from_name(s).ok_or_else(|| {
                 let hint =
                     suggest(s, names.iter().copied()).map(|d| format!(" (did you mean '{d}'?)")).unwrap_or_default();
                 format!("unknown knob '{s}' (expected one of: {}){hint}", names.join(", "))
@@ -622,7 +574,7 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
         hints,
         explain: explain?.value,
         python: python.map(|p| p.value),
-        solution: solution?,
+        solution: Box::new(solution?),
     };
     Some((spec, id?.span))
 }
@@ -739,7 +691,7 @@ fn solution(f: &mut Fields, table: Sp<&toml::de::DeTable<'_>>, start: &Start) ->
     }
     Some(Solution {
         mode: given.iter().any(|(k, _)| *k == Knob::Mode).then_some(mode),
-        knobs: Knobs { api: None, ..knobs },
+        knobs: Knobs { api: None, engines: Vec::new(), ..knobs },
         size: size.map(|s| s.value as u64),
         tasks: new_tasks.map(|t| t.value as u64),
     })

@@ -27,10 +27,10 @@ use serde_json::Value;
 use super::{
     CoreSample, Engine, FORMAT_NAME, FORMAT_VERSION, Kind, Machine, RecordedJob, RecordedRun, Recording, Samples,
 };
+use crate::experiment::demo::DemoSpec;
 use crate::experiment::{
     Api, Experiment, MAX_PAYLOAD, MAX_SWITCH_US, MAX_TASKS, MAX_WORKERS, MIN_SWITCH_US, Mode, StartMethod, Workload,
 };
-use crate::lab::demos::DemoSpec;
 use crate::timeline::{DemoFigure, DemoReport, Lane, RunEnd, Span, SpanKind, Timeline};
 
 /// The most bytes read from a recording file (compressed or not).

@@ -20,8 +20,8 @@ pub(crate) mod trace;
 
 use std::time::SystemTime;
 
+use crate::experiment::demo::DemoSpec;
 use crate::experiment::{Experiment, Mode};
-use crate::lab::demos::DemoSpec;
 use crate::timeline::{RunReport, Timeline, median};
 use crate::units::plural;
 

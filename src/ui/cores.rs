@@ -11,8 +11,8 @@ use ratatui::widgets::Widget;
 use crate::app::{CoreSamples, RunCpu};
 use crate::timeline::Timeline;
 
-use super::digest::Digest;
 use super::theme::Theme;
+use crate::digest::Digest;
 
 /// A run to show parlab's share of: its timeline, its measured CPU, and the window `[from, to)` drawn; `live` when
 /// still going.

@@ -11,9 +11,9 @@ use unicode_width::UnicodeWidthChar;
 use crate::timeline::{Lane, SPAN_KINDS, Span, SpanKind, Timeline};
 use crate::units::format_ns;
 
-use super::digest::{Digest, KINDS, kind_index};
 use super::markdown::text_width;
 use super::theme::Theme;
+use crate::digest::{Digest, KINDS, kind_index};
 
 pub(crate) struct Gantt<'a> {
     timeline: &'a Timeline,
@@ -465,9 +465,9 @@ pub(crate) fn buffer_lines(buf: &Buffer) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
     use crate::timeline::tests::span;
     use crate::timeline::{LabEvent, Lane};
-    use crate::ui::digest::Digest;
 
     /// Two threads of one process taking turns under the GIL; the lab announced t2 before t1.
     fn two_lane_gil() -> Timeline {

@@ -7,7 +7,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
-use crate::app::{App, Check, knob_label};
+use crate::app::{App, Check, ProseMeasure};
 use crate::lesson::{Block, ExerciseSpec, ExperimentKind, ExperimentSpec, Lesson, Quiz};
 use crate::units::fmt_num;
 
@@ -130,9 +130,11 @@ fn prose_width(app: &App) -> u16 {
     left.width.saturating_sub(4)
 }
 
-/// Where block `b` of the current section is in its prose at the current terminal size.
-pub(crate) fn block_range(app: &App, b: usize) -> Option<std::ops::Range<usize>> {
-    prose(app, prose_width(app)).block(b)
+/// The prose of the current section at the current terminal size, as the app scrolls by it: the lines in view,
+/// all its lines, and where block `b` is among them.
+pub(crate) fn measure(app: &App, b: Option<usize>) -> ProseMeasure {
+    let prose = prose(app, prose_width(app));
+    ProseMeasure { height: prose_height(app), lines: prose.len(), block: b.and_then(|b| prose.block(b)) }
 }
 
 /// The section's Markdown may repeat its `## ` heading, which is already drawn as the title.
@@ -243,7 +245,7 @@ fn exercise_lines(app: &App, lesson: &Lesson, e: &ExerciseSpec, w: usize, theme:
         Span::raw("  "),
         Span::raw("  "),
     ));
-    let knobs: Vec<&str> = e.may_change.iter().map(|k| knob_label(*k)).collect();
+    let knobs: Vec<&str> = e.may_change.iter().map(|k| k.label()).collect();
     out.extend(wrap(
         &[("you may change ".into(), theme.dim()), (knobs.join(", "), theme.text())],
         w,
@@ -282,11 +284,6 @@ fn exercise_lines(app: &App, lesson: &Lesson, e: &ExerciseSpec, w: usize, theme:
 }
 
 /// How far the prose can scroll at the current terminal size.
-pub(crate) fn max_scroll(app: &App) -> u16 {
-    let n = prose(app, prose_width(app)).len();
-    (n as u16).saturating_sub(prose_height(app))
-}
-
 pub(crate) fn draw(app: &App, body: Rect, buf: &mut Buffer) {
     let (left, right) = split(body);
     let theme = app.theme;

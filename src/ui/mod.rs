@@ -1,11 +1,11 @@
 //! Drawing: widgets that only read state (`impl Widget for &App`), shared by the TUI and headless output. The
 //! screen is a header row, the body of the current screen (lesson list, lesson view, compare view), and a footer
 //! with the main keys or the latest message; the help overlay and the "terminal too small" screen sit on top.
+//!
+//! Never imports: the lab or its client, the terminal loop (`tui`), the sampler; it reads `App` and the model only.
 
-pub(crate) mod bench;
 pub(crate) mod compare;
 pub(crate) mod cores;
-pub(crate) mod digest;
 pub(crate) mod gantt;
 pub(crate) mod lesson;
 pub(crate) mod list;
@@ -20,7 +20,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Widget};
 
-use crate::app::{App, KEYS, KNOB_KEYS, MIN_H, MIN_W, Screen, StatusKind};
+use crate::app::{App, KEYS, MIN_H, MIN_W, Screen, StatusKind};
+use crate::experiment::knob::KNOBS;
 
 use panel::{panel_block, put};
 
@@ -261,7 +262,7 @@ fn several_blocks(app: &App) -> bool {
 
 /// Every key the help lists: the general ones, then the knobs.
 pub(crate) fn help_rows() -> Vec<(&'static str, &'static str, &'static str)> {
-    KEYS.iter().copied().chain(KNOB_KEYS.iter().map(|k| (k.keys, k.keys, k.what))).collect()
+    KEYS.iter().copied().chain(KNOBS.iter().map(|k| (k.keys, k.keys, k.what))).collect()
 }
 
 fn help(app: &App, body: Rect, buf: &mut Buffer) {

@@ -8,9 +8,10 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Widget};
 
-use crate::app::{App, Check, KNOB_KEYS, OTHERS_WARN_CORES, REPEATS, Run, Setup};
+use crate::app::{App, Check, OTHERS_WARN_CORES, REPEATS, Run, Setup};
 use crate::experiment::Mode;
-use crate::lab::demos::DemoSpec;
+use crate::experiment::demo::DemoSpec;
+use crate::experiment::knob::KNOBS;
 use crate::lesson::Knob;
 use crate::timeline::Overhead;
 use crate::units::{fmt_ms, fmt_num, format_bytes, format_interval_us, format_ns, plural};
@@ -415,7 +416,7 @@ fn knob_line(setup: &Setup, app: &App) -> Line<'static> {
     let theme = app.theme;
     let exp = setup.experiment(setup.mode, app.cores).ok();
     let mut spans: Vec<Span<'static>> = Vec::new();
-    for row in KNOB_KEYS {
+    for row in KNOBS {
         let k = row.knob;
         if !setup.applies(k) {
             continue;

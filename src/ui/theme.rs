@@ -1,58 +1,13 @@
-//! One place decides colours and symbols: dark, light or high-contrast palettes, colour or none (`NO_COLOR`),
-//! UTF-8 blocks or plain ASCII (`--ascii`).
+//! One place decides colours and symbols: the styles and glyphs of a `Theme` (dark, light or high-contrast
+//! palettes, colour or none under `NO_COLOR`, UTF-8 blocks or plain ASCII under `--ascii`). The choice itself is
+//! plain data in `crate::theme`, which the app holds without knowing how it is drawn.
 
 use ratatui::style::{Color, Modifier, Style};
 
+pub(crate) use crate::theme::{Palette, Theme};
 use crate::timeline::SpanKind;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) enum Palette {
-    #[default]
-    Dark,
-    Light,
-    Contrast,
-}
-
-impl Palette {
-    pub(crate) const ALL: [Palette; 3] = [Palette::Dark, Palette::Light, Palette::Contrast];
-
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            Palette::Dark => "dark",
-            Palette::Light => "light",
-            Palette::Contrast => "contrast",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Result<Palette, String> {
-        Palette::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown theme '{s}' (expected one of: dark, light, contrast)"))
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Theme {
-    pub palette: Palette,
-    /// Colours on (off under NO_COLOR and in plain text output).
-    pub color: bool,
-    /// Plain ASCII symbols instead of block characters.
-    pub ascii: bool,
-}
-
-impl Default for Theme {
-    fn default() -> Self {
-        Theme { palette: Palette::Dark, color: true, ascii: false }
-    }
-}
-
 impl Theme {
-    /// Plain text: no colour, UTF-8 symbols (headless output).
-    pub(crate) fn plain(ascii: bool) -> Theme {
-        Theme { palette: Palette::Dark, color: false, ascii }
-    }
-
     fn c(&self, dark: Color, light: Color, contrast: Color) -> Style {
         if !self.color {
             return Style::default();

@@ -15,137 +15,24 @@ mod race;
 mod shared_memory;
 mod start_cost;
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use anyhow::{Result, anyhow, bail};
-use serde::{Deserialize, Serialize};
 
 use crate::clock::{self, Mark};
-use crate::experiment::{StartMethod, suggest};
+use crate::experiment::StartMethod;
 use crate::timeline::{DemoFigure, LabEvent, Lane, RunEnd, Span, SpanKind};
 
 use super::forkserver::{ForkServer, Role};
 use super::sys;
 pub(crate) use super::sys::read_full;
 use super::{DEMO_CHILD_ARG, LAB_ARG, Out, PARENT_ENV, finished};
-
-/// Every demo, in the order the docs list them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum DemoName {
-    StartCost,
-    Isolation,
-    Cow,
-    Ipc,
-    QueueBatching,
-    Race,
-    SharedMemory,
-    Convoy,
-}
-
-pub(crate) const DEMO_NAMES: [DemoName; 8] = [
-    DemoName::StartCost,
-    DemoName::Isolation,
-    DemoName::Cow,
-    DemoName::Ipc,
-    DemoName::QueueBatching,
-    DemoName::Race,
-    DemoName::SharedMemory,
-    DemoName::Convoy,
-];
-
-/// What a demo's `--size` means, and its range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SizeRule {
-    /// What is counted, for messages: "repetitions per start method".
-    pub what: &'static str,
-    pub min: u64,
-    pub max: u64,
-    pub default: u64,
-}
-
-impl DemoName {
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            DemoName::StartCost => "start-cost",
-            DemoName::Isolation => "isolation",
-            DemoName::Cow => "cow",
-            DemoName::Ipc => "ipc",
-            DemoName::QueueBatching => "queue-batching",
-            DemoName::Race => "race",
-            DemoName::SharedMemory => "shared-memory",
-            DemoName::Convoy => "convoy",
-        }
-    }
-
-    pub(crate) fn size_rule(&self) -> SizeRule {
-        let r = |what, min, max, default| SizeRule { what, min, max, default };
-        match self {
-            DemoName::StartCost => r("repetitions per start method", 1, 200, 20),
-            DemoName::Isolation => r("children per start method", 1, 16, 3),
-            DemoName::Cow => r("MiB in the parent's buffer", 1, 1024, 64),
-            DemoName::Ipc => r("MB in the largest payload", 1, 256, 100),
-            DemoName::QueueBatching => r("items sent per batch size", 1_000, 2_000_000, 200_000),
-            DemoName::Race => r("increments per worker", 10_000, 20_000_000, 1_000_000),
-            DemoName::SharedMemory => r("MiB in the array", 1, 1024, 64),
-            DemoName::Convoy => r("I/O operations", 10, 2_000, 100),
-        }
-    }
-
-    /// Demos that start children with `forkserver` need the server forked before their state exists.
-    fn needs_forkserver(&self) -> bool {
-        matches!(self, DemoName::StartCost | DemoName::Isolation)
-    }
-}
-
-impl fmt::Display for DemoName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for DemoName {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        DEMO_NAMES.iter().copied().find(|d| d.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = DEMO_NAMES.iter().map(DemoName::name).collect();
-            let hint = suggest(s, names.iter().copied()).map_or(String::new(), |n| format!(" (did you mean '{n}'?)"));
-            format!("unknown demo '{s}' (expected one of: {}){hint}", names.join(", "))
-        })
-    }
-}
-
-/// A validated demo request: which demo and how big.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct DemoSpec {
-    pub name: DemoName,
-    pub size: u64,
-}
-
-impl DemoSpec {
-    /// Validates a demo name and an optional size (default: the demo's own, which finishes in a few seconds).
-    pub(crate) fn new(name: &str, size: Option<u64>) -> Result<DemoSpec, String> {
-        let name: DemoName = name.parse()?;
-        let rule = name.size_rule();
-        let size = size.unwrap_or(rule.default);
-        if size < rule.min || size > rule.max {
-            return Err(format!(
-                "--size {size} for the {name} demo is out of range (allowed {}..={} {})",
-                rule.min, rule.max, rule.what
-            ));
-        }
-        Ok(DemoSpec { name, size })
-    }
-}
+pub(crate) use crate::experiment::demo::{DemoName, DemoSpec};
 
 /// Runs a demo in the lab and streams its events; the demo's report goes out just before the end marker.
 pub(crate) fn run(spec: &DemoSpec, out: &mut Out) -> RunEnd {
@@ -155,7 +42,10 @@ pub(crate) fn run(spec: &DemoSpec, out: &mut Out) -> RunEnd {
     let result = checked.map_err(|e| anyhow!(e)).and_then(|spec| {
         // The fork server comes before any of the demo's state exists.
         let server = if spec.name.needs_forkserver() {
-            Some(ForkServer::start(out).map_err(|e| anyhow!("could not start the forkserver: {e}"))?)
+            Some(
+                ForkServer::start(out, super::child_entry)
+                    .map_err(|e| anyhow!("could not start the forkserver: {e}"))?,
+            )
         } else {
             None
         };
@@ -597,62 +487,9 @@ pub(crate) fn min_max(values: &[f64]) -> (f64, f64) {
     if values.is_empty() { (0.0, 0.0) } else { (min, max) }
 }
 
-/// The performance figures the demos measure, for `parlab bench`: fork and forkserver start cost, copy-on-write
-/// cost per page, and queue throughput per batch size. Each runs in a lab like any demo; a demo that fails is
-/// left out (a figure not measured is absent) and said on stderr.
-pub(crate) fn bench_figures(quick: bool) -> Vec<(String, f64, String)> {
-    let stop = AtomicBool::new(false);
-    let mut figures = Vec::new();
-    // (demo, size, [(the demo's figure, the bench figure)])
-    type Wanted = &'static [(&'static str, &'static str)];
-    let runs: [(DemoName, u64, Wanted); 3] = [
-        (
-            DemoName::StartCost,
-            if quick { 10 } else { 30 },
-            &[("fork_start_ms", "fork_start_ms"), ("forkserver_start_ms", "forkserver_start_ms")],
-        ),
-        (DemoName::Cow, if quick { 32 } else { 128 }, &[("cow_us_per_page", "cow_us_per_page")]),
-        (
-            DemoName::QueueBatching,
-            if quick { 50_000 } else { 200_000 },
-            &[
-                ("items_per_s_1", "queue_items_per_s_1"),
-                ("items_per_s_10", "queue_items_per_s_10"),
-                ("items_per_s_100", "queue_items_per_s_100"),
-                ("items_per_s_1000", "queue_items_per_s_1000"),
-            ],
-        ),
-    ];
-    for (name, size, wanted) in runs {
-        let spec = DemoSpec { name, size };
-        match super::client::run_demo_spec(&spec, &stop, |_| {}) {
-            Ok((_, report)) => {
-                for (from, to) in wanted {
-                    if let Some(f) = report.figures.iter().find(|f| f.name == *from) {
-                        figures.push((to.to_string(), f.value, f.unit.clone()));
-                    }
-                }
-            }
-            Err(e) => eprintln!("parlab bench: the {name} demo failed: {e:#}"),
-        }
-    }
-    figures
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn demo_names_match_the_lesson_contract() {
-        let ours: Vec<&str> = DEMO_NAMES.iter().map(DemoName::name).collect();
-        assert_eq!(ours, crate::lesson::DEMOS.to_vec());
-        for n in DEMO_NAMES {
-            assert_eq!(n.name().parse::<DemoName>(), Ok(n));
-            let rule = n.size_rule();
-            assert!(rule.min <= rule.default && rule.default <= rule.max, "{n}");
-        }
-    }
 
     #[test]
     fn unknown_demos_and_sizes_out_of_range_are_refused_with_what_is_allowed() {

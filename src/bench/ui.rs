@@ -26,7 +26,7 @@ use crate::progress::Progress;
 use crate::timeline::LabEvent;
 use crate::tui::{BENCH_FIRST_FRAME_ENV, BENCH_SPAWNED_ENV};
 
-use super::theme::Theme;
+use crate::theme::Theme;
 
 /// The screen the frame figures are taken at.
 const W: u16 = 200;
@@ -67,7 +67,8 @@ fn frame_ms(quick: bool) -> Result<f64> {
     let scratch = Scratch::new()?;
     let (progress, _) = Progress::load_from(&scratch.path("data"));
     let cores = available_cores();
-    let mut app = App::new(set.lessons, Vec::new(), progress, Theme::default(), cores);
+    let mut app = App::new(set.lessons, Vec::new(), progress, Theme::default(), cores)
+        .with_prose_layout(crate::ui::lesson::measure);
     app.update(AppEvent::Resize(W, H));
     app.open_by_id(&id);
     // The section with the experiment (an introduction shows none).
@@ -114,12 +115,12 @@ fn frame_ms(quick: bool) -> Result<f64> {
 
     let n = if quick { 50 } else { 300 };
     for _ in 0..5 {
-        std::hint::black_box(super::render_frame_for_bench(&app, W, H));
+        std::hint::black_box(crate::ui::render_frame_for_bench(&app, W, H));
     }
     let ms: Vec<f64> = (0..n)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(super::render_frame_for_bench(&app, W, H));
+            std::hint::black_box(crate::ui::render_frame_for_bench(&app, W, H));
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
@@ -132,9 +133,9 @@ fn core_samples(n: usize) -> Vec<Vec<f32>> {
     let Ok(monitor) = Monitor::start(move |v| tx.send(v).is_ok()) else {
         return Vec::new();
     };
-    monitor.set(crate::app::MonitorRate::Fast);
+    monitor.set(crate::monitor::MonitorRate::Fast);
     let out: Vec<Vec<f32>> = (0..n).map_while(|_| rx.recv_timeout(Duration::from_secs(3)).ok()).collect();
-    monitor.set(crate::app::MonitorRate::Off);
+    monitor.set(crate::monitor::MonitorRate::Off);
     out
 }
 

@@ -1,5 +1,11 @@
 //! Experiments: the workload, mode, start method and knobs of one run, parsed from names and validated into
 //! values nothing downstream has to re-check. The same names are used by the CLI, lessons, JSON and the TUI.
+//!
+//! Never imports: a terminal, a runtime, the sampler, the lab or the faces (only `units`). `demo` holds the one list of
+//! demos; `Job` is what the app asks for and the lab runs.
+
+pub(crate) mod demo;
+pub(crate) mod knob;
 
 use std::fmt;
 use std::str::FromStr;
@@ -585,6 +591,15 @@ pub(crate) fn check_knobs_apply_to_some(knobs: &Knobs, modes: &[Mode]) -> Result
         }
     }
     Ok(())
+}
+
+/// What a run runs: an experiment or a process-internals demo. The app asks for one; the lab receives it as one
+/// JSON line on its stdin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Job {
+    Experiment(Experiment),
+    Demo(demo::DemoSpec),
 }
 
 impl Experiment {

@@ -1,4 +1,4 @@
-//! A run's timeline digested for drawing, kept up to date as events arrive so that a frame costs what is on
+//! A run's timeline digested for drawing (model: running totals of a timeline), kept up to date as events arrive so that a frame costs what is on
 //! screen, not what was recorded: running totals (span time per kind, tasks done, first and last instants, cores
 //! seen), and per lane the covered time in bins of a shared time grid. `app::Run::ingest` feeds it; the Gantt and
 //! the summaries read it. (The core bars show CPU the monitor measured, not spans.)
@@ -6,6 +6,8 @@
 //! Small runs are still drawn exactly from their spans: a lane keeps the indices of its spans until it has more
 //! than `EXACT_LANE_SPANS`. Beyond that the bins take over; there are at most `MAX_BINS` of them over the run (the grid doubles its bin width when the
 //! run outgrows it), so a window the width of the run gets about ten bins per character cell.
+//!
+//! Never imports: a terminal or the drawing code; the Gantt and the summaries read it.
 
 use std::collections::HashMap;
 

@@ -1,5 +1,10 @@
 //! `parlab bench`: the performance suite. Every figure is measured now, on this machine, and printed beside its
 //! target from DESIGN.md; nothing here passes or fails a build (the machines are noisy), it reports.
+//!
+//! A face like `headless`: `ui` holds the UI's figures (frames, first frame, UI CPU) and `demos` the demos' figures.
+
+mod demos;
+mod ui;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
@@ -9,7 +14,7 @@ use serde_json::json;
 
 use crate::clock::Mark;
 use crate::experiment::{Experiment, Fit, Knobs, Mode, Workload, available_cores};
-use crate::headless::{measure, stop_flag};
+use crate::lab::client::{measure, stop_flag};
 use crate::lab::{Recorder, Tracker};
 use crate::timeline::{RunReport, Span, SpanKind, median};
 use crate::units::fmt_num;
@@ -60,7 +65,7 @@ fn untargeted(name: String, value: f64, unit: String) -> BenchFigure {
     }
 }
 
-/// BenchFigure names and units from other modules live for the whole (short) bench process.
+/// Figure names and units from other modules live for the whole (short) bench process.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
@@ -174,7 +179,7 @@ pub(crate) fn figures(
     out.push(million_tasks(quick, stop)?);
 
     progress("the terminal UI (frames, start-up, CPU while idle and live)");
-    for (name, value, unit) in crate::ui::bench::bench_figures(quick)? {
+    for (name, value, unit) in ui::bench_figures(quick)? {
         out.push(match name.as_str() {
             "frame_ms" => at_most("frame_ms", value, "ms", 2.0, "median full frame at 200x50, real run".into()),
             "first_frame_ms" => {
@@ -191,7 +196,7 @@ pub(crate) fn figures(
     }
 
     progress("process internals (fork, forkserver, copy-on-write, queues)");
-    for (name, value, unit) in crate::lab::demos::bench_figures(quick) {
+    for (name, value, unit) in demos::bench_figures(quick) {
         out.push(match name.as_str() {
             "fork_start_ms" => at_most("fork_start_ms", value, "ms", 0.5, "median fork-to-ready".into()),
             "forkserver_start_ms" => at_most(
