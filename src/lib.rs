@@ -23,6 +23,7 @@ pub mod notes;
 pub mod progress;
 pub mod record;
 pub mod replay;
+pub mod scratch;
 pub mod stdout;
 pub mod theme;
 pub mod timeline;

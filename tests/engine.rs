@@ -295,10 +295,13 @@ fn killed_mid_run_leaves_no_python(sig: i32, mode: &str) {
     }
     let _machine = shared();
     let tag = unique_tag("engine-kill");
+    // A private temp dir: the harness folder a killed parlab leaves must be swept by the next python-engine run.
+    let tmp = tempfile::tempdir().unwrap();
     let mut child = tagged(
         &["run", "--engine", "python", "--mode", mode, "--workers", "2", "--workload", "sleep:20000", "--tasks", "4"],
         &tag,
     )
+    .env("TMPDIR", tmp.path())
     .stdout(Stdio::null())
     .stderr(Stdio::null())
     .spawn()
@@ -323,6 +326,13 @@ fn killed_mid_run_leaves_no_python(sig: i32, mode: &str) {
     let _ = child.kill();
     let _ = child.wait();
     assert_none_left(&tag);
+    let next = tagged(&["run", "--engine", "python", "--workload", "fib:5", "--tasks", "1"], &tag)
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(next.status.code(), Some(0), "{}", stderr(&next));
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "the next run left or did not sweep: {left:?}");
 }
 
 #[test]

@@ -50,7 +50,7 @@ const RULES: &[(&[&str], &[&str], &str)] = &[
     (&["monitor.rs"], &["crate::app", "crate::ui", "crate::tui"], "the sampler knows no UI state"),
     (&["exercise/"], &["crate::headless"], "a check reaches the lab through its client"),
     (
-        &["lab/sys.rs", "units.rs", "theme.rs", "stdout.rs", "clock.rs"],
+        &["lab/sys.rs", "units.rs", "theme.rs", "stdout.rs", "clock.rs", "scratch.rs"],
         &["crate::", "super::"],
         "a leaf imports nothing of parlab's",
     ),

@@ -13,13 +13,13 @@ use std::process::{Child, ChildStderr, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
 use serde_json::{Value, json};
 
 use crate::experiment::{Experiment, Mode};
 use crate::lab::client::{LabFeed, LabRun};
+use crate::scratch::Scratch;
 use crate::timeline::LabEvent;
 
 /// The harness, shipped in the binary.
@@ -30,33 +30,20 @@ const RESULTS_FD: i32 = 3;
 const STDERR_KEEP: usize = 16 * 1024;
 
 /// A fresh private folder holding the harness, removed when dropped (spawn and forkserver workers re-import the
-/// harness from its path, so it stays until the run is over).
-pub(crate) struct HarnessDir(PathBuf);
+/// harness from its path, so it stays until the run is over). A folder left by a parlab killed with SIGKILL is swept
+/// by the next one (`scratch`).
+pub(crate) struct HarnessDir(Scratch);
 
 impl HarnessDir {
     fn create() -> Result<HarnessDir> {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "parlab-engine-{}-{nanos}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        // create_dir fails if the name exists, so nobody else's folder or link is ever used.
-        std::fs::create_dir(&path).with_context(|| format!("cannot create a temporary folder '{}'", path.display()))?;
-        std::fs::write(path.join("harness.py"), HARNESS)
-            .with_context(|| format!("cannot write the python engine's harness into '{}'", path.display()))?;
-        Ok(HarnessDir(path))
+        let dir = Scratch::create("engine")?;
+        std::fs::write(dir.path().join("harness.py"), HARNESS)
+            .with_context(|| format!("cannot write the python engine's harness into '{}'", dir.path().display()))?;
+        Ok(HarnessDir(dir))
     }
 
     fn harness(&self) -> PathBuf {
-        self.0.join("harness.py")
-    }
-}
-
-impl Drop for HarnessDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join("harness.py")
     }
 }
 
@@ -80,7 +67,7 @@ pub(crate) fn spawn(python: &Path, request: &Value) -> Result<Spawned> {
     cmd.arg("-I")
         .arg("-u")
         .arg(dir.harness())
-        .current_dir(&dir.0)
+        .current_dir(dir.0.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

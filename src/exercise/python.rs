@@ -10,9 +10,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -21,6 +21,7 @@ use super::guard::{GUARD_ARG, kill_tree};
 use super::text::terminal_safe;
 use super::{CheckOutcome, Sides, check_reps, judge};
 use crate::lesson::{ExerciseSpec, Metric, goal_cores};
+use crate::scratch::Scratch;
 use crate::timeline::median;
 
 const HARNESS: &str = include_str!("harness.py");
@@ -151,7 +152,7 @@ pub(crate) fn run_file(file: &Path, reps: u32, timeout: Duration, stop: &AtomicB
     let python = find_python()?;
     let exe = std::env::current_exe().context("cannot find the parlab executable")?;
     let dir = HarnessDir::create()?;
-    let harness = dir.0.join("harness.py");
+    let harness = dir.0.path().join("harness.py");
     std::fs::write(&harness, HARNESS).context("cannot write the check's harness")?;
     let (report_read, report_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot make a pipe for the check's report")?;
@@ -540,26 +541,11 @@ fn keep_head(pipe: OwnedFd, cap: usize) -> Receiver<Vec<u8>> {
     rx
 }
 
-/// A fresh private folder for the harness, removed when dropped.
-struct HarnessDir(PathBuf);
+/// A fresh private folder for the harness, removed when dropped (a killed parlab's is swept by the next: `scratch`).
+struct HarnessDir(Scratch);
 
 impl HarnessDir {
     fn create() -> Result<HarnessDir> {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "parlab-check-{}-{nanos}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        // create_dir fails if the name exists, so nobody else's folder or link is ever used.
-        std::fs::create_dir(&path).with_context(|| format!("cannot create a temporary folder '{}'", path.display()))?;
-        Ok(HarnessDir(path))
-    }
-}
-
-impl Drop for HarnessDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        Ok(HarnessDir(Scratch::create("check")?))
     }
 }

@@ -14,6 +14,7 @@ use super::{CheckOutcome, check_native, fmt_figure, threshold_text};
 use crate::cli::{CheckArgs, KnobArgs};
 use crate::experiment::{Experiment, available_cores};
 use crate::lesson::{self, ExerciseSpec, LessonSet, Op, Solution, goal_cores};
+use crate::scratch::Scratch;
 use crate::units::{format_interval_us, plural};
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error, any other write error is.
@@ -206,10 +207,10 @@ fn verify_python(spec: &ExerciseSpec, name: &str, width: usize, stop: &AtomicBoo
     let fix = lesson::python_solution(name)
         .ok_or_else(|| anyhow!("the solution of the starter '{name}' is missing from this build"))?;
     // Each file in a folder of its own, under its own name (the names are the learner's: fib_pool.py).
-    let dirs = (tempfile_dir()?, tempfile_dir()?);
+    let dirs = (Scratch::create("verify")?, Scratch::create("verify")?);
     eprintln!("checking {} with python3: {name} and {}{name} ...", spec.id, lesson::SOLUTIONS_DIR);
-    let (start_side, start_twice) = measured(false, || python_side(spec, &dirs.0.0, name, starter, stop))?;
-    let (fix_side, fix_twice) = measured(true, || python_side(spec, &dirs.1.0, name, fix, stop))?;
+    let (start_side, start_twice) = measured(false, || python_side(spec, dirs.0.path(), name, starter, stop))?;
+    let (fix_side, fix_twice) = measured(true, || python_side(spec, dirs.1.path(), name, fix, stop))?;
     let ok = start_side.as_wanted(false) && fix_side.as_wanted(true);
     let mut text = format!(
         "{:width$}  {}  {}  {}  (python: {name} → {}{name})\n",
@@ -222,28 +223,6 @@ fn verify_python(spec: &ExerciseSpec, name: &str, width: usize, stop: &AtomicBoo
     text.push_str(&side_details("start", &start_side, false));
     text.push_str(&side_details("solution", &fix_side, true));
     Ok((text, ok))
-}
-
-/// A private temporary folder, removed when dropped.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempfile_dir() -> Result<TempDir> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "parlab-verify-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    // create_dir fails if the name exists, so nobody else's folder or link is ever used.
-    std::fs::create_dir(&path).with_context(|| format!("cannot create a temporary folder '{}'", path.display()))?;
-    Ok(TempDir(path))
 }
 
 /// `lint --verify`'s exercise part: prints a line per exercise (and per Python exercise's files) and a summary;
