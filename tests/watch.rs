@@ -243,7 +243,7 @@ fn python_engine_threads_show_one_pid_two_tids_and_real_gil_waits_cut_out_of_the
     let tag = unique_tag("watch-engine");
     let _machine = crate::util::shared();
     let args =
-        ["run", "--engine", "python", "--mode", "threads", "--workers", "2", "--workload", "fib:27", "--tasks", "4"];
+        ["run", "--engine", "python", "--mode", "threads", "--workers", "2", "--workload", "fib:28", "--tasks", "6"];
     let o = tagged(&[&args[..], &["--json"]].concat(), &tag).output().expect("parlab runs");
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();

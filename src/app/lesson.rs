@@ -2,6 +2,7 @@
 //! quizzes and knob keys, and the setups lessons describe. Part of the app's state machine (no terminal, no I/O).
 
 use super::*;
+use crate::experiment::knob::{Stuck, Tuning, TurnCtx};
 
 impl Setup {
     pub(crate) fn may_change(&self, knob: Knob) -> bool {
@@ -27,19 +28,15 @@ impl Setup {
     /// Whether the knobs that apply to the mode include `knob` (the panel shows only those).
     pub(crate) fn applies(&self, knob: Knob) -> bool {
         match knob {
-            Knob::Workers => self.mode.uses_workers(),
-            Knob::Chunksize => matches!(self.mode, Mode::Processes | Mode::Threads),
-            Knob::Start | Knob::Warm => self.mode == Mode::Processes,
-            Knob::SwitchInterval => self.mode == Mode::Gil,
             // Messages to worker processes carry it; other modes share it in memory, so it shows there once set.
             Knob::Payload => {
                 self.knobs.payload.unwrap_or(0) > 0
                     || match &self.exercise {
                         Some(e) => e.may_change.contains(&Knob::Payload),
-                        None => self.mode == Mode::Processes,
+                        None => (knob.spec().shown)(self.mode),
                     }
             }
-            Knob::Mode | Knob::Size | Knob::Tasks => true,
+            _ => (knob.spec().shown)(self.mode),
         }
     }
 }
@@ -327,86 +324,19 @@ impl App {
         }
         let cores = self.cores;
         let current = setup.experiment(setup.mode, cores).ok();
-        let mode = setup.mode;
-        match knob {
-            Knob::Mode => {
-                // Only the modes the chosen engines run (gil is native's, dask and ray python's when installed).
-                let i = MODES.iter().position(|(_, m)| *m == mode).unwrap_or(0);
-                setup.mode = (1..=MODES.len())
-                    .map(|k| MODES[(i + k) % MODES.len()].1)
-                    .find(|m| self.engine.offers(*m))
-                    .unwrap_or(mode);
-            }
-            Knob::Workers => {
-                if !mode.uses_workers() {
-                    return self.error(format!("{mode} runs on one thread: workers apply to other modes (m)"));
-                }
-                let w = current.as_ref().map_or(cores, |e| e.workers);
-                let w = if c == 'w' { w.saturating_sub(1).max(1) } else { (w + 1).min(MAX_WORKERS.min(64)) };
-                setup.knobs.workers = Some(w);
-            }
-            Knob::Chunksize => {
-                if !matches!(mode, Mode::Processes | Mode::Threads) {
-                    return self.error("chunksize applies to processes and threads (m changes the mode)");
-                }
-                let k = current.as_ref().map_or(1, |e| e.chunksize);
-                let k = if c == 'k' { (k / 2).max(1) } else { (k * 2).min(setup.tasks) };
-                setup.knobs.chunksize = Some(k);
-            }
-            Knob::Start => {
-                if mode != Mode::Processes {
-                    return self.error("the start method applies to processes (m changes the mode)");
-                }
-                let now = current.as_ref().map(|e| e.start);
-                let i = START_METHODS.iter().position(|(_, s)| Some(*s) == now).unwrap_or(0);
-                setup.knobs.start = Some(START_METHODS[(i + 1) % START_METHODS.len()].1);
-            }
-            Knob::Warm => {
-                if mode != Mode::Processes {
-                    return self.error("a warm pool applies to processes (m changes the mode)");
-                }
-                setup.knobs.warm = !setup.knobs.warm;
-            }
-            Knob::SwitchInterval => {
-                if mode != Mode::Gil {
-                    return self.error("the switch interval applies to gil (m changes the mode)");
-                }
-                let now = current.as_ref().map_or(5_000, |e| e.switch_interval_us);
-                let next = INTERVALS_US.iter().copied().find(|v| *v > now).unwrap_or(INTERVALS_US[0]);
-                setup.knobs.switch_interval_us = Some(next);
-            }
-            Knob::Payload => {
-                let now = setup.knobs.payload.unwrap_or(0);
-                let next = if c == 'b' {
-                    PAYLOADS.iter().rev().copied().find(|p| *p < now)
-                } else {
-                    PAYLOADS.iter().copied().find(|p| *p > now)
-                };
-                let Some(next) = next else {
-                    let end = if c == 'b' { "no payload is the least" } else { "that is the largest payload" };
-                    return self.info(end);
-                };
-                setup.knobs.payload = (next > 0).then_some(next);
-            }
-            Knob::Size => {
-                let up = matches!(c, '+' | '=');
-                let w = setup.workload.step_size(up);
-                if w == setup.workload {
-                    return self.info(format!("{} is as {} as it goes", w, if up { "large" } else { "small" }));
-                }
-                setup.workload = w;
-            }
-            Knob::Tasks => {
-                let t = if c == 'n' { (setup.tasks / 2).max(1) } else { setup.tasks.saturating_mul(2).min(MAX_TASKS) };
-                if t == setup.tasks {
-                    return self.info(format!(
-                        "{} is as {} as it goes",
-                        plural(t, "task"),
-                        if c == 'n' { "few" } else { "many" }
-                    ));
-                }
-                setup.tasks = t;
-            }
+        let engine = &self.engine;
+        let offers = |m: Mode| engine.offers(m);
+        let cx = TurnCtx { current: current.as_ref(), cores, offers: &offers };
+        let mut tuning = Tuning {
+            workload: &mut setup.workload,
+            tasks: &mut setup.tasks,
+            mode: &mut setup.mode,
+            knobs: &mut setup.knobs,
+        };
+        match (row.turn)(&mut tuning, Knob::is_up(row, c), &cx) {
+            Ok(()) => {}
+            Err(Stuck::End(note)) => return self.info(note),
+            Err(Stuck::Refused(why)) => return self.error(why),
         }
         match setup.experiment(setup.mode, cores) {
             Ok(exp) => {
@@ -423,19 +353,7 @@ impl App {
 }
 
 pub(super) fn knob_message(knob: Knob, exp: &Experiment) -> String {
-    match knob {
-        Knob::Mode => format!("mode {} ({})", exp.mode, exp.mode.python()),
-        Knob::Workers => plural(u64::from(exp.workers), "worker"),
-        Knob::Chunksize => format!("chunksize {}", exp.chunksize),
-        Knob::Start => format!("start method {}", exp.start),
-        Knob::Warm if exp.warm => "warm pool: the workers start before the clock".into(),
-        Knob::Warm => "cold pool: starting the workers is part of the measured time".into(),
-        Knob::SwitchInterval => format!("switch interval {}", format_interval_us(exp.switch_interval_us)),
-        Knob::Payload if exp.payload == 0 => "no payload".into(),
-        Knob::Payload => format!("payload {} per task, there and back", format_bytes(exp.payload)),
-        Knob::Size => format!("workload {}", exp.workload),
-        Knob::Tasks => plural(exp.tasks, "task"),
-    }
+    (knob.spec().describe)(exp)
 }
 
 pub(super) fn experiment_setup(

@@ -21,7 +21,7 @@ use crate::units::{format_bytes, format_interval_us, plural};
 
 use crate::digest::Digest;
 use crate::experiment::demo::DemoSpec;
-use crate::experiment::{Experiment, Fit, Job, Knobs, MAX_TASKS, MAX_WORKERS, MODES, Mode, START_METHODS, Workload};
+use crate::experiment::{Experiment, Fit, Job, Knobs, Mode, Workload};
 use crate::lesson::{Block, ExerciseSpec, ExperimentKind, Knob, Lesson, Metric, Quiz, Section};
 use crate::monitor::MonitorRate;
 use crate::progress::{LessonMark, Progress};
@@ -33,10 +33,6 @@ pub(crate) const MIN_W: u16 = 80;
 pub(crate) const MIN_H: u16 = 24;
 /// Most modes a compare view shows.
 pub(crate) const MAX_COMPARE: usize = 4;
-/// Switch intervals the `i` key steps through, in microseconds.
-const INTERVALS_US: [u64; 7] = [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000];
-/// Payloads per task the `b`/`B` keys step through, in bytes.
-const PAYLOADS: [u64; 7] = [0, 1 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20, 256 << 20];
 /// System core samples kept for the history sparklines.
 pub(crate) const HISTORY: usize = 120;
 /// Runs `R` makes of one setup before it shows their median.

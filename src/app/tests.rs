@@ -2,6 +2,7 @@
 
 use super::lesson::experiment_setup;
 use super::*;
+use crate::experiment::MODES;
 use crate::lesson::{ExperimentSpec, Goal, Op, Section, Solution};
 use crate::timeline::{Lane, Span, SpanKind};
 
