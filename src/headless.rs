@@ -26,7 +26,7 @@ pub(crate) const MAX_REPEAT: u32 = 50;
 
 /// Parses the experiment arguments shared by `run` and `compare` into a workload and knobs.
 pub(crate) fn parse_knobs(args: &ExperimentArgs) -> Result<(Workload, Knobs)> {
-    let workload: Workload = args.workload.parse().map_err(|e: String| anyhow!(e))?;
+    let workload: Workload = args.workload.parse().map_err(|e| anyhow!("{e}"))?;
     let mut knobs = args.knobs.knobs().map_err(|e| anyhow!(e))?;
     knobs.api = args.api.as_deref().map(str::parse::<Api>).transpose().map_err(|e| anyhow!(e))?;
     Ok((workload, knobs))
@@ -50,7 +50,7 @@ pub(crate) fn engine_selection(args: &EngineArgs) -> Result<Selection> {
 }
 
 pub fn run_cmd(args: &ExperimentArgs, mode: &str, out: &OutputArgs) -> Result<u8> {
-    let mode: Mode = mode.parse().map_err(|e: String| anyhow!(e))?;
+    let mode: Mode = mode.parse().map_err(|e| anyhow!("{e}"))?;
     let (workload, knobs) = parse_knobs(args)?;
     check_repeat(out)?;
     let cores = available_cores();
@@ -120,7 +120,7 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
     check_repeat(out)?;
     let mut list: Vec<Mode> = Vec::new();
     for m in modes.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let mode: Mode = m.parse().map_err(|e: String| anyhow!(e))?;
+        let mode: Mode = m.parse().map_err(|e| anyhow!("{e}"))?;
         if list.contains(&mode) {
             bail!("mode '{mode}' is named twice in --modes");
         }
@@ -142,7 +142,7 @@ pub fn compare_cmd(args: &ExperimentArgs, modes: &[String], out: &OutputArgs) ->
     let exps: Vec<Experiment> = list
         .iter()
         .map(|m| Experiment::build(workload, args.tasks, *m, &knobs, Fit::Lenient, cores))
-        .collect::<Result<_, String>>()
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow!(e))?;
     let exps = engines.expand(&exps)?;
     let trace = out.trace.as_deref().map(TraceOut::open).transpose()?;

@@ -129,7 +129,9 @@ pub(crate) fn serve(input: impl Read, output: impl Write, queue: RawFd) -> io::R
             let _payload = r.u64()?;
             let name = std::str::from_utf8(r.rest)
                 .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "workload is not UTF-8"))?;
-            name.parse().map_err(|e: String| io::Error::new(io::ErrorKind::InvalidData, e))?
+            name.parse().map_err(|e: crate::experiment::ExperimentError| {
+                io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+            })?
         }
         Some(tag) => {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected init, got tag {tag}")));

@@ -11,7 +11,7 @@ impl Setup {
 
     /// The experiment these knobs describe, validated.
     pub(crate) fn experiment(&self, mode: Mode, cores: u32) -> Result<Experiment, String> {
-        Experiment::build(self.workload, self.tasks, mode, &self.knobs, Fit::Lenient, cores)
+        Experiment::build(self.workload, self.tasks, mode, &self.knobs, Fit::Lenient, cores).map_err(String::from)
     }
 
     /// What kind of block it is, for titles: experiment, demo or exercise.

@@ -33,7 +33,7 @@ pub(crate) struct BenchFigure {
 }
 
 fn exp(workload: &str, tasks: u64, mode: Mode, knobs: Knobs) -> Result<Experiment> {
-    let w: Workload = workload.parse().map_err(|e: String| anyhow!(e))?;
+    let w: Workload = workload.parse().map_err(|e| anyhow!("{e}"))?;
     Experiment::build(w, tasks, mode, &knobs, Fit::Lenient, available_cores()).map_err(|e| anyhow!(e))
 }
 

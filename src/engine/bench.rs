@@ -18,7 +18,7 @@ use crate::timeline::{SpanKind, Timeline, median};
 use super::detect::{self, Interpreter};
 
 fn exp(workload: &str, tasks: u64, mode: Mode, knobs: Knobs, py: Option<&Interpreter>) -> Result<Experiment> {
-    let w: Workload = workload.parse().map_err(|e: String| anyhow!(e))?;
+    let w: Workload = workload.parse().map_err(|e| anyhow!("{e}"))?;
     let e = Experiment::build(w, tasks, mode, &knobs, Fit::Lenient, available_cores()).map_err(|e| anyhow!(e))?;
     super::on_engine(&e, if py.is_some() { Engine::Python } else { Engine::Native }, py)
 }

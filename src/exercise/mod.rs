@@ -97,7 +97,7 @@ fn allowed_list(spec: &ExerciseSpec) -> String {
 /// The learner's starting setup.
 #[cfg(test)]
 pub(crate) fn setup_from_spec(spec: &ExerciseSpec, cores: u32) -> Result<Experiment, String> {
-    Experiment::build(spec.workload, spec.tasks, spec.mode, &spec.knobs, Fit::Lenient, cores)
+    Ok(Experiment::build(spec.workload, spec.tasks, spec.mode, &spec.knobs, Fit::Lenient, cores)?)
 }
 
 /// Refuses a setup that changes a knob the exercise does not let the learner change. The rule: the setup must be

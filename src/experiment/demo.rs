@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::suggest;
+use super::{ExperimentError, suggest};
 
 /// What a demo's `--size` means, and its range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,13 +91,13 @@ impl fmt::Display for DemoName {
 }
 
 impl FromStr for DemoName {
-    type Err = String;
+    type Err = ExperimentError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ExperimentError> {
         DEMO_NAMES.iter().copied().find(|d| d.name() == s).ok_or_else(|| {
             let names: Vec<&str> = DEMO_NAMES.iter().map(DemoName::name).collect();
-            let hint = suggest(s, names.iter().copied()).map_or(String::new(), |n| format!(" (did you mean '{n}'?)"));
-            format!("unknown demo '{s}' (expected one of: {}){hint}", names.join(", "))
+            ExperimentError::text(format!("unknown demo '{s}' (expected one of: {})", names.join(", ")))
+                .suggest(suggest(s, names.iter().copied()))
         })
     }
 }

@@ -5,7 +5,10 @@
 //! demos; `Job` is what the app asks for and the lab runs.
 
 pub(crate) mod demo;
+pub(crate) mod error;
 pub(crate) mod knob;
+
+pub(crate) use error::ExperimentError;
 
 use std::fmt;
 use std::str::FromStr;
@@ -152,6 +155,26 @@ fn names_of<T>(list: &[(&str, T)]) -> String {
     list.iter().map(|x| x.0).collect::<Vec<_>>().join(", ")
 }
 
+/// A message whose `--flag` words name knobs (so a lesson file can say `switch_interval` where the command line
+/// says `--switch-interval`).
+fn flagged(message: String) -> ExperimentError {
+    const NAMES: &[&str] =
+        &["tasks", "workers", "chunksize", "start", "warm", "api", "switch_interval", "payload", "mode"];
+    let mut e = ExperimentError::text("");
+    let mut rest = message.as_str();
+    while let Some(i) = rest.find("--") {
+        let word_len =
+            rest[i + 2..].find(|c: char| !(c.is_ascii_lowercase() || c == '-')).unwrap_or(rest.len() - i - 2);
+        let word = rest[i + 2..i + 2 + word_len].replace('-', "_");
+        match NAMES.iter().find(|n| **n == word) {
+            Some(name) => e = e.then(&rest[..i]).and(name),
+            None => e = e.then(&rest[..i + 2 + word_len]),
+        }
+        rest = &rest[i + 2 + word_len..];
+    }
+    e.then(rest)
+}
+
 /// A close known name, for "did you mean".
 pub(crate) fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let input = input.to_ascii_lowercase();
@@ -177,29 +200,30 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn did_you_mean(input: &str, candidates: &[&str]) -> String {
-    match suggest(input, candidates.iter().copied()) {
-        Some(s) => format!(" (did you mean '{s}'?)"),
-        None => String::new(),
-    }
+fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    suggest(input, candidates.iter().copied())
 }
 
-fn parse_size(name: &str, text: &str) -> Result<u64, String> {
+fn parse_size(name: &str, text: &str) -> Result<u64, ExperimentError> {
     let cleaned: String = text.chars().filter(|c| *c != '_').collect();
     let (_, min, max, _) = workload_row(name);
-    let n: u64 = cleaned
-        .parse()
-        .map_err(|_| format!("workload size '{text}' for {name} is not a whole number (expected {min}..={max})"))?;
+    let n: u64 = cleaned.parse().map_err(|_| {
+        ExperimentError::text(format!(
+            "workload size '{text}' for {name} is not a whole number (expected {min}..={max})"
+        ))
+    })?;
     if n < min || n > max {
-        return Err(format!("workload size {n} for {name} is out of range (allowed {min}..={max})"));
+        return Err(ExperimentError::text(format!(
+            "workload size {n} for {name} is out of range (allowed {min}..={max})"
+        )));
     }
     Ok(n)
 }
 
 impl FromStr for Workload {
-    type Err = String;
+    type Err = ExperimentError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ExperimentError> {
         let s = s.trim();
         let (name, size) = match s.split_once(':') {
             Some((n, z)) => (n, Some(z)),
@@ -207,16 +231,16 @@ impl FromStr for Workload {
         };
         let names: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
         let Some(&(name, _, _, default)) = WORKLOADS.iter().find(|w| w.0 == name) else {
-            return Err(format!(
-                "unknown workload '{name}' (expected one of: {}){}",
-                names.join(", "),
-                did_you_mean(name, &names)
-            ));
+            return Err(ExperimentError::text(format!(
+                "unknown workload '{name}' (expected one of: {})",
+                names.join(", ")
+            ))
+            .suggest(did_you_mean(name, &names)));
         };
         if name == "tiny" {
             return match size {
                 None => Ok(Workload::Tiny),
-                Some(z) => Err(format!("workload 'tiny' takes no size (got ':{z}')")),
+                Some(z) => Err(ExperimentError::text(format!("workload 'tiny' takes no size (got ':{z}')"))),
             };
         }
         if name == "fib"
@@ -225,7 +249,9 @@ impl FromStr for Workload {
             let lo = parse_size(name, a)? as u32;
             let hi = parse_size(name, b)? as u32;
             if lo > hi {
-                return Err(format!("fib range '{a}..{b}' is backwards (write the smaller number first)"));
+                return Err(ExperimentError::text(format!(
+                    "fib range '{a}..{b}' is backwards (write the smaller number first)"
+                )));
             }
             return Ok(Workload::Fib { lo, hi });
         }
@@ -282,17 +308,17 @@ macro_rules! named_enum {
         }
 
         impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = ExperimentError;
+            fn from_str(s: &str) -> Result<Self, ExperimentError> {
                 let s = s.trim();
                 $list.iter().find(|(n, _)| *n == s).map(|(_, v)| *v).ok_or_else(|| {
                     let names: Vec<&str> = $list.iter().map(|x| x.0).collect();
-                    format!(
-                        concat!("unknown ", $what, " '{}' (expected one of: {}){}"),
+                    ExperimentError::text(format!(
+                        concat!("unknown ", $what, " '{}' (expected one of: {})"),
                         s,
                         names_of($list),
-                        did_you_mean(s, &names)
-                    )
+                    ))
+                    .suggest(did_you_mean(s, &names))
                 })
             }
         }
@@ -611,59 +637,63 @@ impl Experiment {
         knobs: &Knobs,
         fit: Fit,
         cores: u32,
-    ) -> Result<Experiment, String> {
+    ) -> Result<Experiment, ExperimentError> {
         if tasks == 0 || tasks > MAX_TASKS {
-            return Err(format!("--tasks {tasks} is out of range (allowed 1..={MAX_TASKS})"));
+            return Err(flagged(format!("--tasks {tasks} is out of range (allowed 1..={MAX_TASKS})")));
         }
         let strict = fit == Fit::Strict;
         if let Some(w) = knobs.workers {
             if w == 0 || w > MAX_WORKERS {
-                return Err(format!("--workers {w} is out of range (allowed 1..={MAX_WORKERS})"));
+                return Err(flagged(format!("--workers {w} is out of range (allowed 1..={MAX_WORKERS})")));
             }
             if strict && !mode.uses_workers() {
-                return Err(format!("--workers does not apply to --mode {mode} (it always runs on one thread)"));
+                return Err(flagged(format!(
+                    "--workers does not apply to --mode {mode} (it always runs on one thread)"
+                )));
             }
         }
         if let Some(c) = knobs.chunksize {
             if c == 0 || c > MAX_TASKS {
-                return Err(format!("--chunksize {c} is out of range (allowed 1..={MAX_TASKS})"));
+                return Err(flagged(format!("--chunksize {c} is out of range (allowed 1..={MAX_TASKS})")));
             }
             if strict && !mode.uses_chunksize() {
-                return Err(format!("--chunksize applies to --mode processes, threads, dask or ray, not {mode}"));
+                return Err(flagged(format!(
+                    "--chunksize applies to --mode processes, threads, dask or ray, not {mode}"
+                )));
             }
         }
         if strict && knobs.start.is_some() && mode != Mode::Processes {
-            return Err(format!("--start applies only to --mode processes, not {mode}"));
+            return Err(flagged(format!("--start applies only to --mode processes, not {mode}")));
         }
         if strict && knobs.warm && !mode.uses_warm() {
-            return Err(format!("--warm applies only to --mode processes, dask or ray, not {mode}"));
+            return Err(flagged(format!("--warm applies only to --mode processes, dask or ray, not {mode}")));
         }
         if strict && knobs.api.is_some() && mode != Mode::Processes {
-            return Err(format!("--api applies only to --mode processes, not {mode}"));
+            return Err(flagged(format!("--api applies only to --mode processes, not {mode}")));
         }
         if let Some(us) = knobs.switch_interval_us {
             if !(MIN_SWITCH_US..=MAX_SWITCH_US).contains(&us) {
-                return Err(format!(
+                return Err(flagged(format!(
                     "--switch-interval {} is out of range (allowed 100us..=1s)",
                     format_interval_us(us)
-                ));
+                )));
             }
             if strict && mode != Mode::Gil {
-                return Err(format!("--switch-interval applies only to --mode gil, not {mode}"));
+                return Err(flagged(format!("--switch-interval applies only to --mode gil, not {mode}")));
             }
         }
         let payload = knobs.payload.unwrap_or(0);
         if payload > MAX_PAYLOAD {
-            return Err(format!(
+            return Err(flagged(format!(
                 "--payload {payload} bytes is too large (allowed 0..={MAX_PAYLOAD} bytes, 256 MiB, per task)"
-            ));
+            )));
         }
         if payload.saturating_mul(tasks) > MAX_TOTAL_PAYLOAD {
-            return Err(format!(
+            return Err(flagged(format!(
                 "--payload {payload} x --tasks {tasks} would move {} MiB; the limit is {} MiB per run",
                 payload.saturating_mul(tasks) >> 20,
                 MAX_TOTAL_PAYLOAD >> 20
-            ));
+            )));
         }
         let workers = if mode.uses_workers() { knobs.workers.unwrap_or(cores.max(1)) } else { 1 };
         let api = if mode == Mode::Processes { knobs.api.unwrap_or(Api::Map) } else { Api::Map };
@@ -764,7 +794,7 @@ mod tests {
     use super::*;
 
     fn build(w: &str, tasks: u64, mode: Mode, knobs: Knobs) -> Result<Experiment, String> {
-        Experiment::build(w.parse()?, tasks, mode, &knobs, Fit::Strict, 2)
+        Ok(Experiment::build(w.parse()?, tasks, mode, &knobs, Fit::Strict, 2)?)
     }
 
     #[test]
@@ -777,14 +807,16 @@ mod tests {
 
     #[test]
     fn unknown_workload_names_the_value_and_suggests() {
-        let err = "fibb:30".parse::<Workload>().unwrap_err();
+        let e = "fibb:30".parse::<Workload>().unwrap_err();
+        assert_eq!(e.suggestion.as_deref(), Some("fib"), "the suggestion is data");
+        let err = e.to_string();
         assert!(err.starts_with("unknown workload 'fibb' (expected one of: fib, squares"), "{err}");
         assert!(err.ends_with("(did you mean 'fib'?)"), "{err}");
     }
 
     #[test]
     fn workload_sizes_out_of_range_are_refused_with_the_range() {
-        let err = "fib:99".parse::<Workload>().unwrap_err();
+        let err = "fib:99".parse::<Workload>().unwrap_err().to_string();
         assert_eq!(err, "workload size 99 for fib is out of range (allowed 1..=42)");
         assert!("tiny:3".parse::<Workload>().is_err());
         assert!("fib:30..27".parse::<Workload>().is_err());
@@ -792,7 +824,7 @@ mod tests {
 
     #[test]
     fn unknown_mode_suggests_the_close_name() {
-        let err = "thread".parse::<Mode>().unwrap_err();
+        let err = "thread".parse::<Mode>().unwrap_err().to_string();
         assert!(err.contains("unknown mode 'thread'"), "{err}");
         assert!(err.contains("did you mean 'threads'?"), "{err}");
     }

@@ -158,7 +158,7 @@ fn verify_claims(set: &LessonSet, measure: Measure) -> Result<u8> {
             let built: Vec<Experiment> = run_modes
                 .iter()
                 .map(|m| Experiment::build(*workload, *tasks, *m, knobs, Fit::Lenient, cores))
-                .collect::<Result<_, String>>()
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| anyhow!("{name}: {e}"))?;
             let names: Vec<&str> = run_modes.iter().map(Mode::name).collect();
             // Each engine the experiment names checks its claims (the python one where python3 works).

@@ -208,17 +208,6 @@ fn clean(message: &str) -> String {
     shorten(&terminal_safe(&joined), MAX_MESSAGE).into_owned()
 }
 
-/// Splits a trailing ` (did you mean 'x'?)` off a message from the experiment parsers, so it can go under the caret.
-pub(crate) fn split_suggestion(message: &str) -> (String, Option<String>) {
-    match message.rfind(" (did you mean '") {
-        Some(i) if message.ends_with("'?)") => {
-            let hint = message[i + 2..message.len() - 1].to_string();
-            (message[..i].to_string(), Some(hint))
-        }
-        _ => (message.to_string(), None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,13 +330,5 @@ mod tests {
     fn long_messages_are_cut() {
         let e = LintError::file("f.md", format!("unknown mode '{}'", "x".repeat(10_000)));
         assert!(e.message.chars().count() <= MAX_MESSAGE && e.message.ends_with('…'), "{}", e.message.len());
-    }
-
-    #[test]
-    fn suggestions_move_under_the_caret() {
-        let (m, s) = split_suggestion("unknown mode 'thread' (expected one of: a, b) (did you mean 'threads'?)");
-        assert_eq!(m, "unknown mode 'thread' (expected one of: a, b)");
-        assert_eq!(s.as_deref(), Some("did you mean 'threads'?"));
-        assert_eq!(split_suggestion("plain").1, None);
     }
 }

@@ -5,7 +5,6 @@ use std::ops::Range;
 
 use super::{Goal, Metric, Op};
 use crate::experiment::{Mode, suggest};
-use crate::lesson::error::split_suggestion;
 
 /// Metric names as written in lessons.
 pub(crate) const METRICS: [(&str, Metric); 4] = [
@@ -92,8 +91,8 @@ pub(crate) fn parse_claim(text: &str) -> Result<Claim, ClaimError> {
         Some(dot) => {
             let (mode_text, mode_range) = trimmed(text, left_range.start..left_range.start + dot);
             let mode = mode_text.parse::<Mode>().map_err(|e| {
-                let (m, s) = split_suggestion(&e);
-                err(if mode_range.is_empty() { left_range.clone() } else { mode_range.clone() }, m, s)
+                let s = e.suggestion.as_ref().map(|s| format!("did you mean '{s}'?"));
+                err(if mode_range.is_empty() { left_range.clone() } else { mode_range.clone() }, e.message(), s)
             })?;
             let (metric, range) = trimmed(text, left_range.start + dot + 1..left_range.end);
             (Some((mode, mode_range)), metric, range)

@@ -10,10 +10,9 @@ use super::raw::{Fields, Issue, Sp, inner_span};
 use super::{ExerciseSpec, Expect, ExperimentKind, ExperimentSpec, Knob, Notes, Quiz, SOLUTIONS_DIR, Solution};
 use crate::experiment::demo::DemoName;
 use crate::experiment::{
-    Api, Engine, Experiment, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode, StartMethod, Workload,
-    parse_bytes, parse_interval_us, suggest,
+    Api, Engine, Experiment, ExperimentError, Fit, Knobs, MAX_PAYLOAD, MAX_TASKS, MAX_WORKERS, MODES, Mode,
+    StartMethod, Workload, parse_bytes, parse_interval_us, suggest,
 };
-use crate::lesson::error::split_suggestion;
 
 /// Lowercase letters, digits and single dashes: `beat-the-gil`.
 pub(crate) fn valid_id(id: &str) -> bool {
@@ -54,13 +53,18 @@ fn ranged(f: &mut Fields, key: &str, min: i64, max: i64) -> Option<Sp<i64>> {
 }
 
 /// A name parsed with one of the experiment parsers; the suggestion goes under the caret.
-fn named<T>(f: &mut Fields, v: Option<Sp<String>>, parse: impl Fn(&str) -> Result<T, String>) -> Option<Sp<T>> {
+fn named<T, E: Into<ExperimentError>>(
+    f: &mut Fields,
+    v: Option<Sp<String>>,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Option<Sp<T>> {
     let v = v?;
     match parse(&v.value) {
         Ok(value) => Some(Sp { value, span: v.span }),
         Err(e) => {
-            let (message, label) = split_suggestion(&e);
-            f.issues.push(Issue::at(v.span, message).label(label));
+            let e: ExperimentError = e.into();
+            let label = e.suggestion.as_ref().map(|s| format!("did you mean '{s}'?"));
+            f.issues.push(Issue::at(v.span, e.in_lesson()).label(label));
             None
         }
     }
@@ -196,8 +200,7 @@ fn check_fit(f: &mut Fields, given: &[(Knob, Range<usize>)], modes: &[Mode], wor
 fn check_build(f: &mut Fields, workload: Workload, tasks: u64, modes: &[Mode], knobs: &Knobs) {
     for mode in modes {
         if let Err(e) = Experiment::build(workload, tasks, *mode, knobs, Fit::Lenient, 2) {
-            let e = e.replace("--switch-interval", "switch_interval").replace("--", "");
-            f.issues.push(Issue::block(e));
+            f.issues.push(Issue::block(e.in_lesson()));
             return;
         }
     }
@@ -489,9 +492,8 @@ pub(crate) fn exercise(f: &mut Fields, raw: &str, starters: &[&str]) -> Option<(
         let names = Knob::names();
         let found = named(f, Some(k.clone()), |s| {
             Knob::from_name(s).ok_or_else(|| {
-                let hint =
-                    suggest(s, names.iter().copied()).map(|d| format!(" (did you mean '{d}'?)")).unwrap_or_default();
-                format!("unknown knob '{s}' (expected one of: {}){hint}", names.join(", "))
+                ExperimentError::text(format!("unknown knob '{s}' (expected one of: {})", names.join(", ")))
+                    .suggest(suggest(s, names.iter().copied()))
             })
         });
         if let Some(knob) = found {

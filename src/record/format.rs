@@ -773,11 +773,11 @@ fn run_from(path: &str, raw: RawRun) -> Result<RecordedRun, String> {
     let job = match raw.job {
         RawJob::Experiment(e) => {
             let p = format!("{path}.job.experiment");
-            let workload: Workload = e.workload.parse().map_err(|m: String| format!("{p}.workload: {m}"))?;
-            let mode: Mode = e.mode.parse().map_err(|m: String| format!("{p}.mode: {m}"))?;
-            let start: StartMethod = e.start.parse().map_err(|m: String| format!("{p}.start: {m}"))?;
-            let api: Api = e.api.parse().map_err(|m: String| format!("{p}.api: {m}"))?;
-            let engine: crate::experiment::Engine = e.engine.parse().map_err(|m: String| format!("{p}.engine: {m}"))?;
+            let workload: Workload = e.workload.parse().map_err(|m| format!("{p}.workload: {m}"))?;
+            let mode: Mode = e.mode.parse().map_err(|m| format!("{p}.mode: {m}"))?;
+            let start: StartMethod = e.start.parse().map_err(|m| format!("{p}.start: {m}"))?;
+            let api: Api = e.api.parse().map_err(|m| format!("{p}.api: {m}"))?;
+            let engine: crate::experiment::Engine = e.engine.parse().map_err(|m| format!("{p}.engine: {m}"))?;
             if let Some(py) = &e.python
                 && (py.path.len() > 4096 || py.version.len() > 1024)
             {
