@@ -164,10 +164,14 @@ pub(crate) fn read_frame(r: &mut impl Read, body: &mut Vec<u8>) -> io::Result<Op
 }
 
 /// Reads exactly `len` bytes into `body`, without zero-filling it first (a 100 MB payload would pay for that).
+/// Reserves at most `RESERVE_AHEAD` before the bytes arrive, so a corrupt length cannot claim gigabytes up front.
 pub(crate) fn read_body(r: &mut impl Read, body: &mut Vec<u8>, len: usize) -> io::Result<()> {
+    /// The largest payload a task may carry (256 MiB) plus room for its frame.
+    const RESERVE_AHEAD: usize = (256 << 20) + (1 << 20);
     body.clear();
-    if body.capacity() < len {
-        body.reserve_exact(len);
+    let ahead = len.min(RESERVE_AHEAD);
+    if body.capacity() < ahead {
+        body.reserve_exact(ahead);
         advise_huge(body);
     }
     let got = r.take(len as u64).read_to_end(body)?;
