@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{TAG_ENV, assert_none_left, bin, scratch_data_dir, stderr, stdout, tagged_processes, unique_tag};
+use crate::util::{
+    TAG_ENV, Tmux, assert_none_left, bin, no_tmux, scratch_data_dir, stderr, stdout, tagged_processes, unique_tag,
+};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/notes");
 
@@ -107,83 +109,8 @@ fn the_notes_folder_is_made_private_and_a_file_in_its_place_is_refused() {
     );
 }
 
-/// A private tmux server with a window per command, killed when dropped.
-struct Tmux {
-    socket: String,
-    windows: usize,
-}
-
-impl Tmux {
-    fn available() -> bool {
-        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn new(tag: &str) -> Tmux {
-        Tmux { socket: format!("parlab-notes-{tag}"), windows: 0 }
-    }
-
-    /// Runs `cmd` in a new 100x30 window and returns the window's number; the shell keeps it open after.
-    fn open(&mut self, cmd: &str) -> usize {
-        let shell = format!("{cmd}; echo EXITED $?; sleep 120");
-        let args: Vec<&str> = if self.windows == 0 {
-            vec!["-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30", "sh", "-c", &shell]
-        } else {
-            vec!["new-window", "-d", "sh", "-c", &shell]
-        };
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(&args).output().expect("tmux starts");
-        assert!(out.status.success(), "tmux failed: {}", String::from_utf8_lossy(&out.stderr));
-        self.windows += 1;
-        self.windows - 1
-    }
-
-    fn screen(&self, w: usize) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", &format!(":{w}")])
-    }
-
-    fn keys(&self, w: usize, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", "-t", &format!(":{w}"), k]);
-        }
-    }
-
-    #[track_caller]
-    fn wait(&self, w: usize, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(15);
-        loop {
-            let s = self.screen(w);
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > end {
-                panic!("timed out waiting for {what}; window {w} showed:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let socket = self.tmux(&["display", "-p", "#{socket_path}"]).trim().to_string();
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
-        if socket.contains(&self.socket) {
-            let _ = std::fs::remove_file(socket);
-        }
-    }
-}
-
 fn skip() -> bool {
-    if Tmux::available() {
-        return false;
-    }
-    assert!(std::env::var_os("CI").is_none(), "tmux is required on CI for the notes end-to-end test");
-    eprintln!("note: tmux is not installed; skipping the notes end-to-end test");
-    true
+    no_tmux("the notes end-to-end test")
 }
 
 fn tui(tag: &str, run: &Path, lessons: &Path, data: &Path) -> String {
@@ -236,51 +163,51 @@ fn notes_follow_moves_with_the_presenter_and_waits_for_the_next_when_it_quits() 
     let (run, dir, data) = (tempfile::tempdir().unwrap(), lessons(), tempfile::tempdir().unwrap());
     let mut t = Tmux::new(&tag);
     let f = t.open(&follower(&tag, run.path(), ""));
-    t.wait(f, "the follower to wait for a TUI", |s| s.contains("No parlab TUI is running"));
+    t.wait_on(f, 15.0, "the follower to wait for a TUI", |s| s.contains("No parlab TUI is running"));
     let p = t.open(&tui(&tag, run.path(), dir.path(), data.path()));
     let pid = tuis(&tag, 1)[0];
-    t.wait(f, "the lesson list", |s| s.contains(&format!("TUI with pid {pid}")) && s.contains("lesson list"));
+    t.wait_on(f, 15.0, "the lesson list", |s| s.contains(&format!("TUI with pid {pid}")) && s.contains("lesson list"));
     let sock = run.path().join(format!("parlab/notes-{pid}.sock"));
     assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o600, "the socket is private");
     assert_eq!(std::fs::metadata(run.path().join("parlab")).unwrap().permissions().mode() & 0o777, 0o700);
 
-    t.keys(p, &["Enter"]);
-    let s = t.wait(f, "the introduction's notes", |s| s.contains("intro-note"));
+    t.keys_to(p, &["Enter"]);
+    let s = t.wait_on(f, 15.0, "the introduction's notes", |s| s.contains("intro-note"));
     assert!(s.contains("introduction") && !s.contains("first-point"), "{s}");
     // The presenter's screen never shows the notes.
-    let lesson = t.wait(p, "the lesson view", |s| s.contains("Intro."));
+    let lesson = t.wait_on(p, 15.0, "the lesson view", |s| s.contains("Intro."));
     assert!(!lesson.contains("intro-note"), "{lesson}");
-    t.keys(p, &["Right"]);
-    let s = t.wait(f, "the first section's notes", |s| s.contains("first-point"));
+    t.keys_to(p, &["Right"]);
+    let s = t.wait_on(f, 15.0, "the first section's notes", |s| s.contains("first-point"));
     assert!(s.contains("section 1 of 2: First") && s.contains("▶ about experiment 1 of 1"), "{s}");
     assert!(s.contains("panel: experiment 1 of 1: fib:20 × 4 · gil, threads"), "{s}");
     assert!(!s.contains("intro-note"), "{s}");
     assert!(s.contains("    point at: first-point: the gil lanes take turns."), "one line at 100 columns: {s}");
     // A narrower follower re-wraps the notes under their label.
     t.tmux(&["resize-window", "-t", &format!(":{f}"), "-x", "40", "-y", "30"]);
-    t.wait(f, "the notes re-wrapped at 40 columns", |s| s.lines().any(|l| l == "      take turns."));
+    t.wait_on(f, 15.0, "the notes re-wrapped at 40 columns", |s| s.lines().any(|l| l == "      take turns."));
     t.tmux(&["resize-window", "-t", &format!(":{f}"), "-x", "100", "-y", "30"]);
-    t.wait(f, "the notes on one line again", |s| s.contains("the gil lanes take turns."));
-    t.keys(p, &["Right"]);
-    t.wait(f, "the second section's notes", |s| s.contains("second-say") && !s.contains("first-point"));
-    t.keys(p, &["Left"]);
-    t.wait(f, "the first section again", |s| s.contains("first-point") && !s.contains("second-say"));
+    t.wait_on(f, 15.0, "the notes on one line again", |s| s.contains("the gil lanes take turns."));
+    t.keys_to(p, &["Right"]);
+    t.wait_on(f, 15.0, "the second section's notes", |s| s.contains("second-say") && !s.contains("first-point"));
+    t.keys_to(p, &["Left"]);
+    t.wait_on(f, 15.0, "the first section again", |s| s.contains("first-point") && !s.contains("second-say"));
 
-    t.keys(p, &["q"]);
-    t.wait(p, "the TUI to exit", |s| s.contains("EXITED 0"));
-    t.wait(f, "the follower to say its presenter quit", |s| {
+    t.keys_to(p, &["q"]);
+    t.wait_on(p, 15.0, "the TUI to exit", |s| s.contains("EXITED 0"));
+    t.wait_on(f, 15.0, "the follower to say its presenter quit", |s| {
         s.contains(&format!("The presenter (parlab pid {pid}) quit.")) && s.contains("Waiting for the next one")
     });
     assert!(!sock.exists(), "the socket is removed when the TUI quits");
     // The next presenter is picked up.
     let _p2 = t.open(&tui(&tag, run.path(), dir.path(), data.path()));
     let pid2 = *tuis(&tag, 1).iter().find(|p| **p != pid).expect("a second TUI");
-    t.wait(f, "the next presenter", |s| s.contains(&format!("TUI with pid {pid2}")));
+    t.wait_on(f, 15.0, "the next presenter", |s| s.contains(&format!("TUI with pid {pid2}")));
     // Killed outright, it cannot remove its socket: the follower still says so, and the dead socket goes.
     let sock2 = run.path().join(format!("parlab/notes-{pid2}.sock"));
     assert!(sock2.exists());
     assert!(Command::new("kill").args(["-KILL", &pid2.to_string()]).status().unwrap().success());
-    t.wait(f, "the follower to say the killed presenter quit", |s| {
+    t.wait_on(f, 15.0, "the follower to say the killed presenter quit", |s| {
         s.contains(&format!("The presenter (parlab pid {pid2}) quit.")) && s.contains("Waiting for the next one")
     });
     let end = Instant::now() + Duration::from_secs(5);
@@ -311,23 +238,23 @@ fn two_presenters_do_not_cross_talk() {
     // The newest by default, the other by --pid.
     let newest = t.open(&follower(&tag, run.path(), ""));
     let older = t.open(&follower(&tag, run.path(), &format!("--pid {first}")));
-    t.wait(newest, "the newest TUI", |s| s.contains(&format!("TUI with pid {second}")));
-    t.wait(older, "the TUI given by pid", |s| s.contains(&format!("TUI with pid {first}")));
-    t.keys(b, &["Enter", "Right", "Right"]);
-    t.wait(newest, "B's second section", |s| s.contains("second-say"));
-    t.keys(a, &["Enter"]);
-    t.wait(older, "A's introduction", |s| s.contains("intro-note"));
+    t.wait_on(newest, 15.0, "the newest TUI", |s| s.contains(&format!("TUI with pid {second}")));
+    t.wait_on(older, 15.0, "the TUI given by pid", |s| s.contains(&format!("TUI with pid {first}")));
+    t.keys_to(b, &["Enter", "Right", "Right"]);
+    t.wait_on(newest, 15.0, "B's second section", |s| s.contains("second-say"));
+    t.keys_to(a, &["Enter"]);
+    t.wait_on(older, 15.0, "A's introduction", |s| s.contains("intro-note"));
     // B moved to its second section meanwhile; A's follower never saw it.
-    let s = t.screen(older);
+    let s = t.screen_of(older);
     assert!(!s.contains("second-say") && !s.contains(&format!("pid {second}")), "{s}");
-    t.keys(a, &["q"]);
-    t.wait(older, "the --pid follower to stop when its TUI quits", |s| {
+    t.keys_to(a, &["q"]);
+    t.wait_on(older, 15.0, "the --pid follower to stop when its TUI quits", |s| {
         s.contains(&format!("The presenter (parlab pid {first}) quit.")) && s.contains("EXITED 0")
     });
-    let s = t.screen(newest);
+    let s = t.screen_of(newest);
     assert!(s.contains("second-say") && !s.contains("quit"), "B's follower is untouched: {s}");
-    t.keys(b, &["q"]);
-    t.wait(b, "B to exit", |s| s.contains("EXITED 0"));
+    t.keys_to(b, &["q"]);
+    t.wait_on(b, 15.0, "B to exit", |s| s.contains("EXITED 0"));
     drop(t);
     assert_none_left(&tag);
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{TAG_ENV, assert_none_left, bin, json, parlab, stderr, stdout, unique_tag};
+use crate::util::{TAG_ENV, Tmux, assert_none_left, bin, json, no_tmux, parlab, stderr, stdout, unique_tag};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -223,39 +223,6 @@ fn a_gantt_window_prints_that_window_and_a_bad_one_is_refused() {
     );
 }
 
-/// A private tmux server, killed when dropped.
-struct Tmux(String);
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux").arg("-L").arg(&self.0).args(args).output().expect("tmux runs");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p"])
-    }
-
-    #[track_caller]
-    fn wait(&self, secs: f64, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs_f64(secs);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(Instant::now() < end, "timed out waiting for {what}; the screen was:\n{s}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).output();
-    }
-}
-
 /// "12.3" from a `wall 12.3 ms` (replay) or `wall         12.3 ms` (run) line.
 fn wall(text: &str) -> String {
     let l = text.lines().find(|l| l.contains("wall ")).unwrap_or_default();
@@ -271,9 +238,7 @@ fn playhead(screen: &str) -> Option<String> {
 
 #[test]
 fn replay_in_tmux_shows_the_recorded_lanes_and_figures_zooms_and_plays_slowly() {
-    if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
-        assert!(std::env::var_os("CI").is_none(), "tmux is required on CI");
-        eprintln!("note: tmux is not installed; skipping");
+    if no_tmux("the replay end-to-end test") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -302,18 +267,13 @@ fn replay_in_tmux_shows_the_recorded_lanes_and_figures_zooms_and_plays_slowly() 
     assert_eq!(lanes.len(), 2, "{text}");
 
     let tag = unique_tag("replay");
-    let t = Tmux(format!("parlab-replay-{tag}"));
     let cmd = format!(
-        "env {TAG_ENV}={tag} PARLAB_DATA_DIR='{}' TERM=xterm-256color '{}' replay '{}'; echo EXITED $?; sleep 60",
+        "env {TAG_ENV}={tag} PARLAB_DATA_DIR='{}' TERM=xterm-256color '{}' replay '{}'",
         dir.path().display(),
         bin().display(),
         rec.display()
     );
-    let out = Command::new("tmux")
-        .args(["-L", &t.0, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30", "sh", "-c", &cmd])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let t = Tmux::start(&tag, &cmd);
     let s = t.wait(10.0, "the replay", |s| s.contains("replay ·") && s.contains("recorded "));
     for lane in &lanes {
         assert!(s.contains(lane.as_str()), "lane '{lane}' missing:\n{s}");
@@ -322,11 +282,11 @@ fn replay_in_tmux_shows_the_recorded_lanes_and_figures_zooms_and_plays_slowly() 
     assert_eq!(wall(&s), wall(&text), "the same wall time:\n{s}\n{text}");
     let axis = |s: &str| s.lines().find(|l| l.contains("0ms ")).unwrap_or_default().to_string();
     let before = axis(&s);
-    t.run(&["send-keys", "]", "]"]);
+    t.tmux(&["send-keys", "]", "]"]);
     let zoomed = t.wait(5.0, "the zoom", |s| s.contains("window ") && axis(s) != before);
     assert!(zoomed.contains("a cell"), "{zoomed}");
     // Back to the whole run, from the start, at 1/100x.
-    t.run(&["send-keys", "[", "[", "[", "Home", ",", ",", "Space"]);
+    t.tmux(&["send-keys", "[", "[", "[", "Home", ",", ",", "Space"]);
     let first = t.wait(5.0, "playback", |s| s.contains("replay playing at 1/100x"));
     let a = playhead(&first).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
@@ -334,7 +294,7 @@ fn replay_in_tmux_shows_the_recorded_lanes_and_figures_zooms_and_plays_slowly() 
     let b = playhead(&second).unwrap();
     assert_ne!(a, b, "the playhead moved:\n{first}\n{second}");
     assert!(second.contains("replay playing at 1/100x"), "still playing after 1.5 s:\n{second}");
-    t.run(&["send-keys", "q"]);
+    t.tmux(&["send-keys", "q"]);
     t.wait(10.0, "parlab to exit", |s| s.contains("EXITED 0"));
     assert_none_left(&tag);
 }
@@ -361,31 +321,24 @@ workers = 2
 
 #[test]
 fn a_run_made_in_the_tui_is_kept_in_the_history_and_replays_from_last() {
-    if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
-        assert!(std::env::var_os("CI").is_none(), "tmux is required on CI");
+    if no_tmux("the replay end-to-end test") {
         return;
     }
     let lessons = tempfile::tempdir().unwrap();
     std::fs::write(lessons.path().join("01-keep.md"), LESSON).unwrap();
     let data = tempfile::tempdir().unwrap();
     let tag = unique_tag("keep");
-    let t = Tmux(format!("parlab-keep-{tag}"));
     let cmd = format!(
-        "env {TAG_ENV}={tag} PARLAB_DATA_DIR='{}' TERM=xterm-256color '{}' --lessons '{}' --lesson keep; echo EXITED $?; \
-         sleep 60",
+        "env {TAG_ENV}={tag} PARLAB_DATA_DIR='{}' TERM=xterm-256color '{}' --lessons '{}' --lesson keep",
         data.path().display(),
         bin().display(),
         lessons.path().display()
     );
-    let out = Command::new("tmux")
-        .args(["-L", &t.0, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30", "sh", "-c", &cmd])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let t = Tmux::start(&tag, &cmd);
     t.wait(10.0, "the lesson", |s| s.contains("Kept runs"));
-    t.run(&["send-keys", "Right"]);
+    t.tmux(&["send-keys", "Right"]);
     t.wait(5.0, "the experiment", |s| s.contains("r run"));
-    t.run(&["send-keys", "r"]);
+    t.tmux(&["send-keys", "r"]);
     t.wait(20.0, "the run's figures", |s| s.contains("wall ") && s.contains("overhead"));
     // The save happens off the UI thread: give it a moment before quitting.
     let runs = || {
@@ -396,7 +349,7 @@ fn a_run_made_in_the_tui_is_kept_in_the_history_and_replays_from_last() {
     while runs()["runs"].as_array().unwrap().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    t.run(&["send-keys", "q"]);
+    t.tmux(&["send-keys", "q"]);
     t.wait(10.0, "parlab to exit", |s| s.contains("EXITED 0"));
     assert_none_left(&tag);
     let v = runs();

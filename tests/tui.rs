@@ -3,95 +3,12 @@
 //! every block of every embedded lesson — and afterwards the terminal is restored and no parlab process is left.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{TAG_ENV, assert_none_left, bin, tagged_processes, unique_tag, wait_for};
-
-/// A private tmux server (its own socket), killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn available() -> bool {
-        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Starts `cmd` in a 100x30 session; the shell keeps the pane open after parlab exits.
-    fn start(tag: &str, cmd: &str) -> Tmux {
-        Tmux::start_sized(tag, cmd, 100, 30)
-    }
-
-    fn start_sized(tag: &str, cmd: &str, w: u16, h: u16) -> Tmux {
-        let t = Tmux { socket: format!("parlab-e2e-{tag}") };
-        let (w, h) = (w.to_string(), h.to_string());
-        let shell = format!("{cmd}; echo EXITED $?; sleep 120");
-        let out = Command::new("tmux")
-            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d", "-x", &w, "-y", &h, "sh", "-c", &shell])
-            .output()
-            .expect("tmux starts");
-        assert!(out.status.success(), "tmux new-session failed: {}", String::from_utf8_lossy(&out.stderr));
-        t
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", k]);
-        }
-    }
-
-    /// Polls the screen until `pred` holds; panics with the last screen after `secs`.
-    #[track_caller]
-    fn wait(&self, secs: f64, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs_f64(secs);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > end {
-                panic!("timed out waiting for {what}; the screen was:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn flag(&self, name: &str) -> String {
-        self.tmux(&["display", "-p", &format!("#{{{name}}}")]).trim().to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let socket = self.flag("socket_path");
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
-        // tmux leaves its socket file behind.
-        if socket.contains(&self.socket) {
-            let _ = std::fs::remove_file(socket);
-        }
-    }
-}
+use crate::util::{TAG_ENV, Tmux, assert_none_left, bin, no_tmux, tagged_processes, unique_tag, wait_for};
 
 fn skip() -> bool {
-    if Tmux::available() {
-        return false;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "tmux is required on CI for the TUI end-to-end test (.ci/run installs it)"
-    );
-    eprintln!("note: tmux is not installed; skipping the TUI end-to-end test");
-    true
+    no_tmux("the TUI end-to-end test")
 }
 
 const LESSON: &str = r#"+++

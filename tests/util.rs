@@ -311,3 +311,125 @@ pub fn run_measuring_peak_rss(mut cmd: Command) -> (std::process::ExitStatus, u6
     let text = |f: &tempfile::NamedTempFile| std::fs::read_to_string(f.path()).unwrap_or_default();
     (std::process::ExitStatus::from_raw(status), usage.ru_maxrss as u64 * 1024, text(&out), text(&err))
 }
+
+/// A private tmux server (its own `-L` socket) driving parlab's TUI, with a window per command; the server and its
+/// socket file are removed when dropped. Every end-to-end test of a screen uses this one driver.
+pub struct Tmux {
+    socket: String,
+    windows: usize,
+}
+
+impl Tmux {
+    pub fn available() -> bool {
+        Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+    }
+
+    /// A server with no window yet (`open` adds them).
+    pub fn new(tag: &str) -> Tmux {
+        Tmux { socket: format!("parlab-tmux-{tag}"), windows: 0 }
+    }
+
+    /// Starts `cmd` in a 100x30 session (window 0).
+    pub fn start(tag: &str, cmd: &str) -> Tmux {
+        Tmux::start_sized(tag, cmd, 100, 30)
+    }
+
+    pub fn start_sized(tag: &str, cmd: &str, w: u16, h: u16) -> Tmux {
+        let mut t = Tmux::new(tag);
+        t.open_sized(cmd, w, h);
+        t
+    }
+
+    /// Runs `cmd` in a new window (the first one 100x30) and returns its number; the shell keeps the window open
+    /// after `cmd` exits and prints `EXITED status`.
+    pub fn open(&mut self, cmd: &str) -> usize {
+        self.open_sized(cmd, 100, 30)
+    }
+
+    fn open_sized(&mut self, cmd: &str, w: u16, h: u16) -> usize {
+        let shell = format!("{cmd}; echo EXITED $?; sleep 120");
+        let (w, h) = (w.to_string(), h.to_string());
+        let args: Vec<&str> = if self.windows == 0 {
+            vec!["-f", "/dev/null", "new-session", "-d", "-x", &w, "-y", &h, "sh", "-c", &shell]
+        } else {
+            vec!["new-window", "-d", "sh", "-c", &shell]
+        };
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(&args).output().expect("tmux starts");
+        assert!(out.status.success(), "tmux failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.windows += 1;
+        self.windows - 1
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    pub fn screen_of(&self, w: usize) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", &format!(":{w}")])
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", k]);
+        }
+    }
+
+    pub fn keys_to(&self, w: usize, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", "-t", &format!(":{w}"), k]);
+        }
+    }
+
+    /// Polls window 0 until `pred` holds; panics with the last screen after `secs`.
+    #[track_caller]
+    pub fn wait(&self, secs: f64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_on(0, secs, what, pred)
+    }
+
+    /// Polls window `w` until `pred` holds; panics with the last screen after `secs`.
+    #[track_caller]
+    pub fn wait_on(&self, w: usize, secs: f64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+        loop {
+            let s = self.screen_of(w);
+            if pred(&s) {
+                return s;
+            }
+            if std::time::Instant::now() > end {
+                panic!("timed out waiting for {what}; window {w} showed:\n{s}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// A tmux format variable of the session (`alternate_on`, `socket_path`).
+    pub fn flag(&self, name: &str) -> String {
+        self.tmux(&["display", "-p", &format!("#{{{name}}}")]).trim().to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let socket = self.flag("socket_path");
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+        // tmux leaves its socket file behind.
+        if socket.contains(&self.socket) {
+            let _ = std::fs::remove_file(socket);
+        }
+    }
+}
+
+/// Whether to skip a tmux test: tmux is missing (a note says so). Under CI a missing tmux fails instead.
+pub fn no_tmux(what: &str) -> bool {
+    if Tmux::available() {
+        return false;
+    }
+    assert!(std::env::var_os("CI").is_none(), "tmux is required on CI for {what} (.ci/run installs it)");
+    eprintln!("note: tmux is not installed; skipping {what}");
+    true
+}
