@@ -44,8 +44,9 @@ fn assert_spans_well_formed(run: &Value) {
 #[test]
 fn processes_mode_reports_one_pid_per_worker_distinct_from_the_parent() {
     // Warm: idle workers pull chunks from one shared queue, so in a cold pool the first worker up may take every
-    // short task before the second has started (as in CPython).
-    let run = run_json(&["--workload", "fib:24", "--tasks", "8", "--mode", "processes", "--workers", "2", "--warm"]);
+    // short task before the second has started (as in CPython). Even warm, fib(24) tasks (~0.1 ms) once all went to
+    // one worker on a loaded machine: fib(30) takes a few ms, so the other worker is free for the next chunk.
+    let run = run_json(&["--workload", "fib:30", "--tasks", "8", "--mode", "processes", "--workers", "2", "--warm"]);
     let pids = pids_of_run_lanes(&run);
     assert_eq!(pids.len(), 2, "expected two worker pids, got {pids:?}");
     let parent = run["parent_pid"].as_u64().unwrap();
